@@ -1,0 +1,64 @@
+/* Picks the backend table for a device; runtime facts (devices, threads). */
+#include <omp.h>
+
+#include "core/internal.h"
+
+#if defined(AXON_HAVE_CUDA)
+int ax_cuda_runtime_device_count(void); /* kernels/cuda/runtime.cu */
+#endif
+
+bool ax_has_cuda(void) {
+#if defined(AXON_HAVE_CUDA)
+  return true;
+#else
+  return false;
+#endif
+}
+
+int ax_cuda_device_count(void) {
+#if defined(AXON_HAVE_CUDA)
+  return ax_cuda_runtime_device_count();
+#else
+  return 0;
+#endif
+}
+
+const ax_backend *ax__backend(ax_device d, const char *op) {
+  if (d.type == AX_DEVICE_CPU) return &ax_cpu_backend;
+  if (d.type == AX_DEVICE_CUDA) {
+#if defined(AXON_HAVE_CUDA)
+    int n = ax_cuda_device_count();
+    if (d.index < 0 || d.index >= n) {
+      ax_error("%s: device cuda:%d is not available (%d CUDA device%s found)", op, d.index, n, n == 1 ? "" : "s");
+      return NULL;
+    }
+    return &ax_cuda_backend;
+#else
+    ax_error("%s: device cuda:%d requested, but this build of Axon has no CUDA backend (rebuild with -DAXON_CUDA=ON)",
+             op, d.index);
+    return NULL;
+#endif
+  }
+  ax_error("%s: unknown device type %d", op, d.type);
+  return NULL;
+}
+
+size_t ax__live_tensors(void);
+
+ax_memory_stats ax_memory_stats_get(ax_device d) {
+  ax_memory_stats s = {0};
+  const ax_backend *be = ax__backend(d, "ax_memory_stats_get");
+  if (be) s = be->memory_stats(d.index);
+  s.live_tensors = ax__live_tensors();
+  return s;
+}
+
+void ax_memory_empty_cache(ax_device d) {
+  const ax_backend *be = ax__backend(d, "ax_memory_empty_cache");
+  if (be) be->empty_cache(d.index);
+}
+
+int ax_num_threads(void) { return omp_get_max_threads(); }
+void ax_set_num_threads(int n) {
+  if (n > 0) omp_set_num_threads(n);
+}

@@ -1,0 +1,97 @@
+/* Private to the op layer: storage, graph nodes, helpers every op uses. */
+#ifndef AXON_CORE_INTERNAL_H
+#define AXON_CORE_INTERNAL_H
+
+#include "axon.h"
+#include "kernels/backend.h"
+
+struct ax_storage {
+  void *data;
+  size_t nbytes;
+  int refcount;
+  ax_device device;
+  const ax_backend *backend;
+};
+
+typedef struct ax_node ax_node;
+
+/* Computes the gradients of the node's inputs from grad_out (the gradient of
+ * node->output) and hands each to ax__accumulate(node, i, g). Runs with grad
+ * mode off inside the backward pass's scope, so it may use any op. */
+typedef void (*ax_backward_fn)(ax_node *node, ax_tensor *grad_out);
+
+#define AX_NODE_SAVED 4
+struct ax_node {
+  const char *name;
+  ax_backward_fn backward;
+  ax_tensor *output;                /* weak: the output owns the node */
+  int n_inputs;
+  ax_tensor **inputs;               /* retained; NULL where that input needs no grad */
+  ax_tensor *saved[AX_NODE_SAVED];  /* retained; never the output itself (use ->output) */
+  double dargs[4];
+  int64_t iargs[2 * AX_MAX_DIMS];
+  int64_t in_shape[AX_MAX_DIMS];    /* shape of input 0 at record time, for shape-restoring grads */
+  int in_ndim;
+  int in_dtype;
+  ax_tensor *grad_accum;            /* during backward: the sum of gradients reaching output */
+};
+
+/* ---- dispatch ---- */
+const ax_backend *ax__backend(ax_device d, const char *op); /* NULL (with an error) if unavailable */
+#define AX_KERNEL_CHECK(be, entry, op)                                                        \
+  do {                                                                                        \
+    if (!(be)->entry) {                                                                       \
+      ax_error("%s: not implemented on the %s backend yet (kernel '%s')", op, (be)->name, #entry); \
+      return NULL;                                                                            \
+    }                                                                                         \
+  } while (0)
+
+/* ---- tensors ---- */
+/* A new contiguous tensor owned by the current scope; NULL after an error. */
+ax_tensor *ax__new(const char *op, ax_dtype dt, ax_device dev, int ndim, const int64_t *shape);
+/* A view of base's storage owned by the current scope. */
+ax_tensor *ax__view(ax_tensor *base, int ndim, const int64_t *shape, const int64_t *strides, int64_t offset);
+ax_kt ax__kt(const ax_tensor *t);
+/* t viewed with out's shape by NumPy broadcasting (stride 0 on broadcast dims). */
+ax_kt ax__kt_broadcast(const ax_tensor *t, int ndim, const int64_t *shape);
+void ax__contiguous_strides(int ndim, const int64_t *shape, int64_t *strides);
+int64_t ax__shape_numel(int ndim, const int64_t *shape);
+void ax__detach_inplace(ax_tensor *t);
+
+/* Rotating per-thread buffers so several shapes fit in one message. */
+const char *ax__shp(const ax_tensor *t);
+const char *ax__shp_raw(int ndim, const int64_t *shape);
+const char *ax__dev(ax_device d);
+
+/* Normalize a possibly negative dim for a tensor of ndim dims (ndim 0 accepts 0 and -1).
+ * Returns -1 after reporting an error. */
+int ax__wrap_dim(const char *op, int dim, int ndim);
+
+/* Broadcast two shapes; false (with an error naming op) if they do not broadcast. */
+bool ax__broadcast_shape(const char *op, const ax_tensor *a, const ax_tensor *b, int *ndim, int64_t *shape);
+
+/* Checks with errors naming the op: same device, float dtype, etc. */
+bool ax__check_same_device(const char *op, const ax_tensor *a, const ax_tensor *b);
+bool ax__check_same_dtype(const char *op, const ax_tensor *a, const ax_tensor *b);
+bool ax__check_float(const char *op, const ax_tensor *t);
+
+/* ---- scopes ---- */
+void ax__scope_adopt(ax_tensor *t); /* the current scope (if any) takes the creator's reference */
+
+/* ---- autograd ---- */
+bool ax__needs_grad(const ax_tensor *t);
+/* Record a node for `out` if grad mode is on and any input requires grad; NULL otherwise. */
+ax_node *ax__record(ax_tensor *out, const char *name, ax_backward_fn fn, int n_inputs, ax_tensor *const *inputs);
+void ax__save(ax_node *n, int slot, ax_tensor *t);
+bool ax__input_needs_grad(const ax_node *n, int i);
+/* Add g (shape of inputs[i]) to input i's gradient. g is borrowed. */
+void ax__accumulate(ax_node *n, int i, ax_tensor *g);
+/* Sum g down to `shape` (undoing broadcasting). */
+ax_tensor *ax__sum_to(ax_tensor *g, int ndim, const int64_t *shape);
+void ax__node_free(ax_node *n);
+
+/* ---- random ---- */
+uint64_t ax__rng_next_offset(void); /* one call's offset; advances the generator */
+uint64_t ax__rng_seed(void);
+
+#endif

@@ -1,0 +1,400 @@
+/* Tensors and storage: creation, reference counting, views, scopes. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/internal.h"
+
+static size_t live_tensor_count; /* atomically updated */
+
+size_t ax__live_tensors(void) { return __atomic_load_n(&live_tensor_count, __ATOMIC_RELAXED); }
+
+/* ---------------- dtypes and devices ---------------- */
+
+size_t ax_dtype_size(ax_dtype dt) {
+  static const size_t sizes[AX_NUM_DTYPES] = {4, 8, 2, 2, 4, 8, 1, 1};
+  return (unsigned)dt < AX_NUM_DTYPES ? sizes[dt] : 0;
+}
+
+const char *ax_dtype_name(ax_dtype dt) {
+  static const char *names[AX_NUM_DTYPES] = {"f32", "f64", "bf16", "f16", "i32", "i64", "u8", "bool"};
+  return (unsigned)dt < AX_NUM_DTYPES ? names[dt] : "invalid";
+}
+
+bool ax_dtype_is_float(ax_dtype dt) { return dt == AX_F32 || dt == AX_F64 || dt == AX_BF16 || dt == AX_F16; }
+
+bool ax_device_eq(ax_device a, ax_device b) { return a.type == b.type && (a.type == AX_DEVICE_CPU || a.index == b.index); }
+
+const char *ax_device_str(ax_device d, char *buf, size_t n) {
+  if (d.type == AX_DEVICE_CPU)
+    snprintf(buf, n, "cpu");
+  else
+    snprintf(buf, n, "cuda:%d", d.index);
+  return buf;
+}
+
+/* ---------------- shape helpers ---------------- */
+
+int64_t ax__shape_numel(int ndim, const int64_t *shape) {
+  int64_t n = 1;
+  for (int i = 0; i < ndim; i++) n *= shape[i];
+  return n;
+}
+
+void ax__contiguous_strides(int ndim, const int64_t *shape, int64_t *strides) {
+  int64_t s = 1;
+  for (int i = ndim - 1; i >= 0; i--) {
+    strides[i] = s;
+    s *= shape[i] > 0 ? shape[i] : 1;
+  }
+}
+
+int64_t ax_numel(const ax_tensor *t) { return t ? ax__shape_numel(t->ndim, t->shape) : 0; }
+size_t ax_nbytes(const ax_tensor *t) { return t ? (size_t)ax_numel(t) * ax_dtype_size(t->dtype) : 0; }
+
+bool ax_is_contiguous(const ax_tensor *t) {
+  int64_t s = 1;
+  for (int i = t->ndim - 1; i >= 0; i--) {
+    if (t->shape[i] == 1) continue;
+    if (t->strides[i] != s) return false;
+    s *= t->shape[i];
+  }
+  return true;
+}
+
+void *ax_data_ptr(const ax_tensor *t) {
+  if (!t || !t->storage) return NULL;
+  return (char *)t->storage->data + t->offset * (int64_t)ax_dtype_size(t->dtype);
+}
+
+bool ax_same_shape(const ax_tensor *a, const ax_tensor *b) {
+  if (a->ndim != b->ndim) return false;
+  for (int i = 0; i < a->ndim; i++)
+    if (a->shape[i] != b->shape[i]) return false;
+  return true;
+}
+
+bool ax_shares_storage(const ax_tensor *a, const ax_tensor *b) { return a && b && a->storage == b->storage; }
+
+const char *ax__shp_raw(int ndim, const int64_t *shape) {
+  static _Thread_local char bufs[8][128];
+  static _Thread_local int next;
+  char *b = bufs[next++ & 7];
+  size_t n = 0;
+  n += snprintf(b + n, 128 - n, "[");
+  for (int i = 0; i < ndim && n < 120; i++) n += snprintf(b + n, 128 - n, i ? ", %lld" : "%lld", (long long)shape[i]);
+  snprintf(b + n, 128 - n, "]");
+  return b;
+}
+
+const char *ax__shp(const ax_tensor *t) { return ax__shp_raw(t->ndim, t->shape); }
+
+const char *ax_shape_str(const ax_tensor *t, char *buf, size_t n) {
+  snprintf(buf, n, "%s", ax__shp(t));
+  return buf;
+}
+
+const char *ax__dev(ax_device d) {
+  static _Thread_local char bufs[4][32];
+  static _Thread_local int next;
+  return ax_device_str(d, bufs[next++ & 3], 32);
+}
+
+int ax__wrap_dim(const char *op, int dim, int ndim) {
+  int n = ndim > 0 ? ndim : 1;
+  if (dim < -n || dim >= n) {
+    ax_error("%s: dim %d out of range for a tensor with %d dims (expected %d to %d)", op, dim, ndim, -n, n - 1);
+    return -1;
+  }
+  return dim < 0 ? dim + n : dim;
+}
+
+bool ax__broadcast_shape(const char *op, const ax_tensor *a, const ax_tensor *b, int *ndim, int64_t *shape) {
+  int n = a->ndim > b->ndim ? a->ndim : b->ndim;
+  for (int i = 0; i < n; i++) {
+    int ia = a->ndim - n + i, ib = b->ndim - n + i;
+    int64_t sa = ia >= 0 ? a->shape[ia] : 1, sb = ib >= 0 ? b->shape[ib] : 1;
+    if (sa != sb && sa != 1 && sb != 1) {
+      ax_error("%s: shapes %s and %s do not broadcast (dim %d: %lld vs %lld)", op, ax__shp(a), ax__shp(b), i,
+               (long long)sa, (long long)sb);
+      return false;
+    }
+    shape[i] = sa == 1 ? sb : sa;
+  }
+  *ndim = n;
+  return true;
+}
+
+bool ax__check_same_device(const char *op, const ax_tensor *a, const ax_tensor *b) {
+  if (!ax_device_eq(a->device, b->device)) {
+    ax_error("%s: tensors are on different devices (%s %s and %s %s)", op, ax__dev(a->device), ax__shp(a),
+             ax__dev(b->device), ax__shp(b));
+    return false;
+  }
+  return true;
+}
+
+bool ax__check_same_dtype(const char *op, const ax_tensor *a, const ax_tensor *b) {
+  if (a->dtype != b->dtype) {
+    ax_error("%s: dtype mismatch (%s %s and %s %s)", op, ax_dtype_name(a->dtype), ax__shp(a),
+             ax_dtype_name(b->dtype), ax__shp(b));
+    return false;
+  }
+  return true;
+}
+
+bool ax__check_float(const char *op, const ax_tensor *t) {
+  if (!ax_dtype_is_float(t->dtype)) {
+    ax_error("%s: expected a floating-point tensor, got %s %s", op, ax_dtype_name(t->dtype), ax__shp(t));
+    return false;
+  }
+  return true;
+}
+
+/* ---------------- kernel views ---------------- */
+
+ax_kt ax__kt(const ax_tensor *t) {
+  ax_kt k;
+  memset(&k, 0, sizeof k);
+  k.data = ax_data_ptr(t);
+  k.dtype = t->dtype;
+  k.ndim = t->ndim;
+  for (int i = 0; i < t->ndim; i++) {
+    k.shape[i] = t->shape[i];
+    k.strides[i] = t->strides[i];
+  }
+  return k;
+}
+
+ax_kt ax__kt_broadcast(const ax_tensor *t, int ndim, const int64_t *shape) {
+  ax_kt k;
+  memset(&k, 0, sizeof k);
+  k.data = ax_data_ptr(t);
+  k.dtype = t->dtype;
+  k.ndim = ndim;
+  for (int i = 0; i < ndim; i++) {
+    int it = t->ndim - ndim + i;
+    k.shape[i] = shape[i];
+    k.strides[i] = (it >= 0 && t->shape[it] != 1) ? t->strides[it] : 0;
+  }
+  return k;
+}
+
+/* ---------------- creation and lifetime ---------------- */
+
+static ax_tensor *tensor_struct(void) {
+  ax_tensor *t = calloc(1, sizeof *t);
+  if (!t) return NULL;
+  t->refcount = 1;
+  __atomic_add_fetch(&live_tensor_count, 1, __ATOMIC_RELAXED);
+  return t;
+}
+
+ax_tensor *ax__new(const char *op, ax_dtype dt, ax_device dev, int ndim, const int64_t *shape) {
+  if ((unsigned)dt >= AX_NUM_DTYPES) {
+    ax_error("%s: invalid dtype %d", op, (int)dt);
+    return NULL;
+  }
+  if (ndim < 0 || ndim > AX_MAX_DIMS) {
+    ax_error("%s: %d dims requested, at most %d are supported", op, ndim, AX_MAX_DIMS);
+    return NULL;
+  }
+  for (int i = 0; i < ndim; i++)
+    if (shape[i] < 0) {
+      ax_error("%s: negative size in shape %s", op, ax__shp_raw(ndim, shape));
+      return NULL;
+    }
+  const ax_backend *be = ax__backend(dev, op);
+  if (!be) return NULL;
+  size_t nbytes = (size_t)ax__shape_numel(ndim, shape) * ax_dtype_size(dt);
+  struct ax_storage *s = calloc(1, sizeof *s);
+  if (!s) {
+    ax_error("%s: out of host memory", op);
+    return NULL;
+  }
+  s->data = be->alloc(nbytes, dev.index);
+  if (!s->data && nbytes > 0) {
+    free(s);
+    ax_error("%s: out of memory allocating %zu bytes for a %s %s tensor on %s", op, nbytes, ax_dtype_name(dt),
+             ax__shp_raw(ndim, shape), ax__dev(dev));
+    return NULL;
+  }
+  s->nbytes = nbytes;
+  s->refcount = 1;
+  s->device = dev;
+  s->backend = be;
+  ax_tensor *t = tensor_struct();
+  t->dtype = dt;
+  t->device = dev;
+  t->ndim = ndim;
+  for (int i = 0; i < ndim; i++) t->shape[i] = shape[i];
+  ax__contiguous_strides(ndim, shape, t->strides);
+  t->storage = s;
+  ax__scope_adopt(t);
+  return t;
+}
+
+ax_tensor *ax__view(ax_tensor *base, int ndim, const int64_t *shape, const int64_t *strides, int64_t offset) {
+  ax_tensor *t = tensor_struct();
+  t->dtype = base->dtype;
+  t->device = base->device;
+  t->ndim = ndim;
+  for (int i = 0; i < ndim; i++) {
+    t->shape[i] = shape[i];
+    t->strides[i] = strides[i];
+  }
+  t->offset = offset;
+  t->storage = base->storage;
+  __atomic_add_fetch(&base->storage->refcount, 1, __ATOMIC_RELAXED);
+  ax__scope_adopt(t);
+  return t;
+}
+
+ax_tensor *ax_retain(ax_tensor *t) {
+  if (t) __atomic_add_fetch(&t->refcount, 1, __ATOMIC_RELAXED);
+  return t;
+}
+
+static void storage_release(struct ax_storage *s) {
+  if (__atomic_sub_fetch(&s->refcount, 1, __ATOMIC_ACQ_REL) == 0) {
+    if (s->data) s->backend->free(s->data, s->nbytes, s->device.index);
+    free(s);
+  }
+}
+
+/* Releasing a tensor can release its graph node, which releases the node's
+ * inputs, and so on down a graph thousands of ops deep: use a work list, not
+ * recursion, so deep graphs cannot overflow the stack. */
+typedef struct { ax_tensor **items; int n, cap; } tensor_stack;
+
+static void push(tensor_stack *s, ax_tensor *t) {
+  if (!t) return;
+  if (s->n == s->cap) {
+    s->cap = s->cap ? 2 * s->cap : 64;
+    s->items = realloc(s->items, (size_t)s->cap * sizeof *s->items);
+  }
+  s->items[s->n++] = t;
+}
+
+static void node_release_into(ax_node *n, tensor_stack *s) {
+  for (int i = 0; i < n->n_inputs; i++) push(s, n->inputs[i]);
+  for (int i = 0; i < AX_NODE_SAVED; i++) push(s, n->saved[i]);
+  push(s, n->grad_accum);
+  free(n->inputs);
+  free(n);
+}
+
+void ax__node_free(ax_node *n) {
+  if (!n) return;
+  tensor_stack s = {0};
+  node_release_into(n, &s);
+  while (s.n) ax_free(s.items[--s.n]);
+  free(s.items);
+}
+
+void ax_free(ax_tensor *t) {
+  if (!t) return;
+  tensor_stack s = {0};
+  push(&s, t);
+  while (s.n) {
+    ax_tensor *u = s.items[--s.n];
+    if (__atomic_sub_fetch(&u->refcount, 1, __ATOMIC_ACQ_REL) != 0) continue;
+    if (u->grad_fn) node_release_into(u->grad_fn, &s);
+    push(&s, u->grad);
+    if (u->storage) storage_release(u->storage);
+    __atomic_sub_fetch(&live_tensor_count, 1, __ATOMIC_RELAXED);
+    free(u);
+  }
+  free(s.items);
+}
+
+void ax__detach_inplace(ax_tensor *t) {
+  if (!t) return;
+  ax_node *n = t->grad_fn;
+  if (!n) return; /* a leaf keeps requires_grad */
+  t->grad_fn = NULL;
+  t->requires_grad = false;
+  t->retains_grad = false;
+  ax__node_free(n);
+}
+
+/* ---------------- scopes ---------------- */
+
+typedef struct scope {
+  ax_tensor **owned;
+  int n_owned, cap_owned;
+  ax_tensor **detach_at_end; /* kept tensors: detached when this scope ends */
+  int n_detach, cap_detach;
+} scope;
+
+static _Thread_local scope *scopes;
+static _Thread_local int scope_depth, scope_cap;
+
+static void list_push(ax_tensor ***list, int *n, int *cap, ax_tensor *t) {
+  if (*n == *cap) {
+    *cap = *cap ? 2 * *cap : 256;
+    *list = realloc(*list, (size_t)*cap * sizeof **list);
+  }
+  (*list)[(*n)++] = t;
+}
+
+void ax_scope_begin(void) {
+  if (scope_depth == scope_cap) {
+    int old = scope_cap;
+    scope_cap = scope_cap ? 2 * scope_cap : 16;
+    scopes = realloc(scopes, (size_t)scope_cap * sizeof *scopes);
+    memset(scopes + old, 0, (size_t)(scope_cap - old) * sizeof *scopes);
+  }
+  scope *s = &scopes[scope_depth++];
+  s->n_owned = 0;
+  s->n_detach = 0;
+}
+
+int ax_scope_depth(void) { return scope_depth; }
+
+void ax__scope_adopt(ax_tensor *t) {
+  if (scope_depth == 0) return; /* no scope: the caller owns the reference */
+  scope *s = &scopes[scope_depth - 1];
+  list_push(&s->owned, &s->n_owned, &s->cap_owned, t);
+}
+
+void ax_scope_end(void) {
+  if (scope_depth == 0) {
+    ax_error("ax_scope_end: no scope is open (unbalanced ax_scope_begin/ax_scope_end)");
+    return;
+  }
+  scope *s = &scopes[scope_depth - 1];
+  /* Detach kept tensors first so the graph behind them is released with the scope. */
+  for (int i = 0; i < s->n_detach; i++) {
+    ax__detach_inplace(s->detach_at_end[i]);
+    ax_free(s->detach_at_end[i]);
+  }
+  for (int i = s->n_owned - 1; i >= 0; i--) ax_free(s->owned[i]);
+  s->n_owned = 0;
+  s->n_detach = 0;
+  scope_depth--;
+}
+
+ax_tensor *ax_keep(ax_tensor *t) {
+  if (!t) return NULL;
+  if (scope_depth == 0) {
+    ax_error("ax_keep: no scope is open");
+    return NULL;
+  }
+  scope *s = &scopes[scope_depth - 1];
+  /* one reference for the parent scope (or the caller at depth 1), one held
+   * until this scope ends to detach the graph behind t */
+  ax_retain(t);
+  if (scope_depth >= 2) {
+    scope *parent = &scopes[scope_depth - 2];
+    list_push(&parent->owned, &parent->n_owned, &parent->cap_owned, t);
+  }
+  list_push(&s->detach_at_end, &s->n_detach, &s->cap_detach, ax_retain(t));
+  return t;
+}
+
+ax_tensor *ax_persist(ax_tensor *t) {
+  if (!t) return NULL;
+  ax__detach_inplace(t);
+  return ax_retain(t);
+}

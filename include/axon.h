@@ -1,0 +1,7 @@
+/* Axon: a deep learning framework in C. Include this one header. */
+#ifndef AXON_H
+#define AXON_H
+#include "axon/tensor.h"
+#include "axon/ops.h"
+#include "axon/autograd.h"
+#endif

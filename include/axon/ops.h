@@ -1,0 +1,161 @@
+/* Axon ops: every op checks its inputs, computes its output shape, runs the
+ * kernel of the inputs' device, and records a graph node when autograd is on
+ * and an input requires grad. Results belong to the innermost scope.
+ * Errors name the op and the shapes; after one the op returns NULL, and every
+ * op given a NULL input returns NULL.
+ */
+#ifndef AXON_OPS_H
+#define AXON_OPS_H
+
+#include "axon/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* AX_DIMS(0, 2) expands to `ndims, dims`; AX_ALL means every dim. */
+#define AX_DIMS(...) (int)(sizeof((int[]){__VA_ARGS__}) / sizeof(int)), (const int[]){__VA_ARGS__}
+#define AX_ALL 0, NULL
+
+/* ---- creation ---- */
+ax_tensor *ax_empty(int ndim, const int64_t *shape, const ax_tensor_opts *o);
+ax_tensor *ax_zeros(int ndim, const int64_t *shape, const ax_tensor_opts *o);
+ax_tensor *ax_ones(int ndim, const int64_t *shape, const ax_tensor_opts *o);
+ax_tensor *ax_full(int ndim, const int64_t *shape, double value, const ax_tensor_opts *o);
+ax_tensor *ax_scalar(double value, const ax_tensor_opts *o); /* 0-dim tensor */
+ax_tensor *ax_arange(double start, double end, double step, const ax_tensor_opts *o);
+ax_tensor *ax_rand(int ndim, const int64_t *shape, const ax_tensor_opts *o);  /* U[0, 1) */
+ax_tensor *ax_randn(int ndim, const int64_t *shape, const ax_tensor_opts *o); /* N(0, 1) */
+ax_tensor *ax_zeros_like(const ax_tensor *t);
+ax_tensor *ax_ones_like(const ax_tensor *t);
+ax_tensor *ax_full_like(const ax_tensor *t, double value);
+ax_tensor *ax_empty_like(const ax_tensor *t);
+/* Copy `shape` elements of o->dtype from a host buffer. */
+ax_tensor *ax_from_data(const void *data, int ndim, const int64_t *shape, const ax_tensor_opts *o);
+/* Copy t (any layout, any device) to a host buffer as contiguous elements of t's dtype.
+ * Returns 0, or -1 (with an error) if nbytes is too small. */
+int ax_to_data(const ax_tensor *t, void *dst, size_t nbytes);
+double ax_item(const ax_tensor *t); /* the value of a one-element tensor, as a double */
+ax_tensor *ax_to(ax_tensor *t, ax_device d);     /* differentiable copy to another device */
+ax_tensor *ax_cast(ax_tensor *t, ax_dtype dt);   /* differentiable between float dtypes */
+ax_tensor *ax_contiguous(ax_tensor *t);          /* t itself (new reference) if already contiguous */
+ax_tensor *ax_clone(ax_tensor *t);
+ax_tensor *ax_detach(ax_tensor *t);              /* view sharing storage, no graph */
+
+/* ---- views and indexing ---- */
+ax_tensor *ax_reshape(ax_tensor *x, int ndim, const int64_t *shape); /* one -1 allowed; copies if needed */
+ax_tensor *ax_view(ax_tensor *x, int ndim, const int64_t *shape);    /* like reshape, never copies */
+ax_tensor *ax_permute(ax_tensor *x, const int *dims);                 /* x->ndim entries */
+ax_tensor *ax_transpose(ax_tensor *x, int dim0, int dim1);
+ax_tensor *ax_narrow(ax_tensor *x, int dim, int64_t start, int64_t length);
+ax_tensor *ax_slice(ax_tensor *x, int dim, int64_t start, int64_t end, int64_t step);
+ax_tensor *ax_expand(ax_tensor *x, int ndim, const int64_t *shape); /* -1 keeps a size */
+ax_tensor *ax_squeeze(ax_tensor *x, int dim); /* dim = AX_SQUEEZE_ALL drops every size-1 dim */
+#define AX_SQUEEZE_ALL (-1000)
+ax_tensor *ax_unsqueeze(ax_tensor *x, int dim);
+ax_tensor *ax_flatten(ax_tensor *x, int start_dim, int end_dim);
+ax_tensor *ax_cat(ax_tensor *const *xs, int n, int dim);
+ax_tensor *ax_stack(ax_tensor *const *xs, int n, int dim);
+/* Split into pieces of split_size (last may be smaller). Writes at most max_out
+ * views to out and returns how many pieces there are, or -1 on error. */
+int ax_split(ax_tensor *x, int64_t split_size, int dim, ax_tensor **out, int max_out);
+int ax_chunk(ax_tensor *x, int chunks, int dim, ax_tensor **out, int max_out);
+ax_tensor *ax_index_select(ax_tensor *x, int dim, ax_tensor *index); /* index: 1-D i64/i32 */
+ax_tensor *ax_gather(ax_tensor *x, int dim, ax_tensor *index);       /* index: same ndim as x */
+/* Out-of-place: a copy of x with src added at index along dim. */
+ax_tensor *ax_scatter_add(ax_tensor *x, int dim, ax_tensor *index, ax_tensor *src);
+ax_tensor *ax_where(ax_tensor *cond, ax_tensor *a, ax_tensor *b); /* cond: bool, broadcasts */
+
+/* ---- elementwise, unary ---- */
+ax_tensor *ax_neg(ax_tensor *x);
+ax_tensor *ax_abs(ax_tensor *x);
+ax_tensor *ax_exp(ax_tensor *x);
+ax_tensor *ax_log(ax_tensor *x);
+ax_tensor *ax_sqrt(ax_tensor *x);
+ax_tensor *ax_rsqrt(ax_tensor *x);
+ax_tensor *ax_square(ax_tensor *x);
+ax_tensor *ax_pow_scalar(ax_tensor *x, double p);
+ax_tensor *ax_clamp(ax_tensor *x, double lo, double hi); /* -INFINITY / INFINITY for no bound */
+ax_tensor *ax_relu(ax_tensor *x);
+ax_tensor *ax_leaky_relu(ax_tensor *x, double negative_slope);
+ax_tensor *ax_sigmoid(ax_tensor *x);
+ax_tensor *ax_tanh(ax_tensor *x);
+ax_tensor *ax_gelu(ax_tensor *x);      /* exact: x * Phi(x) */
+ax_tensor *ax_gelu_tanh(ax_tensor *x); /* the tanh approximation */
+ax_tensor *ax_silu(ax_tensor *x);
+
+/* ---- elementwise, binary (NumPy broadcasting) ---- */
+ax_tensor *ax_add(ax_tensor *a, ax_tensor *b);
+ax_tensor *ax_sub(ax_tensor *a, ax_tensor *b);
+ax_tensor *ax_mul(ax_tensor *a, ax_tensor *b);
+ax_tensor *ax_div(ax_tensor *a, ax_tensor *b);
+ax_tensor *ax_maximum(ax_tensor *a, ax_tensor *b);
+ax_tensor *ax_minimum(ax_tensor *a, ax_tensor *b);
+ax_tensor *ax_add_scalar(ax_tensor *a, double s);
+ax_tensor *ax_sub_scalar(ax_tensor *a, double s);
+ax_tensor *ax_rsub_scalar(ax_tensor *a, double s); /* s - a */
+ax_tensor *ax_mul_scalar(ax_tensor *a, double s);
+ax_tensor *ax_div_scalar(ax_tensor *a, double s);
+ax_tensor *ax_rdiv_scalar(ax_tensor *a, double s); /* s / a */
+ax_tensor *ax_maximum_scalar(ax_tensor *a, double s);
+ax_tensor *ax_minimum_scalar(ax_tensor *a, double s);
+/* comparisons return bool tensors and are not differentiable */
+ax_tensor *ax_eq(ax_tensor *a, ax_tensor *b);
+ax_tensor *ax_ne(ax_tensor *a, ax_tensor *b);
+ax_tensor *ax_lt(ax_tensor *a, ax_tensor *b);
+ax_tensor *ax_le(ax_tensor *a, ax_tensor *b);
+ax_tensor *ax_gt(ax_tensor *a, ax_tensor *b);
+ax_tensor *ax_ge(ax_tensor *a, ax_tensor *b);
+ax_tensor *ax_eq_scalar(ax_tensor *a, double s);
+ax_tensor *ax_ne_scalar(ax_tensor *a, double s);
+ax_tensor *ax_lt_scalar(ax_tensor *a, double s);
+ax_tensor *ax_le_scalar(ax_tensor *a, double s);
+ax_tensor *ax_gt_scalar(ax_tensor *a, double s);
+ax_tensor *ax_ge_scalar(ax_tensor *a, double s);
+
+/* ---- reductions (ndims = 0 / AX_ALL reduces every dim) ---- */
+ax_tensor *ax_sum(ax_tensor *x, int ndims, const int *dims, bool keepdim);
+ax_tensor *ax_mean(ax_tensor *x, int ndims, const int *dims, bool keepdim);
+ax_tensor *ax_amax(ax_tensor *x, int ndims, const int *dims, bool keepdim);
+ax_tensor *ax_amin(ax_tensor *x, int ndims, const int *dims, bool keepdim);
+/* values along one dim; *indices (i64, may be NULL) receives the positions */
+ax_tensor *ax_max(ax_tensor *x, int dim, bool keepdim, ax_tensor **indices);
+ax_tensor *ax_min(ax_tensor *x, int dim, bool keepdim, ax_tensor **indices);
+ax_tensor *ax_argmax(ax_tensor *x, int dim, bool keepdim);
+ax_tensor *ax_argmin(ax_tensor *x, int dim, bool keepdim);
+ax_tensor *ax_var(ax_tensor *x, int ndims, const int *dims, bool unbiased, bool keepdim);
+ax_tensor *ax_std(ax_tensor *x, int ndims, const int *dims, bool unbiased, bool keepdim);
+ax_tensor *ax_logsumexp(ax_tensor *x, int ndims, const int *dims, bool keepdim);
+ax_tensor *ax_norm(ax_tensor *x, double p, int ndims, const int *dims, bool keepdim); /* p-norm, p > 0 or INFINITY */
+
+/* ---- linear algebra ---- */
+/* torch.matmul semantics: 1-D x 1-D dot, 2-D GEMM, batched with broadcast batch dims. */
+ax_tensor *ax_matmul(ax_tensor *a, ax_tensor *b);
+ax_tensor *ax_linear(ax_tensor *x, ax_tensor *weight, ax_tensor *bias); /* x W^T + b; bias may be NULL */
+
+/* ---- softmax and losses ---- */
+ax_tensor *ax_softmax(ax_tensor *x, int dim);
+ax_tensor *ax_log_softmax(ax_tensor *x, int dim);
+
+typedef enum ax_reduction { AX_REDUCTION_MEAN = 0, AX_REDUCTION_SUM, AX_REDUCTION_NONE } ax_reduction;
+
+typedef struct ax_cross_entropy_opts {
+  ax_reduction reduction;
+  bool has_ignore_index;  /* false: targets equal to -100 are ignored, like PyTorch's default */
+  int64_t ignore_index;
+  double label_smoothing; /* in [0, 1] */
+} ax_cross_entropy_opts;
+
+/* logits [N, C] (or [N, C, d...]), target i64 [N] ([N, d...]) of class indices. */
+ax_tensor *ax_cross_entropy(ax_tensor *logits, ax_tensor *target, const ax_cross_entropy_opts *o);
+/* log_probs as cross_entropy's logits; label_smoothing is ignored. */
+ax_tensor *ax_nll_loss(ax_tensor *log_probs, ax_tensor *target, const ax_cross_entropy_opts *o);
+ax_tensor *ax_mse_loss(ax_tensor *input, ax_tensor *target, ax_reduction r);
+ax_tensor *ax_l1_loss(ax_tensor *input, ax_tensor *target, ax_reduction r);
+ax_tensor *ax_smooth_l1_loss(ax_tensor *input, ax_tensor *target, ax_reduction r, double beta);
+ax_tensor *ax_bce_with_logits(ax_tensor *logits, ax_tensor *target, ax_reduction r);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,44 @@
+/* The CPU backend table: the reference every other backend is checked against. */
+#include <string.h>
+
+#include "kernels/cpu/cpu.h"
+
+static void cpu_copy_from_host(void *dst, const void *src, size_t n, int dev) {
+  (void)dev;
+  if (n) memcpy(dst, src, n);
+}
+
+static void cpu_copy_to_host(void *dst, const void *src, size_t n, int dev) {
+  (void)dev;
+  if (n) memcpy(dst, src, n);
+}
+
+static void cpu_synchronize(int dev) { (void)dev; }
+
+const ax_backend ax_cpu_backend = {
+    .name = "cpu",
+    .alloc = ax_cpu_alloc,
+    .free = ax_cpu_free,
+    .copy_from_host = cpu_copy_from_host,
+    .copy_to_host = cpu_copy_to_host,
+    .synchronize = cpu_synchronize,
+    .memory_stats = ax_cpu_memory_stats,
+    .empty_cache = ax_cpu_empty_cache,
+    .fill = ax_cpu_fill,
+    .arange = ax_cpu_arange,
+    .random = ax_cpu_random,
+    .copy = ax_cpu_copy,
+    .unary = ax_cpu_unary,
+    .unary_backward = ax_cpu_unary_backward,
+    .binary = ax_cpu_binary,
+    .where = ax_cpu_where,
+    .reduce = ax_cpu_reduce,
+    .arg_reduce = ax_cpu_arg_reduce,
+    .softmax = ax_cpu_softmax,
+    .softmax_backward = ax_cpu_softmax_backward,
+    .gemm = ax_cpu_gemm,
+    .index_select = ax_cpu_index_select,
+    .index_add = ax_cpu_index_add,
+    .gather = ax_cpu_gather,
+    .scatter_add = ax_cpu_scatter_add,
+};

@@ -1,0 +1,47 @@
+/* CPU kernels (C + OpenMP): the reference backend. One file per op family;
+ * kernels/cpu/backend.c gathers them into ax_cpu_backend. */
+#ifndef AXON_KERNELS_CPU_H
+#define AXON_KERNELS_CPU_H
+
+#include "kernels/backend.h"
+
+/* Below this many elements a kernel runs on one thread: thread start-up costs more. */
+#define AX_CPU_PARALLEL_MIN 32768
+
+/* alloc.c: 64-byte aligned caching allocator */
+void *ax_cpu_alloc(size_t nbytes, int device_index);
+void ax_cpu_free(void *ptr, size_t nbytes, int device_index);
+ax_memory_stats ax_cpu_memory_stats(int device_index);
+void ax_cpu_empty_cache(int device_index);
+
+/* copy.c */
+void ax_cpu_copy(ax_kt *dst, const ax_kt *src);
+void ax_cpu_fill(ax_kt *out, double value);
+void ax_cpu_arange(ax_kt *out, double start, double step);
+void ax_cpu_random(ax_kt *out, int dist, double a, double b, uint64_t seed, uint64_t offset);
+
+/* elementwise.c */
+void ax_cpu_unary(int op, ax_kt *out, const ax_kt *x, double alpha, double beta);
+void ax_cpu_unary_backward(int op, ax_kt *gx, const ax_kt *gy, const ax_kt *x, const ax_kt *y,
+                           double alpha, double beta);
+void ax_cpu_binary(int op, ax_kt *out, const ax_kt *a, const ax_kt *b);
+void ax_cpu_where(ax_kt *out, const ax_kt *cond, const ax_kt *a, const ax_kt *b);
+
+/* reduce.c */
+void ax_cpu_reduce(int op, ax_kt *out, const ax_kt *in);
+void ax_cpu_arg_reduce(int op, ax_kt *values, ax_kt *indices, const ax_kt *in, int dim);
+
+/* softmax.c */
+void ax_cpu_softmax(ax_kt *out, const ax_kt *in, int log);
+void ax_cpu_softmax_backward(ax_kt *gx, const ax_kt *gy, const ax_kt *y, int log);
+
+/* gemm.c */
+void ax_cpu_gemm(const ax_gemm_args *args);
+
+/* index.c */
+void ax_cpu_index_select(ax_kt *out, const ax_kt *in, int dim, const ax_kt *index);
+void ax_cpu_index_add(ax_kt *out, int dim, const ax_kt *index, const ax_kt *src);
+void ax_cpu_gather(ax_kt *out, const ax_kt *in, int dim, const ax_kt *index);
+void ax_cpu_scatter_add(ax_kt *out, int dim, const ax_kt *index, const ax_kt *src);
+
+#endif

@@ -1,0 +1,95 @@
+/* The `axon` command line. Each subcommand parses its own flags; a bad
+ * command or flag is a one-line error and exit code 2. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "axon.h"
+
+#if defined(AXON_HAVE_CUDA)
+int ax_cuda_device_name(int dev, char *buf, size_t n);
+#endif
+
+#define EXIT_USAGE 2
+
+static const char *usage =
+    "usage: axon <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  info      print the version, the backends compiled in, the devices found and the thread count\n"
+    "  help      print this help (also: axon --help, axon <command> --help)\n"
+    "\n"
+    "Training (train, eval), generation (generate) and kernel benchmarks (bench) are\n"
+    "listed in docs/architecture.md and arrive with their issues; benchmarks/bench_cpu\n"
+    "measures the CPU kernels today.\n";
+
+static void cpu_model(char *buf, size_t n) {
+  snprintf(buf, n, "unknown CPU");
+  FILE *f = fopen("/proc/cpuinfo", "r");
+  if (!f) return;
+  char line[512];
+  while (fgets(line, sizeof line, f)) {
+    if (strncmp(line, "model name", 10) == 0) {
+      char *colon = strchr(line, ':');
+      if (colon) {
+        colon += 2;
+        colon[strcspn(colon, "\n")] = '\0';
+        snprintf(buf, n, "%s", colon);
+      }
+      break;
+    }
+  }
+  fclose(f);
+}
+
+static int cmd_info(int argc, char **argv) {
+  for (int i = 0; i < argc; i++) {
+    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+      printf("usage: axon info\n\nPrints the Axon version, the backends compiled in, the devices found and the\n"
+             "number of CPU threads (set with OMP_NUM_THREADS).\n");
+      return 0;
+    }
+    fprintf(stderr, "axon info: unknown option '%s' (try 'axon info --help')\n", argv[i]);
+    return EXIT_USAGE;
+  }
+  char model[256];
+  cpu_model(model, sizeof model);
+  printf("axon %s\n", AX_VERSION_STRING);
+  printf("build:    %s, -march=%s\n", AXON_BUILD_TYPE_STRING, AXON_MARCH_STRING[0] ? AXON_MARCH_STRING : "(default)");
+  printf("backends: cpu%s\n", ax_has_cuda() ? ", cuda" : " (CUDA backend not compiled in)");
+  printf("threads:  %d (OpenMP)\n", ax_num_threads());
+  printf("devices:\n");
+  printf("  cpu     %s\n", model);
+  int n = ax_cuda_device_count();
+#if defined(AXON_HAVE_CUDA)
+  for (int d = 0; d < n; d++) {
+    char name[256];
+    if (ax_cuda_device_name(d, name, sizeof name) != 0) snprintf(name, sizeof name, "(unreadable)");
+    printf("  cuda:%d  %s\n", d, name);
+  }
+#endif
+  if (ax_has_cuda() && n == 0) printf("  (no usable CUDA device found)\n");
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    fputs(usage, stderr);
+    return EXIT_USAGE;
+  }
+  const char *cmd = argv[1];
+  if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+    fputs(usage, stdout);
+    return 0;
+  }
+  if (!strcmp(cmd, "--version")) {
+    printf("axon %s\n", AX_VERSION_STRING);
+    return 0;
+  }
+  if (!strcmp(cmd, "info")) return cmd_info(argc - 2, argv + 2);
+  if (cmd[0] == '-')
+    fprintf(stderr, "axon: unknown option '%s' (try 'axon --help')\n", cmd);
+  else
+    fprintf(stderr, "axon: unknown command '%s' (try 'axon --help')\n", cmd);
+  return EXIT_USAGE;
+}
