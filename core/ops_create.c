@@ -220,3 +220,31 @@ ax_tensor *ax_detach(ax_tensor *t) {
   if (!t) return NULL;
   return ax__view(t, t->ndim, t->shape, t->strides, t->offset);
 }
+
+int ax_copy_(ax_tensor *dst, ax_tensor *src) {
+  if (!dst || !src) return -1;
+  if (!ax__check_same_device("ax_copy_", dst, src)) return -1;
+  if (dst->requires_grad && ax_grad_enabled()) {
+    ax_error("ax_copy_: cannot write into %s, which requires grad, while grad mode is on (wrap the update in "
+             "ax_no_grad_begin/ax_no_grad_end)",
+             ax__shp(dst));
+    return -1;
+  }
+  int nd;
+  int64_t shape[AX_MAX_DIMS];
+  if (!ax__broadcast_shape("ax_copy_", dst, src, &nd, shape)) return -1;
+  bool same = nd == dst->ndim;
+  for (int i = 0; same && i < nd; i++) same = shape[i] == dst->shape[i];
+  if (!same) {
+    ax_error("ax_copy_: cannot copy %s into %s (src must broadcast to dst's shape)", ax__shp(src), ax__shp(dst));
+    return -1;
+  }
+  const ax_backend *be = dst->storage->backend;
+  if (!be->copy) {
+    ax_error("ax_copy_: not implemented on the %s backend yet (kernel 'copy')", be->name);
+    return -1;
+  }
+  ax_kt d = ax__kt(dst), s = ax__kt_broadcast(src, dst->ndim, dst->shape);
+  be->copy(&d, &s);
+  return 0;
+}

@@ -74,7 +74,7 @@ Test(matmul, vector_cases) {
   cr_expect(tu_allclose_data(mv, (double[]){1, 6}, 2, 0, 0));
   ax_tensor *vm = ax_matmul(ax_from_data((double[]){1, 2}, AX_SHAPE(2), F64), m); /* [3] */
   cr_expect_eq(vm->ndim, 1);
-  cr_expect(tu_allclose_data(vm, (double[]){1, 2, 2}, 3, 0, 0));
+  cr_expect(tu_allclose_data(vm, (double[]){3, 2, 2}, 3, 0, 0));
   ax_scope_end();
 }
 

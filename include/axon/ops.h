@@ -41,6 +41,10 @@ ax_tensor *ax_cast(ax_tensor *t, ax_dtype dt);   /* differentiable between float
 ax_tensor *ax_contiguous(ax_tensor *t);          /* t itself (new reference) if already contiguous */
 ax_tensor *ax_clone(ax_tensor *t);
 ax_tensor *ax_detach(ax_tensor *t);              /* view sharing storage, no graph */
+/* In place: dst's elements = src's (broadcast to dst's shape, converted to dst's dtype).
+ * Not recorded by autograd; refused on a leaf that requires grad while grad mode is on
+ * (wrap optimizer updates in ax_no_grad_begin/end). Returns 0 or -1. */
+int ax_copy_(ax_tensor *dst, ax_tensor *src);
 
 /* ---- views and indexing ---- */
 ax_tensor *ax_reshape(ax_tensor *x, int ndim, const int64_t *shape); /* one -1 allowed; copies if needed */
