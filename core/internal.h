@@ -77,6 +77,11 @@ bool ax__check_float(const char *op, const ax_tensor *t);
 
 /* ---- scopes ---- */
 void ax__scope_adopt(ax_tensor *t); /* the current scope (if any) takes the creator's reference */
+/* Composite ops (built from other ops) run between ax_scope_begin() and
+ * ax__scope_return(out): the temporaries die with the inner scope even when the
+ * caller has no scope open, while out (and the graph behind it) moves to the
+ * caller's scope. Unlike ax_keep, nothing is detached. */
+ax_tensor *ax__scope_return(ax_tensor *out);
 
 /* ---- autograd ---- */
 bool ax__needs_grad(const ax_tensor *t);

@@ -174,7 +174,8 @@ static void to_backward(ax_node *n, ax_tensor *g) {
 ax_tensor *ax_to(ax_tensor *t, ax_device dev) {
   if (!t) return NULL;
   if (!ax__backend(dev, "ax_to")) return NULL;
-  ax_tensor *out = copy_to("ax_to", t, t->dtype, dev);
+  ax_scope_begin(); /* a cross-device copy may stage a temporary */
+  ax_tensor *out = ax__scope_return(copy_to("ax_to", t, t->dtype, dev));
   ax_node *n = ax__record(out, "to", to_backward, 1, &t);
   if (n) {
     n->iargs[0] = t->device.type;

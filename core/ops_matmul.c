@@ -77,8 +77,15 @@ static void matmul_backward(ax_node *n, ax_tensor *g) {
   }
 }
 
+static ax_tensor *matmul(ax_tensor *a, ax_tensor *b);
+
 ax_tensor *ax_matmul(ax_tensor *a, ax_tensor *b) {
   if (!a || !b) return NULL;
+  ax_scope_begin();
+  return ax__scope_return(matmul(a, b));
+}
+
+static ax_tensor *matmul(ax_tensor *a, ax_tensor *b) {
   if (!ax__check_same_device("ax_matmul", a, b) || !ax__check_same_dtype("ax_matmul", a, b)) return NULL;
   if (!ax__check_float("ax_matmul", a)) return NULL;
   if (a->ndim == 0 || b->ndim == 0) {
@@ -177,6 +184,7 @@ ax_tensor *ax_linear(ax_tensor *x, ax_tensor *weight, ax_tensor *bias) {
     ax_error("ax_linear: bias must be [%lld], got %s", (long long)weight->shape[0], ax__shp(bias));
     return NULL;
   }
+  ax_scope_begin();
   ax_tensor *y = ax_matmul(x, ax_transpose(weight, 0, 1));
-  return bias ? ax_add(y, bias) : y;
+  return ax__scope_return(bias ? ax_add(y, bias) : y);
 }

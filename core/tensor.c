@@ -375,6 +375,13 @@ void ax_scope_end(void) {
   scope_depth--;
 }
 
+ax_tensor *ax__scope_return(ax_tensor *out) {
+  ax_retain(out);
+  ax_scope_end();
+  ax__scope_adopt(out);
+  return out;
+}
+
 ax_tensor *ax_keep(ax_tensor *t) {
   if (!t) return NULL;
   if (scope_depth == 0) {

@@ -390,3 +390,24 @@ Test(core, print_looks_like_pytorch) {
   free(buf);
   ax_scope_end();
 }
+
+/* Composite ops called with no scope open must not leak their temporaries. */
+Test(core, ops_outside_any_scope_do_not_leak) {
+  size_t tensors = ax_memory_stats_get(AX_CPU).live_tensors;
+  size_t bytes = ax_memory_stats_get(AX_CPU).live_bytes;
+  ax_tensor *a = ax_randn(AX_SHAPE(3, 4), NULL), *v = ax_randn(AX_SHAPE(4), NULL);
+  ax_tensor *w = ax_randn(AX_SHAPE(5, 4), NULL), *b = ax_randn(AX_SHAPE(5), NULL);
+  ax_tensor *t = ax_randn(AX_SHAPE(3, 4), NULL), *at = ax_transpose(a, 0, 1), *p = ax_sigmoid(t);
+  ax_tensor *results[] = {
+      ax_matmul(a, v), ax_linear(a, w, b), ax_reshape(at, AX_SHAPE(12)),
+      ax_var(a, AX_DIMS(1), true, false), ax_logsumexp(a, AX_DIMS(1), false), ax_norm(a, 2.0, AX_ALL, false),
+      ax_softmax(a, 0), ax_mse_loss(a, t, AX_REDUCTION_MEAN), ax_bce_with_logits(a, p, AX_REDUCTION_MEAN),
+  };
+  for (size_t i = 0; i < sizeof results / sizeof results[0]; i++) {
+    cr_expect_not_null(results[i], "result %zu", i);
+    ax_free(results[i]);
+  }
+  ax_free(a), ax_free(v), ax_free(w), ax_free(b), ax_free(t), ax_free(at), ax_free(p);
+  cr_expect_eq(ax_memory_stats_get(AX_CPU).live_tensors, tensors);
+  cr_expect_eq(ax_memory_stats_get(AX_CPU).live_bytes, bytes);
+}
