@@ -151,14 +151,14 @@ static const char *usage =
     "usage: train_mlp [--data-dir DIR] [--epochs N] [--batch-size B] [--lr X] [--seed S]\n"
     "Trains a 784-256-10 MLP on Fashion-MNIST with SGD (momentum 0.9) on the CPU.\n"
     "  --data-dir DIR   folder with the four gzipped IDX files (default /usr/share/datasets/fashion-mnist)\n"
-    "  --epochs N       passes over the 60000 training images (default 2)\n"
+    "  --epochs N       passes over the 60000 training images (default 5)\n"
     "  --batch-size B   images per step (default 128)\n"
     "  --lr X           learning rate (default 0.05)\n"
     "  --seed S         random seed for the initialization and the shuffling (default 1)\n";
 
 int main(int argc, char **argv) {
   const char *dir = "/usr/share/datasets/fashion-mnist";
-  int epochs = 2;
+  int epochs = 5;
   int64_t batch = 128;
   double lr = 0.05;
   unsigned long long seed = 1;
