@@ -310,3 +310,23 @@ Test(loss, errors_name_the_op_and_the_problem) {
   cr_expect_null(ax_cross_entropy(NULL, t, NULL));
   ax_scope_end();
 }
+
+/* Called with no scope open, softmax and the losses leave nothing behind but their results. */
+Test(loss, no_leaks_outside_any_scope) {
+  size_t tensors = ax_memory_stats_get(AX_CPU).live_tensors, bytes = ax_memory_stats_get(AX_CPU).live_bytes;
+  ax_tensor *x = ax_randn(AX_SHAPE(3, 4), F64), *y = ax_rand(AX_SHAPE(3, 4), F64);
+  ax_set_requires_grad(x, true);
+  ax_tensor *t = ax_from_data((int64_t[]){1, -100, 3}, AX_SHAPE(3), I64);
+  ax_tensor *results[] = {
+      ax_softmax(x, 0), ax_log_softmax(x, 1), ax_cross_entropy(x, t, &(ax_cross_entropy_opts){.label_smoothing = 0.1}),
+      ax_nll_loss(x, t, NULL), ax_mse_loss(x, y, AX_REDUCTION_MEAN), ax_l1_loss(x, y, AX_REDUCTION_NONE),
+      ax_smooth_l1_loss(x, y, AX_REDUCTION_SUM, 0.5), ax_bce_with_logits(x, y, AX_REDUCTION_MEAN),
+  };
+  for (size_t i = 0; i < sizeof results / sizeof results[0]; i++) {
+    cr_expect_not_null(results[i], "result %zu", i);
+    ax_free(results[i]);
+  }
+  ax_free(x), ax_free(y), ax_free(t);
+  cr_expect_eq(ax_memory_stats_get(AX_CPU).live_tensors, tensors);
+  cr_expect_eq(ax_memory_stats_get(AX_CPU).live_bytes, bytes);
+}

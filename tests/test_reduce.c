@@ -361,3 +361,24 @@ Test(reduce, half_precision_through_the_generic_path) {
   }
   ax_scope_end();
 }
+
+/* Called with no scope open, the composite reductions leave nothing behind but their results. */
+Test(reduce, no_leaks_outside_any_scope) {
+  size_t tensors = ax_memory_stats_get(AX_CPU).live_tensors, bytes = ax_memory_stats_get(AX_CPU).live_bytes;
+  ax_tensor *x = ax_randn(AX_SHAPE(3, 4), F64);
+  ax_set_requires_grad(x, true);
+  ax_tensor *idx = NULL, *idx2 = NULL;
+  ax_tensor *results[] = {
+      ax_sum(x, AX_DIMS(0), false), ax_mean(x, AX_ALL, false), ax_amax(x, AX_DIMS(1), true),
+      ax_max(x, 1, false, &idx), ax_min(x, 0, true, &idx2), ax_argmax(x, 1, false),
+      ax_var(x, AX_DIMS(1), true, false), ax_std(x, AX_ALL, false, false), ax_logsumexp(x, AX_DIMS(0), false),
+      ax_norm(x, 3, AX_DIMS(1), false), idx, idx2,
+  };
+  for (size_t i = 0; i < sizeof results / sizeof results[0]; i++) {
+    cr_expect_not_null(results[i], "result %zu", i);
+    ax_free(results[i]);
+  }
+  ax_free(x);
+  cr_expect_eq(ax_memory_stats_get(AX_CPU).live_tensors, tensors);
+  cr_expect_eq(ax_memory_stats_get(AX_CPU).live_bytes, bytes);
+}

@@ -16,6 +16,7 @@
 #include <tgmath.h>
 
 #include "kernels/cpu/iter.h"
+#include "kernels/cpu/vmath.h"
 
 #define SQRT1_2 0.70710678118654752440      /* 1/sqrt(2) */
 #define INV_SQRT_2PI 0.39894228040143267794 /* 1/sqrt(2 pi) */
@@ -112,40 +113,12 @@ typedef struct {
   double alpha, beta;
 } ew_ctx;
 
-/* expf that vectorizes (glibc's is a scalar call, which leaves sigmoid and
- * friends 5-8x slower than memory): Cephes' reduction x = n ln2 + r and
- * degree-7 polynomial, about 1 ulp. 2^n is applied in two halves so that
- * n from -150 (subnormal results) to 128 needs no special case; the integer
- * work is unsigned so that NaN inputs (which give NaN) are not undefined. */
-static inline float fast_expf(float x) {
-  const float magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
-  float xc = x > 88.7228394f ? 88.7228394f : (x < -104.0f ? -104.0f : x);
-  float t = xc * 1.44269504088896341f + magic;
-  float n = t - magic;
-  float r = (xc - n * 0.693359375f) + n * 2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * (r * r) + r + 1.0f;
-  uint32_t tb;
-  memcpy(&tb, &t, 4);
-  int32_t ni = (int32_t)(tb - 0x4B400000u), n1 = ni >> 1, n2 = ni - n1;
-  uint32_t b1 = (uint32_t)(n1 + 127) << 23, b2 = (uint32_t)(n2 + 127) << 23;
-  float s1, s2;
-  memcpy(&s1, &b1, 4);
-  memcpy(&s2, &b2, 4);
-  float y = p * s1 * s2;
-  return x > 88.7228394f ? INFINITY : y;
-}
 /* erf for f32 GELU, vectorizable: Abramowitz & Stegun 7.1.26, |error| < 1.5e-7
  * (the approximation PyTorch's vectorized CPU erf uses too). */
 static inline float fast_erff(float x) {
   float t = 1.0f / (1.0f + 0.3275911f * fabs(x));
   float p = ((((1.061405429f * t - 1.453152027f) * t + 1.421413741f) * t - 0.284496736f) * t + 0.254829592f) * t;
-  float y = 1.0f - p * fast_expf(-x * x);
+  float y = 1.0f - p * ax_fast_expf(-x * x);
   return x < 0 ? -y : y;
 }
 /* tanhf, vectorizable (Cephes): an odd polynomial near 0, where 1 - 2/(e^2x + 1)
@@ -154,10 +127,10 @@ static inline float fast_tanhf(float x) {
   float z = x * x;
   float small = ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) * z + 1.33314422036e-1f) * z -
                  3.33332819422e-1f) * z * x + x;
-  float large = 1.0f - 2.0f / (fast_expf(2.0f * fabs(x)) + 1.0f);
+  float large = 1.0f - 2.0f / (ax_fast_expf(2.0f * fabs(x)) + 1.0f);
   return fabs(x) < 0.625f ? small : (x < 0 ? -large : large);
 }
-static inline float exp_f32(float x) { return fast_expf(x); }
+static inline float exp_f32(float x) { return ax_fast_expf(x); }
 static inline double exp_f64(double x) { return exp(x); }
 static inline float erf_f32(float x) { return fast_erff(x); }
 static inline double erf_f64(double x) { return erf(x); }
