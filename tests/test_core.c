@@ -411,3 +411,29 @@ Test(core, ops_outside_any_scope_do_not_leak) {
   cr_expect_eq(ax_memory_stats_get(AX_CPU).live_tensors, tensors);
   cr_expect_eq(ax_memory_stats_get(AX_CPU).live_bytes, bytes);
 }
+
+static ax_tensor *copies_fn(ax_tensor **x, void *ctx) {
+  /* contiguous of a transposed leaf copies; clone, to and a same-dtype cast are copies too */
+  ax_tensor *c = ax_contiguous(x[0]);
+  return ax_mul(ax_cast(ax_to(ax_clone(c), AX_CPU), AX_F64), c);
+}
+
+Test(core, gradcheck_copies) {
+  ax_scope_begin();
+  ax_tensor *in[1] = {tu_leaf(ax_transpose(tu_randn(AX_F64, AX_SHAPE(3, 4)), 0, 1))};
+  cr_expect(TU_GRADCHECK(copies_fn, in, 1, NULL));
+  cr_expect_str_eq(ax_grad_fn_name(ax_contiguous(in[0])), "contiguous");
+  ax_scope_end();
+}
+
+Test(core, cast_backward_returns_to_input_dtype) {
+  ax_scope_begin();
+  ax_tensor *x = tu_leaf(ax_full(AX_SHAPE(3), 0.25, &(ax_tensor_opts){.dtype = AX_F64}));
+  ax_tensor *y = ax_mul_scalar(ax_cast(x, AX_F32), 3.0);
+  cr_assert_eq(ax_backward(ax_sum(y, AX_ALL, false), NULL), 0);
+  cr_expect_eq(x->grad->dtype, AX_F64);
+  cr_expect(tu_allclose_data(x->grad, (double[]){3, 3, 3}, 3, 0, 0));
+  /* a cast to an integer dtype ends the graph */
+  cr_expect(!ax_cast(x, AX_I32)->requires_grad);
+  ax_scope_end();
+}
