@@ -62,9 +62,11 @@ static int64_t elem_offset(const ax_tensor *t, int64_t i) {
 }
 
 double tu_get(const ax_tensor *t, int64_t i) {
+  ax_scope_begin(); /* callable outside any scope without leaking */
   ax_tensor *c = ax_to(ax_cast((ax_tensor *)t, AX_F64), AX_CPU);
-  if (!c) return NAN;
-  return ((const double *)ax_data_ptr(c))[elem_offset(c, i)];
+  double v = c ? ((const double *)ax_data_ptr(c))[elem_offset(c, i)] : NAN;
+  ax_scope_end();
+  return v;
 }
 
 static bool close_loop(const ax_tensor *a, const double *exp_vals, const ax_tensor *exp_t, int64_t n, double atol,
