@@ -5,16 +5,27 @@
  *   for jc in n, step NC        B block [KC x NC] is packed once and shared by
  *     for pc in k, step KC      all threads; it lives in L3 (or L2).
  *       pack B block
- *       for ic in m, step MC    each thread packs its own A block [MC x KC],
- *         pack A block          which stays in its L2 ...
+ *       for ic in m, step MC    each thread packs its own A blocks [MC x KC],
+ *         pack A block          which stay in its L2 ...
  *         for jr in nc, step NR     ... while one B micro-panel [KC x NR]
  *           for ir in mc, step MR       stays in L1 and the A micro-panels
  *             micro-kernel              stream past it.
  *
  * Packing reorders each micro-panel so the micro-kernel reads both operands
- * contiguously, absorbs trans_a / trans_b (no whole-matrix copies) and zero
- * pads the edges, so the micro-kernel always computes a full MR x NR tile and
- * only the write-back knows about ragged edges.
+ * contiguously, absorbs trans_a / trans_b (no whole-matrix copies) and pads
+ * the edges, so the micro-kernel always computes a full MR x NR tile and only
+ * the write-back knows about ragged edges. The padding is zeros, not whatever
+ * the scratch held: those lanes are never stored, but stale denormals in them
+ * would still slow every FMA.
+ *
+ * Threads: each KC slab, all threads pack the B block together, then claim
+ * blocks of rows of C (at most MC) from a shared counter in shrinking chunks,
+ * so a thread that shares its core with other work does less of the slab
+ * instead of holding everyone up at the barrier. When m is too short to go
+ * round, threads split the columns instead. Problems under about 2 MFLOP run
+ * on the calling thread; batches of small matrices give each thread whole
+ * matrices. m == 1 or n == 1 skips packing (which would pad the single row or
+ * column out to a whole micro-tile) for a plain matrix-vector loop.
  *
  * The micro-kernel keeps an MR x NR accumulator tile in vector registers: per
  * k step it loads NR/VL vectors of B and broadcasts MR scalars of A into
@@ -29,6 +40,7 @@
  */
 #ifndef AX_GEMM_BODY
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -90,6 +102,42 @@ static void choose_thread_grid(int nt, int64_t m_panels, int64_t n_panels, int *
       best = cost;
       *tm = cand;
       *tn = nt / cand;
+    }
+  }
+}
+
+/* Which blocks of rows of C a thread packs and computes within one KC slab.
+ * Shared (several threads over all of m): rows are claimed from a common
+ * counter in chunks that shrink as the work runs out (guided scheduling), so a
+ * thread slowed by other work on its core costs the team only its last small
+ * chunk. Private: the thread walks its own fixed range. */
+typedef struct row_schedule {
+  atomic_llong *next; /* shared next MR panel, or NULL for a private range */
+  int64_t cursor, end; /* in rows (private) */
+  int64_t m, max_rows; /* rows in all; MC */
+  int64_t mr;
+  int nt;
+} row_schedule;
+
+static int next_row_block(row_schedule *s, int64_t *ic, int64_t *mc) {
+  if (!s->next) {
+    if (s->cursor >= s->end) return 0;
+    *ic = s->cursor;
+    *mc = min64(s->max_rows, s->end - s->cursor);
+    s->cursor += *mc;
+    return 1;
+  }
+  int64_t panels = ceil_div(s->m, s->mr), max_panels = s->max_rows / s->mr;
+  long long cur = atomic_load_explicit(s->next, memory_order_relaxed);
+  for (;;) {
+    if (cur >= panels) return 0;
+    int64_t chunk = (panels - cur) / (2 * s->nt);
+    chunk = chunk < 1 ? 1 : chunk > max_panels ? max_panels : chunk;
+    if (atomic_compare_exchange_weak_explicit(s->next, &cur, cur + chunk, memory_order_relaxed,
+                                              memory_order_relaxed)) {
+      *ic = cur * s->mr;
+      *mc = min64(chunk * s->mr, s->m - *ic);
+      return 1;
     }
   }
 }
@@ -252,17 +300,16 @@ static void FN(micro_kernel)(int64_t kc, const T *restrict a, const T *restrict 
 }
 
 /* One C matrix, computed by thread t of nt (all nt call it together; nt == 1
- * runs it alone with no synchronisation). bbuf is shared, abuf is t's own. */
+ * runs it alone with no synchronisation). bbuf and next_panel are shared,
+ * abuf is t's own. */
 static void FN(gemm_matrix)(const ax_gemm_args *g, const T *a, const T *b, T *c, T *bbuf,
-                            T *abuf, int nt, int t) {
+                            T *abuf, atomic_llong *next_panel, int nt, int t) {
   const int64_t m = g->m, n = g->n, k = g->k;
   const T alpha = (T)g->alpha;
   int tm, tn;
   choose_thread_grid(nt, ceil_div(m, MR), ceil_div(min64(n, NC), NR), &tm, &tn);
-  int64_t m_lo, m_hi;
-  split_range(ceil_div(m, MR), tm, t / tn, &m_lo, &m_hi);
-  m_lo *= MR;
-  m_hi = min64(m_hi * MR, m);
+  row_schedule rows = {.m = m, .max_rows = MC, .mr = MR, .nt = nt};
+  if (nt > 1 && tn == 1) rows.next = next_panel;
 
   for (int64_t jc = 0; jc < n; jc += NC) {
     int64_t nc = min64(NC, n - jc);
@@ -274,6 +321,14 @@ static void FN(gemm_matrix)(const ax_gemm_args *g, const T *a, const T *b, T *c,
       /* the first slab applies beta; later slabs accumulate onto it */
       T beta = pc == 0 ? (T)g->beta : 1;
 
+      if (rows.next) {
+        if (t == 0) atomic_store_explicit(rows.next, 0, memory_order_relaxed);
+      } else {
+        split_range(ceil_div(m, MR), tm, t / tn, &rows.cursor, &rows.end);
+        rows.cursor *= MR;
+        rows.end = min64(rows.end * MR, m);
+      }
+
       /* all threads pack the shared B block together */
       const T *bsrc = g->trans_b ? b + jc * g->ldb + pc : b + pc * g->ldb + jc;
       int64_t pack_lo, pack_hi;
@@ -284,8 +339,8 @@ static void FN(gemm_matrix)(const ax_gemm_args *g, const T *a, const T *b, T *c,
 #pragma omp barrier
       }
 
-      for (int64_t ic = m_lo; ic < m_hi; ic += MC) {
-        int64_t mc = min64(MC, m_hi - ic);
+      int64_t ic, mc;
+      while (next_row_block(&rows, &ic, &mc)) {
         const T *asrc = g->trans_a ? a + pc * g->lda + ic : a + ic * g->lda + pc;
         FN(pack_a)(mc, kc, asrc, g->lda, g->trans_a, abuf);
         for (int64_t jp = jp_lo; jp < jp_hi; jp++) {
@@ -295,7 +350,7 @@ static void FN(gemm_matrix)(const ax_gemm_args *g, const T *a, const T *b, T *c,
                              g->ldc, min64(MR, mc - ir), nr, alpha, beta);
         }
       }
-      /* nobody repacks bbuf while another thread still reads it */
+      /* nobody repacks bbuf (or resets the row counter) while another thread still uses it */
       if (nt > 1) {
 #pragma omp barrier
       }
@@ -409,19 +464,20 @@ static void FN(gemm)(const ax_gemm_args *g) {
     for (int64_t bi = 0; bi < g->batch; bi++) {
       T *mine = scratch + (b_elems + a_elems) * omp_get_thread_num();
       FN(gemm_matrix)(g, a + bi * g->stride_a, b + bi * g->stride_b, c + bi * g->stride_c, mine,
-                      mine + b_elems, 1, 0);
+                      mine + b_elems, NULL, 1, 0);
     }
     free(scratch);
     return;
   }
 
   T *scratch = alloc_aligned((b_elems + a_elems * nt) * sizeof(T));
+  atomic_llong next_panel = 0;
 #pragma omp parallel num_threads(nt)
   {
     int team = omp_get_num_threads(), t = omp_get_thread_num();
     for (int64_t bi = 0; bi < g->batch; bi++)
       FN(gemm_matrix)(g, a + bi * g->stride_a, b + bi * g->stride_b, c + bi * g->stride_c,
-                      scratch, scratch + b_elems + a_elems * t, team, t);
+                      scratch, scratch + b_elems + a_elems * t, &next_panel, team, t);
   }
   free(scratch);
 }
