@@ -275,23 +275,6 @@ static void bench_memory_kernel(const char *kernel, bench_fn fn, mem_ctx *m, dou
 
 /* ---- report ---- */
 
-static void cpu_model(char *buf, size_t size) {
-  snprintf(buf, size, "unknown");
-  FILE *f = fopen("/proc/cpuinfo", "r");
-  if (!f) return;
-  char line[512];
-  while (fgets(line, sizeof line, f)) {
-    if (strncmp(line, "model name", 10) != 0) continue;
-    char *v = strchr(line, ':');
-    if (!v) break;
-    v += 1 + (v[1] == ' ');
-    v[strcspn(v, "\n")] = 0;
-    snprintf(buf, size, "%s", v);
-    break;
-  }
-  fclose(f);
-}
-
 /* Other work on the machine skews every number: say how busy it was. */
 static double load_average(void) {
   double load = -1;
@@ -376,7 +359,7 @@ int main(int argc, char **argv) {
 #endif
 
   char cpu[256], date[32];
-  cpu_model(cpu, sizeof cpu);
+  ax_cpu_name(cpu, sizeof cpu);
   time_t now = time(NULL);
   strftime(date, sizeof date, "%Y-%m-%d %H:%M", localtime(&now));
   printf("axon bench_cpu   %s%s\n", date, quick ? "   (quick)" : "");

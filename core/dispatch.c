@@ -1,5 +1,7 @@
 /* Picks the backend table for a device; runtime facts (devices, threads). */
 #include <omp.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "core/internal.h"
 
@@ -61,4 +63,22 @@ void ax_memory_empty_cache(ax_device d) {
 int ax_num_threads(void) { return omp_get_max_threads(); }
 void ax_set_num_threads(int n) {
   if (n > 0) omp_set_num_threads(n);
+}
+
+const char *ax_cpu_name(char *buf, size_t n) {
+  snprintf(buf, n, "unknown");
+  FILE *f = fopen("/proc/cpuinfo", "r");
+  if (!f) return buf;
+  char line[512];
+  while (fgets(line, sizeof line, f)) {
+    if (strncmp(line, "model name", 10) != 0) continue;
+    char *v = strchr(line, ':');
+    if (!v) break;
+    v += 1 + (v[1] == ' ');
+    v[strcspn(v, "\n")] = '\0';
+    snprintf(buf, n, "%s", v);
+    break;
+  }
+  fclose(f);
+  return buf;
 }

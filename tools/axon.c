@@ -23,25 +23,6 @@ static const char *usage =
     "listed in docs/architecture.md and arrive with their issues; benchmarks/bench_cpu\n"
     "measures the CPU kernels today.\n";
 
-static void cpu_model(char *buf, size_t n) {
-  snprintf(buf, n, "unknown CPU");
-  FILE *f = fopen("/proc/cpuinfo", "r");
-  if (!f) return;
-  char line[512];
-  while (fgets(line, sizeof line, f)) {
-    if (strncmp(line, "model name", 10) == 0) {
-      char *colon = strchr(line, ':');
-      if (colon) {
-        colon += 2;
-        colon[strcspn(colon, "\n")] = '\0';
-        snprintf(buf, n, "%s", colon);
-      }
-      break;
-    }
-  }
-  fclose(f);
-}
-
 static int cmd_info(int argc, char **argv) {
   for (int i = 0; i < argc; i++) {
     if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -53,7 +34,7 @@ static int cmd_info(int argc, char **argv) {
     return EXIT_USAGE;
   }
   char model[256];
-  cpu_model(model, sizeof model);
+  ax_cpu_name(model, sizeof model);
   printf("axon %s\n", AX_VERSION_STRING);
   printf("build:    %s, -march=%s\n", AXON_BUILD_TYPE_STRING, AXON_MARCH_STRING[0] ? AXON_MARCH_STRING : "(default)");
   printf("backends: cpu%s\n", ax_has_cuda() ? ", cuda" : " (CUDA backend not compiled in)");

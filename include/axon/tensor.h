@@ -154,6 +154,7 @@ void ax_fprint(FILE *f, const ax_tensor *t);
 /* ---- threads ---- */
 int ax_num_threads(void);
 void ax_set_num_threads(int n);
+const char *ax_cpu_name(char *buf, size_t n); /* the CPU's model name ("unknown" if unreadable) */
 
 #ifdef __cplusplus
 }
