@@ -80,7 +80,9 @@ void ax__scope_adopt(ax_tensor *t); /* the current scope (if any) takes the crea
 /* Composite ops (built from other ops) run between ax_scope_begin() and
  * ax__scope_return(out): the temporaries die with the inner scope even when the
  * caller has no scope open, while out (and the graph behind it) moves to the
- * caller's scope. Unlike ax_keep, nothing is detached. */
+ * caller's scope. Unlike ax_keep, nothing is detached. Record the node and
+ * ax__save what it needs BEFORE this call: the inner scope's temporaries are
+ * released by it, and saving one afterwards would save freed memory. */
 ax_tensor *ax__scope_return(ax_tensor *out);
 
 /* ---- autograd ---- */
