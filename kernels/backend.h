@@ -72,6 +72,40 @@ typedef struct ax_gemm_args {
   int64_t batch;
 } ax_gemm_args;
 
+/* 2-D convolution geometry: x [n, c, h, w], weight [o, c/groups, kh, kw],
+ * y [n, o, oh, ow], all contiguous. */
+typedef struct ax_conv_params {
+  int64_t n, c, h, w;
+  int64_t o, kh, kw;
+  int64_t oh, ow;
+  int sh, sw, ph, pw, dh, dw, groups;
+} ax_conv_params;
+
+/* 2-D pooling geometry: x [n, c, h, w] -> y [n, c, oh, ow], contiguous. Adaptive
+ * pooling uses window i = [floor(i*h/oh), ceil((i+1)*h/oh)) and ignores k/s/p/d. */
+typedef struct ax_pool_params {
+  int64_t n, c, h, w, oh, ow;
+  int kh, kw, sh, sw, ph, pw, dh, dw;
+  int count_include_pad; /* avg: divide by kh*kw (1) or by the in-bounds count (0) */
+  int adaptive;
+} ax_pool_params;
+
+typedef enum ax_optim_kind { AX_OPTIM_SGD, AX_OPTIM_ADAM, AX_OPTIM_ADAMW, AX_OPTIM_RMSPROP } ax_optim_kind;
+
+/* One optimizer step over n parameters (PyTorch's update rules). grad is read
+ * as grad * grad_scale (1 = as is); weight_decay is L2 added to the gradient
+ * (SGD, Adam, RMSprop) or decoupled (AdamW); l1 adds l1 * sign(param). States:
+ * SGD: state0 = momentum buffer; Adam/AdamW: state0 = exp_avg, state1 = exp_avg_sq;
+ * RMSprop: state0 = square_avg, state1 = momentum buffer, state2 = grad_avg
+ * (centered). Unused states may be NULL. step counts from 1. */
+typedef struct ax_optim_args {
+  int kind;
+  double lr, weight_decay, l1, grad_scale;
+  double momentum, dampening; int nesterov;
+  double beta1, beta2, eps; int64_t step;
+  double alpha; int centered;
+} ax_optim_args;
+
 typedef struct ax_backend {
   const char *name;
 
@@ -119,6 +153,47 @@ typedef struct ax_backend {
   void (*gather)(ax_kt *out, const ax_kt *in, int dim, const ax_kt *index);
   /* out[.., index[i,j,..], ..] += src[i, j, ..] along dim (index has src's shape) */
   void (*scatter_add)(ax_kt *out, int dim, const ax_kt *index, const ax_kt *src);
+
+  /* fused cross-entropy over contiguous logits [rows, cols]: loss[r] =
+   * logsumexp(x_r) - (1-ls) x_r[t_r] - ls * mean(x_r), 0 where t_r == ignore_index;
+   * lse[r] keeps logsumexp(x_r) for the backward. target is i64 [rows]. The
+   * probabilities are never written. */
+  void (*cross_entropy)(ax_kt *loss, ax_kt *lse, const ax_kt *logits, const ax_kt *target,
+                        int64_t ignore_index, double label_smoothing);
+  /* glogits[r] = gloss[r] * (softmax(x_r) - (1-ls) onehot(t_r) - ls/cols), 0 rows where ignored */
+  void (*cross_entropy_backward)(ax_kt *glogits, const ax_kt *gloss, const ax_kt *logits, const ax_kt *lse,
+                                 const ax_kt *target, int64_t ignore_index, double label_smoothing);
+
+  /* convolution (see ax_conv_params); bias may be NULL. The backward kernels overwrite
+   * their output. conv_transpose2d's forward is conv2d_backward_input. */
+  void (*conv2d)(ax_kt *y, const ax_kt *x, const ax_kt *w, const ax_kt *bias, const ax_conv_params *p);
+  void (*conv2d_backward_input)(ax_kt *gx, const ax_kt *gy, const ax_kt *w, const ax_conv_params *p);
+  void (*conv2d_backward_weight)(ax_kt *gw, const ax_kt *gy, const ax_kt *x, const ax_conv_params *p);
+
+  /* pooling; indices are i64 positions h*w within each input plane; backward kernels overwrite gx */
+  void (*max_pool2d)(ax_kt *y, ax_kt *indices, const ax_kt *x, const ax_pool_params *p);
+  void (*max_pool2d_backward)(ax_kt *gx, const ax_kt *gy, const ax_kt *indices, const ax_pool_params *p);
+  void (*avg_pool2d)(ax_kt *y, const ax_kt *x, const ax_pool_params *p);
+  void (*avg_pool2d_backward)(ax_kt *gx, const ax_kt *gy, const ax_pool_params *p);
+
+  /* batch norm over contiguous x viewed as [n, c, s]; mean / invstd are [c] of x's dtype
+   * (invstd = 1/sqrt(biased var + eps)); weight / bias may be NULL (1 / 0). Backward:
+   * any of gx / gweight / gbias may be NULL; training selects whether the batch
+   * statistics' own gradient terms are included. */
+  void (*batch_norm_stats)(ax_kt *mean, ax_kt *invstd, const ax_kt *x, double eps);
+  void (*batch_norm_apply)(ax_kt *y, const ax_kt *x, const ax_kt *mean, const ax_kt *invstd,
+                           const ax_kt *weight, const ax_kt *bias);
+  void (*batch_norm_backward)(ax_kt *gx, ax_kt *gweight, ax_kt *gbias, const ax_kt *gy, const ax_kt *x,
+                              const ax_kt *mean, const ax_kt *invstd, const ax_kt *weight, int training);
+
+  /* out[i] = in[i] * (u_i >= p) / (1 - p), u_i = the uniform Philox draw of element i at
+   * (seed, offset), exactly as random(AX_RANDOM_UNIFORM, 0, 1) draws it; contiguous.
+   * The same call with in = gy gives the backward. */
+  void (*dropout)(ax_kt *out, const ax_kt *in, double p, uint64_t seed, uint64_t offset);
+
+  /* one fused optimizer update over n parameters (see ax_optim_args) */
+  void (*optim_step)(const ax_optim_args *a, int n, ax_kt *const *params, ax_kt *const *grads,
+                     ax_kt *const *state0, ax_kt *const *state1, ax_kt *const *state2);
 } ax_backend;
 
 extern const ax_backend ax_cpu_backend;

@@ -159,6 +159,48 @@ ax_tensor *ax_l1_loss(ax_tensor *input, ax_tensor *target, ax_reduction r);
 ax_tensor *ax_smooth_l1_loss(ax_tensor *input, ax_tensor *target, ax_reduction r, double beta);
 ax_tensor *ax_bce_with_logits(ax_tensor *logits, ax_tensor *target, ax_reduction r);
 
+/* ---- convolution and pooling (NCHW activations) ----
+ * Options are square by default (`.stride = 2`); the *_hw fields give a
+ * rectangular {height, width} value and are used when either entry is nonzero.
+ * stride, dilation and groups of 0 mean 1. */
+typedef struct ax_conv2d_opts {
+  int stride, padding, dilation;
+  int stride_hw[2], padding_hw[2], dilation_hw[2];
+  int groups;
+  int output_padding, output_padding_hw[2]; /* conv_transpose2d only */
+} ax_conv2d_opts;
+
+/* x [N, C, H, W], weight [O, C/groups, kh, kw], bias [O] or NULL -> [N, O, OH, OW]. */
+ax_tensor *ax_conv2d(ax_tensor *x, ax_tensor *weight, ax_tensor *bias, const ax_conv2d_opts *o);
+/* The gradient of conv2d with respect to its input, as an op:
+ * x [N, C, H, W], weight [C, O/groups, kh, kw], bias [O] or NULL -> [N, O, OH, OW]. */
+ax_tensor *ax_conv_transpose2d(ax_tensor *x, ax_tensor *weight, ax_tensor *bias, const ax_conv2d_opts *o);
+
+typedef struct ax_pool2d_opts {
+  int kernel, stride, padding, dilation; /* stride 0 means the kernel size; dilation 0 means 1 */
+  int kernel_hw[2], stride_hw[2], padding_hw[2], dilation_hw[2];
+  bool ceil_mode;
+  bool exclude_pad; /* avg_pool2d: divide by the window's in-bounds count (count_include_pad=False) */
+} ax_pool2d_opts;
+
+/* x [N, C, H, W] (or [C, H, W]); *indices (i64, may be NULL) receives the argmax
+ * position within each input plane (h * W + w), like PyTorch's. */
+ax_tensor *ax_max_pool2d(ax_tensor *x, const ax_pool2d_opts *o, ax_tensor **indices);
+ax_tensor *ax_avg_pool2d(ax_tensor *x, const ax_pool2d_opts *o);
+ax_tensor *ax_adaptive_avg_pool2d(ax_tensor *x, int64_t out_h, int64_t out_w);
+
+/* ---- normalization and dropout ---- */
+/* x [N, C] or [N, C, d...]; running_mean / running_var [C] (may be NULL), weight / bias [C]
+ * (may be NULL). Training: normalizes with the batch statistics and, when given,
+ * updates the running statistics in place (unbiased variance, like PyTorch):
+ * r = (1 - momentum) * r + momentum * batch. Eval: uses the running statistics. */
+ax_tensor *ax_batch_norm(ax_tensor *x, ax_tensor *running_mean, ax_tensor *running_var, ax_tensor *weight,
+                         ax_tensor *bias, bool training, double momentum, double eps);
+/* Training: zeroes each element with probability p and scales the rest by 1/(1-p); the mask
+ * comes from the global Philox generator, so it is the same on every backend for the same
+ * seed. Not training (or p == 0): returns x unchanged (a new reference). */
+ax_tensor *ax_dropout(ax_tensor *x, double p, bool training);
+
 #ifdef __cplusplus
 }
 #endif

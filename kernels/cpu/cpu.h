@@ -44,4 +44,35 @@ void ax_cpu_index_add(ax_kt *out, int dim, const ax_kt *index, const ax_kt *src)
 void ax_cpu_gather(ax_kt *out, const ax_kt *in, int dim, const ax_kt *index);
 void ax_cpu_scatter_add(ax_kt *out, int dim, const ax_kt *index, const ax_kt *src);
 
+/* loss.c */
+void ax_cpu_cross_entropy(ax_kt *loss, ax_kt *lse, const ax_kt *logits, const ax_kt *target,
+                          int64_t ignore_index, double label_smoothing);
+void ax_cpu_cross_entropy_backward(ax_kt *glogits, const ax_kt *gloss, const ax_kt *logits, const ax_kt *lse,
+                                   const ax_kt *target, int64_t ignore_index, double label_smoothing);
+
+/* conv.c */
+void ax_cpu_conv2d(ax_kt *y, const ax_kt *x, const ax_kt *w, const ax_kt *bias, const ax_conv_params *p);
+void ax_cpu_conv2d_backward_input(ax_kt *gx, const ax_kt *gy, const ax_kt *w, const ax_conv_params *p);
+void ax_cpu_conv2d_backward_weight(ax_kt *gw, const ax_kt *gy, const ax_kt *x, const ax_conv_params *p);
+
+/* pool.c */
+void ax_cpu_max_pool2d(ax_kt *y, ax_kt *indices, const ax_kt *x, const ax_pool_params *p);
+void ax_cpu_max_pool2d_backward(ax_kt *gx, const ax_kt *gy, const ax_kt *indices, const ax_pool_params *p);
+void ax_cpu_avg_pool2d(ax_kt *y, const ax_kt *x, const ax_pool_params *p);
+void ax_cpu_avg_pool2d_backward(ax_kt *gx, const ax_kt *gy, const ax_pool_params *p);
+
+/* norm.c */
+void ax_cpu_batch_norm_stats(ax_kt *mean, ax_kt *invstd, const ax_kt *x, double eps);
+void ax_cpu_batch_norm_apply(ax_kt *y, const ax_kt *x, const ax_kt *mean, const ax_kt *invstd,
+                             const ax_kt *weight, const ax_kt *bias);
+void ax_cpu_batch_norm_backward(ax_kt *gx, ax_kt *gweight, ax_kt *gbias, const ax_kt *gy, const ax_kt *x,
+                                const ax_kt *mean, const ax_kt *invstd, const ax_kt *weight, int training);
+
+/* dropout.c */
+void ax_cpu_dropout(ax_kt *out, const ax_kt *in, double p, uint64_t seed, uint64_t offset);
+
+/* optim.c */
+void ax_cpu_optim_step(const ax_optim_args *a, int n, ax_kt *const *params, ax_kt *const *grads,
+                       ax_kt *const *state0, ax_kt *const *state1, ax_kt *const *state2);
+
 #endif

@@ -89,21 +89,15 @@ static void cuda_synchronize(int dev) {
 static ax_memory_stats cuda_memory_stats(int dev) { return stats[dev % AX_MAX_CUDA_DEVICES]; }
 static void cuda_empty_cache(int dev) { (void)dev; /* no cache yet: blocks go straight back to cudaFree */ }
 
-static ax_backend make_cuda_backend(void) {
-  ax_backend b;
-  memset(&b, 0, sizeof b);
-  b.name = "cuda";
-  b.alloc = cuda_alloc;
-  b.free = cuda_free;
-  b.copy_from_host = cuda_copy_from_host;
-  b.copy_to_host = cuda_copy_to_host;
-  b.synchronize = cuda_synchronize;
-  b.memory_stats = cuda_memory_stats;
-  b.empty_cache = cuda_empty_cache;
-  return b;
+extern "C" void ax_cuda_runtime_fill_table(ax_backend *b) {
+  b->alloc = cuda_alloc;
+  b->free = cuda_free;
+  b->copy_from_host = cuda_copy_from_host;
+  b->copy_to_host = cuda_copy_to_host;
+  b->synchronize = cuda_synchronize;
+  b->memory_stats = cuda_memory_stats;
+  b->empty_cache = cuda_empty_cache;
 }
-
-extern "C" const ax_backend ax_cuda_backend = make_cuda_backend();
 
 extern "C" int ax_cuda_device_name(int dev, char *buf, size_t n) {
   cudaDeviceProp p;
