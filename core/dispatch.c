@@ -25,6 +25,11 @@ int ax_cuda_device_count(void) {
 #endif
 }
 
+void ax_synchronize(ax_device d) {
+  const ax_backend *b = ax__backend(d, "ax_synchronize");
+  if (b && b->synchronize) b->synchronize(d.index);
+}
+
 const ax_backend *ax__backend(ax_device d, const char *op) {
   if (d.type == AX_DEVICE_CPU) return &ax_cpu_backend;
   if (d.type == AX_DEVICE_CUDA) {

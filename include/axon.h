@@ -4,4 +4,5 @@
 #include "axon/tensor.h"
 #include "axon/ops.h"
 #include "axon/autograd.h"
+#include "axon/io.h"
 #endif

@@ -100,6 +100,8 @@ bool ax_device_eq(ax_device a, ax_device b);
 const char *ax_device_str(ax_device d, char *buf, size_t n); /* "cpu", "cuda:0" */
 int ax_cuda_device_count(void); /* 0 without a CUDA build or without a usable GPU */
 bool ax_has_cuda(void);         /* true when the CUDA backend is compiled in */
+/* Waits until every queued kernel on d has finished (a no-op on the CPU); for timing. */
+void ax_synchronize(ax_device d);
 
 /* ---- lifetime: scopes and reference counts ---- */
 void ax_scope_begin(void);

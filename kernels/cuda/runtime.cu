@@ -27,6 +27,14 @@ static bool ax_cuda_check(cudaError_t e, const char *what, const char *file, int
 
 static int device_count = -1;
 
+/* Until streams land, everything runs on the legacy default stream of the current device. */
+extern "C" cudaStream_t ax_cuda_stream(void) { return 0; }
+extern "C" int ax_cuda_current_device(void) {
+  int d = 0;
+  cudaGetDevice(&d);
+  return d;
+}
+
 extern "C" int ax_cuda_runtime_device_count(void) {
   if (device_count < 0) {
     int n = 0;

@@ -1,0 +1,85 @@
+/* Shared by every kernels/cuda/*.cu file: error checks with the call site, the
+ * current stream, launch geometry, dtype dispatch and strided indexing. */
+#ifndef AXON_KERNELS_CUDA_COMMON_CUH
+#define AXON_KERNELS_CUDA_COMMON_CUH
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+#include "kernels/cuda/cuda.h"
+
+extern "C" void ax_error(const char *fmt, ...);
+
+/* The stream work on the current device is queued on (runtime.cu). */
+extern "C" cudaStream_t ax_cuda_stream(void);
+/* The device index that kernels of the current call run on (runtime.cu). */
+extern "C" int ax_cuda_current_device(void);
+
+static inline bool ax_cuda_check_at(cudaError_t e, const char *what, const char *file, int line) {
+  if (e == cudaSuccess) return true;
+  ax_error("CUDA error %s (%s) in %s at %s:%d", cudaGetErrorName(e), cudaGetErrorString(e), what, file, line);
+  return false;
+}
+#define AX_CUDA_CHECK(call) ax_cuda_check_at((call), #call, __FILE__, __LINE__)
+/* After every kernel launch: reports a bad configuration with the kernel's name. */
+#define AX_CUDA_LAUNCH_CHECK(kernel_name) ax_cuda_check_at(cudaGetLastError(), "launch of " kernel_name, __FILE__, __LINE__)
+
+/* Grid for a grid-stride loop over n items: enough blocks to fill the GPU, never more than needed. */
+static inline unsigned ax_cuda_blocks(int64_t n, int threads) {
+  int64_t b = (n + threads - 1) / threads;
+  if (b < 1) b = 1;
+  if (b > 65535LL * 32) b = 65535LL * 32;
+  return (unsigned)b;
+}
+
+/* Element conversions through float (double stays double). */
+template <typename T> __device__ __forceinline__ float ax_to_f(T v) { return (float)v; }
+template <> __device__ __forceinline__ float ax_to_f<__nv_bfloat16>(__nv_bfloat16 v) { return __bfloat162float(v); }
+template <> __device__ __forceinline__ float ax_to_f<__half>(__half v) { return __half2float(v); }
+template <typename T> __device__ __forceinline__ T ax_from_f(float v) { return (T)v; }
+template <> __device__ __forceinline__ __nv_bfloat16 ax_from_f<__nv_bfloat16>(float v) { return __float2bfloat16(v); }
+template <> __device__ __forceinline__ __half ax_from_f<__half>(float v) { return __float2half(v); }
+
+/* The accumulation type of T: double for double, float otherwise. */
+template <typename T> struct ax_acc { typedef float type; };
+template <> struct ax_acc<double> { typedef double type; };
+
+/* AX_CUDA_DISPATCH_FLOAT(dtype, name, ...): runs the statement(s) with `scalar_t`
+ * bound to the C type of a floating dtype; reports other dtypes as errors. */
+#define AX_CUDA_DISPATCH_FLOAT(dtype, opname, ...)                                          \
+  switch (dtype) {                                                                          \
+    case AX_F32: { typedef float scalar_t; __VA_ARGS__; } break;                            \
+    case AX_F64: { typedef double scalar_t; __VA_ARGS__; } break;                           \
+    case AX_BF16: { typedef __nv_bfloat16 scalar_t; __VA_ARGS__; } break;                   \
+    case AX_F16: { typedef __half scalar_t; __VA_ARGS__; } break;                           \
+    default: ax_error("%s: dtype %d is not supported on the cuda backend", opname, (int)(dtype)); \
+  }
+
+/* Offset (in elements) of linear index i of a view with ndim dims, row-major order. */
+struct ax_cuda_strides {
+  int ndim;
+  int64_t shape[AX_MAX_DIMS];
+  int64_t strides[AX_MAX_DIMS];
+};
+static inline ax_cuda_strides ax_cuda_strides_of(const ax_kt *t) {
+  ax_cuda_strides s;
+  s.ndim = t->ndim;
+  for (int d = 0; d < AX_MAX_DIMS; d++) {
+    s.shape[d] = d < t->ndim ? t->shape[d] : 1;
+    s.strides[d] = d < t->ndim ? t->strides[d] : 0;
+  }
+  return s;
+}
+__device__ __forceinline__ int64_t ax_cuda_offset(const ax_cuda_strides &s, int64_t i) {
+  int64_t off = 0;
+  for (int d = s.ndim - 1; d >= 0; d--) {
+    int64_t q = i / s.shape[d];
+    off += (i - q * s.shape[d]) * s.strides[d];
+    i = q;
+  }
+  return off;
+}
+
+#endif
