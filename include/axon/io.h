@@ -34,6 +34,8 @@ ax_tensor *ax_state_dict_tensor(const ax_state_dict *sd, int i);
 /* Free-form string metadata (safetensors "__metadata__"). */
 int ax_state_dict_set_meta(ax_state_dict *sd, const char *key, const char *value);
 const char *ax_state_dict_meta(const ax_state_dict *sd, const char *key); /* NULL if absent */
+int ax_state_dict_meta_count(const ax_state_dict *sd);
+const char *ax_state_dict_meta_key(const ax_state_dict *sd, int i);
 
 /* safetensors (https://huggingface.co/docs/safetensors): 8-byte little-endian
  * header length, JSON header {name: {dtype, shape, data_offsets}}, raw data.

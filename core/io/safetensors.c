@@ -1,0 +1,481 @@
+/* safetensors files: an 8-byte little-endian header size N, N bytes of JSON
+ * {"__metadata__": {str: str}, name: {"dtype": "F32", "shape": [..],
+ * "data_offsets": [begin, end]}}, then the raw little-endian data. The loader
+ * trusts nothing in the file: every size and offset is checked against the
+ * file's length before anything is read. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/internal.h"
+#include "core/io/atomic_file.h"
+
+#define ST_MAX_HEADER (100u << 20) /* the format's own limit is 100 MB */
+
+static const struct {
+  ax_dtype dt;
+  const char *name;
+} st_dtypes[] = {{AX_F32, "F32"}, {AX_F64, "F64"}, {AX_BF16, "BF16"}, {AX_F16, "F16"},
+                 {AX_I32, "I32"}, {AX_I64, "I64"}, {AX_U8, "U8"},     {AX_BOOL, "BOOL"}};
+
+static const char *st_dtype_name(ax_dtype dt) {
+  for (size_t i = 0; i < sizeof st_dtypes / sizeof *st_dtypes; i++)
+    if (st_dtypes[i].dt == dt) return st_dtypes[i].name;
+  return NULL;
+}
+
+static int st_dtype_of(const char *name, ax_dtype *dt) {
+  for (size_t i = 0; i < sizeof st_dtypes / sizeof *st_dtypes; i++)
+    if (strcmp(st_dtypes[i].name, name) == 0) {
+      *dt = st_dtypes[i].dt;
+      return 0;
+    }
+  return -1;
+}
+
+static void st_err(char *err, size_t n, const char *fmt, ...) {
+  if (!err || !n) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err, n, fmt, ap);
+  va_end(ap);
+}
+
+/* ---- writing ---- */
+
+typedef struct st_buf {
+  char *p;
+  size_t n, cap;
+} st_buf;
+
+static int st_put(st_buf *b, const char *s, size_t n) {
+  if (b->n + n + 1 > b->cap) {
+    size_t c = b->cap ? b->cap * 2 : 4096;
+    while (c < b->n + n + 1) c *= 2;
+    char *q = realloc(b->p, c);
+    if (!q) return -1;
+    b->p = q;
+    b->cap = c;
+  }
+  memcpy(b->p + b->n, s, n);
+  b->n += n;
+  b->p[b->n] = 0;
+  return 0;
+}
+
+static int st_putf(st_buf *b, const char *fmt, ...) {
+  char tmp[512];
+  va_list ap;
+  va_start(ap, fmt);
+  int k = vsnprintf(tmp, sizeof tmp, fmt, ap);
+  va_end(ap);
+  if (k < 0 || (size_t)k >= sizeof tmp) return -1;
+  return st_put(b, tmp, (size_t)k);
+}
+
+static int st_put_json_string(st_buf *b, const char *s) {
+  if (st_put(b, "\"", 1)) return -1;
+  for (; *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c == '"' || c == '\\') {
+      char e[2] = {'\\', (char)c};
+      if (st_put(b, e, 2)) return -1;
+    } else if (c < 0x20) {
+      if (st_putf(b, "\\u%04x", c)) return -1;
+    } else if (st_put(b, (const char *)&c, 1)) {
+      return -1;
+    }
+  }
+  return st_put(b, "\"", 1);
+}
+
+int ax_save_safetensors(const char *path, const ax_state_dict *sd, char *err, size_t errlen) {
+  int n = ax_state_dict_size(sd);
+  st_buf h = {0};
+  int rc = -1;
+  ax_atomic_file f = {0};
+  void *host = NULL;
+  if (st_put(&h, "{", 1)) goto oom;
+  int nm = ax_state_dict_meta_count(sd);
+  if (nm > 0) {
+    if (st_put(&h, "\"__metadata__\":{", 16)) goto oom;
+    for (int i = 0; i < nm; i++) {
+      const char *k = ax_state_dict_meta_key(sd, i);
+      if ((i && st_put(&h, ",", 1)) || st_put_json_string(&h, k) || st_put(&h, ":", 1) ||
+          st_put_json_string(&h, ax_state_dict_meta(sd, k)))
+        goto oom;
+    }
+    if (st_put(&h, "}", 1)) goto oom;
+  }
+  uint64_t off = 0;
+  for (int i = 0; i < n; i++) {
+    ax_tensor *t = ax_state_dict_tensor(sd, i);
+    const char *dn = st_dtype_name(t->dtype);
+    if (!dn) {
+      st_err(err, errlen, "%s: dtype %s cannot be stored in safetensors", ax_state_dict_name(sd, i),
+             ax_dtype_name(t->dtype));
+      goto out;
+    }
+    uint64_t nb = (uint64_t)ax_numel(t) * ax_dtype_size(t->dtype);
+    if (((nm > 0 || i) && st_put(&h, ",", 1)) || st_put_json_string(&h, ax_state_dict_name(sd, i)) ||
+        st_putf(&h, ":{\"dtype\":\"%s\",\"shape\":[", dn))
+      goto oom;
+    for (int d = 0; d < t->ndim; d++)
+      if (st_putf(&h, d ? ",%lld" : "%lld", (long long)t->shape[d])) goto oom;
+    if (st_putf(&h, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)off, (unsigned long long)(off + nb)))
+      goto oom;
+    off += nb;
+  }
+  if (st_put(&h, "}", 1)) goto oom;
+  while (h.n % 8) /* the data starts 8-byte aligned, as the reference writer does */
+    if (st_put(&h, " ", 1)) goto oom;
+
+  if (ax_atomic_open(&f, path, err, errlen)) goto out;
+  unsigned char len[8];
+  for (int i = 0; i < 8; i++) len[i] = (unsigned char)((uint64_t)h.n >> (8 * i));
+  if (ax_atomic_write(&f, len, 8) || ax_atomic_write(&f, h.p, h.n)) goto io;
+  for (int i = 0; i < n; i++) {
+    ax_tensor *t = ax_state_dict_tensor(sd, i);
+    size_t nb = (size_t)ax_numel(t) * ax_dtype_size(t->dtype);
+    void *q = realloc(host, nb ? nb : 1);
+    if (!q) goto oom;
+    host = q;
+    if (ax_to_data(t, host, nb) != 0) {
+      st_err(err, errlen, "%s: cannot read the tensor: %s", ax_state_dict_name(sd, i), ax_last_error());
+      goto out;
+    }
+    if (ax_atomic_write(&f, host, nb)) goto io;
+  }
+  if (ax_atomic_commit(&f, err, errlen)) goto out;
+  rc = 0;
+  goto out;
+io:
+  st_err(err, errlen, "%s: write failed: %s", path, strerror(errno));
+  goto out;
+oom:
+  st_err(err, errlen, "%s: out of memory while writing", path);
+out:
+  if (rc) ax_atomic_abort(&f);
+  free(h.p);
+  free(host);
+  return rc;
+}
+
+/* ---- reading: a small JSON parser for exactly what the header may hold ---- */
+
+typedef struct st_json {
+  const char *p, *end;
+  char *err;
+  size_t errlen;
+  const char *path;
+} st_json;
+
+static void st_ws(st_json *j) {
+  while (j->p < j->end && (*j->p == ' ' || *j->p == '\n' || *j->p == '\r' || *j->p == '\t')) j->p++;
+}
+
+static int st_expect(st_json *j, char c) {
+  st_ws(j);
+  if (j->p >= j->end || *j->p != c) {
+    st_err(j->err, j->errlen, "%s: bad safetensors header: expected '%c' at byte %ld", j->path, c,
+           (long)(j->p - (j->end - (j->end - j->p))));
+    return -1;
+  }
+  j->p++;
+  return 0;
+}
+
+/* Reads a JSON string into out (at most cap-1 bytes; longer is an error). */
+static int st_string(st_json *j, char *out, size_t cap) {
+  if (st_expect(j, '"')) return -1;
+  size_t n = 0;
+  while (j->p < j->end && *j->p != '"') {
+    char c = *j->p++;
+    if (c == '\\') {
+      if (j->p >= j->end) break;
+      char e = *j->p++;
+      switch (e) {
+        case 'n': c = '\n'; break;
+        case 't': c = '\t'; break;
+        case 'r': c = '\r'; break;
+        case 'b': c = '\b'; break;
+        case 'f': c = '\f'; break;
+        case 'u': {
+          if (j->end - j->p < 4) goto bad;
+          unsigned v = 0;
+          for (int k = 0; k < 4; k++) {
+            char h = *j->p++;
+            v = v * 16 + (unsigned)(h >= '0' && h <= '9' ? h - '0' : (h | 32) >= 'a' && (h | 32) <= 'f' ? (h | 32) - 'a' + 10 : 99);
+            if (v > 0xffff) goto bad;
+          }
+          if (v >= 0x80) goto bad; /* names we write are ASCII; refuse rather than mangle */
+          c = (char)v;
+          break;
+        }
+        default: c = e; /* \" \\ \/ */
+      }
+    }
+    if (n + 1 >= cap) {
+      st_err(j->err, j->errlen, "%s: bad safetensors header: a string is longer than %zu bytes", j->path, cap - 1);
+      return -1;
+    }
+    out[n++] = c;
+  }
+  if (j->p >= j->end) goto bad;
+  j->p++;
+  out[n] = 0;
+  return 0;
+bad:
+  st_err(j->err, j->errlen, "%s: bad safetensors header: unterminated or bad string", j->path);
+  return -1;
+}
+
+static int st_uint(st_json *j, uint64_t *v) {
+  st_ws(j);
+  if (j->p >= j->end || *j->p < '0' || *j->p > '9') {
+    st_err(j->err, j->errlen, "%s: bad safetensors header: expected a non-negative integer", j->path);
+    return -1;
+  }
+  uint64_t x = 0;
+  while (j->p < j->end && *j->p >= '0' && *j->p <= '9') {
+    if (x > (UINT64_MAX - 9) / 10) {
+      st_err(j->err, j->errlen, "%s: bad safetensors header: integer overflow", j->path);
+      return -1;
+    }
+    x = x * 10 + (uint64_t)(*j->p++ - '0');
+  }
+  *v = x;
+  return 0;
+}
+
+/* [a, b, ...] of at most max integers; returns the count or -1. */
+static int st_uint_list(st_json *j, uint64_t *v, int max) {
+  if (st_expect(j, '[')) return -1;
+  st_ws(j);
+  int n = 0;
+  if (j->p < j->end && *j->p == ']') {
+    j->p++;
+    return 0;
+  }
+  for (;;) {
+    if (n >= max) {
+      st_err(j->err, j->errlen, "%s: bad safetensors header: more than %d entries in a list", j->path, max);
+      return -1;
+    }
+    if (st_uint(j, &v[n++])) return -1;
+    st_ws(j);
+    if (j->p < j->end && *j->p == ',') {
+      j->p++;
+      continue;
+    }
+    if (st_expect(j, ']')) return -1;
+    return n;
+  }
+}
+
+typedef struct st_entry {
+  char name[512];
+  ax_dtype dtype;
+  int ndim;
+  int64_t shape[AX_MAX_DIMS];
+  uint64_t begin, end;
+} st_entry;
+
+static int st_parse_entry(st_json *j, st_entry *e) {
+  bool has_dtype = false, has_shape = false, has_off = false;
+  if (st_expect(j, '{')) return -1;
+  for (;;) {
+    char key[64], val[64];
+    if (st_string(j, key, sizeof key) || st_expect(j, ':')) return -1;
+    if (strcmp(key, "dtype") == 0) {
+      if (st_string(j, val, sizeof val)) return -1;
+      if (st_dtype_of(val, &e->dtype)) {
+        st_err(j->err, j->errlen, "%s: %s: dtype %s is not supported", j->path, e->name, val);
+        return -1;
+      }
+      has_dtype = true;
+    } else if (strcmp(key, "shape") == 0) {
+      uint64_t s[AX_MAX_DIMS];
+      int n = st_uint_list(j, s, AX_MAX_DIMS);
+      if (n < 0) return -1;
+      e->ndim = n;
+      for (int d = 0; d < n; d++) {
+        if (s[d] > (1ULL << 40)) {
+          st_err(j->err, j->errlen, "%s: %s: dimension %llu is too large", j->path, e->name, (unsigned long long)s[d]);
+          return -1;
+        }
+        e->shape[d] = (int64_t)s[d];
+      }
+      has_shape = true;
+    } else if (strcmp(key, "data_offsets") == 0) {
+      uint64_t o[2];
+      if (st_uint_list(j, o, 2) != 2) {
+        st_err(j->err, j->errlen, "%s: %s: data_offsets must hold two integers", j->path, e->name);
+        return -1;
+      }
+      e->begin = o[0];
+      e->end = o[1];
+      has_off = true;
+    } else {
+      st_err(j->err, j->errlen, "%s: %s: unexpected key \"%s\"", j->path, e->name, key);
+      return -1;
+    }
+    st_ws(j);
+    if (j->p < j->end && *j->p == ',') {
+      j->p++;
+      continue;
+    }
+    if (st_expect(j, '}')) return -1;
+    break;
+  }
+  if (!has_dtype || !has_shape || !has_off) {
+    st_err(j->err, j->errlen, "%s: %s: needs dtype, shape and data_offsets", j->path, e->name);
+    return -1;
+  }
+  return 0;
+}
+
+static int st_parse_meta(st_json *j, ax_state_dict *sd) {
+  if (st_expect(j, '{')) return -1;
+  st_ws(j);
+  if (j->p < j->end && *j->p == '}') {
+    j->p++;
+    return 0;
+  }
+  for (;;) {
+    char key[256];
+    char *val = malloc(65536);
+    if (!val) return -1;
+    int bad = st_string(j, key, sizeof key) || st_expect(j, ':') || st_string(j, val, 65536) ||
+              ax_state_dict_set_meta(sd, key, val);
+    free(val);
+    if (bad) return -1;
+    st_ws(j);
+    if (j->p < j->end && *j->p == ',') {
+      j->p++;
+      continue;
+    }
+    return st_expect(j, '}');
+  }
+}
+
+ax_state_dict *ax_load_safetensors(const char *path, char *err, size_t errlen) {
+  FILE *fp = fopen(path, "rb");
+  if (!fp) {
+    st_err(err, errlen, "%s: %s", path, strerror(errno));
+    return NULL;
+  }
+  ax_state_dict *sd = NULL;
+  char *hdr = NULL;
+  void *data = NULL;
+  st_entry *ents = NULL;
+  int nents = 0, cap = 0;
+  if (fseek(fp, 0, SEEK_END) != 0) goto ioerr;
+  long fsize = ftell(fp);
+  if (fsize < 0 || fseek(fp, 0, SEEK_SET) != 0) goto ioerr;
+  unsigned char len8[8];
+  if (fsize < 8 || fread(len8, 1, 8, fp) != 8) {
+    st_err(err, errlen, "%s: not a safetensors file (shorter than its 8-byte header size)", path);
+    goto fail;
+  }
+  uint64_t hlen = 0;
+  for (int i = 0; i < 8; i++) hlen |= (uint64_t)len8[i] << (8 * i);
+  if (hlen > ST_MAX_HEADER || hlen > (uint64_t)fsize - 8) {
+    st_err(err, errlen, "%s: not a safetensors file or truncated (header of %llu bytes, file of %ld)", path,
+           (unsigned long long)hlen, fsize);
+    goto fail;
+  }
+  hdr = malloc(hlen + 1);
+  if (!hdr || fread(hdr, 1, hlen, fp) != hlen) goto ioerr;
+  hdr[hlen] = 0;
+  uint64_t data_size = (uint64_t)fsize - 8 - hlen;
+
+  sd = ax_state_dict_new();
+  if (!sd) goto fail;
+  st_json j = {hdr, hdr + hlen, err, errlen, path};
+  if (st_expect(&j, '{')) goto fail;
+  st_ws(&j);
+  if (j.p < j.end && *j.p == '}') {
+    j.p++;
+  } else {
+    for (;;) {
+      char name[512];
+      if (st_string(&j, name, sizeof name) || st_expect(&j, ':')) goto fail;
+      if (strcmp(name, "__metadata__") == 0) {
+        if (st_parse_meta(&j, sd)) goto fail;
+      } else {
+        if (nents == cap) {
+          cap = cap ? cap * 2 : 64;
+          st_entry *q = realloc(ents, (size_t)cap * sizeof *ents);
+          if (!q) goto fail;
+          ents = q;
+        }
+        st_entry *e = &ents[nents];
+        memset(e, 0, sizeof *e);
+        snprintf(e->name, sizeof e->name, "%s", name);
+        if (st_parse_entry(&j, e)) goto fail;
+        for (int k = 0; k < nents; k++)
+          if (strcmp(ents[k].name, name) == 0) {
+            st_err(err, errlen, "%s: tensor %s appears twice", path, name);
+            goto fail;
+          }
+        nents++;
+      }
+      st_ws(&j);
+      if (j.p < j.end && *j.p == ',') {
+        j.p++;
+        continue;
+      }
+      if (st_expect(&j, '}')) goto fail;
+      break;
+    }
+  }
+  for (int k = 0; k < nents; k++) {
+    st_entry *e = &ents[k];
+    uint64_t numel = 1;
+    for (int d = 0; d < e->ndim; d++) {
+      if (e->shape[d] && numel > UINT64_MAX / 16 / (uint64_t)e->shape[d]) {
+        st_err(err, errlen, "%s: %s: shape overflows", path, e->name);
+        goto fail;
+      }
+      numel *= (uint64_t)e->shape[d];
+    }
+    uint64_t nb = numel * ax_dtype_size(e->dtype);
+    if (e->end < e->begin || e->end > data_size || e->end - e->begin != nb) {
+      st_err(err, errlen, "%s: %s: data_offsets [%llu, %llu] do not fit its shape (%llu bytes) or the file (%llu data bytes)",
+             path, e->name, (unsigned long long)e->begin, (unsigned long long)e->end, (unsigned long long)nb,
+             (unsigned long long)data_size);
+      goto fail;
+    }
+  }
+  for (int k = 0; k < nents; k++) {
+    st_entry *e = &ents[k];
+    size_t nb = (size_t)(e->end - e->begin);
+    void *q = realloc(data, nb ? nb : 1);
+    if (!q) goto fail;
+    data = q;
+    if (fseek(fp, (long)(8 + hlen + e->begin), SEEK_SET) != 0 || fread(data, 1, nb, fp) != nb) goto ioerr;
+    ax_scope_begin(); /* the scope drops its reference; the dict keeps one */
+    ax_tensor *t = ax_from_data(data, e->ndim, e->shape, &(ax_tensor_opts){.dtype = e->dtype});
+    int bad = !t || ax_state_dict_set(sd, e->name, t);
+    if (bad) st_err(err, errlen, "%s: %s: %s", path, e->name, t ? "out of memory" : ax_last_error());
+    ax_scope_end();
+    if (bad) goto fail;
+  }
+  goto done;
+ioerr:
+  st_err(err, errlen, "%s: read failed (%s)", path, ferror(fp) ? strerror(errno) : "unexpected end of file");
+fail:
+  ax_state_dict_free(sd);
+  sd = NULL;
+done:
+  fclose(fp);
+  free(hdr);
+  free(data);
+  free(ents);
+  return sd;
+}
