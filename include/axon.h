@@ -5,4 +5,6 @@
 #include "axon/ops.h"
 #include "axon/autograd.h"
 #include "axon/io.h"
+#include "axon/data.h"
+#include "axon/metrics.h"
 #endif

@@ -5,23 +5,29 @@
 #include <string.h>
 
 #include "axon.h"
+#include "tools/cli.h"
+#include "tools/commands.h"
 
 #if defined(AXON_HAVE_CUDA)
 int ax_cuda_device_name(int dev, char *buf, size_t n);
 #endif
 
-#define EXIT_USAGE 2
+#define EXIT_USAGE AX_EXIT_USAGE
+
+/* tools/bench.c may be absent from a build; then `axon bench` says so */
+int ax_tool_bench(int argc, char **argv) __attribute__((weak));
+int ax_cmd_train(int argc, char **argv) __attribute__((weak)); /* WIP: strong once nn/optim land */
+int ax_cmd_eval(int argc, char **argv) __attribute__((weak));
 
 static const char *usage =
     "usage: axon <command> [options]\n"
     "\n"
     "commands:\n"
+    "  train     train a model from the zoo (default: the cnn on Fashion-MNIST)\n"
+    "  eval      evaluate trained weights: accuracy, per-class table, confusion matrix\n"
+    "  bench     time the kernels against the machine's copy bandwidth and the vendor libraries\n"
     "  info      print the version, the backends compiled in, the devices found and the thread count\n"
-    "  help      print this help (also: axon --help, axon <command> --help)\n"
-    "\n"
-    "Training (train, eval), generation (generate) and kernel benchmarks (bench) are\n"
-    "listed in docs/architecture.md and arrive with their issues; benchmarks/bench_cpu\n"
-    "measures the CPU kernels today.\n";
+    "  help      print this help (also: axon --help, axon <command> --help)\n";
 
 static int cmd_info(int argc, char **argv) {
   for (int i = 0; i < argc; i++) {
@@ -68,6 +74,13 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (!strcmp(cmd, "info")) return cmd_info(argc - 2, argv + 2);
+  if (!strcmp(cmd, "train") && ax_cmd_train) return ax_cmd_train(argc - 2, argv + 2);
+  if (!strcmp(cmd, "eval") && ax_cmd_eval) return ax_cmd_eval(argc - 2, argv + 2);
+  if (!strcmp(cmd, "bench")) {
+    if (ax_tool_bench) return ax_tool_bench(argc - 2, argv + 2);
+    fprintf(stderr, "axon bench: not built into this binary\n");
+    return 1;
+  }
   if (cmd[0] == '-')
     fprintf(stderr, "axon: unknown option '%s' (try 'axon --help')\n", cmd);
   else

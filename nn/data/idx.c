@@ -1,0 +1,260 @@
+/* IDX files (http://yann.lecun.com/exdb/mnist/): magic 00 00 <type> <ndim>,
+ * ndim big-endian u32 dims, then the elements big-endian. Every length is
+ * checked before it is trusted: a plain file's size must equal what the header
+ * promises before anything is allocated; a gzipped file (whose size is only
+ * known after inflating) is read into a buffer that grows with the data
+ * actually present, so a lying header cannot make us allocate its claim. */
+#define _DEFAULT_SOURCE
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#ifdef AXON_HAVE_ZLIB
+#include <zlib.h>
+#endif
+
+#include "axon/data.h"
+#include "axon/ops.h"
+
+/* Far above any real IDX file, and small enough that byte counts never overflow. */
+#define IDX_MAX_BYTES ((int64_t)1 << 40)
+
+static void *fail(char *err, size_t n, const char *fmt, ...) {
+  if (err && n) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, n, fmt, ap);
+    va_end(ap);
+  }
+  return NULL;
+}
+
+/* One reader over plain and gzipped files. */
+typedef struct idx_reader {
+  FILE *f;
+#ifdef AXON_HAVE_ZLIB
+  gzFile gz;
+#endif
+  char why[256];
+} idx_reader;
+
+/* zlib's messages start with the path, which ours already name. */
+static const char *gz_message(idx_reader *r, const char *m) {
+  const char *p = strstr(m, ": ");
+  snprintf(r->why, sizeof r->why, "gzip error: %s", p ? p + 2 : m);
+  return r->why;
+}
+
+/* Bytes read (< n at the end of the data), or -1 on a read or decompression error. */
+static int64_t rd(idx_reader *r, void *dst, int64_t n, const char **why) {
+  int64_t got = 0;
+  while (got < n) {
+    int64_t want = n - got > (1 << 30) ? (1 << 30) : n - got;
+    int64_t k;
+#ifdef AXON_HAVE_ZLIB
+    if (r->gz) {
+      k = gzread(r->gz, (char *)dst + got, (unsigned)want);
+      if (k < 0) {
+        int code;
+        *why = gz_message(r, gzerror(r->gz, &code));
+        return -1;
+      }
+    } else
+#endif
+    {
+      k = (int64_t)fread((char *)dst + got, 1, (size_t)want, r->f);
+      if (k == 0 && ferror(r->f)) {
+        *why = strerror(errno ? errno : EIO);
+        return -1;
+      }
+    }
+    if (k == 0) break;
+    got += k;
+  }
+  return got;
+}
+
+/* A gzip stream that ends early reports "unexpected end of file" only when asked. */
+static const char *gz_trailing_error(idx_reader *r) {
+#ifdef AXON_HAVE_ZLIB
+  if (r->gz) {
+    int code;
+    const char *m = gzerror(r->gz, &code);
+    if (code != Z_OK) return gz_message(r, m);
+  }
+#endif
+  (void)r;
+  return NULL;
+}
+
+static void rd_close(idx_reader *r) {
+  if (r->f) fclose(r->f);
+#ifdef AXON_HAVE_ZLIB
+  if (r->gz) gzclose(r->gz);
+#endif
+}
+
+static int elem_type(unsigned code, ax_dtype *dt, int *size) {
+  switch (code) {
+    case 0x08: *dt = AX_U8; *size = 1; return 0;
+    case 0x09: *dt = AX_I32; *size = 1; return 0;
+    case 0x0B: *dt = AX_I32; *size = 2; return 0;
+    case 0x0C: *dt = AX_I32; *size = 4; return 0;
+    case 0x0D: *dt = AX_F32; *size = 4; return 0;
+    case 0x0E: *dt = AX_F64; *size = 8; return 0;
+    default: return -1;
+  }
+}
+
+static uint64_t be(const unsigned char *p, int size) {
+  uint64_t v = 0;
+  for (int i = 0; i < size; i++) v = v << 8 | p[i];
+  return v;
+}
+
+/* Big-endian file elements -> host values of dt, in place (dst is at least as wide). */
+static void *convert(unsigned code, int size, int64_t n, const unsigned char *src) {
+  if (code == 0x08) return (void *)src;
+  void *out = malloc((size_t)(n > 0 ? n : 1) * (code == 0x0E ? 8 : 4));
+  if (!out) return NULL;
+  for (int64_t i = 0; i < n; i++) {
+    uint64_t v = be(src + i * size, size);
+    switch (code) {
+      case 0x09: ((int32_t *)out)[i] = (int8_t)v; break;
+      case 0x0B: ((int32_t *)out)[i] = (int16_t)v; break;
+      case 0x0C: ((int32_t *)out)[i] = (int32_t)(uint32_t)v; break;
+      case 0x0D: { uint32_t u = (uint32_t)v; memcpy((float *)out + i, &u, 4); break; }
+      case 0x0E: memcpy((double *)out + i, &v, 8); break;
+    }
+  }
+  return out;
+}
+
+/* Reads exactly `need` data bytes and checks nothing follows. Returns a malloc'd buffer or NULL. */
+static unsigned char *read_data(idx_reader *r, int64_t need, const char *path, char *err, size_t errlen) {
+  const char *why = NULL;
+  int64_t cap = need < (1 << 20) ? need : (1 << 20);
+  unsigned char *buf = malloc((size_t)(cap > 0 ? cap : 1));
+  int64_t got = 0;
+  while (buf) {
+    int64_t k = rd(r, buf + got, cap - got, &why);
+    if (k < 0) {
+      free(buf);
+      return fail(err, errlen, "%s: %s", path, why);
+    }
+    got += k;
+    if (got < cap || cap == need) break;
+    cap = cap * 2 < need ? cap * 2 : need;
+    unsigned char *nb = realloc(buf, (size_t)cap);
+    if (!nb) free(buf);
+    buf = nb;
+  }
+  if (!buf) return fail(err, errlen, "%s: out of memory reading %lld bytes", path, (long long)need);
+  unsigned char extra;
+  int64_t more = got == need ? rd(r, &extra, 1, &why) : 0;
+  const char *gz = more >= 0 ? gz_trailing_error(r) : NULL;
+  if (more < 0 || gz) {
+    free(buf);
+    return fail(err, errlen, "%s: %s", path, more < 0 ? why : gz);
+  }
+  if (got != need || more != 0) {
+    free(buf);
+    return fail(err, errlen, "%s: %s (the header's dims need %lld bytes of data, the file has %s%lld)", path,
+                got < need ? "truncated" : "trailing data", (long long)need, got < need ? "" : "more than ",
+                (long long)got);
+  }
+  return buf;
+}
+
+static int is_gzip(const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return -1;
+  unsigned char m[2] = {0, 0};
+  size_t k = fread(m, 1, 2, f);
+  fclose(f);
+  return k == 2 && m[0] == 0x1f && m[1] == 0x8b;
+}
+
+ax_tensor *ax_idx_load(const char *path, char *err, size_t errlen) {
+  if (!path) return fail(err, errlen, "ax_idx_load: no path given");
+  idx_reader r = {0};
+  int gz = is_gzip(path);
+  if (gz < 0) return fail(err, errlen, "%s: %s", path, strerror(errno ? errno : ENOENT));
+  if (gz) {
+#ifdef AXON_HAVE_ZLIB
+    r.gz = gzopen(path, "rb");
+    if (!r.gz) return fail(err, errlen, "%s: %s", path, strerror(errno ? errno : ENOMEM));
+#else
+    return fail(err, errlen, "%s: gzip-compressed, but axon was built without zlib (gunzip it first)", path);
+#endif
+  } else {
+    r.f = fopen(path, "rb");
+    if (!r.f) return fail(err, errlen, "%s: %s", path, strerror(errno ? errno : ENOENT));
+  }
+
+  ax_tensor *out = NULL;
+  unsigned char *data = NULL;
+  void *host = NULL;
+  unsigned char head[4 + 4 * AX_MAX_DIMS];
+  const char *why = "unexpected end of file";
+  int64_t k = rd(&r, head, 4, &why);
+  if (k != 4) {
+    if (k < 0 || gz_trailing_error(&r)) fail(err, errlen, "%s: %s", path, k < 0 ? why : gz_trailing_error(&r));
+    else fail(err, errlen, "%s: not an IDX file (shorter than the 4-byte magic)", path);
+    goto out;
+  }
+  ax_dtype dt;
+  int size;
+  int ndim = head[3];
+  if (head[0] != 0 || head[1] != 0 || elem_type(head[2], &dt, &size) != 0) {
+    fail(err, errlen, "%s: not an IDX file (bad magic %02x %02x %02x %02x)", path, head[0], head[1], head[2], head[3]);
+    goto out;
+  }
+  if (ndim < 1 || ndim > AX_MAX_DIMS) {
+    fail(err, errlen, "%s: IDX file with %d dims (1 to %d are supported)", path, ndim, AX_MAX_DIMS);
+    goto out;
+  }
+  k = rd(&r, head + 4, 4 * ndim, &why);
+  if (k != 4 * ndim) {
+    if (k < 0 || gz_trailing_error(&r)) fail(err, errlen, "%s: %s", path, k < 0 ? why : gz_trailing_error(&r));
+    else fail(err, errlen, "%s: truncated header (fewer dims than the magic announces)", path);
+    goto out;
+  }
+  int64_t shape[AX_MAX_DIMS], numel = 1;
+  for (int i = 0; i < ndim; i++) {
+    shape[i] = (int64_t)be(head + 4 + 4 * i, 4);
+    if (shape[i] != 0 && numel > IDX_MAX_BYTES / size / shape[i]) {
+      fail(err, errlen, "%s: the header's dims overflow (more than %lld bytes of data)", path,
+           (long long)IDX_MAX_BYTES);
+      goto out;
+    }
+    numel *= shape[i];
+  }
+  int64_t need = numel * size;
+  if (r.f) {
+    /* a plain file's size is known: refuse a mismatch before allocating anything */
+    struct stat st;
+    int64_t have = fstat(fileno(r.f), &st) == 0 ? (int64_t)st.st_size - 4 - 4 * ndim : -1;
+    if (have >= 0 && have != need) {
+      fail(err, errlen, "%s: %s (the header's dims need %lld bytes of data, the file has %lld)", path,
+           have < need ? "truncated" : "trailing data", (long long)need, (long long)have);
+      goto out;
+    }
+  }
+  data = read_data(&r, need, path, err, errlen);
+  if (!data) goto out;
+  host = convert(head[2], size, numel, data);
+  if (!host) {
+    fail(err, errlen, "%s: out of memory", path);
+    goto out;
+  }
+  out = ax_from_data(host, ndim, shape, &(ax_tensor_opts){.dtype = dt});
+  if (!out) fail(err, errlen, "%s: %s", path, ax_last_error());
+out:
+  if (host != data) free(host);
+  free(data);
+  rd_close(&r);
+  return out;
+}

@@ -1,0 +1,36 @@
+/* Private to nn/data: the dataset layout and the counter-based random streams. */
+#ifndef AXON_NN_DATA_INTERNAL_H
+#define AXON_NN_DATA_INTERNAL_H
+
+#include "axon/data.h"
+#include "kernels/philox.h"
+
+struct ax_dataset {
+  ax_tensor *images; /* u8 [N, C, H, W], contiguous, persistent */
+  ax_tensor *labels; /* i64 [N], contiguous, persistent */
+  int64_t n;
+  int c, h, w;
+  int n_classes;
+};
+
+/* Independent Philox streams: the counter's high word is (stream << 32 | epoch). */
+enum { AX_DATA_STREAM_SPLIT = 1, AX_DATA_STREAM_SHUFFLE = 2, AX_DATA_STREAM_AUGMENT = 3 };
+
+static inline ax_philox4 ax__data_random(uint64_t seed, int stream, uint32_t epoch, uint64_t i) {
+  return ax_philox4x32_10(i, (uint64_t)stream << 32 | epoch, seed);
+}
+
+/* A permutation of p[0..n) in place (Fisher-Yates). j = r mod (i + 1) with 64 random
+ * bits: the modulo bias is below n / 2^64, far below anything measurable. */
+static inline void ax__data_shuffle(int64_t *p, int64_t n, uint64_t seed, int stream, uint32_t epoch) {
+  for (int64_t i = n - 1; i > 0; i--) {
+    ax_philox4 r = ax__data_random(seed, stream, epoch, (uint64_t)i);
+    uint64_t x = (uint64_t)r.v[0] << 32 | r.v[1];
+    int64_t j = (int64_t)(x % (uint64_t)(i + 1));
+    int64_t t = p[i];
+    p[i] = p[j];
+    p[j] = t;
+  }
+}
+
+#endif

@@ -1,0 +1,68 @@
+/* The training and evaluation loops behind `axon train` and `axon eval`, as a
+ * library (tools/ builds it into axon_tools) so that tests drive the same code
+ * as the command line: resume equivalence, convergence on a slice, bad files. */
+#ifndef AXON_TOOLS_TRAINER_H
+#define AXON_TOOLS_TRAINER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "axon.h"
+
+typedef struct ax_train_config {
+  const char *model;     /* mlp | cnn | resnet */
+  const char *dataset;   /* fashion-mnist | mnist */
+  const char *data_dir;  /* NULL: the dataset's default folder */
+  int epochs;
+  int batch_size;
+  const char *optimizer; /* sgd | adam | adamw | rmsprop */
+  double lr;             /* <= 0: the optimizer's default for this trainer */
+  double weight_decay, momentum;
+  const char *schedule;  /* none | step | cosine | onecycle | exponential */
+  int warmup_steps;
+  double clip_norm;      /* 0: no clipping */
+  ax_device device;
+  uint64_t seed;
+  int threads;           /* 0: keep OpenMP's choice */
+  int val_size;          /* images held out of the training set for validation (0: none) */
+  int augment;           /* -1: the model's default (on for resnet), 0 off, 1 on */
+  int64_t limit_train, limit_test; /* use only the first N images (0: all) */
+  int early_stop;        /* patience in epochs (0: off) on validation loss, or test loss without a split */
+  const char *metrics_path;   /* JSON lines, appended */
+  const char *checkpoint_dir; /* NULL: no checkpoints */
+  int checkpoint_every;       /* also checkpoint every N steps (0: at epoch ends only) */
+  bool resume;
+  const char *save_path;      /* final weights (safetensors); NULL: none */
+  bool prefetch;
+  FILE *log;                  /* progress and epoch lines (NULL: stdout) */
+  int progress;               /* -1: a bar when log is a terminal; 0: plain lines; 1: bar */
+  /* testing hooks */
+  int64_t stop_after_steps;   /* > 0: checkpoint and stop after this many steps (an "interruption") */
+  double *step_losses;        /* if set, the loss of global step s goes to step_losses[s] */
+  int64_t max_step_losses;
+} ax_train_config;
+
+typedef struct ax_train_report {
+  int epochs_done;
+  int64_t steps_done;
+  double train_loss, test_loss, test_accuracy, val_loss, val_accuracy;
+  double seconds, samples_per_sec;
+} ax_train_report;
+
+void ax_train_config_defaults(ax_train_config *c);
+/* 0 on success; -1 with a one-line reason in err (bad data, bad checkpoint, ...). */
+int ax_train(const ax_train_config *c, ax_train_report *report, char *err, size_t errlen);
+
+typedef struct ax_eval_config {
+  const char *model, *weights, *dataset, *data_dir;
+  int batch_size;
+  ax_device device;
+  int64_t limit_test;
+  FILE *out; /* NULL: stdout */
+} ax_eval_config;
+
+/* Prints accuracy, the per-class table and the confusion matrix; *accuracy gets the accuracy. */
+int ax_eval(const ax_eval_config *c, double *accuracy, char *err, size_t errlen);
+
+#endif
