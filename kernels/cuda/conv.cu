@@ -1,19 +1,339 @@
-/* PLACEHOLDER: the CUDA conv kernels are being written; each entry reports an error. */
-#include "kernels/cuda/cuda.h"
+/* 2-D convolution on CUDA: implicit GEMM, no im2col buffer.
+ *
+ * All three passes are one tiled GEMM, C [M, N] = A [M, R] x B [R, N], per
+ * group, whose tile loaders compute addresses from the GEMM indices:
+ *
+ *   pass              M        N             R (reduced)     A                 B
+ *   forward           og       n*oh*ow       cg*kh*kw        weight            x at the window tap
+ *   backward input    cg       n*h*w         og*kh*kw        weight (c, o)     gy at the output pixel
+ *                                                                              that saw this tap
+ *   backward weight   og       cg*kh*kw      n*oh*ow         gy                x at the window tap
+ *
+ * Backward input gathers, for each input pixel and tap, the one output pixel
+ * whose window put that tap there (when the stride divides the distance), so
+ * there is no col2im scatter and no atomics. Backward weight reduces over the
+ * whole batch into a small output, so the reduction is split across blocks
+ * (split-K): each split writes its partial sums (in the accumulation type) to
+ * a workspace and a second kernel adds them up.
+ *
+ * Tiles: 64 x 64 outputs per block of 256 threads, 4 x 4 per thread, 16-deep
+ * slices of R staged through shared memory; the next slice is loaded into
+ * registers while the current one is multiplied. Elements are converted to
+ * the accumulation type (float, or double for f64) as they are loaded, so
+ * bf16 and f16 accumulate in f32.
+ *
+ * AXON_CONV=cudnn (read once) sends the three entries to conv_cudnn.cu instead.
+ */
+#include <stdlib.h>
+#include <string.h>
 
-extern "C" void ax_error(const char *fmt, ...);
+#include "kernels/cuda/common.cuh"
+
+extern "C" void *ax_cuda_conv_workspace(size_t nbytes);
+#ifdef AXON_HAVE_CUDNN
+extern "C" void ax_cuda_cudnn_conv2d(ax_kt *y, const ax_kt *x, const ax_kt *w, const ax_kt *bias,
+                                     const ax_conv_params *p);
+extern "C" void ax_cuda_cudnn_conv2d_backward_input(ax_kt *gx, const ax_kt *gy, const ax_kt *w,
+                                                    const ax_conv_params *p);
+extern "C" void ax_cuda_cudnn_conv2d_backward_weight(ax_kt *gw, const ax_kt *gy, const ax_kt *x,
+                                                     const ax_conv_params *p);
+#endif
+
+namespace {
+
+/* Element <-> accumulation type; f64 must not pass through float. */
+template <typename T> __device__ __forceinline__ typename ax_acc<T>::type widen(T v) {
+  return (typename ax_acc<T>::type)ax_to_f(v);
+}
+template <> __device__ __forceinline__ double widen<double>(double v) { return v; }
+template <typename T> __device__ __forceinline__ T narrow(typename ax_acc<T>::type v) { return ax_from_f<T>(v); }
+template <> __device__ __forceinline__ double narrow<double>(double v) { return v; }
+
+constexpr int BM = 64, BN = 64, BK = 16, THREADS = 256;
+constexpr int TM = BM / 16, TN = BN / 16; /* per-thread outputs: rows ty + 16 i, cols tx + 16 j */
+
+enum Pass { FORWARD, BACKWARD_INPUT, BACKWARD_WEIGHT };
+
+struct ConvArgs {
+  const void *a_src, *b_src; /* forward (w, x), backward input (w, gy), backward weight (gy, x) */
+  const void *bias;          /* forward only, may be null */
+  void *out;                 /* y, gx, gw, or the split-K workspace (accumulation type) */
+  ax_conv_params p;
+  int m, n, r;               /* GEMM sizes of one group */
+  int splits, r_per_split;
+};
+
+/* A[m][k] of group g. */
+template <typename T, int PASS>
+__device__ __forceinline__ typename ax_acc<T>::type load_a(const ConvArgs &a, int g, int m, int k) {
+  typedef typename ax_acc<T>::type A;
+  const T *src = (const T *)a.a_src;
+  const ax_conv_params &p = a.p;
+  if (m >= a.m || k >= a.r) return A(0);
+  int64_t og = p.o / p.groups, cg = p.c / p.groups, taps = p.kh * p.kw;
+  if (PASS == FORWARD) return widen<T>(src[(g * og + m) * (int64_t)a.r + k]);
+  if (PASS == BACKWARD_INPUT) {
+    int64_t o = k / taps, t = k - o * taps;
+    return widen<T>(src[((g * og + o) * cg + m) * taps + t]);
+  }
+  int64_t P = p.oh * p.ow, img = k / P, pix = k - img * P;
+  return widen<T>(src[(img * p.o + g * og + m) * P + pix]);
+}
+/* x at window tap (c, i, j) of output pixel (img, oy, ox) of group g, or 0 in the padding. */
+template <typename T>
+__device__ __forceinline__ typename ax_acc<T>::type load_x_tap(const ax_conv_params &p, const T *x, int g,
+                                                                int64_t tap, int64_t out_pix) {
+  typedef typename ax_acc<T>::type A;
+  int64_t taps = p.kh * p.kw, c = tap / taps, t = tap - c * taps, i = t / p.kw, j = t - i * p.kw;
+  int64_t P = p.oh * p.ow, img = out_pix / P, q = out_pix - img * P, oy = q / p.ow, ox = q - oy * p.ow;
+  int64_t iy = oy * p.sh - p.ph + i * p.dh, ix = ox * p.sw - p.pw + j * p.dw;
+  if (iy < 0 || iy >= p.h || ix < 0 || ix >= p.w) return A(0);
+  int64_t cg = p.c / p.groups;
+  return widen<T>(x[((img * p.c + g * cg + c) * p.h + iy) * p.w + ix]);
+}
+
+/* B[k][n] of group g. */
+template <typename T, int PASS>
+__device__ __forceinline__ typename ax_acc<T>::type load_b(const ConvArgs &a, int g, int k, int n) {
+  typedef typename ax_acc<T>::type A;
+  const T *src = (const T *)a.b_src;
+  const ax_conv_params &p = a.p;
+  if (k >= a.r || n >= a.n) return A(0);
+  if (PASS == FORWARD) return load_x_tap<T>(p, src, g, k, n);
+  if (PASS == BACKWARD_WEIGHT) return load_x_tap<T>(p, src, g, n, k);
+  /* backward input: tap (o, i, j) of input pixel (img, iy, ix) came from output
+   * pixel ((iy + ph - i dh) / sh, (ix + pw - j dw) / sw) when that divides exactly */
+  int64_t taps = p.kh * p.kw, o = k / taps, t = k - o * taps, i = t / p.kw, j = t - i * p.kw;
+  int64_t hw = p.h * p.w, img = n / hw, q = n - img * hw, iy = q / p.w, ix = q - iy * p.w;
+  int64_t ty = iy + p.ph - i * p.dh, tx = ix + p.pw - j * p.dw;
+  if (ty < 0 || tx < 0 || ty % p.sh || tx % p.sw) return A(0);
+  int64_t oy = ty / p.sh, ox = tx / p.sw;
+  if (oy >= p.oh || ox >= p.ow) return A(0);
+  int64_t og = p.o / p.groups;
+  return widen<T>(src[((img * p.o + g * og + o) * p.oh + oy) * p.ow + ox]);
+}
+
+template <typename T, int PASS>
+__device__ __forceinline__ void store_c(const ConvArgs &a, int g, int split, int m, int n,
+                                        typename ax_acc<T>::type v) {
+  typedef typename ax_acc<T>::type A;
+  if (m >= a.m || n >= a.n) return;
+  const ax_conv_params &p = a.p;
+  int64_t og = p.o / p.groups, cg = p.c / p.groups;
+  if (PASS == FORWARD) {
+    int64_t P = p.oh * p.ow, img = n / P, q = n - img * P;
+    if (a.bias) v += widen<T>(((const T *)a.bias)[g * og + m]);
+    ((T *)a.out)[(img * p.o + g * og + m) * P + q] = narrow<T>(v);
+  } else if (PASS == BACKWARD_INPUT) {
+    int64_t hw = p.h * p.w, img = n / hw, q = n - img * hw;
+    ((T *)a.out)[(img * p.c + g * cg + m) * hw + q] = narrow<T>(v);
+  } else if (a.splits == 1) {
+    ((T *)a.out)[(g * og + m) * (int64_t)a.n + n] = narrow<T>(v);
+  } else {
+    ((A *)a.out)[((int64_t)split * p.o + g * og + m) * a.n + n] = v;
+  }
+}
+/* Grid: x over N tiles, y over M tiles, z over groups * splits. */
+template <typename T, int PASS>
+__global__ void __launch_bounds__(THREADS) conv_igemm(ConvArgs a) {
+  typedef typename ax_acc<T>::type A;
+  __shared__ A as[BK][BM + 4];
+  __shared__ A bs[BK][BN + 4];
+  const int tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
+  const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+  const int g = blockIdx.z / a.splits, split = blockIdx.z % a.splits;
+  const int k_begin = split * a.r_per_split, k_end = min(a.r, k_begin + a.r_per_split);
+
+  /* each thread loads 4 elements of each tile: A walks k fastest (contiguous
+   * in the weight and in gy), B walks n fastest (contiguous in x and gy) */
+  constexpr int LOADS = BM * BK / THREADS;
+  A ra[LOADS], rb[LOADS];
+  auto fetch = [&](int k0) {
+#pragma unroll
+    for (int l = 0; l < LOADS; l++) {
+      int e = tid + l * THREADS;
+      int k = k0 + e % BK, kk = k0 + e / BN;
+      ra[l] = k < k_end ? load_a<T, PASS>(a, g, m0 + e / BK, k) : A(0);
+      rb[l] = kk < k_end ? load_b<T, PASS>(a, g, kk, n0 + e % BN) : A(0);
+    }
+  };
+  auto stash = [&]() {
+#pragma unroll
+    for (int l = 0; l < LOADS; l++) {
+      int e = tid + l * THREADS;
+      as[e % BK][e / BK] = ra[l];
+      bs[e / BN][e % BN] = rb[l];
+    }
+  };
+
+  A acc[TM][TN];
+#pragma unroll
+  for (int i = 0; i < TM; i++)
+#pragma unroll
+    for (int j = 0; j < TN; j++) acc[i][j] = 0;
+
+  if (k_begin < k_end) fetch(k_begin);
+  for (int k0 = k_begin; k0 < k_end; k0 += BK) {
+    __syncthreads(); /* the previous slice is no longer being read */
+    stash();
+    __syncthreads();
+    if (k0 + BK < k_end) fetch(k0 + BK); /* overlaps the global loads with the FMAs below */
+#pragma unroll
+    for (int kk = 0; kk < BK; kk++) {
+      A av[TM], bv[TN];
+#pragma unroll
+      for (int i = 0; i < TM; i++) av[i] = as[kk][ty + 16 * i];
+#pragma unroll
+      for (int j = 0; j < TN; j++) bv[j] = bs[kk][tx + 16 * j];
+#pragma unroll
+      for (int i = 0; i < TM; i++)
+#pragma unroll
+        for (int j = 0; j < TN; j++) acc[i][j] += av[i] * bv[j];
+    }
+  }
+#pragma unroll
+  for (int i = 0; i < TM; i++)
+#pragma unroll
+    for (int j = 0; j < TN; j++) store_c<T, PASS>(a, g, split, m0 + ty + 16 * i, n0 + tx + 16 * j, acc[i][j]);
+}
+
+/* gw[e] = sum over splits of the workspace. */
+template <typename T>
+__global__ void sum_splits(T *gw, const typename ax_acc<T>::type *ws, int64_t count, int splits) {
+  typedef typename ax_acc<T>::type A;
+  for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < count; e += (int64_t)gridDim.x * blockDim.x) {
+    A s = 0;
+    for (int k = 0; k < splits; k++) s += ws[k * count + e];
+    gw[e] = narrow<T>(s);
+  }
+}
+
+/* Number of SMs of the current device, asked once per device. */
+int sm_count() {
+  static int cached[64];
+  int dev = ax_cuda_current_device();
+  if (dev < 0 || dev >= 64) return 80;
+  if (!cached[dev]) {
+    int n = 0;
+    if (cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || n <= 0) n = 80;
+    cached[dev] = n;
+  }
+  return cached[dev];
+}
+
+bool fits_int(const char *what, int64_t v) {
+  if (v < (1LL << 31)) return true;
+  ax_error("%s: the implicit GEMM is too large for 32-bit tile indices (%lld)", what, (long long)v);
+  return false;
+}
+
+template <typename T, int PASS>
+void launch(ConvArgs a, const char *name) {
+  const ax_conv_params &p = a.p;
+  int64_t tiles = ((a.m + BM - 1) / BM) * (int64_t)((a.n + BN - 1) / BN) * p.groups;
+  a.splits = 1;
+  a.r_per_split = a.r;
+  void *gw = a.out;
+  typedef typename ax_acc<T>::type A;
+  if (PASS == BACKWARD_WEIGHT) {
+    /* enough blocks for two waves, each split still a few hundred deep */
+    int64_t want = (2 * (int64_t)sm_count() + tiles - 1) / tiles, most = (a.r + 255) / 256;
+    int splits = (int)(want < most ? want : most);
+    if (splits > 1) {
+      a.r_per_split = ((a.r + splits - 1) / splits + BK - 1) / BK * BK;
+      a.splits = (a.r + a.r_per_split - 1) / a.r_per_split;
+    }
+    if (a.splits > 1) {
+      a.out = ax_cuda_conv_workspace((size_t)a.splits * p.o * a.n * sizeof(A));
+      if (!a.out) return;
+    }
+  }
+  dim3 grid((unsigned)((a.n + BN - 1) / BN), (unsigned)((a.m + BM - 1) / BM), (unsigned)(p.groups * a.splits));
+  if (grid.y > 65535 || grid.z > 65535) {
+    ax_error("%s: too many output channels or groups for one launch (%u x %u)", name, grid.y, grid.z);
+    return;
+  }
+  if (a.m == 0 || a.n == 0) return;
+  conv_igemm<T, PASS><<<grid, THREADS, 0, ax_cuda_stream()>>>(a);
+  if (!AX_CUDA_LAUNCH_CHECK("conv_igemm")) return;
+  if (a.splits > 1) {
+    int64_t count = (int64_t)p.o * a.n;
+    sum_splits<T><<<ax_cuda_blocks(count, 256), 256, 0, ax_cuda_stream()>>>((T *)gw, (const A *)a.out, count, a.splits);
+    AX_CUDA_LAUNCH_CHECK("sum_splits");
+  }
+}
+
+/* AXON_CONV=cudnn routes the entries to cuDNN; anything else (or unset) is native. */
+bool use_cudnn() {
+  static int mode = -1;
+  if (mode < 0) {
+    const char *e = getenv("AXON_CONV");
+    mode = e && !strcmp(e, "cudnn");
+#ifndef AXON_HAVE_CUDNN
+    if (mode) {
+      ax_error("AXON_CONV=cudnn: cuDNN was not compiled in (rebuild with cuDNN found, see AXON_CUDNN_ROOT); "
+               "using the native conv kernels");
+      mode = 0;
+    }
+#endif
+  }
+  return mode == 1;
+}
+
+} /* namespace */
+
+/* One cached device buffer per device, grown on demand (the conv passes run on one stream). */
+extern "C" void *ax_cuda_conv_workspace(size_t nbytes) {
+  static void *buf[64];
+  static size_t cap[64];
+  int dev = ax_cuda_current_device();
+  if (dev < 0 || dev >= 64) dev = 0;
+  if (nbytes <= cap[dev]) return buf[dev];
+  if (buf[dev] && !AX_CUDA_CHECK(cudaFree(buf[dev]))) return NULL; /* cudaFree waits for pending work */
+  buf[dev] = NULL;
+  cap[dev] = 0;
+  if (!AX_CUDA_CHECK(cudaMalloc(&buf[dev], nbytes))) return NULL;
+  cap[dev] = nbytes;
+  return buf[dev];
+}
 
 extern "C" void ax_cuda_conv2d(ax_kt *y, const ax_kt *x, const ax_kt *w, const ax_kt *bias, const ax_conv_params *p) {
-  (void)y; (void)x; (void)w; (void)bias; (void)p; 
-  ax_error("ax_cuda_conv2d: not implemented on the cuda backend yet");
+#ifdef AXON_HAVE_CUDNN
+  if (use_cudnn() && p->n && p->c && p->o) return ax_cuda_cudnn_conv2d(y, x, w, bias, p);
+#else
+  use_cudnn();
+#endif
+  ConvArgs a = {w->data, x->data, bias ? bias->data : nullptr, y->data, *p};
+  int64_t n = p->n * p->oh * p->ow, r = p->c / p->groups * p->kh * p->kw;
+  if (!fits_int("ax_cuda_conv2d", n) || !fits_int("ax_cuda_conv2d", r)) return;
+  a.m = (int)(p->o / p->groups), a.n = (int)n, a.r = (int)r;
+  AX_CUDA_DISPATCH_FLOAT(y->dtype, "ax_cuda_conv2d", launch<scalar_t, FORWARD>(a, "ax_cuda_conv2d"));
 }
 
 extern "C" void ax_cuda_conv2d_backward_input(ax_kt *gx, const ax_kt *gy, const ax_kt *w, const ax_conv_params *p) {
-  (void)gx; (void)gy; (void)w; (void)p; 
-  ax_error("ax_cuda_conv2d_backward_input: not implemented on the cuda backend yet");
+#ifdef AXON_HAVE_CUDNN
+  if (use_cudnn() && p->n && p->c && p->o) return ax_cuda_cudnn_conv2d_backward_input(gx, gy, w, p);
+#else
+  use_cudnn();
+#endif
+  ConvArgs a = {w->data, gy->data, nullptr, gx->data, *p};
+  int64_t n = p->n * p->h * p->w, r = p->o / p->groups * p->kh * p->kw;
+  if (!fits_int("ax_cuda_conv2d_backward_input", n) || !fits_int("ax_cuda_conv2d_backward_input", r)) return;
+  a.m = (int)(p->c / p->groups), a.n = (int)n, a.r = (int)r;
+  AX_CUDA_DISPATCH_FLOAT(gx->dtype, "ax_cuda_conv2d_backward_input",
+                         launch<scalar_t, BACKWARD_INPUT>(a, "ax_cuda_conv2d_backward_input"));
 }
 
 extern "C" void ax_cuda_conv2d_backward_weight(ax_kt *gw, const ax_kt *gy, const ax_kt *x, const ax_conv_params *p) {
-  (void)gw; (void)gy; (void)x; (void)p; 
-  ax_error("ax_cuda_conv2d_backward_weight: not implemented on the cuda backend yet");
+#ifdef AXON_HAVE_CUDNN
+  if (use_cudnn() && p->n && p->c && p->o) return ax_cuda_cudnn_conv2d_backward_weight(gw, gy, x, p);
+#else
+  use_cudnn();
+#endif
+  ConvArgs a = {gy->data, x->data, nullptr, gw->data, *p};
+  int64_t n = p->c / p->groups * p->kh * p->kw, r = p->n * p->oh * p->ow;
+  if (!fits_int("ax_cuda_conv2d_backward_weight", n) || !fits_int("ax_cuda_conv2d_backward_weight", r)) return;
+  a.m = (int)(p->o / p->groups), a.n = (int)n, a.r = (int)r;
+  AX_CUDA_DISPATCH_FLOAT(gw->dtype, "ax_cuda_conv2d_backward_weight",
+                         launch<scalar_t, BACKWARD_WEIGHT>(a, "ax_cuda_conv2d_backward_weight"));
 }
