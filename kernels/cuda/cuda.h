@@ -34,6 +34,14 @@ void ax_cuda_softmax_backward(ax_kt *gx, const ax_kt *gy, const ax_kt *y, int lo
 
 /* gemm.cu */
 void ax_cuda_gemm(const ax_gemm_args *args);
+/* Which GEMM runs: ours (gemm.cu) or cuBLAS (gemm_cublas.cu). DEFAULT follows
+ * AXON_GEMM=native|cublas, else the per-dtype default (see gemm.cu). */
+enum { AX_GEMM_IMPL_DEFAULT = 0, AX_GEMM_IMPL_NATIVE = 1, AX_GEMM_IMPL_CUBLAS = 2 };
+void ax_cuda_gemm_set_impl(int impl); /* for tests and benchmarks; DEFAULT undoes it */
+int ax_cuda_gemm_impl(int dtype);     /* NATIVE or CUBLAS: what a gemm of this dtype runs now */
+
+/* gemm_cublas.cu: false when cuBLAS cannot describe the problem (sizes past int) */
+bool ax_cuda_gemm_cublas(const ax_gemm_args *args);
 
 /* index.cu */
 void ax_cuda_index_select(ax_kt *out, const ax_kt *in, int dim, const ax_kt *index);

@@ -1,0 +1,621 @@
+/* `axon bench`: every kernel timed against the machine's ceilings, on the CPU or
+ * a GPU, through the public ops (what a model pays, dispatch included).
+ *
+ *   axon bench [--device cpu|cuda] [--json FILE] [--quick] [OP ...]
+ *
+ * Method. Each op runs once to warm up (allocator caches, cuBLAS heuristics),
+ * once more to size a batch, then in batches of back-to-back calls between two
+ * ax_synchronize: a batch's wall time over its call count is what CUDA events
+ * around the same launches would measure, and it works on the CPU too. The
+ * reported time is the median over the batches. Inputs rotate among several
+ * copies totalling at least 128 MB (more than twice an H100's 50 MB L2), so a
+ * call never finds its inputs in a cache the previous call warmed.
+ *
+ * The ceilings are measured in the same run: copy bandwidth with the vendor's
+ * copy (cudaMemcpy device to device; on the CPU, memcpy split over the OpenMP
+ * threads), and matrix peak as cuBLAS's rate at 8192^3 in the same dtype (on
+ * the CPU none is known). An op's roofline time is the larger of bytes / copy
+ * bandwidth and FLOPs / peak, where bytes are what it cannot avoid moving
+ * (inputs read once, outputs written once); "% roof" is roofline time over
+ * measured time. GEMM is also run on cuBLAS (the vendor column) in the same
+ * run, and our result is checked against cuBLAS's (a fast wrong answer is not
+ * a result). Results go to docs/benchmarks.md with date, device and commit. */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "axon.h"
+#include "tools/cli.h"
+#include "tools/commands.h"
+
+#if defined(AXON_HAVE_CUDA)
+#include <cuda_runtime_api.h> /* only for the copy-bandwidth reference (cudaMemcpy) */
+#endif
+
+/* kernels/cuda (weak: absent from a CPU-only build) */
+void ax_cuda_gemm_set_impl(int impl) __attribute__((weak));
+int ax_cuda_device_name(int dev, char *buf, size_t n) __attribute__((weak));
+enum { GEMM_DEFAULT = 0, GEMM_NATIVE = 1, GEMM_CUBLAS = 2 };
+
+#define ROTATE_BYTES (128.0 * 1024 * 1024)
+#define MAX_SETS 16
+#define MAX_RESULTS 64
+#define MAX_BATCHES 15
+
+typedef struct result {
+  char op[24], shape[40];
+  ax_dtype dtype;
+  double us;           /* median per call; NAN if the op failed */
+  double bytes, flops; /* the work it cannot avoid */
+  double roof_pct;     /* NAN when no ceiling is known */
+  char vendor[16];     /* "" when there is none */
+  double vendor_us;
+  char note[320]; /* an error, or a failed check */
+} result;
+
+static struct {
+  ax_device dev;
+  bool quick;
+  result res[MAX_RESULTS];
+  int nres;
+  double copy_bytes_per_s;           /* 0 until measured */
+  double peak_flops[AX_NUM_DTYPES];  /* 0 until measured, <0 when unknown */
+  char error[256];                   /* the last error an op reported */
+} B;
+
+static void record_error(const char *msg, void *user) {
+  (void)user;
+  snprintf(B.error, sizeof B.error, "%s", msg);
+}
+
+static double now_s(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static bool on_gpu(void) { return B.dev.type == AX_DEVICE_CUDA; }
+
+/* ---- timing ---- */
+
+typedef struct op_ctx op_ctx;
+typedef bool (*op_fn)(op_ctx *c, int set);
+
+/* Up to MAX_SETS copies of an op's operands; call i uses set i % nsets. */
+struct op_ctx {
+  op_fn fn;
+  int nsets;
+  ax_tensor *x[MAX_SETS], *y[MAX_SETS], *z[MAX_SETS];
+  void *px[MAX_SETS], *py[MAX_SETS]; /* raw device pointers (copy reference) */
+  size_t nbytes;
+};
+
+static bool call(op_ctx *c, int i) {
+  ax_scope_begin(); /* outputs are freed at once, as in a training step */
+  bool ok = c->fn(c, i % c->nsets);
+  ax_scope_end();
+  return ok;
+}
+
+/* Median microseconds per call, NAN (B.error says why) if a call failed. */
+static double time_op(op_ctx *c) {
+  B.error[0] = 0;
+  double t0 = now_s();
+  if (!call(c, 0)) return NAN;
+  ax_synchronize(B.dev);
+  t0 = now_s();
+  if (!call(c, 1)) return NAN;
+  ax_synchronize(B.dev);
+  double one = now_s() - t0;
+  double target = B.quick ? 0.01 : 0.05; /* seconds per batch */
+  int reps = one > 0 ? (int)(target / one) : 1000;
+  reps = reps < 1 ? 1 : reps > 1000 ? 1000 : reps;
+  int batches = B.quick ? 3 : 11;
+  double t[MAX_BATCHES];
+  int it = 2;
+  for (int b = 0; b < batches; b++) {
+    t0 = now_s();
+    for (int r = 0; r < reps; r++)
+      if (!call(c, it++)) return NAN;
+    ax_synchronize(B.dev);
+    t[b] = (now_s() - t0) / reps;
+  }
+  qsort(t, (size_t)batches, sizeof(double), cmp_double);
+  return 1e6 * t[batches / 2];
+}
+
+static int sets_for(double bytes_per_set) {
+  int n = (int)ceil(ROTATE_BYTES / (bytes_per_set > 1 ? bytes_per_set : 1));
+  return n < 1 ? 1 : n > MAX_SETS ? MAX_SETS : n;
+}
+
+/* A tensor of uniform values in [lo, hi) on the bench device. */
+static ax_tensor *input(ax_dtype dt, int ndim, const int64_t *shape, double lo, double hi) {
+  ax_scope_begin();
+  ax_tensor *u = ax_add_scalar(ax_mul_scalar(ax_rand(ndim, shape, NULL), hi - lo), lo);
+  if (u && dt != AX_F32) u = ax_cast(u, dt);
+  if (u && on_gpu()) u = ax_to(u, B.dev);
+  if (u) ax_keep(u);
+  ax_scope_end();
+  return u;
+}
+
+/* ---- results ---- */
+
+static result *add_result(const char *op, const char *shape, ax_dtype dt, double bytes, double flops) {
+  if (B.nres == MAX_RESULTS) return NULL;
+  result *r = &B.res[B.nres++];
+  memset(r, 0, sizeof *r);
+  snprintf(r->op, sizeof r->op, "%s", op);
+  snprintf(r->shape, sizeof r->shape, "%s", shape);
+  r->dtype = dt;
+  r->bytes = bytes, r->flops = flops;
+  r->us = r->vendor_us = r->roof_pct = NAN;
+  return r;
+}
+
+static double peak_flops(ax_dtype dt);
+
+static void finish(result *r) {
+  if (!isnan(r->us) || r->note[0]) return;
+  snprintf(r->note, sizeof r->note, "%s", B.error[0] ? B.error : "failed");
+}
+
+static void fill_roofline(result *r) {
+  if (isnan(r->us)) return;
+  double t_mem = B.copy_bytes_per_s > 0 ? r->bytes / B.copy_bytes_per_s : 0;
+  double t_flop = 0;
+  if (r->flops > 0) {
+    double peak = peak_flops(r->dtype);
+    if (peak <= 0) return; /* compute-bound and no known peak: no honest ceiling */
+    t_flop = r->flops / peak;
+  }
+  double t = t_mem > t_flop ? t_mem : t_flop;
+  if (t > 0) r->roof_pct = 100.0 * t / (1e-6 * r->us);
+}
+
+static void print_header(void) {
+  printf("%-14s %-22s %-5s %11s %16s %7s  %-9s %11s %7s\n", "op", "shape", "dtype", "time (us)", "rate", "% roof",
+         "vendor", "vendor (us)", "speed");
+}
+
+static void print_result(const result *r) {
+  char rate[32] = "-", roof[16] = "-", vus[16] = "-", speed[16] = "-";
+  if (!isnan(r->us)) {
+    double s = 1e-6 * r->us;
+    if (r->flops > 0) {
+      if (on_gpu()) snprintf(rate, sizeof rate, "%.1f TFLOP/s", r->flops / s * 1e-12);
+      else snprintf(rate, sizeof rate, "%.1f GFLOP/s", r->flops / s * 1e-9);
+    } else {
+      snprintf(rate, sizeof rate, "%.1f GB/s", r->bytes / s * 1e-9);
+    }
+    if (!isnan(r->roof_pct)) snprintf(roof, sizeof roof, "%.1f%%", r->roof_pct);
+  }
+  if (!isnan(r->vendor_us)) {
+    snprintf(vus, sizeof vus, "%.1f", r->vendor_us);
+    if (!isnan(r->us)) snprintf(speed, sizeof speed, "%.2f", r->vendor_us / r->us);
+  }
+  char us[16] = "failed";
+  if (!isnan(r->us)) snprintf(us, sizeof us, "%.1f", r->us);
+  printf("%-14s %-22s %-5s %11s %16s %7s  %-9s %11s %7s\n", r->op, r->shape, ax_dtype_name(r->dtype), us, rate,
+         roof, r->vendor[0] ? r->vendor : "-", vus, speed);
+  if (r->note[0]) printf("    note: %s\n", r->note);
+  fflush(stdout);
+}
+
+/* ---- the copy ceiling ---- */
+
+static bool copy_vendor(op_ctx *c, int s) {
+#if defined(AXON_HAVE_CUDA)
+  if (on_gpu()) {
+    cudaError_t e = cudaMemcpyAsync(c->px[s], c->py[s], c->nbytes, cudaMemcpyDeviceToDevice, 0);
+    if (e != cudaSuccess) snprintf(B.error, sizeof B.error, "cudaMemcpyAsync: %s", cudaGetErrorString(e));
+    return e == cudaSuccess;
+  }
+#endif
+  char *dst = c->px[s];
+  const char *src = c->py[s];
+  size_t n = c->nbytes;
+#pragma omp parallel
+  {
+    size_t nt = (size_t)omp_get_num_threads(), t = (size_t)omp_get_thread_num();
+    size_t lo = n * t / nt, hi = n * (t + 1) / nt;
+    memcpy(dst + lo, src + lo, hi - lo);
+  }
+  return true;
+}
+
+static bool copy_ours(op_ctx *c, int s) { return ax_copy_(c->z[s], c->x[s]) == 0; }
+
+/* copy: ours (ax_copy_) against the vendor's copy, which also sets the bandwidth ceiling;
+ * with record false only the ceiling is measured */
+static void bench_copy(int64_t rows, int64_t cols, bool record) {
+  ax_scope_begin();
+  int64_t shape[2] = {rows, cols};
+  double nbytes = (double)rows * cols * 4;
+  op_ctx c = {.fn = copy_ours, .nsets = sets_for(2 * nbytes), .nbytes = (size_t)nbytes};
+  for (int s = 0; s < c.nsets; s++) {
+    c.x[s] = input(AX_F32, 2, shape, -1, 1);
+    c.z[s] = input(AX_F32, 2, shape, -1, 1);
+    c.px[s] = c.z[s] ? ax_data_ptr(c.z[s]) : NULL;
+    c.py[s] = c.x[s] ? ax_data_ptr(c.x[s]) : NULL;
+  }
+  bool ok = c.x[c.nsets - 1] && c.z[c.nsets - 1];
+  op_ctx v = c;
+  v.fn = copy_vendor;
+  double vendor_us = ok ? time_op(&v) : NAN;
+  if (!isnan(vendor_us)) B.copy_bytes_per_s = 2 * nbytes / (1e-6 * vendor_us);
+  char sh[40];
+  snprintf(sh, sizeof sh, "%lldx%lld", (long long)rows, (long long)cols);
+  result *r = record ? add_result("copy", sh, AX_F32, 2 * nbytes, 0) : NULL;
+  if (r) {
+    snprintf(r->vendor, sizeof r->vendor, on_gpu() ? "cudaMemcpy" : "memcpy");
+    r->vendor_us = vendor_us;
+    r->us = ok ? time_op(&c) : NAN;
+    finish(r);
+  }
+  ax_scope_end();
+}
+
+/* ---- memory-bound ops ---- */
+
+static bool op_copy_t(op_ctx *c, int s) { return ax_contiguous(ax_transpose(c->x[s], 0, 1)) != NULL; }
+static bool op_add(op_ctx *c, int s) { return ax_add(c->x[s], c->y[s]) != NULL; }
+static bool op_relu(op_ctx *c, int s) { return ax_relu(c->x[s]) != NULL; }
+static bool op_gelu(op_ctx *c, int s) { return ax_gelu(c->x[s]) != NULL; }
+static bool op_sum_rows(op_ctx *c, int s) { return ax_sum(c->x[s], 1, (const int[]){1}, false) != NULL; }
+static bool op_sum_all(op_ctx *c, int s) { return ax_sum(c->x[s], 0, NULL, false) != NULL; }
+static bool op_softmax(op_ctx *c, int s) { return ax_softmax(c->x[s], -1) != NULL; }
+static bool op_cross_entropy(op_ctx *c, int s) { return ax_cross_entropy(c->x[s], c->y[s], NULL) != NULL; }
+
+/* One op on x [rows, cols] (and y of y_shape when y_dims > 0, uniform in [y_lo, y_hi)). */
+static void bench_mem(const char *name, op_fn fn, int64_t rows, int64_t cols, int y_dims, const int64_t *y_shape,
+                      ax_dtype y_dtype, double y_lo, double y_hi, double bytes) {
+  ax_scope_begin();
+  int64_t shape[2] = {rows, cols};
+  double x_bytes = (double)rows * cols * 4, y_bytes = 0;
+  if (y_dims > 0) {
+    y_bytes = ax_dtype_size(y_dtype);
+    for (int d = 0; d < y_dims; d++) y_bytes *= (double)y_shape[d];
+  }
+  op_ctx c = {.fn = fn, .nsets = sets_for(x_bytes + y_bytes)};
+  bool ok = true;
+  for (int s = 0; s < c.nsets && ok; s++) {
+    c.x[s] = input(AX_F32, 2, shape, -4, 4);
+    if (y_dims > 0) c.y[s] = input(y_dtype, y_dims, y_shape, y_lo, y_hi);
+    ok = c.x[s] && (y_dims == 0 || c.y[s]);
+  }
+  char sh[40];
+  snprintf(sh, sizeof sh, "%lldx%lld", (long long)rows, (long long)cols);
+  if (y_dims == 1) snprintf(sh + strlen(sh), sizeof sh - strlen(sh), " +%lld", (long long)y_shape[0]);
+  result *r = add_result(name, sh, AX_F32, bytes, 0);
+  if (r) {
+    r->us = ok ? time_op(&c) : NAN;
+    finish(r);
+  }
+  ax_scope_end();
+}
+
+static void bench_memory_ops(int64_t n, int64_t ce_rows, int64_t vocab, bool (*want)(const char *)) {
+  double b = (double)n * n * 4;
+  int64_t sq[2] = {n, n}, row[1] = {n}, tgt[1] = {ce_rows};
+  bench_copy(n, n, want("copy")); /* every run needs the ceiling */
+  if (want("copy_t")) bench_mem("copy_t", op_copy_t, n, n, 0, NULL, AX_F32, 0, 0, 2 * b);
+  if (want("add")) {
+    bench_mem("add", op_add, n, n, 2, sq, AX_F32, -4, 4, 3 * b);
+    bench_mem("add_bcast", op_add, n, n, 1, row, AX_F32, -4, 4, 2 * b);
+  }
+  if (want("relu")) bench_mem("relu", op_relu, n, n, 0, NULL, AX_F32, 0, 0, 2 * b);
+  if (want("gelu")) bench_mem("gelu", op_gelu, n, n, 0, NULL, AX_F32, 0, 0, 2 * b);
+  if (want("sum")) {
+    bench_mem("sum_rows", op_sum_rows, n, n, 0, NULL, AX_F32, 0, 0, b);
+    bench_mem("sum_all", op_sum_all, n, n, 0, NULL, AX_F32, 0, 0, b);
+  }
+  if (want("softmax")) bench_mem("softmax", op_softmax, n, n, 0, NULL, AX_F32, 0, 0, 2 * b);
+  if (want("cross_entropy"))
+    bench_mem("cross_entropy", op_cross_entropy, ce_rows, vocab, 1, tgt, AX_I64, 0, (double)vocab - 0.5,
+              (double)ce_rows * vocab * 4);
+}
+
+/* ---- GEMM: ours and cuBLAS ---- */
+
+static bool op_matmul(op_ctx *c, int s) { return ax_matmul(c->x[s], c->y[s]) != NULL; }
+
+typedef struct gemm_timing {
+  ax_dtype dt;
+  int64_t n;
+  int impl;
+  double us;
+} gemm_timing;
+static gemm_timing gemm_cache[16];
+static int gemm_cached;
+
+static void set_gemm_impl(int impl) {
+  if (ax_cuda_gemm_set_impl) ax_cuda_gemm_set_impl(impl);
+}
+
+/* n^3 GEMM of dtype dt on implementation impl (GEMM_DEFAULT on the CPU), in microseconds. */
+static double gemm_us(ax_dtype dt, int64_t n, int impl) {
+  for (int i = 0; i < gemm_cached; i++)
+    if (gemm_cache[i].dt == dt && gemm_cache[i].n == n && gemm_cache[i].impl == impl) return gemm_cache[i].us;
+  ax_scope_begin();
+  int64_t shape[2] = {n, n};
+  double es = (double)ax_dtype_size(dt);
+  op_ctx c = {.fn = op_matmul, .nsets = sets_for(2 * es * n * n)};
+  bool ok = true;
+  for (int s = 0; s < c.nsets && ok; s++) {
+    c.x[s] = input(dt, 2, shape, -1, 1);
+    c.y[s] = input(dt, 2, shape, -1, 1);
+    ok = c.x[s] && c.y[s];
+  }
+  set_gemm_impl(impl);
+  double us = ok ? time_op(&c) : NAN;
+  set_gemm_impl(GEMM_DEFAULT);
+  ax_scope_end();
+  if (gemm_cached < 16) gemm_cache[gemm_cached++] = (gemm_timing){dt, n, impl, us};
+  return us;
+}
+
+/* cuBLAS at 8192^3 is the matrix ceiling of a dtype (measured once, on demand). */
+static double peak_flops(ax_dtype dt) {
+  if (B.peak_flops[dt] != 0) return B.peak_flops[dt];
+  B.peak_flops[dt] = -1;
+  if (!on_gpu() || !ax_cuda_gemm_set_impl || (dt != AX_F32 && dt != AX_BF16 && dt != AX_F16 && dt != AX_F64))
+    return -1;
+  double us = gemm_us(dt, 8192, GEMM_CUBLAS);
+  if (!isnan(us)) B.peak_flops[dt] = 2.0 * 8192 * 8192 * 8192 / (1e-6 * us);
+  return B.peak_flops[dt];
+}
+
+/* NMSE of our n^3 product against cuBLAS's on the same inputs; NAN if it could not be computed. */
+static double gemm_check(ax_dtype dt, int64_t n) {
+  ax_scope_begin();
+  int64_t shape[2] = {n, n};
+  ax_tensor *a = input(dt, 2, shape, -1, 1), *b = input(dt, 2, shape, -1, 1);
+  set_gemm_impl(GEMM_NATIVE);
+  ax_tensor *ours = ax_cast(ax_matmul(a, b), AX_F32);
+  set_gemm_impl(GEMM_CUBLAS);
+  ax_tensor *ref = ax_cast(ax_matmul(a, b), AX_F32);
+  set_gemm_impl(GEMM_DEFAULT);
+  ax_tensor *num = ax_sum(ax_square(ax_sub(ours, ref)), 0, NULL, false);
+  ax_tensor *den = ax_sum(ax_square(ref), 0, NULL, false);
+  double e = num && den ? ax_item(num) / ax_item(den) : NAN;
+  ax_scope_end();
+  return e;
+}
+
+static void bench_gemm(ax_dtype dt, int64_t n) {
+  char sh[40];
+  snprintf(sh, sizeof sh, "%lldx%lldx%lld", (long long)n, (long long)n, (long long)n);
+  double es = (double)ax_dtype_size(dt);
+  result *r = add_result("gemm", sh, dt, 3 * es * n * n, 2.0 * n * n * n);
+  if (!r) return;
+  bool vendor = on_gpu() && ax_cuda_gemm_set_impl;
+  r->us = gemm_us(dt, n, vendor ? GEMM_NATIVE : GEMM_DEFAULT);
+  finish(r);
+  if (vendor) {
+    r->vendor_us = gemm_us(dt, n, GEMM_CUBLAS);
+    snprintf(r->vendor, sizeof r->vendor, "cublas");
+    double e = gemm_check(dt, n), bound = dt == AX_F32 ? 1e-8 : 1e-4;
+    if (!(e <= bound) && !r->note[0])
+      snprintf(r->note, sizeof r->note, "differs from cuBLAS: NMSE %.3g (bound %.0g)%s%s", e, bound,
+               B.error[0] ? ": " : "", B.error);
+  }
+}
+
+/* ---- conv2d: the default CNN's layers (3x3, padding 1, batch 128) ---- */
+
+static bool op_conv(op_ctx *c, int s) {
+  return ax_conv2d(c->x[s], c->y[s], c->z[s], &(ax_conv2d_opts){.padding = 1}) != NULL;
+}
+
+static void bench_conv(const char *name, int64_t n, int64_t cin, int64_t hw, int64_t cout) {
+  ax_scope_begin();
+  int64_t xs[4] = {n, cin, hw, hw}, ws[4] = {cout, cin, 3, 3}, bs[1] = {cout};
+  double x_bytes = 4.0 * n * cin * hw * hw, y_bytes = 4.0 * n * cout * hw * hw, w_bytes = 4.0 * cout * cin * 9;
+  op_ctx c = {.fn = op_conv, .nsets = sets_for(x_bytes + w_bytes)};
+  bool ok = true;
+  for (int s = 0; s < c.nsets && ok; s++) {
+    c.x[s] = input(AX_F32, 4, xs, -1, 1);
+    c.y[s] = input(AX_F32, 4, ws, -0.3, 0.3);
+    c.z[s] = input(AX_F32, 1, bs, -0.1, 0.1);
+    ok = c.x[s] && c.y[s] && c.z[s];
+  }
+  char sh[40];
+  snprintf(sh, sizeof sh, "%lldx%lldx%lldx%lld>%lld", (long long)n, (long long)cin, (long long)hw, (long long)hw,
+           (long long)cout);
+  result *r = add_result(name, sh, AX_F32, x_bytes + y_bytes + w_bytes, 2.0 * n * cout * hw * hw * cin * 9);
+  if (r) {
+    r->us = ok ? time_op(&c) : NAN;
+    finish(r);
+  }
+  ax_scope_end();
+}
+
+/* ---- output ---- */
+
+static void json_string(FILE *f, const char *s) {
+  fputc('"', f);
+  for (; *s; s++) {
+    if (*s == '"' || *s == '\\') fputc('\\', f);
+    if ((unsigned char)*s >= 0x20) fputc(*s, f);
+  }
+  fputc('"', f);
+}
+
+static void json_number(FILE *f, const char *key, double v) {
+  fprintf(f, ", \"%s\": ", key);
+  if (isnan(v) || isinf(v)) fputs("null", f);
+  else fprintf(f, "%.6g", v);
+}
+
+static int write_json(const char *path, const char *date, const char *device) {
+  FILE *f = fopen(path, "w");
+  if (!f) {
+    fprintf(stderr, "axon bench: cannot write %s\n", path);
+    return 1;
+  }
+  fprintf(f, "{\"date\": ");
+  json_string(f, date);
+  fprintf(f, ", \"device\": ");
+  json_string(f, device);
+  fprintf(f, ", \"quick\": %s", B.quick ? "true" : "false");
+  json_number(f, "copy_gb_per_s", B.copy_bytes_per_s * 1e-9);
+  fprintf(f, ",\n \"results\": [");
+  for (int i = 0; i < B.nres; i++) {
+    const result *r = &B.res[i];
+    fprintf(f, "%s\n  {\"op\": ", i ? "," : "");
+    json_string(f, r->op);
+    fprintf(f, ", \"shape\": ");
+    json_string(f, r->shape);
+    fprintf(f, ", \"dtype\": ");
+    json_string(f, ax_dtype_name(r->dtype));
+    json_number(f, "us", r->us);
+    json_number(f, "bytes", r->bytes);
+    json_number(f, "flops", r->flops);
+    json_number(f, "gb_per_s", isnan(r->us) ? NAN : r->bytes / r->us * 1e-3);
+    json_number(f, "tflop_per_s", isnan(r->us) || r->flops == 0 ? NAN : r->flops / r->us * 1e-6);
+    json_number(f, "roofline_pct", r->roof_pct);
+    if (r->vendor[0]) {
+      fprintf(f, ", \"vendor\": ");
+      json_string(f, r->vendor);
+      json_number(f, "vendor_us", r->vendor_us);
+    }
+    if (r->note[0]) {
+      fprintf(f, ", \"note\": ");
+      json_string(f, r->note);
+    }
+    fputc('}', f);
+  }
+  fprintf(f, "\n]}\n");
+  return fclose(f) != 0;
+}
+
+/* ---- command line ---- */
+
+static const char *const op_names[] = {"copy", "copy_t", "add",  "relu",   "gelu", "sum",
+                                       "softmax", "cross_entropy", "gemm", "conv2d"};
+#define NUM_OPS ((int)(sizeof op_names / sizeof op_names[0]))
+static bool wanted[NUM_OPS], any_wanted;
+
+static bool want(const char *op) {
+  if (!any_wanted) return true;
+  for (int i = 0; i < NUM_OPS; i++)
+    if (!strcmp(op_names[i], op)) return wanted[i];
+  return false;
+}
+
+static const char *usage_line = "usage: axon bench [--device cpu|cuda] [--json FILE] [--quick] [OP ...]";
+
+int ax_tool_bench(int argc, char **argv) {
+  const char *device = NULL, *json = NULL;
+  bool quick = false;
+  const ax_flag flags[] = {
+      {"device", AX_FLAG_STRING, &device, "cpu|cuda", "where to run (default: cuda when a GPU is usable, else cpu)", NULL},
+      {"json", AX_FLAG_STRING, &json, "FILE", "also write the results as JSON", NULL},
+      {"quick", AX_FLAG_BOOL, &quick, NULL, "fewer and shorter runs, smaller CPU sizes (a smoke test)", NULL},
+  };
+  /* op names are positional; the flag parser sees the rest */
+  char *rest[64];
+  int nrest = 0;
+  for (int i = 0; i < argc; i++) {
+    const char *a = argv[i];
+    if (a[0] == '-') {
+      if (nrest >= 62) {
+        fprintf(stderr, "axon bench: too many arguments\n");
+        return AX_EXIT_USAGE;
+      }
+      rest[nrest++] = argv[i];
+      if ((!strcmp(a, "--device") || !strcmp(a, "--json")) && i + 1 < argc) rest[nrest++] = argv[++i];
+      continue;
+    }
+    int k = 0;
+    while (k < NUM_OPS && strcmp(op_names[k], a)) k++;
+    if (k == NUM_OPS) {
+      fprintf(stderr, "axon bench: unknown op '%s' (ops: copy copy_t add relu gelu sum softmax cross_entropy gemm conv2d)\n", a);
+      return AX_EXIT_USAGE;
+    }
+    wanted[k] = any_wanted = true;
+  }
+  int rc = ax_cli_parse("bench", usage_line,
+                        "Times each kernel (median of batches, inputs rotated past the L2 cache) and prints time,\n"
+                        "GB/s or FLOP/s, % of the roofline measured in the same run (copy bandwidth; cuBLAS at\n"
+                        "8192^3 for matrix peak) and the vendor library's time where there is one.\n"
+                        "OP: copy copy_t add relu gelu sum softmax cross_entropy gemm conv2d (default: all).",
+                        flags, (int)(sizeof flags / sizeof flags[0]), nrest, rest);
+  if (rc != 0) return rc > 0 ? 0 : AX_EXIT_USAGE;
+
+  memset(&B, 0, sizeof B);
+  B.quick = quick;
+  if (!device) B.dev = ax_cuda_device_count() > 0 ? AX_CUDA(0) : AX_CPU;
+  else if (!strcmp(device, "cpu")) B.dev = AX_CPU;
+  else if (!strcmp(device, "cuda")) B.dev = AX_CUDA(0);
+  else {
+    fprintf(stderr, "axon bench: bad value '%s' for option '--device' (cpu or cuda)\n", device);
+    return AX_EXIT_USAGE;
+  }
+  if (on_gpu() && ax_cuda_device_count() == 0) {
+    fprintf(stderr, "axon bench: no usable CUDA device (%s)\n",
+            ax_has_cuda() ? "none found" : "this build has no CUDA backend");
+    return 1;
+  }
+
+  char date[32], name[256];
+  time_t t = time(NULL);
+  strftime(date, sizeof date, "%Y-%m-%d %H:%M", localtime(&t));
+  if (on_gpu()) {
+    if (!ax_cuda_device_name || ax_cuda_device_name(0, name, sizeof name) != 0) snprintf(name, sizeof name, "cuda:0");
+  } else {
+    char cpu[200];
+    snprintf(name, sizeof name, "%s, %d threads", ax_cpu_name(cpu, sizeof cpu), ax_num_threads());
+  }
+  printf("axon bench   %s   %s%s\n\n", date, name, quick ? "   (quick)" : "");
+  ax_error_handler old = ax_set_error_handler(record_error, NULL);
+  ax_scope_begin();
+
+  /* sizes: 64 MB f32 tensors (the targets are stated for >= 64 MB); smaller for a quick CPU run */
+  bool small = quick && !on_gpu();
+  int64_t n = small ? 1024 : 4096, ce_rows = small ? 64 : 512, vocab = 50304;
+  bench_memory_ops(n, ce_rows, vocab, want);
+  if (want("gemm")) {
+    if (on_gpu()) {
+      const ax_dtype dts[2] = {AX_F32, AX_BF16};
+      for (int d = 0; d < 2; d++) {
+        bench_gemm(dts[d], 4096);
+        bench_gemm(dts[d], 8192);
+      }
+    } else {
+      bench_gemm(AX_F32, small ? 256 : 1024);
+      bench_gemm(AX_F32, small ? 512 : 2048);
+    }
+  }
+  if (want("conv2d")) {
+    int64_t batch = small ? 16 : 128;
+    bench_conv("conv2d cnn.1", batch, 1, 28, 32);
+    bench_conv("conv2d cnn.2", batch, 32, 14, 64);
+  }
+
+  print_header();
+  for (int i = 0; i < B.nres; i++) {
+    fill_roofline(&B.res[i]);
+    print_result(&B.res[i]);
+  }
+  printf("\ncopy ceiling: %.1f GB/s (%s, read + write counted)", B.copy_bytes_per_s * 1e-9,
+         on_gpu() ? "cudaMemcpy device to device" : "memcpy on every thread");
+  for (int d = 0; d < AX_NUM_DTYPES; d++)
+    if (B.peak_flops[d] > 0) printf("; %s peak: %.1f TFLOP/s (cuBLAS 8192^3)", ax_dtype_name((ax_dtype)d), B.peak_flops[d] * 1e-12);
+  printf("\nspeed: vendor time / our time (above 1: ours is faster)\n");
+
+  ax_scope_end();
+  ax_set_error_handler(old, NULL);
+  return json && write_json(json, date, name) ? 1 : 0;
+}
