@@ -7,4 +7,6 @@
 #include "axon/io.h"
 #include "axon/data.h"
 #include "axon/metrics.h"
+#include "axon/nn.h"
+#include "axon/optim.h"
 #endif

@@ -141,7 +141,10 @@ int ax_state_copy_into(ax_tensor *dst, ax_tensor *src, const char *name, char *e
     return -1;
   }
   ax_no_grad_begin();
-  int rc = ax_copy_(dst, src);
+  ax_scope_begin(); /* a file's tensors are on the CPU; the model's may be on a GPU */
+  ax_tensor *moved = ax_device_eq(dst->device, src->device) ? src : ax_to(src, dst->device);
+  int rc = moved ? ax_copy_(dst, moved) : -1;
+  ax_scope_end();
   ax_no_grad_end();
   if (rc != 0 && err) snprintf(err, errlen, "%s: %s", name ? name : "?", ax_last_error());
   return rc;
