@@ -3,7 +3,8 @@
  * softmax/log_softmax run the backend's kernels on a contiguous [rows, cols]
  * layout: the op moves `dim` last (a transposed copy) when it is not, and
  * moves the result back. Their backward uses the softmax_backward kernel.
- * The losses are composed from ops (log_softmax, gather, where, sum), so
+ * cross_entropy runs the fused cross_entropy kernels (see below). The other
+ * losses are composed from ops (log_softmax, gather, where, sum), so
  * they run on every backend; bce_with_logits records its own gradient
  * (sigmoid(x) - y), which the composed form would get wrong at x = 0.
  * Each op runs its temporaries in a scope of its own (ax__scope_return). */
@@ -122,45 +123,104 @@ static bool check_class_target(const char *op, const ax_tensor *input, const ax_
   return true;
 }
 
-/* -log_probs[target] per element (0 where ignored), or with label smoothing
- * eps: (1 - eps) nll + eps mean_c(-log_probs); reduced as PyTorch does (mean
- * divides by the number of targets not ignored). */
-static ax_tensor *nll_impl(const char *op, ax_tensor *lp, ax_tensor *target, const ax_cross_entropy_opts *opts,
-                           double eps) {
-  ax_cross_entropy_opts o = opts ? *opts : (ax_cross_entropy_opts){0};
-  if (!check_reduction(op, o.reduction)) return NULL;
-  int64_t ignore = o.has_ignore_index ? o.ignore_index : -100;
-  bool unbatched = lp->ndim == 1;
-  int cdim = unbatched ? 0 : 1;
-  int64_t classes = lp->shape[cdim];
-  ax_tensor *ignored = ax_eq_scalar(target, (double)ignore);
-  ax_tensor *safe = ax_where(ignored, ax_zeros_like(target), target); /* ignored targets pick class 0, then 0 out */
-  if (!safe) return NULL;
-  if (ax_numel(safe) > 0) {
-    /* the one host read of the op: a bad class index must be an error, never an out-of-bounds read */
-    int64_t lo = (int64_t)ax_item(ax_amin(safe, AX_ALL, false)), hi = (int64_t)ax_item(ax_amax(safe, AX_ALL, false));
-    if (lo < 0 || hi >= classes) {
-      ax_error("%s: target %lld is out of range for %lld classes (input %s; valid targets are 0..%lld, or the "
-               "ignore_index %lld)",
-               op, (long long)(lo < 0 ? lo : hi), (long long)classes, ax__shp(lp), (long long)classes - 1,
-               (long long)ignore);
-      return NULL;
-    }
-  }
-  ax_tensor *picked = ax_squeeze(ax_gather(lp, cdim, ax_unsqueeze(safe, cdim)), cdim);
-  ax_tensor *zero = ax_zeros(0, NULL, &(ax_tensor_opts){.dtype = lp->dtype, .device = lp->device});
-  ax_tensor *loss = ax_where(ignored, zero, ax_neg(picked));
-  if (eps > 0) {
-    ax_tensor *smooth = ax_where(ignored, zero, ax_neg(ax_sum(lp, AX_DIMS(cdim), false)));
-    loss = ax_add(ax_mul_scalar(loss, 1 - eps), ax_mul_scalar(smooth, eps / (double)classes));
-  }
-  if (o.reduction == AX_REDUCTION_NONE) return loss;
-  ax_tensor *total = ax_sum(loss, AX_ALL, false);
-  if (o.reduction == AX_REDUCTION_SUM) return total;
-  /* mean over the targets not ignored (0 / 0 = NaN when all are, as in PyTorch) */
-  return ax_div(total, ax_cast(ax_sum(ax_ne_scalar(target, (double)ignore), AX_ALL, false), lp->dtype));
+static int64_t ignore_of(const ax_cross_entropy_opts *o) { return o && o->has_ignore_index ? o->ignore_index : -100; }
+
+/* The one host read of nll_loss and (on the CPU) cross_entropy: a bad class
+ * index must be an error, never an out-of-bounds read. */
+static bool check_target_range(const char *op, const ax_tensor *input, ax_tensor *target, int64_t classes,
+                               int64_t ignore) {
+  if (ax_numel(target) == 0) return true;
+  ax_tensor *safe = ax_where(ax_eq_scalar(target, (double)ignore), ax_zeros_like(target), target);
+  if (!safe) return false;
+  int64_t lo = (int64_t)ax_item(ax_amin(safe, AX_ALL, false)), hi = (int64_t)ax_item(ax_amax(safe, AX_ALL, false));
+  if (lo >= 0 && hi < classes) return true;
+  ax_error("%s: target %lld is out of range for %lld classes (input %s; valid targets are 0..%lld, or the "
+           "ignore_index %lld)",
+           op, (long long)(lo < 0 ? lo : hi), (long long)classes, ax__shp(input), (long long)classes - 1,
+           (long long)ignore);
+  return false;
 }
 
+/* Sums or averages per-element losses; mean divides by the number of targets
+ * not ignored (0 / 0 = NaN when all are, as in PyTorch). */
+static ax_tensor *reduce_class_loss(ax_tensor *loss, ax_tensor *target, int64_t ignore, ax_reduction r) {
+  if (r == AX_REDUCTION_NONE) return loss;
+  ax_tensor *total = ax_sum(loss, AX_ALL, false);
+  if (r == AX_REDUCTION_SUM) return total;
+  return ax_div(total, ax_cast(ax_sum(ax_ne_scalar(target, (double)ignore), AX_ALL, false), loss->dtype));
+}
+
+/* -log_probs[target] per element, 0 where ignored. */
+static ax_tensor *nll_impl(const char *op, ax_tensor *lp, ax_tensor *target, const ax_cross_entropy_opts *opts) {
+  ax_reduction r = opts ? opts->reduction : AX_REDUCTION_MEAN;
+  if (!check_reduction(op, r)) return NULL;
+  int64_t ignore = ignore_of(opts);
+  int cdim = lp->ndim == 1 ? 0 : 1;
+  if (!check_target_range(op, lp, target, lp->shape[cdim], ignore)) return NULL;
+  ax_tensor *ignored = ax_eq_scalar(target, (double)ignore);
+  ax_tensor *safe = ax_where(ignored, ax_zeros_like(target), target); /* ignored targets pick class 0, then 0 out */
+  ax_tensor *picked = ax_squeeze(ax_gather(lp, cdim, ax_unsqueeze(safe, cdim)), cdim);
+  ax_tensor *zero = ax_zeros(0, NULL, &(ax_tensor_opts){.dtype = lp->dtype, .device = lp->device});
+  return reduce_class_loss(ax_where(ignored, zero, ax_neg(picked)), target, ignore, r);
+}
+
+/* t viewed as 1-D [numel] (t contiguous). */
+static ax_kt flat_kt(const ax_tensor *t) {
+  ax_kt k = ax__kt(t);
+  k.ndim = 1;
+  k.shape[0] = ax_numel(t);
+  k.strides[0] = 1;
+  return k;
+}
+
+/* Logits [N, C, d...] as contiguous [N*d..., C] (class dim last), [N, C] as is, [C] as [1, C]. */
+static ax_tensor *class_rows(ax_tensor *x, int64_t rows) {
+  int nd = x->ndim, cdim = nd == 1 ? 0 : 1;
+  int64_t classes = x->shape[cdim];
+  if (nd > 2) {
+    int perm[AX_MAX_DIMS] = {0};
+    for (int d = 1; d < nd - 1; d++) perm[d] = d + 1;
+    perm[nd - 1] = 1;
+    x = ax_permute(x, perm);
+  }
+  return ax_reshape(ax_contiguous(x), AX_SHAPE(rows, classes));
+}
+
+/* The inverse of class_rows for a gradient g [rows, C] and an input of shape (nd, shape). */
+static ax_tensor *class_unrows(ax_tensor *g, int nd, const int64_t *shape) {
+  if (nd <= 2) return ax_reshape(g, nd, shape);
+  int64_t moved[AX_MAX_DIMS];
+  int perm[AX_MAX_DIMS] = {0};
+  moved[0] = shape[0];
+  for (int d = 2; d < nd; d++) moved[d - 1] = shape[d];
+  moved[nd - 1] = shape[1];
+  perm[1] = nd - 1;
+  for (int d = 2; d < nd; d++) perm[d] = d - 1;
+  return ax_permute(ax_reshape(g, nd, moved), perm);
+}
+
+/* saved: logits as [rows, C] (0), lse [rows] (1), target [rows] (2) */
+static void cross_entropy_backward(ax_node *n, ax_tensor *g) {
+  ax_tensor *x = n->saved[0], *lse = n->saved[1], *t = n->saved[2], *gc = ax_contiguous(g);
+  ax_tensor *gx = ax__new(n->name, x->dtype, x->device, 2, x->shape);
+  if (!gc || !gx) return;
+  const ax_backend *be = gx->storage->backend;
+  if (!be->cross_entropy_backward) {
+    ax_error("%s: not implemented on the %s backend yet (kernel 'cross_entropy_backward')", n->name, be->name);
+    return;
+  }
+  ax_kt gk = ax__kt(gx), glk = flat_kt(gc), xk = ax__kt(x), zk = ax__kt(lse), tk = ax__kt(t);
+  if (ax_numel(gx) > 0) be->cross_entropy_backward(&gk, &glk, &xk, &zk, &tk, n->iargs[0], n->dargs[0]);
+  ax__accumulate(n, 0, class_unrows(gx, n->in_ndim, n->in_shape));
+}
+
+/* Fused: the backend's cross_entropy kernel gives the per-row loss and the
+ * logsumexp (kept for the backward, which recomputes the probabilities from
+ * it); the softmax is never materialized. Label smoothing eps gives
+ * (1 - eps) nll + eps mean_c(-log_probs), as in PyTorch. Target range: on the
+ * CPU a target outside [0, C) that is not ignore_index is an error (read on the
+ * host); on CUDA the targets are not read back (that would synchronize every
+ * step), and such a target gives a NaN loss for its row instead. */
 ax_tensor *ax_cross_entropy(ax_tensor *logits, ax_tensor *target, const ax_cross_entropy_opts *o) {
   const char *op = "ax_cross_entropy";
   if (!logits || !target) return NULL;
@@ -170,15 +230,47 @@ ax_tensor *ax_cross_entropy(ax_tensor *logits, ax_tensor *target, const ax_cross
     ax_error("%s: label_smoothing must be in [0, 1], got %g", op, eps);
     return NULL;
   }
+  ax_reduction r = o ? o->reduction : AX_REDUCTION_MEAN;
+  if (!check_reduction(op, r)) return NULL;
+  int64_t ignore = ignore_of(o), classes = logits->shape[logits->ndim == 1 ? 0 : 1];
   ax_scope_begin();
-  return ax__scope_return(nll_impl(op, ax_log_softmax(logits, logits->ndim == 1 ? 0 : 1), target, o, eps));
+  if (logits->device.type == AX_DEVICE_CPU && !check_target_range(op, logits, target, classes, ignore))
+    return ax__scope_return(NULL);
+  ax_no_grad_begin(); /* the layout moves are internal: one node is recorded for the whole op */
+  int64_t rows = ax_numel(target);
+  ax_tensor *xc = class_rows(logits, rows), *tc = ax_reshape(ax_contiguous(target), AX_SHAPE(rows));
+  ax_tensor *loss = xc && tc ? ax__new(op, logits->dtype, logits->device, target->ndim, target->shape) : NULL;
+  /* lse in f32 for bf16/f16 logits: rounded to 8 bits it would skew every probability of the backward */
+  ax_dtype lse_dt = logits->dtype == AX_F64 ? AX_F64 : AX_F32;
+  ax_tensor *lse = loss ? ax__new(op, lse_dt, logits->device, 1, &xc->shape[0]) : NULL;
+  const ax_backend *be = lse ? lse->storage->backend : NULL;
+  if (be && !be->cross_entropy) {
+    ax_error("%s: not implemented on the %s backend yet (kernel 'cross_entropy')", op, be->name);
+    loss = NULL;
+  } else if (be) {
+    ax_kt lk = flat_kt(loss), zk = ax__kt(lse), xk = ax__kt(xc), tk = ax__kt(tc);
+    if (ax_numel(xc) > 0) be->cross_entropy(&lk, &zk, &xk, &tk, ignore, eps);
+    else if (ax_numel(loss) > 0) loss = ax_full(loss->ndim, loss->shape, NAN, /* C = 0: no class to pick */
+                                               &(ax_tensor_opts){.dtype = logits->dtype, .device = logits->device});
+  }
+  ax_no_grad_end();
+  if (!loss) return ax__scope_return(NULL);
+  ax_node *n = ax__record(loss, "cross_entropy", cross_entropy_backward, 1, &logits);
+  if (n) { /* save before the scope ends: xc, tc and lse belong to it */
+    n->iargs[0] = ignore;
+    n->dargs[0] = eps;
+    ax__save(n, 0, xc);
+    ax__save(n, 1, lse);
+    ax__save(n, 2, tc);
+  }
+  return ax__scope_return(reduce_class_loss(loss, target, ignore, r));
 }
 
 ax_tensor *ax_nll_loss(ax_tensor *log_probs, ax_tensor *target, const ax_cross_entropy_opts *o) {
   if (!log_probs || !target) return NULL;
   if (!check_class_target("ax_nll_loss", log_probs, target)) return NULL;
   ax_scope_begin();
-  return ax__scope_return(nll_impl("ax_nll_loss", log_probs, target, o, 0.0));
+  return ax__scope_return(nll_impl("ax_nll_loss", log_probs, target, o));
 }
 
 /* ---------------- regression losses ---------------- */

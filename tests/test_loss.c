@@ -156,6 +156,120 @@ Test(loss, cross_entropy_spatial_layout_matches_flat) {
   ax_scope_end();
 }
 
+/* The fused kernel against the composed form, (1 - eps) nll + eps mean_c(-log_softmax),
+ * with the softmax by a plain loop; per row (reduction none) on a layout with many rows. */
+static ax_tensor *composed_cross_entropy(ax_tensor *x, ax_tensor *t, int64_t ignore, double eps) {
+  int cdim = x->ndim == 1 ? 0 : 1;
+  ax_tensor *lp = reference_softmax(x, cdim, true);
+  ax_tensor *ignored = ax_eq_scalar(t, (double)ignore);
+  ax_tensor *safe = ax_where(ignored, ax_zeros_like(t), t);
+  ax_tensor *nll = ax_neg(ax_squeeze(ax_gather(lp, cdim, ax_unsqueeze(safe, cdim)), cdim));
+  ax_tensor *smooth = ax_neg(ax_mean(lp, AX_DIMS(cdim), false));
+  ax_tensor *l = ax_add(ax_mul_scalar(nll, 1 - eps), ax_mul_scalar(smooth, eps));
+  return ax_where(ignored, ax_zeros_like(l), l);
+}
+
+static ax_tensor *random_targets(int ndim, const int64_t *shape, int64_t classes, int64_t ignore) {
+  ax_tensor *t = ax_cast(ax_mul_scalar(ax_rand(ndim, shape, F64), (double)classes - 0.001), AX_I64);
+  /* about one target in eight ignored */
+  return ax_where(ax_lt_scalar(ax_rand(ndim, shape, F64), 0.125), ax_full_like(t, (double)ignore), t);
+}
+
+Test(loss, fused_cross_entropy_matches_the_composed_form) {
+  ax_scope_begin();
+  ax_dtype dts[2] = {AX_F32, AX_F64};
+  for (int k = 0; k < 2; k++) {
+    double tol = dts[k] == AX_F32 ? 2e-5 : 1e-12;
+    /* [N, C] big enough for the parallel path, [N, C, d1, d2], unbatched [C], a transposed [N, C] */
+    ax_tensor *xs[4] = {ax_mul_scalar(tu_randn(dts[k], AX_SHAPE(300, 257)), 4), tu_randn(dts[k], AX_SHAPE(3, 5, 4, 2)),
+                        tu_randn(dts[k], AX_SHAPE(9)), ax_transpose(tu_randn(dts[k], AX_SHAPE(6, 8)), 0, 1)};
+    for (int c = 0; c < 4; c++) {
+      ax_tensor *x = xs[c];
+      int cdim = x->ndim == 1 ? 0 : 1, nd = 0;
+      int64_t tshape[AX_MAX_DIMS];
+      for (int d = 0; d < x->ndim; d++)
+        if (d != cdim) tshape[nd++] = x->shape[d];
+      for (int opt = 0; opt < 3; opt++) {
+        int64_t ignore = opt == 1 ? 2 : -100;
+        double eps = opt == 2 ? 0.25 : opt == 1 ? 0.1 : 0.0;
+        ax_tensor *t = random_targets(nd, tshape, x->shape[cdim], ignore);
+        ax_cross_entropy_opts o = {.reduction = AX_REDUCTION_NONE, .has_ignore_index = true, .ignore_index = ignore,
+                                   .label_smoothing = eps};
+        ax_tensor *want = composed_cross_entropy(x, t, ignore, eps), *got = ax_cross_entropy(x, t, &o);
+        cr_assert_not_null(got);
+        cr_expect(ax_same_shape(got, t) && got->dtype == x->dtype, "case %d", c);
+        cr_expect(tu_allclose(got, want, tol, tol), "dtype %d case %d opt %d", k, c, opt);
+        double sum = ax_item(ax_sum(want, AX_ALL, false));
+        double kept = ax_item(ax_sum(ax_ne_scalar(t, (double)ignore), AX_ALL, false));
+        o.reduction = AX_REDUCTION_SUM;
+        cr_expect_float_eq(ax_item(ax_cross_entropy(x, t, &o)), sum, tol * (1 + fabs(sum)), "sum %d %d", c, opt);
+        o.reduction = AX_REDUCTION_MEAN;
+        double mean = ax_item(ax_cross_entropy(x, t, &o));
+        if (kept > 0) cr_expect_float_eq(mean, sum / kept, tol * (1 + fabs(sum)), "mean %d %d", c, opt);
+        else cr_expect(isnan(mean));
+      }
+    }
+  }
+  ax_scope_end();
+}
+
+/* The gradient is softmax - (1-eps) onehot - eps/C, scaled per row; checked at
+ * values where the composed form is exact, and against its autograd. */
+Test(loss, fused_cross_entropy_backward_matches_the_composed_gradient) {
+  ax_scope_begin();
+  ax_tensor *x = tu_leaf(ax_mul_scalar(tu_randn(AX_F64, AX_SHAPE(37, 11)), 3));
+  ax_tensor *x2 = tu_leaf(ax_detach(x));
+  ax_tensor *t = random_targets(AX_SHAPE(37), 11, 4);
+  ax_cross_entropy_opts o = {.has_ignore_index = true, .ignore_index = 4, .label_smoothing = 0.2};
+  ax_backward(ax_cross_entropy(x, t, &o), NULL);
+  /* composed: mean over kept rows of the composed per-row losses */
+  ax_tensor *lp = ax_log_softmax(x2, 1), *ignored = ax_eq_scalar(t, 4);
+  ax_tensor *safe = ax_where(ignored, ax_zeros_like(t), t);
+  ax_tensor *nll = ax_neg(ax_squeeze(ax_gather(lp, 1, ax_unsqueeze(safe, 1)), 1));
+  ax_tensor *l = ax_add(ax_mul_scalar(nll, 0.8), ax_mul_scalar(ax_neg(ax_mean(lp, AX_DIMS(1), false)), 0.2));
+  l = ax_where(ignored, ax_zeros_like(l), l);
+  double kept = ax_item(ax_sum(ax_ne_scalar(t, 4), AX_ALL, false));
+  ax_backward(ax_div_scalar(ax_sum(l, AX_ALL, false), kept), NULL);
+  cr_assert_not_null(x->grad);
+  cr_expect(tu_allclose(x->grad, x2->grad, 1e-13, 1e-12));
+  /* ignored rows get exactly zero */
+  for (int64_t r = 0; r < 37; r++)
+    if (tu_get(t, r) == 4)
+      for (int64_t c = 0; c < 11; c++) cr_expect_eq(tu_get(x->grad, r * 11 + c), 0.0);
+  ax_scope_end();
+}
+
+Test(loss, fused_cross_entropy_is_stable_and_handles_masked_classes) {
+  ax_scope_begin();
+  /* huge logits: no overflow; -inf on classes other than the target: they get probability 0 */
+  ax_tensor *x = ax_from_data((float[]){1000, 1001, 1002, 0, -INFINITY, 1}, AX_SHAPE(2, 3), NULL);
+  ax_tensor *t = ax_from_data((int64_t[]){2, 2}, AX_SHAPE(2), I64);
+  ax_tensor *l = ax_cross_entropy(x, t, &(ax_cross_entropy_opts){.reduction = AX_REDUCTION_NONE});
+  cr_expect(tu_allclose_data(l, (double[]){0.40760596444438, log1p(exp(-1.0))}, 2, 1e-5, 1e-6));
+  ax_tensor *xl = tu_leaf(x);
+  ax_backward(ax_cross_entropy(xl, t, &(ax_cross_entropy_opts){.reduction = AX_REDUCTION_SUM}), NULL);
+  double p = 1 / (1 + exp(1.0));
+  /* 3e-5: half an f32 ulp of the saved logsumexp 1002.4 */
+  cr_expect(tu_allclose_data(xl->grad, (double[]){0.09003057317038, 0.24472847105480, 0.66524095577482 - 1, p, 0, -p},
+                             6, 3e-5, 1e-5));
+  /* bf16 / f16 logits through the generic path */
+  ax_tensor *h = tu_randn(AX_F32, AX_SHAPE(5, 7));
+  ax_tensor *ht = ax_from_data((int64_t[]){0, 6, 3, -100, 1}, AX_SHAPE(5), I64);
+  ax_dtype dts[2] = {AX_BF16, AX_F16};
+  for (int k = 0; k < 2; k++) {
+    ax_tensor *hx = ax_cast(h, dts[k]);
+    ax_tensor *got = ax_cross_entropy(hx, ht, &(ax_cross_entropy_opts){.reduction = AX_REDUCTION_NONE, .label_smoothing = 0.1});
+    ax_tensor *want = ax_cross_entropy(ax_cast(hx, AX_F32), ht, &(ax_cross_entropy_opts){.reduction = AX_REDUCTION_NONE, .label_smoothing = 0.1});
+    cr_expect(got && got->dtype == dts[k] && tu_allclose(got, want, 2e-2, 1e-2), "dtype %d", dts[k]);
+    ax_tensor *hl = tu_leaf(hx);
+    ax_backward(ax_cross_entropy(hl, ht, NULL), NULL);
+    ax_tensor *fl = tu_leaf(ax_cast(hx, AX_F32));
+    ax_backward(ax_cross_entropy(fl, ht, NULL), NULL);
+    cr_expect(hl->grad && tu_allclose(hl->grad, fl->grad, 1e-2, 2e-2), "grad dtype %d", dts[k]);
+  }
+  ax_scope_end();
+}
+
 Test(loss, regression_losses_known_answers) {
   ax_scope_begin();
   ax_tensor *x = ax_from_data((double[]){0.5, -1, 2, 3}, AX_SHAPE(4), F64);
@@ -245,6 +359,30 @@ Test(loss, gradcheck_cross_entropy_and_nll) {
       cr_expect(TU_GRADCHECK(lfn, &x2t, 1, &c), "transposed, which %d opts %d", which, k);
       c.target = t3;
       cr_expect(TU_GRADCHECK(lfn, &x3, 1, &c), "[N, C, d], which %d opts %d", which, k);
+    }
+  ax_scope_end();
+}
+
+Test(loss, gradcheck_fused_cross_entropy_layouts) {
+  ax_scope_begin();
+  ax_tensor *x4 = tu_leaf(tu_randn(AX_F64, AX_SHAPE(2, 4, 2, 3)));                        /* [N, C, d1, d2] */
+  ax_tensor *x4p = tu_leaf(ax_permute(tu_randn(AX_F64, AX_SHAPE(2, 3, 2, 4)), (int[]){0, 3, 2, 1})); /* strided */
+  ax_tensor *x1 = tu_leaf(tu_randn(AX_F64, AX_SHAPE(6)));                                  /* unbatched */
+  ax_tensor *x11 = tu_leaf(tu_randn(AX_F64, AX_SHAPE(1, 1)));                              /* one class */
+  ax_tensor *t4 = ax_from_data((int64_t[]){0, 3, 1, 2, 2, 1, 3, 3, 0, 1, 1, 2}, AX_SHAPE(2, 2, 3), I64);
+  ax_tensor *t1 = ax_scalar(4, I64), *t11 = ax_from_data((int64_t[]){0}, AX_SHAPE(1), I64);
+  for (int r = 0; r < 3; r++)
+    for (int opt = 0; opt < 3; opt++) {
+      lctx c = {.which = L_CE,
+                .o = {.reduction = (ax_reduction)r, .label_smoothing = opt ? 0.3 : 0,
+                      .has_ignore_index = opt == 2, .ignore_index = opt == 2 ? 3 : 0}};
+      c.target = t4;
+      cr_expect(TU_GRADCHECK(lfn, &x4, 1, &c), "[N, C, d1, d2] reduction %d opt %d", r, opt);
+      cr_expect(TU_GRADCHECK(lfn, &x4p, 1, &c), "strided, reduction %d opt %d", r, opt);
+      c.target = t1;
+      cr_expect(TU_GRADCHECK(lfn, &x1, 1, &c), "unbatched, reduction %d opt %d", r, opt);
+      c.target = t11;
+      cr_expect(TU_GRADCHECK(lfn, &x11, 1, &c), "one class, reduction %d opt %d", r, opt);
     }
   ax_scope_end();
 }
