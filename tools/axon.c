@@ -14,8 +14,6 @@ int ax_cuda_device_name(int dev, char *buf, size_t n);
 
 #define EXIT_USAGE AX_EXIT_USAGE
 
-int ax_cmd_train(int argc, char **argv) __attribute__((weak)); /* WIP: strong once nn/optim land */
-int ax_cmd_eval(int argc, char **argv) __attribute__((weak));
 
 static const char *usage =
     "usage: axon <command> [options]\n"
@@ -72,8 +70,8 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (!strcmp(cmd, "info")) return cmd_info(argc - 2, argv + 2);
-  if (!strcmp(cmd, "train") && ax_cmd_train) return ax_cmd_train(argc - 2, argv + 2);
-  if (!strcmp(cmd, "eval") && ax_cmd_eval) return ax_cmd_eval(argc - 2, argv + 2);
+  if (!strcmp(cmd, "train")) return ax_cmd_train(argc - 2, argv + 2);
+  if (!strcmp(cmd, "eval")) return ax_cmd_eval(argc - 2, argv + 2);
   if (!strcmp(cmd, "bench")) return ax_tool_bench(argc - 2, argv + 2);
   if (cmd[0] == '-')
     fprintf(stderr, "axon: unknown option '%s' (try 'axon --help')\n", cmd);

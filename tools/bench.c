@@ -520,9 +520,9 @@ int ax_tool_bench(int argc, char **argv) {
   const char *device = NULL, *json = NULL;
   bool quick = false;
   const ax_flag flags[] = {
-      {"device", AX_FLAG_STRING, &device, "cpu|cuda", "where to run (default: cuda when a GPU is usable, else cpu)", NULL},
-      {"json", AX_FLAG_STRING, &json, "FILE", "also write the results as JSON", NULL},
-      {"quick", AX_FLAG_BOOL, &quick, NULL, "fewer and shorter runs, smaller CPU sizes (a smoke test)", NULL},
+      {"device", AX_FLAG_STRING, &device, "cpu|cuda", "where to run (default: cuda when a GPU is usable, else cpu)"},
+      {"json", AX_FLAG_STRING, &json, "FILE", "also write the results as JSON"},
+      {"quick", AX_FLAG_BOOL, &quick, NULL, "fewer and shorter runs, smaller CPU sizes (a smoke test)"},
   };
   /* op names are positional; the flag parser sees the rest */
   char *rest[64];

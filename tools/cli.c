@@ -77,7 +77,6 @@ int ax_cli_parse(const char *command, const char *usage, const char *description
     for (int k = 0; k < nflags; k++)
       if (strlen(flags[k].name) == len && !strncmp(flags[k].name, name, len)) f = &flags[k];
     if (!f) return bad(command, usage, "unknown option '%s'%s", arg, "");
-    if (f->seen) *f->seen = true;
     if (f->type == AX_FLAG_BOOL) {
       if (eq) {
         if (!strcmp(eq + 1, "true") || !strcmp(eq + 1, "1")) *(bool *)f->value = true;

@@ -17,7 +17,6 @@ typedef struct ax_flag {
   void *value;         /* int*, int64_t*, uint64_t*, double*, const char**, bool* */
   const char *metavar; /* e.g. "N"; NULL for bools */
   const char *help;
-  bool *seen; /* optional: set when the flag is given */
 } ax_flag;
 
 /* Parses argv against flags. Returns 0, 1 if --help was printed (exit 0), or -1 after

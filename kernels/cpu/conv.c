@@ -241,11 +241,24 @@ static void FN(run_pass)(int pass, FN(job) *j) {
   int64_t per = chunk_images(p, sizeof(T), nt), chunks = (p->n + per - 1) / per;
   int64_t scratch_elems = ((K + og) * per * P + 15) & ~(int64_t)15;
   T *scratch = conv_alloc((size_t)(scratch_elems * nt) * sizeof(T));
+  /* The weight pass sums per-thread partials: a static assignment of chunks to
+   * threads keeps that sum in the same order on every run (training must be
+   * reproducible: resume gives bit-identical losses). The other passes write
+   * disjoint outputs and balance dynamically. */
+  if (pass == PASS_WEIGHT) {
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (int64_t ci = 0; ci < chunks; ci++) {
+      int t = omp_get_thread_num();
+      int64_t n0 = ci * per, nb = min64(per, p->n - n0);
+      FN(run_chunk)(pass, j, n0, nb, scratch + scratch_elems * t, j->out + j->part_stride * t);
+    }
+  } else {
 #pragma omp parallel for num_threads(nt) schedule(dynamic) if (nt > 1)
-  for (int64_t ci = 0; ci < chunks; ci++) {
-    int t = omp_get_thread_num();
-    int64_t n0 = ci * per, nb = min64(per, p->n - n0);
-    FN(run_chunk)(pass, j, n0, nb, scratch + scratch_elems * t, j->out + j->part_stride * t);
+    for (int64_t ci = 0; ci < chunks; ci++) {
+      int t = omp_get_thread_num();
+      int64_t n0 = ci * per, nb = min64(per, p->n - n0);
+      FN(run_chunk)(pass, j, n0, nb, scratch + scratch_elems * t, j->out + j->part_stride * t);
+    }
   }
   free(scratch);
 }

@@ -1,0 +1,212 @@
+/* The training loop behind `axon train`: convergence on a small synthetic
+ * dataset and on a slice of Fashion-MNIST, exact resume after an interruption,
+ * bad checkpoints and missing data as clear errors, and the command line's exit
+ * codes. */
+#define _DEFAULT_SOURCE
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "testutil.h"
+#include "tools/trainer.h"
+
+static char dir[64];
+
+static void write_idx(const char *name, int ndim, const int *dims, const unsigned char *data, size_t n) {
+  char path[256];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  FILE *f = fopen(path, "wb");
+  cr_assert_not_null(f);
+  unsigned char hdr[4] = {0, 0, 0x08, (unsigned char)ndim};
+  fwrite(hdr, 1, 4, f);
+  for (int d = 0; d < ndim; d++) {
+    unsigned char b[4] = {(unsigned char)(dims[d] >> 24), (unsigned char)(dims[d] >> 16), (unsigned char)(dims[d] >> 8),
+                          (unsigned char)dims[d]};
+    fwrite(b, 1, 4, f);
+  }
+  fwrite(data, 1, n, f);
+  fclose(f);
+}
+
+/* Ten classes, each a bright horizontal band at its own height plus noise. */
+static void make_split(const char *prefix, int n, unsigned seed) {
+  unsigned char *img = malloc((size_t)n * 784), *lab = malloc((size_t)n);
+  for (int i = 0; i < n; i++) {
+    int c = (int)((i * 7 + seed) % 10);
+    lab[i] = (unsigned char)c;
+    for (int p = 0; p < 784; p++) {
+      seed = seed * 1103515245u + 12345u;
+      int row = p / 28, noise = (int)((seed >> 16) % 90);
+      img[(size_t)i * 784 + p] = (unsigned char)((row / 3 == c ? 150 : 0) + noise);
+    }
+  }
+  char name[64];
+  snprintf(name, sizeof name, "%s-images-idx3-ubyte", prefix);
+  write_idx(name, 3, (int[]){n, 28, 28}, img, (size_t)n * 784);
+  snprintf(name, sizeof name, "%s-labels-idx1-ubyte", prefix);
+  write_idx(name, 1, (int[]){n}, lab, (size_t)n);
+  free(img);
+  free(lab);
+}
+
+static void setup(void) {
+  tu_capture_errors();
+  snprintf(dir, sizeof dir, "/tmp/axon_trainer_XXXXXX");
+  cr_assert_not_null(mkdtemp(dir));
+  make_split("train", 640, 1);
+  make_split("t10k", 200, 2);
+  ax_set_num_threads(getenv("TT") ? atoi(getenv("TT")) : 2);
+}
+
+static void teardown(void) {
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  cr_assert_eq(system(cmd), 0);
+}
+
+TestSuite(trainer, .init = setup, .fini = teardown, .timeout = 300);
+
+static ax_train_config base_config(const char *model) {
+  ax_train_config c;
+  ax_train_config_defaults(&c);
+  c.model = model;
+  c.data_dir = dir;
+  c.device = AX_CPU;
+  c.epochs = 2;
+  c.batch_size = 32;
+  c.log = fopen("/dev/null", "w");
+  c.progress = 0;
+  return c;
+}
+
+Test(trainer, mlp_learns_synthetic_classes) {
+  ax_train_config c = base_config("mlp");
+  char metrics[128];
+  snprintf(metrics, sizeof metrics, "%s/m.jsonl", dir);
+  c.metrics_path = metrics;
+  ax_train_report r;
+  char err[512] = "";
+  cr_assert_eq(ax_train(&c, &r, err, sizeof err), 0, "%s", err);
+  fclose(c.log);
+  cr_assert_eq(r.epochs_done, 2);
+  cr_assert_gt(r.test_accuracy, 0.95, "accuracy %.3f", r.test_accuracy);
+  cr_assert_lt(r.train_loss, 1.0);
+  /* one JSON object per epoch with the documented keys */
+  FILE *f = fopen(metrics, "r");
+  cr_assert_not_null(f);
+  char line[1024];
+  int lines = 0;
+  while (fgets(line, sizeof line, f)) {
+    lines++;
+    const char *keys[] = {"\"epoch\"", "\"train_loss\"", "\"test_loss\"", "\"test_accuracy\"", "\"seconds\"",
+                          "\"samples_per_sec\""};
+    for (int k = 0; k < 6; k++) cr_assert(strstr(line, keys[k]), "missing %s in %s", keys[k], line);
+  }
+  fclose(f);
+  cr_assert_eq(lines, 2);
+}
+
+Test(trainer, resume_gives_the_same_losses) {
+  const int64_t total = 2 * 20; /* 640 / 32 = 20 steps per epoch */
+  double full[40], resumed[40];
+  char ck1[128], ck2[128], err[512] = "";
+  snprintf(ck1, sizeof ck1, "%s/ck1", dir);
+  snprintf(ck2, sizeof ck2, "%s/ck2", dir);
+
+  ax_train_config c = base_config("cnn");
+  c.checkpoint_dir = ck1;
+  c.step_losses = full;
+  c.max_step_losses = total;
+  cr_assert_eq(ax_train(&c, NULL, err, sizeof err), 0, "%s", err);
+
+  /* interrupted mid-epoch 1 (step 27), then resumed to the end */
+  for (int i = 0; i < total; i++) resumed[i] = NAN;
+  c.checkpoint_dir = ck2;
+  c.step_losses = resumed;
+  c.stop_after_steps = 27;
+  cr_assert_eq(ax_train(&c, NULL, err, sizeof err), 0, "%s", err);
+  c.stop_after_steps = 0;
+  c.resume = true;
+  cr_assert_eq(ax_train(&c, NULL, err, sizeof err), 0, "%s", err);
+  fclose(c.log);
+  for (int i = 0; i < total; i++)
+    cr_assert_eq(full[i], resumed[i], "step %d: uninterrupted %.9g, resumed %.9g", i, full[i], resumed[i]);
+}
+
+Test(trainer, bad_checkpoint_is_an_error_and_is_kept) {
+  char ck[128], path[192], err[512] = "";
+  snprintf(ck, sizeof ck, "%s/ck", dir);
+  snprintf(path, sizeof path, "%s/checkpoint.safetensors", ck);
+  ax_train_config c = base_config("mlp");
+  c.checkpoint_dir = ck;
+  c.stop_after_steps = 3;
+  cr_assert_eq(ax_train(&c, NULL, err, sizeof err), 0, "%s", err);
+  /* truncate it */
+  struct stat st;
+  cr_assert_eq(stat(path, &st), 0);
+  cr_assert_eq(truncate(path, st.st_size / 2), 0);
+  c.stop_after_steps = 0;
+  c.resume = true;
+  cr_assert_eq(ax_train(&c, NULL, err, sizeof err), -1);
+  cr_assert(strstr(err, "checkpoint.safetensors"), "%s", err);
+  cr_assert_eq(stat(path, &st), 0);
+  /* a checkpoint of another model */
+  c.resume = false;
+  c.stop_after_steps = 2;
+  cr_assert_eq(ax_train(&c, NULL, err, sizeof err), 0, "%s", err);
+  c.model = "cnn";
+  c.resume = true;
+  c.stop_after_steps = 0;
+  cr_assert_eq(ax_train(&c, NULL, err, sizeof err), -1);
+  cr_assert(strstr(err, "'mlp'") && strstr(err, "'cnn'"), "%s", err);
+  fclose(c.log);
+}
+
+Test(trainer, missing_dataset_says_how_to_get_it) {
+  ax_train_config c = base_config("mlp");
+  c.data_dir = "/nonexistent/fashion";
+  char err[512] = "";
+  cr_assert_eq(ax_train(&c, NULL, err, sizeof err), -1);
+  cr_assert(strstr(err, "/nonexistent/fashion") && strstr(err, "dataset-fashion-mnist"), "%s", err);
+  fclose(c.log);
+}
+
+Test(trainer, cnn_learns_a_slice_of_fashion_mnist) {
+  if (access("/usr/share/datasets/fashion-mnist", F_OK) != 0) {
+    cr_skip_test("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)");
+  }
+  ax_train_config c = base_config("cnn");
+  c.data_dir = NULL;
+  c.epochs = 1;
+  c.batch_size = 64;
+  c.limit_train = 3000;
+  c.limit_test = 1000;
+  ax_train_report r;
+  char err[512] = "";
+  cr_assert_eq(ax_train(&c, &r, err, sizeof err), 0, "%s", err);
+  fclose(c.log);
+  cr_assert_gt(r.test_accuracy, 0.65, "accuracy %.3f after one epoch on 3000 images", r.test_accuracy);
+}
+
+static int run(const char *args) {
+  char cmd[512];
+  snprintf(cmd, sizeof cmd, "%s/axon %s >/dev/null 2>&1", AXON_BINARY_DIR, args);
+  int s = system(cmd);
+  return WIFEXITED(s) ? WEXITSTATUS(s) : -1;
+}
+
+Test(trainer, command_line_exit_codes) {
+  cr_assert_eq(run("train --bogus"), 2);
+  cr_assert_eq(run("train --epochs"), 2);
+  cr_assert_eq(run("train --epochs x"), 2);
+  cr_assert_eq(run("train --device tpu"), 2);
+  cr_assert_eq(run("train --help"), 0);
+  cr_assert_eq(run("eval"), 2);
+  char args[256];
+  snprintf(args, sizeof args, "train --data-dir %s/none --no-save", dir);
+  cr_assert_eq(run(args), 1);
+}
