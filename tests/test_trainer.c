@@ -59,7 +59,7 @@ static void setup(void) {
   cr_assert_not_null(mkdtemp(dir));
   make_split("train", 640, 1);
   make_split("t10k", 200, 2);
-  ax_set_num_threads(getenv("TT") ? atoi(getenv("TT")) : 2);
+  ax_set_num_threads(2);
 }
 
 static void teardown(void) {
