@@ -6,8 +6,17 @@
 #include "core/internal.h"
 
 #if defined(AXON_HAVE_CUDA)
-int ax_cuda_runtime_device_count(void); /* kernels/cuda/runtime.cu */
+int ax_cuda_runtime_device_count(void);  /* kernels/cuda/runtime.cu */
+const char *ax_cuda_alloc_failure(void); /* kernels/cuda/runtime.cu */
 #endif
+
+const char *ax__alloc_failure(ax_device d) {
+#if defined(AXON_HAVE_CUDA)
+  if (d.type == AX_DEVICE_CUDA) return ax_cuda_alloc_failure();
+#endif
+  (void)d;
+  return "";
+}
 
 bool ax_has_cuda(void) {
 #if defined(AXON_HAVE_CUDA)

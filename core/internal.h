@@ -46,6 +46,9 @@ const ax_backend *ax__backend(ax_device d, const char *op); /* NULL (with an err
     }                                                                                         \
   } while (0)
 
+/* Why the latest allocation on d failed, from the backend ("" if it says nothing). */
+const char *ax__alloc_failure(ax_device d);
+
 /* ---- tensors ---- */
 /* A new contiguous tensor owned by the current scope; NULL after an error. */
 ax_tensor *ax__new(const char *op, ax_dtype dt, ax_device dev, int ndim, const int64_t *shape);
@@ -57,6 +60,9 @@ ax_kt ax__kt_broadcast(const ax_tensor *t, int ndim, const int64_t *shape);
 void ax__contiguous_strides(int ndim, const int64_t *shape, int64_t *strides);
 int64_t ax__shape_numel(int ndim, const int64_t *shape);
 void ax__detach_inplace(ax_tensor *t);
+/* GPU parity runner only: fill every new CUDA tensor with NaN (floats) or 0x7f
+ * bytes (integers, bool) so that unwritten elements fail the comparison. */
+void ax__set_poison_new_tensors(bool on);
 
 /* Rotating per-thread buffers so several shapes fit in one message. */
 const char *ax__shp(const ax_tensor *t);

@@ -190,6 +190,26 @@ static ax_tensor *tensor_struct(void) {
   return t;
 }
 
+/* The GPU parity runner fills every new CUDA tensor with NaN (floats) or 0x7f
+ * bytes (integers, bool), so an element a kernel forgets to write shows. */
+static bool poison_new_tensors;
+void ax__set_poison_new_tensors(bool on) { poison_new_tensors = on; }
+
+static void poison(ax_tensor *t) {
+  const ax_backend *be = t->storage->backend;
+  if (!be->fill) return;
+  ax_kt k = ax__kt(t);
+  if (ax_dtype_is_float(t->dtype)) {
+    be->fill(&k, NAN);
+  } else { /* the raw bytes: a bool of 0x7f is neither true nor false, so it cannot pass by chance */
+    k.dtype = AX_U8;
+    k.ndim = 1;
+    k.shape[0] = (int64_t)t->storage->nbytes;
+    k.strides[0] = 1;
+    be->fill(&k, 0x7f);
+  }
+}
+
 ax_tensor *ax__new(const char *op, ax_dtype dt, ax_device dev, int ndim, const int64_t *shape) {
   if ((unsigned)dt >= AX_NUM_DTYPES) {
     ax_error("%s: invalid dtype %d", op, (int)dt);
@@ -215,8 +235,12 @@ ax_tensor *ax__new(const char *op, ax_dtype dt, ax_device dev, int ndim, const i
   s->data = be->alloc(nbytes, dev.index);
   if (!s->data && nbytes > 0) {
     free(s);
-    ax_error("%s: out of memory allocating %zu bytes for a %s %s tensor on %s", op, nbytes, ax_dtype_name(dt),
-             ax__shp_raw(ndim, shape), ax__dev(dev));
+    const char *why = ax__alloc_failure(dev);
+    if (why[0])
+      ax_error("%s: %s, for a %s %s tensor", op, why, ax_dtype_name(dt), ax__shp_raw(ndim, shape));
+    else
+      ax_error("%s: out of memory allocating %zu bytes for a %s %s tensor on %s", op, nbytes, ax_dtype_name(dt),
+               ax__shp_raw(ndim, shape), ax__dev(dev));
     return NULL;
   }
   s->nbytes = nbytes;
@@ -230,6 +254,7 @@ ax_tensor *ax__new(const char *op, ax_dtype dt, ax_device dev, int ndim, const i
   for (int i = 0; i < ndim; i++) t->shape[i] = shape[i];
   ax__contiguous_strides(ndim, shape, t->strides);
   t->storage = s;
+  if (poison_new_tensors && dev.type == AX_DEVICE_CUDA && nbytes > 0) poison(t);
   ax__scope_adopt(t);
   return t;
 }

@@ -16,6 +16,12 @@ extern "C" void ax_error(const char *fmt, ...);
 extern "C" cudaStream_t ax_cuda_stream(void);
 /* The device index that kernels of the current call run on (runtime.cu). */
 extern "C" int ax_cuda_current_device(void);
+/* Scratch device memory for a kernel's temporaries, from the caching allocator,
+ * on the current device and stream: free it after the kernels that use it are
+ * queued (the block is reused only by later work on the same stream). NULL after
+ * an error has been reported. */
+extern "C" void *ax_cuda_scratch_alloc(size_t nbytes);
+extern "C" void ax_cuda_scratch_free(void *p);
 
 static inline bool ax_cuda_check_at(cudaError_t e, const char *what, const char *file, int line) {
   if (e == cudaSuccess) return true;

@@ -1,101 +1,458 @@
-/* CUDA runtime layer: device discovery, memory, transfers.
+/* CUDA runtime layer: devices, streams, events, the caching allocator, host
+ * transfers, vendor handles.
  *
- * A machine with the toolkit but no GPU (or no driver) makes
+ * Devices: a machine with the toolkit but no GPU (or no driver) makes
  * cudaGetDeviceCount fail ("driver version is insufficient", "no CUDA-capable
- * device"): that counts as zero devices, so a CUDA build still runs all of
- * its CPU work. Every CUDA call is checked and reported with its call site.
+ * device"): that counts as zero devices, so a CUDA build still runs all of its
+ * CPU work.
  *
- * Status: memory and transfers only. The kernel entries of ax_cuda_backend are
- * filled by the CUDA backend issue; until then the op layer reports
- * "not implemented on the cuda backend yet" for each op. */
+ * Streams: each device has one stream of its own, created on first use; a
+ * thread may substitute its own with ax_cuda_set_stream. The streams are
+ * blocking (not cudaStreamNonBlocking) so that anything queued on the legacy
+ * default stream, by a library or by code that forgot the stream argument,
+ * stays ordered with our work.
+ *
+ * Allocator: like PyTorch's, without block splitting. Sizes up to 1 MiB round
+ * up to 512 B, larger ones to 2 MiB multiples. A freed block goes back to a
+ * free list of its device and of the stream it was allocated on, and is handed
+ * out again only for that stream, where stream order alone makes the reuse
+ * safe (no event per block, no synchronization). When cudaMalloc fails, every
+ * cached block of the device is released and the allocation retried once;
+ * after a second failure the allocation returns NULL and the reason is left in
+ * ax_cuda_alloc_failure() for the op layer's error message.
+ *
+ * Transfers go through two pinned host buffers per device so that the copies
+ * are real asynchronous DMA on the stream: host to device returns as soon as
+ * the source bytes are in a pinned buffer (the caller may free its memory);
+ * device to host waits for the stream, as it must.
+ *
+ * Every CUDA call is checked and reported with its call site. */
 #include <cuda_runtime.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
+#include <map>
+#include <mutex>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
 #include "kernels/backend.h"
+#include "kernels/cuda/common.cuh"
+#include "kernels/cuda/runtime.h"
+#include "kernels/cuda/vendor.h"
 
-extern "C" void ax_error(const char *fmt, ...);
+#define AX_MAX_CUDA_DEVICES 64
 
-#define AX_CUDA_CHECK(call)                                                                           \
-  ax_cuda_check((call), #call, __FILE__, __LINE__)
+/* ------------------------------------------------------------------------ */
+/* devices                                                                  */
 
-static bool ax_cuda_check(cudaError_t e, const char *what, const char *file, int line) {
-  if (e == cudaSuccess) return true;
-  ax_error("CUDA error %s (%s) in %s at %s:%d", cudaGetErrorName(e), cudaGetErrorString(e), what, file, line);
-  return false;
-}
-
-static int device_count = -1;
-
-/* Until streams land, everything runs on the legacy default stream of the current device. */
-extern "C" cudaStream_t ax_cuda_stream(void) { return 0; }
-extern "C" int ax_cuda_current_device(void) {
-  int d = 0;
-  cudaGetDevice(&d);
-  return d;
-}
+static std::once_flag count_once;
+static int device_count;
 
 extern "C" int ax_cuda_runtime_device_count(void) {
-  if (device_count < 0) {
+  std::call_once(count_once, [] {
     int n = 0;
     if (cudaGetDeviceCount(&n) != cudaSuccess) {
-      cudaGetLastError(); /* clear the sticky error: no GPU is not an error for us */
+      cudaGetLastError(); /* clear it: no GPU is not an error for us */
       n = 0;
     }
-    device_count = n;
-  }
+    device_count = n > AX_MAX_CUDA_DEVICES ? AX_MAX_CUDA_DEVICES : n;
+  });
   return device_count;
 }
 
-#define AX_MAX_CUDA_DEVICES 64
-static ax_memory_stats stats[AX_MAX_CUDA_DEVICES];
+extern "C" int ax_cuda_current_device(void) {
+  int d = 0;
+  if (cudaGetDevice(&d) != cudaSuccess) {
+    cudaGetLastError();
+    d = 0;
+  }
+  return d >= 0 && d < AX_MAX_CUDA_DEVICES ? d : 0;
+}
+
+static bool valid_device(int dev) { return dev >= 0 && dev < ax_cuda_runtime_device_count(); }
+
+/* Makes dev current on this thread; cudaSetDevice only when it is not already. */
+static cudaError_t set_device(int dev) {
+  int cur = -1;
+  if (cudaGetDevice(&cur) == cudaSuccess && cur == dev) return cudaSuccess;
+  return cudaSetDevice(dev);
+}
+static bool use_device(int dev) { return AX_CUDA_CHECK(set_device(dev)); }
+
+extern "C" int ax_cuda_device_name(int dev, char *buf, size_t n) {
+  cudaDeviceProp p;
+  if (!valid_device(dev) || cudaGetDeviceProperties(&p, dev) != cudaSuccess) {
+    cudaGetLastError();
+    return -1;
+  }
+  snprintf(buf, n, "%s (sm_%d%d, %d SMs, %.1f GiB)", p.name, p.major, p.minor, p.multiProcessorCount,
+           (double)p.totalGlobalMem / (1 << 30));
+  return 0;
+}
+
+extern "C" int ax_cuda_device_info_get(int dev, ax_cuda_device_info *out) {
+  memset(out, 0, sizeof *out);
+  cudaDeviceProp p;
+  if (!valid_device(dev) || !AX_CUDA_CHECK(cudaGetDeviceProperties(&p, dev))) return -1;
+  snprintf(out->name, sizeof out->name, "%s", p.name);
+  out->major = p.major;
+  out->minor = p.minor;
+  out->sm_count = p.multiProcessorCount;
+  out->total_bytes = p.totalGlobalMem;
+  out->l2_bytes = (size_t)p.l2CacheSize;
+  out->smem_per_block_optin = p.sharedMemPerBlockOptin;
+  int clock = 0, bus = 0;
+  if (cudaDeviceGetAttribute(&clock, cudaDevAttrMemoryClockRate, dev) != cudaSuccess ||
+      cudaDeviceGetAttribute(&bus, cudaDevAttrGlobalMemoryBusWidth, dev) != cudaSuccess)
+    cudaGetLastError(); /* optional facts */
+  out->memory_clock_khz = clock;
+  out->memory_bus_bits = bus;
+  out->peak_bandwidth_gbs = 2.0 * clock * 1e3 * (bus / 8.0) / 1e9;
+  int prev = ax_cuda_current_device();
+  if (set_device(dev) == cudaSuccess) {
+    size_t fr = 0, total = 0;
+    if (cudaMemGetInfo(&fr, &total) == cudaSuccess) out->free_bytes = fr;
+    set_device(prev);
+  }
+  cudaGetLastError();
+  return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* streams and events                                                       */
+
+static cudaStream_t device_streams[AX_MAX_CUDA_DEVICES];
+static std::once_flag stream_once[AX_MAX_CUDA_DEVICES];
+static thread_local cudaStream_t user_streams[AX_MAX_CUDA_DEVICES];
+
+/* dev must be the current device (the stream is created there). */
+static cudaStream_t stream_of(int dev) {
+  if (user_streams[dev]) return user_streams[dev];
+  std::call_once(stream_once[dev], [dev] {
+    if (!AX_CUDA_CHECK(cudaStreamCreateWithFlags(&device_streams[dev], cudaStreamDefault))) device_streams[dev] = 0;
+  });
+  return device_streams[dev];
+}
+
+extern "C" cudaStream_t ax_cuda_stream(void) { return stream_of(ax_cuda_current_device()); }
+extern "C" void *ax_cuda_get_stream(void) { return (void *)ax_cuda_stream(); }
+extern "C" void ax_cuda_set_stream(void *stream) { user_streams[ax_cuda_current_device()] = (cudaStream_t)stream; }
+
+extern "C" void *ax_cuda_event_create(void) {
+  cudaEvent_t e;
+  if (!AX_CUDA_CHECK(cudaEventCreate(&e))) return NULL;
+  return (void *)e;
+}
+extern "C" void ax_cuda_event_destroy(void *e) {
+  if (e) AX_CUDA_CHECK(cudaEventDestroy((cudaEvent_t)e));
+}
+extern "C" void ax_cuda_event_record(void *e) { AX_CUDA_CHECK(cudaEventRecord((cudaEvent_t)e, ax_cuda_stream())); }
+extern "C" void ax_cuda_event_synchronize(void *e) { AX_CUDA_CHECK(cudaEventSynchronize((cudaEvent_t)e)); }
+extern "C" float ax_cuda_event_elapsed_ms(void *start, void *end) {
+  float ms = -1;
+  if (!AX_CUDA_CHECK(cudaEventSynchronize((cudaEvent_t)end))) return -1;
+  if (!AX_CUDA_CHECK(cudaEventElapsedTime(&ms, (cudaEvent_t)start, (cudaEvent_t)end))) return -1;
+  return ms;
+}
+
+/* ------------------------------------------------------------------------ */
+/* the caching allocator                                                    */
+
+static const size_t SMALL_MAX = (size_t)1 << 20, SMALL_ROUND = 512, LARGE_ROUND = (size_t)2 << 20;
+
+static size_t round_size(size_t n) {
+  if (n == 0) n = 1;
+  if (n <= SMALL_MAX) return (n + SMALL_ROUND - 1) / SMALL_ROUND * SMALL_ROUND;
+  return (n + LARGE_ROUND - 1) / LARGE_ROUND * LARGE_ROUND;
+}
+
+/* Whether a cached block of `have` bytes may serve a request rounded to
+ * `want`: small requests take their exact class (a small request never
+ * strands a big block), large ones a block at most 1/8 larger. */
+static bool block_fits(size_t have, size_t want) { return want <= SMALL_MAX ? have == want : have <= want + want / 8; }
+
+struct block_info {
+  size_t size;
+  int dev;
+  cudaStream_t stream;
+  bool in_use;
+};
+typedef std::multimap<std::pair<cudaStream_t, size_t>, void *> free_list; /* (stream, size) -> block */
+struct alloc_state {
+  std::mutex lock;
+  std::unordered_map<void *, block_info> blocks; /* every block we hold, in use or cached */
+  free_list free_blocks[AX_MAX_CUDA_DEVICES];
+  ax_memory_stats stats[AX_MAX_CUDA_DEVICES];
+  ax_cuda_alloc_counters counters[AX_MAX_CUDA_DEVICES];
+};
+/* Never destroyed: tensors may still be released by atexit code after static destructors ran. */
+static alloc_state &allocator() {
+  static alloc_state *s = new alloc_state();
+  return *s;
+}
+
+static thread_local char alloc_failure[512];
+extern "C" const char *ax_cuda_alloc_failure(void) { return alloc_failure; }
+
+static void note_failure(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(alloc_failure, sizeof alloc_failure, fmt, ap);
+  va_end(ap);
+}
+
+static const char *fmt_bytes(size_t n, char *buf, size_t cap) {
+  if (n >= ((size_t)1 << 30))
+    snprintf(buf, cap, "%.2f GiB", (double)n / (1 << 30));
+  else if (n >= ((size_t)1 << 20))
+    snprintf(buf, cap, "%.2f MiB", (double)n / (1 << 20));
+  else
+    snprintf(buf, cap, "%zu bytes", n);
+  return buf;
+}
+
+/* cudaFree every cached block of dev (the current device). cudaFree waits for
+ * the device, so blocks still used by queued kernels are safe to release. */
+static bool release_cache(int dev, bool report) {
+  alloc_state &A = allocator();
+  std::vector<void *> victims;
+  {
+    std::lock_guard<std::mutex> g(A.lock);
+    for (auto &kv : A.free_blocks[dev]) {
+      victims.push_back(kv.second);
+      A.blocks.erase(kv.second);
+    }
+    A.free_blocks[dev].clear();
+    A.stats[dev].cached_bytes = 0;
+  }
+  bool ok = true;
+  for (void *p : victims) {
+    cudaError_t e = cudaFree(p);
+    if (e != cudaSuccess) {
+      ok = false;
+      if (report)
+        ax_cuda_check_at(e, "cudaFree(cached block)", __FILE__, __LINE__);
+      else
+        cudaGetLastError();
+    }
+  }
+  return ok;
+}
 
 static void *cuda_alloc(size_t nbytes, int dev) {
-  void *p = NULL;
-  if (!AX_CUDA_CHECK(cudaSetDevice(dev))) return NULL;
-  if (nbytes == 0) nbytes = 1;
-  cudaError_t e = cudaMalloc(&p, nbytes);
-  if (e != cudaSuccess) {
-    cudaGetLastError();
-    ax_memory_stats *s = &stats[dev % AX_MAX_CUDA_DEVICES];
-    ax_error("CUDA out of memory on cuda:%d: asked for %zu bytes with %zu live and %zu cached", dev, nbytes,
-             s->live_bytes, s->cached_bytes);
+  alloc_failure[0] = '\0';
+  if (!valid_device(dev)) {
+    note_failure("cuda:%d is not an available device", dev);
     return NULL;
   }
-  ax_memory_stats *s = &stats[dev % AX_MAX_CUDA_DEVICES];
-  s->live_bytes += nbytes;
-  s->os_allocs++;
-  if (s->live_bytes > s->peak_bytes) s->peak_bytes = s->live_bytes;
+  cudaError_t e = set_device(dev);
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    note_failure("CUDA error %s (%s) in cudaSetDevice(%d)", cudaGetErrorName(e), cudaGetErrorString(e), dev);
+    return NULL;
+  }
+  size_t size = round_size(nbytes);
+  cudaStream_t st = stream_of(dev);
+  alloc_state &A = allocator();
+  {
+    std::lock_guard<std::mutex> g(A.lock);
+    free_list &fl = A.free_blocks[dev];
+    auto it = fl.lower_bound(std::make_pair(st, size));
+    if (it != fl.end() && it->first.first == st && block_fits(it->first.second, size)) {
+      void *p = it->second;
+      size_t have = it->first.second;
+      fl.erase(it);
+      A.blocks[p].in_use = true;
+      ax_memory_stats &s = A.stats[dev];
+      s.cached_bytes -= have;
+      s.live_bytes += have;
+      if (s.live_bytes > s.peak_bytes) s.peak_bytes = s.live_bytes;
+      A.counters[dev].cache_hits++;
+      return p;
+    }
+  }
+  void *p = NULL;
+  e = cudaMalloc(&p, size);
+  size_t cached_before = 0;
+  if (e == cudaErrorMemoryAllocation) {
+    cudaGetLastError();
+    {
+      std::lock_guard<std::mutex> g(A.lock);
+      cached_before = A.stats[dev].cached_bytes;
+      A.counters[dev].oom_retries++;
+    }
+    release_cache(dev, false);
+    e = cudaMalloc(&p, size);
+  }
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    char a[32], l[32], c[32], t[32], f[32];
+    size_t fr = 0, total = 0;
+    if (cudaMemGetInfo(&fr, &total) != cudaSuccess) cudaGetLastError();
+    size_t live;
+    {
+      std::lock_guard<std::mutex> g(A.lock);
+      live = A.stats[dev].live_bytes;
+    }
+    if (e == cudaErrorMemoryAllocation)
+      note_failure("CUDA out of memory on cuda:%d: asked for %s with %s live and %s cached (the cache was emptied "
+                   "and the allocation retried; GPU total %s, free %s)",
+                   dev, fmt_bytes(size, a, 32), fmt_bytes(live, l, 32), fmt_bytes(cached_before, c, 32),
+                   fmt_bytes(total, t, 32), fmt_bytes(fr, f, 32));
+    else
+      note_failure("CUDA error %s (%s) in cudaMalloc of %s on cuda:%d", cudaGetErrorName(e), cudaGetErrorString(e),
+                   fmt_bytes(size, a, 32), dev);
+    return NULL;
+  }
+  std::lock_guard<std::mutex> g(A.lock);
+  A.blocks[p] = block_info{size, dev, st, true};
+  ax_memory_stats &s = A.stats[dev];
+  s.live_bytes += size;
+  s.os_allocs++;
+  if (s.live_bytes > s.peak_bytes) s.peak_bytes = s.live_bytes;
+  A.counters[dev].cache_misses++;
   return p;
 }
 
 static void cuda_free(void *p, size_t nbytes, int dev) {
+  (void)nbytes;
+  (void)dev; /* the block knows its device and stream */
   if (!p) return;
-  if (nbytes == 0) nbytes = 1;
-  AX_CUDA_CHECK(cudaSetDevice(dev));
-  AX_CUDA_CHECK(cudaFree(p));
-  stats[dev % AX_MAX_CUDA_DEVICES].live_bytes -= nbytes;
+  alloc_state &A = allocator();
+  std::unique_lock<std::mutex> g(A.lock);
+  auto it = A.blocks.find(p);
+  if (it == A.blocks.end() || !it->second.in_use) {
+    g.unlock();
+    ax_error("CUDA allocator: freeing %p, which is not a block in use (freed twice, or not ours)", p);
+    return;
+  }
+  block_info &b = it->second;
+  b.in_use = false;
+  A.free_blocks[b.dev].insert(std::make_pair(std::make_pair(b.stream, b.size), p));
+  A.stats[b.dev].live_bytes -= b.size;
+  A.stats[b.dev].cached_bytes += b.size;
+}
+
+static ax_memory_stats cuda_memory_stats(int dev) {
+  ax_memory_stats s;
+  memset(&s, 0, sizeof s);
+  if (dev < 0 || dev >= AX_MAX_CUDA_DEVICES) return s;
+  alloc_state &A = allocator();
+  std::lock_guard<std::mutex> g(A.lock);
+  return A.stats[dev];
+}
+
+extern "C" ax_cuda_alloc_counters ax_cuda_alloc_counters_get(int dev) {
+  ax_cuda_alloc_counters c;
+  memset(&c, 0, sizeof c);
+  if (dev < 0 || dev >= AX_MAX_CUDA_DEVICES) return c;
+  alloc_state &A = allocator();
+  std::lock_guard<std::mutex> g(A.lock);
+  return A.counters[dev];
+}
+
+static void cuda_empty_cache(int dev) {
+  if (!valid_device(dev) || !use_device(dev)) return;
+  release_cache(dev, true);
+}
+
+extern "C" void *ax_cuda_scratch_alloc(size_t nbytes) {
+  void *p = cuda_alloc(nbytes, ax_cuda_current_device());
+  if (!p) ax_error("CUDA scratch allocation: %s", alloc_failure);
+  return p;
+}
+extern "C" void ax_cuda_scratch_free(void *p) { cuda_free(p, 0, 0); }
+
+/* ------------------------------------------------------------------------ */
+/* transfers through pinned staging buffers                                 */
+
+#define STAGE_BYTES ((size_t)8 << 20)
+
+struct staging {
+  std::mutex lock;
+  bool tried, ok;
+  void *buf[2];
+  cudaEvent_t done[2]; /* recorded after the last transfer that used buf[k] */
+  int next;
+};
+static staging stages[AX_MAX_CUDA_DEVICES];
+
+/* With s.lock held and dev current. Without pinned memory, transfers fall back to pageable copies. */
+static bool staging_ready(staging &s) {
+  if (s.tried) return s.ok;
+  s.tried = true;
+  s.ok = true;
+  for (int k = 0; k < 2; k++) {
+    if (!AX_CUDA_CHECK(cudaMallocHost(&s.buf[k], STAGE_BYTES)) ||
+        !AX_CUDA_CHECK(cudaEventCreateWithFlags(&s.done[k], cudaEventDisableTiming))) {
+      s.ok = false;
+      return false;
+    }
+  }
+  return true;
 }
 
 static void cuda_copy_from_host(void *dst, const void *src, size_t n, int dev) {
-  if (!n) return;
-  AX_CUDA_CHECK(cudaSetDevice(dev));
-  AX_CUDA_CHECK(cudaMemcpy(dst, src, n, cudaMemcpyHostToDevice));
+  if (!n || !use_device(dev)) return;
+  cudaStream_t st = stream_of(dev);
+  staging &s = stages[dev];
+  std::lock_guard<std::mutex> g(s.lock);
+  if (!staging_ready(s)) { /* pageable: returns once the source has been read */
+    AX_CUDA_CHECK(cudaMemcpyAsync(dst, src, n, cudaMemcpyHostToDevice, st));
+    return;
+  }
+  for (size_t off = 0; off < n; off += STAGE_BYTES) {
+    size_t len = n - off < STAGE_BYTES ? n - off : STAGE_BYTES;
+    int b = s.next;
+    s.next ^= 1;
+    if (!AX_CUDA_CHECK(cudaEventSynchronize(s.done[b]))) return; /* its previous transfer is done */
+    memcpy(s.buf[b], (const char *)src + off, len);
+    if (!AX_CUDA_CHECK(cudaMemcpyAsync((char *)dst + off, s.buf[b], len, cudaMemcpyHostToDevice, st))) return;
+    if (!AX_CUDA_CHECK(cudaEventRecord(s.done[b], st))) return;
+  }
 }
 
 static void cuda_copy_to_host(void *dst, const void *src, size_t n, int dev) {
-  if (!n) return;
-  AX_CUDA_CHECK(cudaSetDevice(dev));
-  AX_CUDA_CHECK(cudaMemcpy(dst, src, n, cudaMemcpyDeviceToHost));
+  if (!n || !use_device(dev)) return;
+  cudaStream_t st = stream_of(dev);
+  staging &s = stages[dev];
+  std::lock_guard<std::mutex> g(s.lock);
+  if (!staging_ready(s)) {
+    if (AX_CUDA_CHECK(cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToHost, st))) AX_CUDA_CHECK(cudaStreamSynchronize(st));
+    return;
+  }
+  /* double buffered: chunk i lands in one buffer while chunk i-1 is copied out of the other */
+  size_t pend_off[2] = {0, 0}, pend_len[2] = {0, 0};
+  bool pend[2] = {false, false};
+  auto drain = [&](int b) -> bool {
+    if (!AX_CUDA_CHECK(cudaEventSynchronize(s.done[b]))) return false;
+    if (pend[b]) memcpy((char *)dst + pend_off[b], s.buf[b], pend_len[b]);
+    pend[b] = false;
+    return true;
+  };
+  for (size_t off = 0; off < n; off += STAGE_BYTES) {
+    size_t len = n - off < STAGE_BYTES ? n - off : STAGE_BYTES;
+    int b = s.next;
+    s.next ^= 1;
+    if (!drain(b)) return;
+    if (!AX_CUDA_CHECK(cudaMemcpyAsync(s.buf[b], (const char *)src + off, len, cudaMemcpyDeviceToHost, st))) return;
+    if (!AX_CUDA_CHECK(cudaEventRecord(s.done[b], st))) return;
+    pend[b] = true;
+    pend_off[b] = off;
+    pend_len[b] = len;
+  }
+  /* s.next is now the buffer written first of the two last chunks */
+  int first = s.next;
+  if (drain(first)) drain(first ^ 1);
 }
 
 static void cuda_synchronize(int dev) {
-  AX_CUDA_CHECK(cudaSetDevice(dev));
-  AX_CUDA_CHECK(cudaDeviceSynchronize());
+  if (!valid_device(dev) || !use_device(dev)) return;
+  AX_CUDA_CHECK(cudaStreamSynchronize(stream_of(dev)));
 }
-
-static ax_memory_stats cuda_memory_stats(int dev) { return stats[dev % AX_MAX_CUDA_DEVICES]; }
-static void cuda_empty_cache(int dev) { (void)dev; /* no cache yet: blocks go straight back to cudaFree */ }
 
 extern "C" void ax_cuda_runtime_fill_table(ax_backend *b) {
   b->alloc = cuda_alloc;
@@ -107,12 +464,49 @@ extern "C" void ax_cuda_runtime_fill_table(ax_backend *b) {
   b->empty_cache = cuda_empty_cache;
 }
 
-extern "C" int ax_cuda_device_name(int dev, char *buf, size_t n) {
-  cudaDeviceProp p;
-  if (cudaGetDeviceProperties(&p, dev) != cudaSuccess) {
-    cudaGetLastError();
-    return -1;
+/* ------------------------------------------------------------------------ */
+/* vendor handles                                                           */
+
+extern "C" cublasHandle_t ax_cuda_cublas(void) {
+  static cublasHandle_t handles[AX_MAX_CUDA_DEVICES];
+  static std::once_flag once[AX_MAX_CUDA_DEVICES];
+  int dev = ax_cuda_current_device();
+  std::call_once(once[dev], [dev] {
+    cublasStatus_t s = cublasCreate(&handles[dev]);
+    if (s != CUBLAS_STATUS_SUCCESS) {
+      ax_error("cuBLAS error %s (%s) in cublasCreate on cuda:%d at %s:%d", cublasGetStatusName(s),
+               cublasGetStatusString(s), dev, __FILE__, __LINE__);
+      handles[dev] = NULL;
+    }
+  });
+  if (!handles[dev]) return NULL;
+  cublasStatus_t s = cublasSetStream(handles[dev], ax_cuda_stream());
+  if (s != CUBLAS_STATUS_SUCCESS) {
+    ax_error("cuBLAS error %s (%s) in cublasSetStream on cuda:%d at %s:%d", cublasGetStatusName(s),
+             cublasGetStatusString(s), dev, __FILE__, __LINE__);
+    return NULL;
   }
-  snprintf(buf, n, "%s (sm_%d%d, %.1f GiB)", p.name, p.major, p.minor, (double)p.totalGlobalMem / (1 << 30));
-  return 0;
+  return handles[dev];
 }
+
+#ifdef AXON_HAVE_CUDNN
+extern "C" cudnnHandle_t ax_cuda_cudnn(void) {
+  static cudnnHandle_t handles[AX_MAX_CUDA_DEVICES];
+  static std::once_flag once[AX_MAX_CUDA_DEVICES];
+  int dev = ax_cuda_current_device();
+  std::call_once(once[dev], [dev] {
+    cudnnStatus_t s = cudnnCreate(&handles[dev]);
+    if (s != CUDNN_STATUS_SUCCESS) {
+      ax_error("cuDNN error %s in cudnnCreate on cuda:%d at %s:%d", cudnnGetErrorString(s), dev, __FILE__, __LINE__);
+      handles[dev] = NULL;
+    }
+  });
+  if (!handles[dev]) return NULL;
+  cudnnStatus_t s = cudnnSetStream(handles[dev], ax_cuda_stream());
+  if (s != CUDNN_STATUS_SUCCESS) {
+    ax_error("cuDNN error %s in cudnnSetStream on cuda:%d at %s:%d", cudnnGetErrorString(s), dev, __FILE__, __LINE__);
+    return NULL;
+  }
+  return handles[dev];
+}
+#endif

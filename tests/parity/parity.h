@@ -31,6 +31,20 @@ double pr_nmse(ax_tensor *ref, ax_tensor *got);
  * (e.g. "f32 [7,3,13,13] s2 p1 fwd"). Returns true if it passed. */
 bool pr_check(const char *op, const char *desc, ax_tensor *ref, ax_tensor *got, pr_kind kind);
 
+/* pr_check with an explicit bound, for cases held tighter than their dtype's default. */
+bool pr_check_bound(const char *op, const char *desc, ax_tensor *ref, ax_tensor *got, double bound);
+
+/* One forward-and-backward case: fn(x, ctx) builds the op's output from leaves x[0..n-1]
+ * (applying any views itself, so both devices see the same layouts). pr_run makes leaves
+ * from the CPU tensors `bases` (requiring grad where grad[i]), runs fn on them and on
+ * their copies on cuda:0, checks the outputs with fwd_kind and, when the output is a
+ * float tensor and some input requires grad, backpropagates the same random output
+ * gradient on both devices and checks each such input's gradient with bwd_kind. desc is
+ * suffixed with "fwd" / "grad 0" .... */
+typedef ax_tensor *(*pr_op_fn)(ax_tensor *const *x, const void *ctx);
+void pr_run(const char *op, const char *desc, pr_op_fn fn, const void *ctx, int n, ax_tensor *const *bases,
+            const bool *grad, pr_kind fwd_kind, pr_kind bwd_kind);
+
 /* Helpers: a CPU tensor of normal / uniform values (seeded from a case counter, so every
  * run of the runner draws the same inputs), and the same tensor on cuda:0. */
 ax_tensor *pr_randn(ax_dtype dt, int ndim, const int64_t *shape);

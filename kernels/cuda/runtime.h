@@ -1,0 +1,65 @@
+/* The CUDA runtime's C interface for code outside kernels/cuda (tools, the
+ * benchmark harness, tests): device facts, streams, events, allocator counters.
+ * Plain C and free of CUDA headers: streams and events are opaque pointers
+ * (cudaStream_t / cudaEvent_t). Every function exists only in a CUDA build;
+ * code that must also link without one declares what it uses weak. */
+#ifndef AXON_KERNELS_CUDA_RUNTIME_H
+#define AXON_KERNELS_CUDA_RUNTIME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ax_cuda_device_info {
+  char name[256];
+  int major, minor;               /* compute capability */
+  int sm_count;
+  size_t total_bytes, free_bytes; /* global memory */
+  size_t l2_bytes;
+  size_t smem_per_block_optin;    /* the most shared memory one block may ask for */
+  int memory_clock_khz, memory_bus_bits;
+  double peak_bandwidth_gbs;      /* 2 * clock * bus width: the datasheet number, not a measurement */
+} ax_cuda_device_info;
+
+int ax_cuda_runtime_device_count(void);                  /* 0 when CUDA is unusable */
+int ax_cuda_device_name(int dev, char *buf, size_t n);   /* 0, or -1 if unreadable */
+int ax_cuda_device_info_get(int dev, ax_cuda_device_info *out); /* 0, or -1 */
+
+/* Streams. Work on the current device goes to its stream: the device's own
+ * (created on first use) unless this thread has set another with
+ * ax_cuda_set_stream (NULL goes back to the device's own). */
+void *ax_cuda_get_stream(void);
+void ax_cuda_set_stream(void *stream);
+
+/* Events for timing: recorded on the current stream; elapsed waits for `end`.
+ * create returns NULL after reporting an error; elapsed returns -1 then. */
+void *ax_cuda_event_create(void);
+void ax_cuda_event_destroy(void *event);
+void ax_cuda_event_record(void *event);
+void ax_cuda_event_synchronize(void *event);
+float ax_cuda_event_elapsed_ms(void *start, void *end);
+
+/* Caching allocator counters beyond ax_memory_stats. */
+typedef struct ax_cuda_alloc_counters {
+  size_t cache_hits;   /* allocations served from the cache */
+  size_t cache_misses; /* allocations that called cudaMalloc */
+  size_t oom_retries;  /* cudaMalloc failures that emptied the cache and retried */
+} ax_cuda_alloc_counters;
+ax_cuda_alloc_counters ax_cuda_alloc_counters_get(int dev);
+
+/* Why the latest failed allocation on this thread failed ("" if none); the op
+ * layer puts it in its out-of-memory error. */
+const char *ax_cuda_alloc_failure(void);
+
+/* index.cu: 1 if an index kernel on the current device met an index out of
+ * range since the last call (the op layer checks indices on the host first,
+ * so this is a second line of defence); waits for the stream and clears the flag. */
+int ax_cuda_index_error(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

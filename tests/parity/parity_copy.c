@@ -1,0 +1,218 @@
+/* Parity of the copy family against the CPU: ax_cast between every pair of the
+ * 8 dtypes, ax_contiguous / ax_clone of transposed and step-sliced views, ax_to
+ * (with transfers longer than the pinned staging buffers), ax_copy_ with
+ * broadcasting and conversion, ax_full / ax_zeros / ax_ones, ax_arange, and
+ * ax_rand / ax_randn, which must draw the CPU's numbers: uniform bit for bit,
+ * normal within a few ulp (the bound is far tighter than the f32 default). */
+#include <stdio.h>
+#include <string.h>
+
+#include "parity.h"
+
+static const ax_dtype all_dtypes[] = {AX_F32, AX_F64, AX_BF16, AX_F16, AX_I32, AX_I64, AX_U8, AX_BOOL};
+#define N_DT (int)(sizeof all_dtypes / sizeof all_dtypes[0])
+
+typedef struct shape_case {
+  int ndim;
+  int64_t shape[3];
+} shape_case;
+static const shape_case sizes[] = {{0, {0}}, {1, {1}}, {1, {7}}, {1, {129}}, {1, {4097}}, {3, {33, 65, 17}}};
+#define N_SIZES (int)(sizeof sizes / sizeof sizes[0])
+
+typedef struct copy_ctx {
+  ax_dtype dt;
+  int layout; /* 0 dense, 1 transposed (first and last dims), 2 every other element of the last dim */
+  int ndim;
+  const int64_t *shape;
+  double a, b;
+  uint64_t seed, offset;
+} copy_ctx;
+
+static void describe(char *buf, size_t n, const char *what, int ndim, const int64_t *shape, int layout) {
+  char shp[64] = "[";
+  for (int i = 0; i < ndim; i++) snprintf(shp + strlen(shp), sizeof shp - strlen(shp), i ? ",%lld" : "%lld", (long long)shape[i]);
+  snprintf(buf, n, "%s %s]%s", what, shp, layout == 1 ? " transposed" : layout == 2 ? " step2" : "");
+}
+
+/* base shape whose view (below) has the logical shape */
+static void base_shape(int ndim, const int64_t *shape, int layout, int64_t *out) {
+  for (int i = 0; i < ndim; i++) out[i] = shape[i];
+  if (layout == 1 && ndim >= 2) out[0] = shape[ndim - 1], out[ndim - 1] = shape[0];
+  if (layout == 2 && ndim >= 1) out[ndim - 1] = 2 * shape[ndim - 1];
+}
+static ax_tensor *view(ax_tensor *t, int layout) {
+  if (layout == 1 && t->ndim >= 2) return ax_transpose(t, 0, t->ndim - 1);
+  if (layout == 2 && t->ndim >= 1) return ax_slice(t, t->ndim - 1, 0, t->shape[t->ndim - 1], 2);
+  return t;
+}
+static bool layout_applies(int ndim, int layout) { return layout == 0 || (layout == 1 && ndim >= 2) || (layout == 2 && ndim >= 1); }
+
+/* values that exercise conversions: wide range, both signs, integral and not */
+static ax_tensor *source(ax_dtype dt, int ndim, const int64_t *shape) {
+  if (!ax_dtype_is_float(dt)) return pr_randn(dt, ndim, shape);
+  return ax_mul_scalar(pr_randn(dt, ndim, shape), 60.0);
+}
+
+static ax_tensor *cast_fn(ax_tensor *const *x, const void *vc) {
+  const copy_ctx *c = vc;
+  return ax_cast(view(x[0], c->layout), c->dt);
+}
+static ax_tensor *contiguous_fn(ax_tensor *const *x, const void *vc) {
+  const copy_ctx *c = vc;
+  return ax_contiguous(view(x[0], c->layout));
+}
+static ax_tensor *clone_fn(ax_tensor *const *x, const void *vc) {
+  const copy_ctx *c = vc;
+  return ax_clone(view(x[0], c->layout));
+}
+/* to the host from either side: on CUDA a strided copy on the device, then the transfer */
+static ax_tensor *to_host_fn(ax_tensor *const *x, const void *vc) {
+  const copy_ctx *c = vc;
+  return ax_to(view(x[0], c->layout), AX_CPU);
+}
+static ax_tensor *copy_into_fn(ax_tensor *const *x, const void *vc) {
+  const copy_ctx *c = vc;
+  /* dst: every other column of a [rows, 2 cols] tensor of dtype c->dt; src: [cols] broadcast over rows */
+  int64_t shape[2] = {c->shape[0], 2 * c->shape[1]};
+  ax_tensor *d = ax_full(2, shape, -7, &(ax_tensor_opts){.dtype = c->dt, .device = x[0]->device});
+  if (ax_copy_(ax_slice(d, 1, 0, shape[1], 2), x[0]) != 0) return NULL;
+  return d;
+}
+static ax_tensor *full_fn(ax_tensor *const *x, const void *vc) {
+  const copy_ctx *c = vc;
+  ax_tensor_opts o = {.dtype = c->dt, .device = x[0]->device};
+  if (c->a == 0) return ax_zeros(c->ndim, c->shape, &o);
+  if (c->a == 1) return ax_ones(c->ndim, c->shape, &o);
+  return ax_full(c->ndim, c->shape, c->a, &o);
+}
+static ax_tensor *arange_fn(ax_tensor *const *x, const void *vc) {
+  const copy_ctx *c = vc;
+  return ax_arange(c->a, c->a + c->b * (double)c->shape[0], c->b, &(ax_tensor_opts){.dtype = c->dt, .device = x[0]->device});
+}
+
+static void run_cases(void) {
+  char desc[160];
+  int64_t bs[3];
+  /* cast between every pair, forward and (float to float) backward */
+  for (int si = 0; si < N_SIZES; si++)
+    for (int layout = 0; layout < 3; layout++) {
+      const shape_case *s = &sizes[si];
+      if (!layout_applies(s->ndim, layout) || (layout && si < 4)) continue;
+      base_shape(s->ndim, s->shape, layout, bs);
+      for (int i = 0; i < N_DT; i++)
+        for (int j = 0; j < N_DT; j++) {
+          ax_scope_begin();
+          ax_tensor *x = source(all_dtypes[i], s->ndim, bs);
+          copy_ctx c = {.dt = all_dtypes[j], .layout = layout};
+          char what[32];
+          snprintf(what, sizeof what, "%s->%s", ax_dtype_name(all_dtypes[i]), ax_dtype_name(all_dtypes[j]));
+          describe(desc, sizeof desc, what, s->ndim, s->shape, layout);
+          bool g = ax_dtype_is_float(all_dtypes[i]) && ax_dtype_is_float(all_dtypes[j]);
+          pr_run("cast", desc, cast_fn, &c, 1, &x, &g, PR_EXACT, PR_EXACT);
+          ax_scope_end();
+        }
+    }
+  /* contiguous, clone, to (host) of every layout and dtype */
+  for (int si = 0; si < N_SIZES; si++)
+    for (int layout = 0; layout < 3; layout++)
+      for (int i = 0; i < N_DT; i++) {
+        const shape_case *s = &sizes[si];
+        if (!layout_applies(s->ndim, layout)) continue;
+        ax_scope_begin();
+        base_shape(s->ndim, s->shape, layout, bs);
+        ax_tensor *x = source(all_dtypes[i], s->ndim, bs);
+        copy_ctx c = {.layout = layout};
+        describe(desc, sizeof desc, ax_dtype_name(all_dtypes[i]), s->ndim, s->shape, layout);
+        bool g = ax_dtype_is_float(all_dtypes[i]);
+        pr_run("contiguous", desc, contiguous_fn, &c, 1, &x, &g, PR_EXACT, PR_EXACT);
+        pr_run("clone", desc, clone_fn, &c, 1, &x, &g, PR_EXACT, PR_EXACT);
+        pr_run("to", desc, to_host_fn, &c, 1, &x, &g, PR_EXACT, PR_EXACT);
+        ax_scope_end();
+      }
+  /* transfers of several staging buffers' worth (8 MiB each), odd length */
+  {
+    ax_scope_begin();
+    int64_t n = ((int64_t)5 << 21) + 7;
+    ax_tensor *x = pr_randn(AX_F64, 1, &n);
+    copy_ctx c = {.layout = 0};
+    bool g = true;
+    pr_run("to", "f64 [10485767] (40 MiB)", to_host_fn, &c, 1, &x, &g, PR_EXACT, PR_EXACT);
+    ax_scope_end();
+  }
+  /* copy_ into a strided view, broadcasting and converting */
+  for (int i = 0; i < N_DT; i++)
+    for (int j = 0; j < N_DT; j += 3) {
+      ax_scope_begin();
+      int64_t shape[2] = {33, 129};
+      ax_tensor *src = source(all_dtypes[i], 1, &shape[1]);
+      copy_ctx c = {.dt = all_dtypes[j], .shape = shape};
+      snprintf(desc, sizeof desc, "%s [129] into %s [33,258] step2", ax_dtype_name(all_dtypes[i]), ax_dtype_name(all_dtypes[j]));
+      pr_run("copy_", desc, copy_into_fn, &c, 1, &src, NULL, PR_EXACT, PR_EXACT);
+      ax_scope_end();
+    }
+  /* full / zeros / ones */
+  const double values[] = {0, 1, 2.5, -1.25, 300.75};
+  for (int i = 0; i < N_DT; i++)
+    for (size_t v = 0; v < sizeof values / sizeof values[0]; v++)
+      for (int si = 0; si < N_SIZES; si++) {
+        ax_scope_begin();
+        ax_tensor *dummy = ax_zeros(0, NULL, NULL);
+        copy_ctx c = {.dt = all_dtypes[i], .ndim = sizes[si].ndim, .shape = sizes[si].shape, .a = values[v]};
+        char what[48];
+        snprintf(what, sizeof what, "%s %g", ax_dtype_name(all_dtypes[i]), values[v]);
+        describe(desc, sizeof desc, what, sizes[si].ndim, sizes[si].shape, 0);
+        pr_run(values[v] == 0 ? "zeros" : values[v] == 1 ? "ones" : "full", desc, full_fn, &c, 1, &dummy, NULL, PR_EXACT,
+               PR_EXACT);
+        ax_scope_end();
+      }
+  /* arange */
+  for (int i = 0; i < N_DT - 1; i++)
+    for (int si = 1; si < 5; si++) {
+      ax_scope_begin();
+      ax_tensor *dummy = ax_zeros(0, NULL, NULL);
+      bool is_float = ax_dtype_is_float(all_dtypes[i]);
+      copy_ctx c = {.dt = all_dtypes[i], .shape = sizes[si].shape, .a = is_float ? -3.1 : -3, .b = is_float ? 0.37 : 1};
+      describe(desc, sizeof desc, ax_dtype_name(all_dtypes[i]), 1, sizes[si].shape, 0);
+      pr_run("arange", desc, arange_fn, &c, 1, &dummy, NULL, PR_EXACT, PR_EXACT);
+      ax_scope_end();
+    }
+}
+
+/* rand / randn with the same generator state on both devices */
+static ax_tensor *draw(bool normal, ax_dtype dt, const shape_case *s, ax_device dev, uint64_t seed, uint64_t offset) {
+  uint64_t old_seed, old_offset;
+  ax_rng_get_state(&old_seed, &old_offset);
+  ax_rng_set_state(seed, offset);
+  ax_tensor_opts o = {.dtype = dt, .device = dev};
+  ax_tensor *t = normal ? ax_randn(s->ndim, s->shape, &o) : ax_rand(s->ndim, s->shape, &o);
+  ax_rng_set_state(old_seed, old_offset);
+  return t;
+}
+
+static void random_cases(void) {
+  const ax_dtype dts[] = {AX_F32, AX_F64, AX_BF16, AX_F16};
+  const uint64_t seeds[][2] = {{0, 0}, {42, 3}, {0x123456789abcdefull, 0xfedcba987654321ull}};
+  for (size_t d = 0; d < 4; d++)
+    for (int si = 0; si < N_SIZES; si++)
+      for (size_t k = 0; k < 3; k++)
+        for (int normal = 0; normal < 2; normal++) {
+          ax_scope_begin();
+          ax_dtype dt = dts[d];
+          ax_tensor *ref = draw(normal, dt, &sizes[si], AX_CPU, seeds[k][0], seeds[k][1]);
+          ax_tensor *got = draw(normal, dt, &sizes[si], AX_CUDA(0), seeds[k][0], seeds[k][1]);
+          char what[64], desc[160];
+          snprintf(what, sizeof what, "%s seed %llx offset %llx", ax_dtype_name(dt), (unsigned long long)seeds[k][0],
+                   (unsigned long long)seeds[k][1]);
+          describe(desc, sizeof desc, what, sizes[si].ndim, sizes[si].shape, 0);
+          if (!normal)
+            pr_check("rand", desc, ref, got, PR_EXACT);
+          else /* a few ulp at most: f32 1e-13 (1 ulp is ~4e-15), f64 1e-28 */
+            pr_check_bound("randn", desc, ref, got, dt == AX_F32 ? 1e-13 : dt == AX_F64 ? 1e-28 : pr_bound(dt, PR_ELEMENTWISE));
+          ax_scope_end();
+        }
+}
+
+void pr_family_copy(void) {
+  run_cases();
+  random_cases();
+}
