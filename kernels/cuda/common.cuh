@@ -52,6 +52,14 @@ template <> __device__ __forceinline__ __half ax_from_f<__half>(float v) { retur
 template <typename T> struct ax_acc { typedef float type; };
 template <> struct ax_acc<double> { typedef double type; };
 
+/* Loads and stores through the accumulation type, so templated kernels keep f64
+ * exact while bf16/f16 compute in f32. Prefer these to ax_to_f / ax_from_f,
+ * which go through float for every type (f64 would lose precision). */
+template <typename T> __device__ __forceinline__ typename ax_acc<T>::type ax_acc_load(T v) { return ax_to_f(v); }
+template <> __device__ __forceinline__ double ax_acc_load<double>(double v) { return v; }
+template <typename T> __device__ __forceinline__ T ax_acc_store(typename ax_acc<T>::type v) { return ax_from_f<T>(v); }
+template <> __device__ __forceinline__ double ax_acc_store<double>(double v) { return v; }
+
 /* AX_CUDA_DISPATCH_FLOAT(dtype, name, ...): runs the statement(s) with `scalar_t`
  * bound to the C type of a floating dtype; reports other dtypes as errors. */
 #define AX_CUDA_DISPATCH_FLOAT(dtype, opname, ...)                                          \

@@ -41,13 +41,9 @@ extern "C" void ax_cuda_cudnn_conv2d_backward_weight(ax_kt *gw, const ax_kt *gy,
 
 namespace {
 
-/* Element <-> accumulation type; f64 must not pass through float. */
-template <typename T> __device__ __forceinline__ typename ax_acc<T>::type widen(T v) {
-  return (typename ax_acc<T>::type)ax_to_f(v);
-}
-template <> __device__ __forceinline__ double widen<double>(double v) { return v; }
-template <typename T> __device__ __forceinline__ T narrow(typename ax_acc<T>::type v) { return ax_from_f<T>(v); }
-template <> __device__ __forceinline__ double narrow<double>(double v) { return v; }
+/* Element <-> accumulation type (common.cuh); f64 must not pass through float. */
+template <typename T> __device__ __forceinline__ typename ax_acc<T>::type widen(T v) { return ax_acc_load(v); }
+template <typename T> __device__ __forceinline__ T narrow(typename ax_acc<T>::type v) { return ax_acc_store<T>(v); }
 
 constexpr int BM = 64, BN = 64, BK = 16, THREADS = 256;
 constexpr int TM = BM / 16, TN = BN / 16; /* per-thread outputs: rows ty + 16 i, cols tx + 16 j */

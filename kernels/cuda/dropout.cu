@@ -3,7 +3,7 @@
  * (kernels/philox.h is shared host/device code): f64 from the first two words,
  * every other dtype from the first word in f32, compared in that precision, so
  * the mask is bit-identical to the CPU's for the same (seed, offset). */
-#include "kernels/cuda/acc.cuh"
+#include "kernels/cuda/common.cuh"
 #include "kernels/philox.h"
 
 namespace {

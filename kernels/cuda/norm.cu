@@ -5,7 +5,7 @@
  * shared-memory tree in a fixed order, so results are deterministic. The
  * backward block then reuses its sums for the elementwise gx pass. The apply
  * pass is elementwise over all of x. Per-channel vectors are [c] with any stride. */
-#include "kernels/cuda/acc.cuh"
+#include "kernels/cuda/common.cuh"
 
 namespace {
 

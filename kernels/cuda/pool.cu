@@ -4,7 +4,7 @@
  * whose windows cover it (for max pooling, those whose index points at it), so
  * the sums are deterministic and need no atomics (bf16/f16 included). Every
  * type accumulates in float (double for f64). `indices` may be NULL. */
-#include "kernels/cuda/acc.cuh"
+#include "kernels/cuda/common.cuh"
 
 namespace {
 
