@@ -14,15 +14,6 @@
 const char *const ax_fashion_mnist_classes[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                                                   "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
 
-static void *fail(char *err, size_t n, const char *fmt, ...) {
-  if (err && n) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, n, fmt, ap);
-    va_end(ap);
-  }
-  return NULL;
-}
 
 /* Labels of any integer dtype as int64; NULL (with a reason) if one is negative. */
 static int64_t *labels_to_i64(ax_tensor *labels, int64_t n, char *err, size_t errlen) {

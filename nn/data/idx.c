@@ -16,20 +16,12 @@
 #endif
 
 #include "axon/data.h"
+#include "nn/data/internal.h"
 #include "axon/ops.h"
 
 /* Far above any real IDX file, and small enough that byte counts never overflow. */
 #define IDX_MAX_BYTES ((int64_t)1 << 40)
 
-static void *fail(char *err, size_t n, const char *fmt, ...) {
-  if (err && n) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, n, fmt, ap);
-    va_end(ap);
-  }
-  return NULL;
-}
 
 /* One reader over plain and gzipped files. */
 typedef struct idx_reader {

@@ -5,6 +5,21 @@
 #include "axon/data.h"
 #include "kernels/philox.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+
+/* Writes a one-line reason to err (which may be NULL) and returns NULL: the
+ * loaders' error path. */
+static inline void *fail(char *err, size_t n, const char *fmt, ...) {
+  if (err && n) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, n, fmt, ap);
+    va_end(ap);
+  }
+  return NULL;
+}
+
 struct ax_dataset {
   ax_tensor *images; /* u8 [N, C, H, W], contiguous, persistent */
   ax_tensor *labels; /* i64 [N], contiguous, persistent */

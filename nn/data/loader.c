@@ -53,15 +53,6 @@ struct ax_loader {
   bool busy, quit;
 };
 
-static void *fail(char *err, size_t n, const char *fmt, ...) {
-  if (err && n) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, n, fmt, ap);
-    va_end(ap);
-  }
-  return NULL;
-}
 
 static const float *lut_of(const ax_loader *ld) { return ld->lut_big ? ld->lut_big : ld->lut; }
 
