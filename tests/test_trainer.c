@@ -204,6 +204,10 @@ Test(trainer, command_line_exit_codes) {
   cr_assert_eq(run("train --epochs"), 2);
   cr_assert_eq(run("train --epochs x"), 2);
   cr_assert_eq(run("train --device tpu"), 2);
+  cr_assert_eq(run("train --model foo"), 2);
+  cr_assert_eq(run("train --optimizer lion"), 2);
+  cr_assert_eq(run("train --epochs 0"), 2);
+  cr_assert_eq(run("eval --weights x --model foo"), 2);
   cr_assert_eq(run("train --help"), 0);
   cr_assert_eq(run("eval"), 2);
   char args[256];

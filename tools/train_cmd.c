@@ -30,6 +30,19 @@ static int parse_device(const char *cmd, const char *s, ax_device *d) {
   return -1;
 }
 
+/* A flag whose value must be one of a list: like any bad flag, exit 2 with the usage line. */
+static int check_choice(const char *cmd, const char *usage, const char *flag, const char *value, const char *const *choices) {
+  for (int i = 0; choices[i]; i++)
+    if (!strcmp(value, choices[i])) return 0;
+  fprintf(stderr, "axon %s: bad value '%s' for option '--%s' (choose from:", cmd, value, flag);
+  for (int i = 0; choices[i]; i++) fprintf(stderr, "%s %s", i ? "," : "", choices[i]);
+  fprintf(stderr, ")\n%s\n", usage);
+  return -1;
+}
+
+static const char *const models[] = {"mlp", "cnn", "resnet", NULL};
+static const char *const datasets[] = {"fashion-mnist", "mnist", NULL};
+
 static const char *train_usage =
     "usage: axon train [--model mlp|cnn|resnet] [--dataset fashion-mnist|mnist] [--data-dir DIR] [--epochs N]\n"
     "                  [--batch-size B] [--optimizer sgd|adam|adamw|rmsprop] [--lr X] [--weight-decay W]\n"
@@ -81,7 +94,18 @@ int ax_cmd_train(int argc, char **argv) {
                        "Trains an image classifier from the model zoo and reports the test accuracy after each epoch.",
                        flags, (int)(sizeof flags / sizeof *flags), argc, argv);
   if (r != 0) return r > 0 ? 0 : AX_EXIT_USAGE;
-  if (parse_device("train", device, &c.device)) return AX_EXIT_USAGE;
+  static const char *const optimizers[] = {"sgd", "adam", "adamw", "rmsprop", NULL};
+  static const char *const schedules[] = {"none", "step", "exponential", "cosine", "onecycle", NULL};
+  if (check_choice("train", train_usage, "model", c.model, models) ||
+      check_choice("train", train_usage, "dataset", c.dataset, datasets) ||
+      check_choice("train", train_usage, "optimizer", c.optimizer, optimizers) ||
+      check_choice("train", train_usage, "schedule", c.schedule, schedules) ||
+      parse_device("train", device, &c.device))
+    return AX_EXIT_USAGE;
+  if (c.epochs < 1 || c.batch_size < 1) {
+    fprintf(stderr, "axon train: --epochs and --batch-size must be at least 1\n%s\n", train_usage);
+    return AX_EXIT_USAGE;
+  }
   if (aug_on) augment = 1;
   if (aug_off) augment = 0;
   c.augment = augment;
@@ -125,7 +149,9 @@ int ax_cmd_eval(int argc, char **argv) {
     fprintf(stderr, "axon eval: --weights FILE is required\n%s\n", eval_usage);
     return AX_EXIT_USAGE;
   }
-  if (parse_device("eval", device, &c.device)) return AX_EXIT_USAGE;
+  if (check_choice("eval", eval_usage, "model", c.model, models) ||
+      check_choice("eval", eval_usage, "dataset", c.dataset, datasets) || parse_device("eval", device, &c.device))
+    return AX_EXIT_USAGE;
   char err[1024];
   if (ax_eval(&c, NULL, err, sizeof err) != 0) {
     fprintf(stderr, "axon eval: %s\n", err);
