@@ -128,12 +128,12 @@ static const char *eval_usage =
     "                 [--device cpu|cuda] [--batch-size B]";
 
 int ax_cmd_eval(int argc, char **argv) {
-  ax_eval_config c = {.model = "cnn", .dataset = "fashion-mnist", .batch_size = 500};
+  ax_eval_config c = {.dataset = "fashion-mnist", .batch_size = 500};
   c.device = ax_cuda_device_count() > 0 ? AX_CUDA(0) : AX_CPU;
   const char *device = NULL;
   ax_flag flags[] = {
       {"weights", AX_FLAG_STRING, &c.weights, "FILE", "safetensors weights written by axon train (required)"},
-      {"model", AX_FLAG_STRING, &c.model, "NAME", "the model the weights belong to (default cnn)"},
+      {"model", AX_FLAG_STRING, &c.model, "NAME", "the model the weights belong to (default: the one named in the file)"},
       {"dataset", AX_FLAG_STRING, &c.dataset, "NAME", "fashion-mnist (default) or mnist"},
       {"data-dir", AX_FLAG_STRING, &c.data_dir, "DIR", "folder with the IDX files"},
       {"device", AX_FLAG_STRING, &device, "DEV", "cpu, cuda or cuda:N"},
@@ -149,7 +149,7 @@ int ax_cmd_eval(int argc, char **argv) {
     fprintf(stderr, "axon eval: --weights FILE is required\n%s\n", eval_usage);
     return AX_EXIT_USAGE;
   }
-  if (check_choice("eval", eval_usage, "model", c.model, models) ||
+  if ((c.model && check_choice("eval", eval_usage, "model", c.model, models)) ||
       check_choice("eval", eval_usage, "dataset", c.dataset, datasets) || parse_device("eval", device, &c.device))
     return AX_EXIT_USAGE;
   char err[1024];

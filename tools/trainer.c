@@ -567,14 +567,17 @@ int ax_eval(const ax_eval_config *c, double *accuracy, char *err, size_t errlen)
   ax_loader *ld = NULL;
   ax_state_dict *sd = NULL;
   ax_confusion *cm = NULL;
-  ax_module *model = ax_model_create(c->model, err, errlen);
-  if (!model) return -1;
+  ax_module *model = NULL;
   char e2[512];
   sd = ax_load_safetensors(c->weights, e2, sizeof e2);
   if (!sd) {
     fail(err, errlen, "%s", e2);
     goto out;
   }
+  /* without --model, the model named in the file (axon train writes it), else the default */
+  const char *name = c->model ? c->model : ax_state_dict_meta(sd, "axon_model");
+  model = ax_model_create(name ? name : "cnn", err, errlen);
+  if (!model) goto out;
   if (ax_module_load_state_dict(model, sd, true, e2, sizeof e2) != 0) {
     fail(err, errlen, "%s: %s", c->weights, e2);
     goto out;

@@ -55,7 +55,8 @@ void ax_train_config_defaults(ax_train_config *c);
 int ax_train(const ax_train_config *c, ax_train_report *report, char *err, size_t errlen);
 
 typedef struct ax_eval_config {
-  const char *model, *weights, *dataset, *data_dir;
+  const char *model; /* NULL: the model named in the weights file (axon_model), else cnn */
+  const char *weights, *dataset, *data_dir;
   int batch_size;
   ax_device device;
   int64_t limit_test;
