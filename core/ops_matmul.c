@@ -88,6 +88,12 @@ ax_tensor *ax_matmul(ax_tensor *a, ax_tensor *b) {
 static ax_tensor *matmul(ax_tensor *a, ax_tensor *b) {
   if (!ax__check_same_device("ax_matmul", a, b) || !ax__check_same_dtype("ax_matmul", a, b)) return NULL;
   if (!ax__check_float("ax_matmul", a)) return NULL;
+  if (a->device.type == AX_DEVICE_CPU && (a->dtype == AX_BF16 || a->dtype == AX_F16)) {
+    /* the CPU GEMM is f32 / f64; half-precision matmul is a tensor-core (CUDA) path */
+    ax_error("ax_matmul: %s matmul runs on CUDA only; on the CPU cast %s and %s to f32 first",
+             ax_dtype_name(a->dtype), ax__shp(a), ax__shp(b));
+    return NULL;
+  }
   if (a->ndim == 0 || b->ndim == 0) {
     ax_error("ax_matmul: both arguments need at least 1 dim, got %s and %s", ax__shp(a), ax__shp(b));
     return NULL;

@@ -162,3 +162,11 @@ Test(matmul, errors) {
   cr_expect(tu_error_contains("ax_linear", "bias", NULL));
   ax_scope_end();
 }
+
+Test(matmul, half_precision_on_cpu_is_an_error) {
+  ax_scope_begin();
+  ax_tensor *a = ax_cast(tu_randn(AX_F32, AX_SHAPE(2, 3)), AX_BF16), *b = ax_cast(tu_randn(AX_F32, AX_SHAPE(3, 4)), AX_BF16);
+  cr_assert_null(ax_matmul(a, b));
+  cr_assert(tu_error_contains("ax_matmul", "bf16", "CUDA", "[2, 3]", NULL));
+  ax_scope_end();
+}
