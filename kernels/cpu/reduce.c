@@ -15,6 +15,7 @@
 #include <stdlib.h>
 
 #include "kernels/cpu/iter.h"
+#include "kernels/reduce_layout.h"
 
 #define REDUCE_BLOCK 4096  /* elements of a row reduced as one unit */
 #define REDUCE_LANES 16    /* independent accumulators in a block */
@@ -39,11 +40,7 @@ static inline double combine(int op, double a, double v) {
 
 /* ---------------- layout ---------------- */
 
-/* A list of dims (outer to inner) with element strides; used as an odometer. */
-typedef struct {
-  int n;
-  int64_t size[AX_MAX_DIMS], in[AX_MAX_DIMS], out[AX_MAX_DIMS];
-} dimlist;
+typedef ax_reduce_dims dimlist;
 
 static int64_t dims_numel(const dimlist *d) {
   int64_t n = 1;
@@ -69,46 +66,8 @@ static void dims_offset(const dimlist *d, int64_t i, int64_t *in_off, int64_t *o
   if (out_off) *out_off = b;
 }
 
-typedef struct {
-  dimlist kept, red; /* coalesced, outer to inner, size-1 dims dropped */
-  bool inner_reduced;  /* the innermost of all dims (smallest input stride) is reduced */
-} layout;
-
-static void make_layout(layout *L, const ax_kt *out, const ax_kt *in) {
-  int n = 0, order[AX_MAX_DIMS];
-  for (int d = 0; d < in->ndim; d++)
-    if (in->shape[d] != 1) order[n++] = d;
-  /* stable insertion sort by input stride, largest first */
-  for (int i = 1; i < n; i++)
-    for (int j = i; j > 0 && in->strides[order[j - 1]] < in->strides[order[j]]; j--) {
-      int t = order[j];
-      order[j] = order[j - 1];
-      order[j - 1] = t;
-    }
-  L->kept.n = L->red.n = 0;
-  L->inner_reduced = false;
-  int prev_red = -1;
-  for (int i = 0; i < n; i++) {
-    int d = order[i];
-    bool red = out->shape[d] == 1;
-    dimlist *dl = red ? &L->red : &L->kept;
-    int64_t sz = in->shape[d], si = in->strides[d], so = red ? 0 : out->strides[d];
-    int k = dl->n;
-    /* merge with the previous dim when it is of the same kind and contiguous with this one */
-    if (prev_red == (int)red && k > 0 && dl->in[k - 1] == si * sz && dl->out[k - 1] == so * sz) {
-      dl->size[k - 1] *= sz;
-      dl->in[k - 1] = si;
-      dl->out[k - 1] = so;
-    } else {
-      dl->size[k] = sz;
-      dl->in[k] = si;
-      dl->out[k] = so;
-      dl->n++;
-    }
-    prev_red = red;
-    L->inner_reduced = red;
-  }
-}
+typedef ax_reduce_layout layout;
+#define make_layout ax_reduce_layout_make
 
 /* ---------------- typed loops ---------------- */
 

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "kernels/cuda/rows.cuh"
+#include "kernels/reduce_layout.h"
 
 namespace {
 
@@ -49,11 +50,7 @@ struct MinOp {
 
 /* ---------------- layout ---------------- */
 
-/* Dims outer to inner; `in` / `out` / `aux` strides in elements (aux: arg_reduce's values). */
-struct Dims {
-  int n;
-  int64_t size[AX_MAX_DIMS], in[AX_MAX_DIMS], out[AX_MAX_DIMS], aux[AX_MAX_DIMS];
-};
+typedef ax_reduce_dims Dims; /* kernels/reduce_layout.h */
 
 __host__ __device__ __forceinline__ int64_t dims_numel(const Dims &d) {
   int64_t n = 1;
@@ -78,44 +75,9 @@ __device__ __forceinline__ void dims_offset(const Dims &d, int64_t i, int64_t *i
   if (aux) *aux = c;
 }
 
-struct Layout {
-  Dims kept, red;
-  bool inner_reduced;
-};
-
-/* As make_layout of kernels/cpu/reduce.c (the same classification, so the same loops apply). */
-static void make_layout(Layout *L, const ax_kt *out, const ax_kt *in) {
-  int n = 0, order[AX_MAX_DIMS];
-  for (int d = 0; d < in->ndim; d++)
-    if (in->shape[d] != 1) order[n++] = d;
-  for (int i = 1; i < n; i++)
-    for (int j = i; j > 0 && in->strides[order[j - 1]] < in->strides[order[j]]; j--) {
-      int t = order[j];
-      order[j] = order[j - 1];
-      order[j - 1] = t;
-    }
-  memset(L, 0, sizeof *L);
-  int prev_red = -1;
-  for (int i = 0; i < n; i++) {
-    int d = order[i];
-    bool red = out->shape[d] == 1;
-    Dims *dl = red ? &L->red : &L->kept;
-    int64_t sz = in->shape[d], si = in->strides[d], so = red ? 0 : out->strides[d];
-    int k = dl->n;
-    if (prev_red == (int)red && k > 0 && dl->in[k - 1] == si * sz && dl->out[k - 1] == so * sz) {
-      dl->size[k - 1] *= sz;
-      dl->in[k - 1] = si;
-      dl->out[k - 1] = so;
-    } else {
-      dl->size[k] = sz;
-      dl->in[k] = si;
-      dl->out[k] = so;
-      dl->n++;
-    }
-    prev_red = red;
-    L->inner_reduced = red;
-  }
-}
+/* The same classification as the CPU reductions (kernels/reduce_layout.h), so the same loops apply. */
+typedef ax_reduce_layout Layout;
+static void make_layout(Layout *L, const ax_kt *out, const ax_kt *in) { ax_reduce_layout_make(L, out, in); }
 
 static int sm_count(void) {
   static int cached[64];
