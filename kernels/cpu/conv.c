@@ -35,12 +35,15 @@
 
 #include "kernels/cpu/cpu.h"
 
+/* Scratch (col matrices, per-thread partials: a few MB) comes from the caching
+ * allocator, so a training step does not map and unmap it on every call. */
 static void *conv_alloc(size_t nbytes) {
-  nbytes = (nbytes + 63) & ~(size_t)63;
-  void *p = aligned_alloc(64, nbytes ? nbytes : 64);
-  if (!p) abort(); /* a chunk's col matrix and block per thread: a few MB at most */
+  void *p = ax_cpu_alloc(nbytes, 0);
+  if (!p) abort(); /* reported by the allocator; a kernel has no error path */
   return p;
 }
+
+static void conv_free(void *p, size_t nbytes) { ax_cpu_free(p, nbytes, 0); }
 
 static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
@@ -240,7 +243,8 @@ static void FN(run_pass)(int pass, FN(job) *j) {
   int nt = image_threads(p);
   int64_t per = chunk_images(p, sizeof(T), nt), chunks = (p->n + per - 1) / per;
   int64_t scratch_elems = ((K + og) * per * P + 15) & ~(int64_t)15;
-  T *scratch = conv_alloc((size_t)(scratch_elems * nt) * sizeof(T));
+  size_t scratch_bytes = (size_t)(scratch_elems * nt) * sizeof(T);
+  T *scratch = conv_alloc(scratch_bytes);
   /* The weight pass sums per-thread partials: a static assignment of chunks to
    * threads keeps that sum in the same order on every run (training must be
    * reproducible: resume gives bit-identical losses). The other passes write
@@ -260,7 +264,7 @@ static void FN(run_pass)(int pass, FN(job) *j) {
       FN(run_chunk)(pass, j, n0, nb, scratch + scratch_elems * t, j->out + j->part_stride * t);
     }
   }
-  free(scratch);
+  conv_free(scratch, scratch_bytes);
 }
 
 static void FN(conv_forward)(T *y, const T *x, const T *w, const T *bias, const ax_conv_params *p) {
@@ -281,8 +285,9 @@ static void FN(conv_backward_weight)(T *gw, const T *gy, const T *x, const ax_co
   const int64_t G = p->groups, og = p->o / G, K = p->c / G * p->kh * p->kw, wn = p->o * K;
   int nt = image_threads(p);
   int64_t stride = (wn + 15) & ~(int64_t)15;
-  T *parts = conv_alloc((size_t)(stride * nt) * sizeof(T));
-  memset(parts, 0, (size_t)(stride * nt) * sizeof(T));
+  size_t parts_bytes = (size_t)(stride * nt) * sizeof(T);
+  T *parts = conv_alloc(parts_bytes);
+  memset(parts, 0, parts_bytes);
   FN(job) j = {.p = p, .out = parts, .a = gy, .b = x, .part_stride = stride, .transposed = K < og};
   FN(run_pass)(PASS_WEIGHT, &j);
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && wn >= AX_CPU_PARALLEL_MIN)
@@ -297,7 +302,7 @@ static void FN(conv_backward_weight)(T *gw, const T *gy, const T *x, const ax_co
     for (int t = 0; t < nt; t++) s += parts[stride * t + src];
     gw[e] = s;
   }
-  free(parts);
+  conv_free(parts, parts_bytes);
 }
 
 #endif /* AX_CONV_BODY */
