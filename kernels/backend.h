@@ -106,6 +106,23 @@ typedef struct ax_optim_args {
   double alpha; int centered;
 } ax_optim_args;
 
+/* Attention geometry: q [b, h, tq, d], k / v [b, h, tk, d], out [b, h, tq, d] (4-D
+ * strided views, stride 1 on the last dim); lse [b, h, tq] contiguous, f32 (f64 for f64
+ * inputs): the row's log-sum-exp of the scaled, masked scores, kept for the backward.
+ * mask: NULL or a 4-D view broadcast to [b, h, tq, tk] (stride 0 on broadcast dims), bool
+ * (true = attend) or q's dtype (added to the scores). causal: key j is seen by query i
+ * when j <= i + tk - tq. dropout: weight (i, j) of head (b, h) is dropped when the
+ * uniform Philox draw of element ((b*h_count + h)*tq + i)*tk + j at (seed, offset) is < p,
+ * exactly as random(AX_RANDOM_UNIFORM) would draw it for a contiguous [b, h, tq, tk]
+ * tensor; kept weights are scaled by 1/(1-p). A row with no visible key gives 0. */
+typedef struct ax_attn_params {
+  int64_t b, h, tq, tk, d;
+  double scale;
+  int causal;
+  double dropout_p;
+  uint64_t seed, offset;
+} ax_attn_params;
+
 typedef struct ax_backend {
   const char *name;
 
@@ -194,6 +211,25 @@ typedef struct ax_backend {
   /* one fused optimizer update over n parameters (see ax_optim_args) */
   void (*optim_step)(const ax_optim_args *a, int n, ax_kt *const *params, ax_kt *const *grads,
                      ax_kt *const *state0, ax_kt *const *state1, ax_kt *const *state2);
+  /* layer norm (rms = 0) or RMS norm (rms = 1) over the last dim of contiguous x viewed as
+   * [rows, cols]; mean (NULL for rms) and rstd are [rows], f32 (f64 when x is f64);
+   * weight / bias [cols] may be NULL. Backward: any of gx / gweight / gbias may be NULL;
+   * every output is overwritten; the column sums of gweight / gbias are deterministic. */
+  void (*layer_norm)(ax_kt *y, ax_kt *mean, ax_kt *rstd, const ax_kt *x, const ax_kt *weight,
+                     const ax_kt *bias, double eps, int rms);
+  void (*layer_norm_backward)(ax_kt *gx, ax_kt *gweight, ax_kt *gbias, const ax_kt *gy, const ax_kt *x,
+                              const ax_kt *mean, const ax_kt *rstd, const ax_kt *weight, int rms);
+  /* gweight [V, C] contiguous (overwritten) = sum of gy [N, C] rows i with index[i] == v; the
+   * summation order is fixed (i ascending), so the result is the same bits every run */
+  void (*embedding_backward)(ax_kt *gweight, const ax_kt *index, const ax_kt *gy);
+
+  /* flash attention forward and backward (see ax_attn_params); the backward overwrites
+   * gq, gk, gv */
+  void (*attention)(ax_kt *out, ax_kt *lse, const ax_kt *q, const ax_kt *k, const ax_kt *v,
+                    const ax_kt *mask, const ax_attn_params *p);
+  void (*attention_backward)(ax_kt *gq, ax_kt *gk, ax_kt *gv, const ax_kt *gout, const ax_kt *q,
+                             const ax_kt *k, const ax_kt *v, const ax_kt *out, const ax_kt *lse,
+                             const ax_kt *mask, const ax_attn_params *p);
 } ax_backend;
 
 extern const ax_backend ax_cpu_backend;

@@ -201,6 +201,35 @@ ax_tensor *ax_batch_norm(ax_tensor *x, ax_tensor *running_mean, ax_tensor *runni
  * seed. Not training (or p == 0): returns x unchanged (a new reference). */
 ax_tensor *ax_dropout(ax_tensor *x, double p, bool training);
 
+/* ---- transformer ops ---- */
+/* Normalize over the last dim of x ([..., C]); weight / bias [C] may be NULL.
+ * The mean and 1/std of each row are kept for a fused backward. */
+ax_tensor *ax_layer_norm(ax_tensor *x, ax_tensor *weight, ax_tensor *bias, double eps);
+/* x / sqrt(mean(x^2) + eps) * weight over the last dim; weight [C] may be NULL. */
+ax_tensor *ax_rms_norm(ax_tensor *x, ax_tensor *weight, double eps);
+/* weight [V, C], indices i64 or i32 of any shape -> indices.shape + [C]. The
+ * gradient of weight is a deterministic scatter-add (the same bits every run). */
+ax_tensor *ax_embedding(ax_tensor *weight, ax_tensor *indices);
+
+typedef struct ax_sdpa_opts {
+  bool causal;          /* query i sees keys j <= i + (Tk - Tq) (bottom-right aligned; = PyTorch's when Tq == Tk) */
+  double dropout_p;     /* dropout on the attention weights (pass 0 in eval mode) */
+  double scale;         /* 0: 1/sqrt(head dim) */
+  ax_tensor *attn_mask; /* optional, broadcastable to [B, H, Tq, Tk]: bool (true = attend) or
+                         * q's dtype (added to the scores) */
+} ax_sdpa_opts;
+/* q [B, H, Tq, D], k and v [B, H, Tk, D] (any strides) -> [B, H, Tq, D]. The T x T
+ * matrix is never stored (flash attention). The result is a view of [B, Tq, H, D]
+ * storage, so transpose(1, 2) + reshape to [B, Tq, H*D] copies nothing. A query row
+ * whose keys are all masked gives 0. o may be NULL. */
+ax_tensor *ax_scaled_dot_product_attention(ax_tensor *q, ax_tensor *k, ax_tensor *v, const ax_sdpa_opts *o);
+
+/* The classifier head and its loss in one op: cross_entropy(h W^T + b, target), h [N, C],
+ * weight [V, C], bias [V] or NULL, target [N]. Rows are processed in chunks so that at most
+ * chunk x V logits exist at once (recomputed in backward), for large vocabularies. */
+ax_tensor *ax_classifier_cross_entropy(ax_tensor *h, ax_tensor *weight, ax_tensor *bias, ax_tensor *target,
+                                       const ax_cross_entropy_opts *o);
+
 #ifdef __cplusplus
 }
 #endif

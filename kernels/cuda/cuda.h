@@ -75,6 +75,15 @@ void ax_cuda_dropout(ax_kt *out, const ax_kt *in, double p, uint64_t seed, uint6
 /* optim.cu */
 void ax_cuda_optim_step(const ax_optim_args *a, int n, ax_kt *const *params, ax_kt *const *grads, ax_kt *const *state0, ax_kt *const *state1, ax_kt *const *state2);
 
+/* layernorm.cu */
+void ax_cuda_layer_norm(ax_kt *y, ax_kt *mean, ax_kt *rstd, const ax_kt *x, const ax_kt *weight, const ax_kt *bias, double eps, int rms);
+void ax_cuda_layer_norm_backward(ax_kt *gx, ax_kt *gweight, ax_kt *gbias, const ax_kt *gy, const ax_kt *x, const ax_kt *mean, const ax_kt *rstd, const ax_kt *weight, int rms);
+void ax_cuda_embedding_backward(ax_kt *gweight, const ax_kt *index, const ax_kt *gy);
+
+/* attention.cu (native flash attention) and attention_cudnn.cu (AXON_ATTN=cudnn) */
+void ax_cuda_attention(ax_kt *out, ax_kt *lse, const ax_kt *q, const ax_kt *k, const ax_kt *v, const ax_kt *mask, const ax_attn_params *p);
+void ax_cuda_attention_backward(ax_kt *gq, ax_kt *gk, ax_kt *gv, const ax_kt *gout, const ax_kt *q, const ax_kt *k, const ax_kt *v, const ax_kt *out, const ax_kt *lse, const ax_kt *mask, const ax_attn_params *p);
+
 #ifdef __cplusplus
 }
 #endif
