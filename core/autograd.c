@@ -19,6 +19,11 @@ void ax_no_grad_end(void) {
   if (no_grad_depth > 0) no_grad_depth--;
 }
 bool ax_grad_enabled(void) { return no_grad_depth == 0; }
+int ax__swap_no_grad_depth(int depth) {
+  int old = no_grad_depth;
+  no_grad_depth = depth < 0 ? 0 : depth;
+  return old;
+}
 
 bool ax__needs_grad(const ax_tensor *t) { return t && t->requires_grad && no_grad_depth == 0; }
 
@@ -215,6 +220,7 @@ int ax_backward(ax_tensor *root, ax_tensor *grad) {
 
   ax_scope_begin();
   ax_no_grad_begin();
+  ax_autocast_begin(AX_F32); /* gradients keep their forward dtypes even if backward runs in a region */
   ax_tensor *g0 = grad ? grad : ax_ones_like(root);
   int rc = 0;
   if (!g0) {
@@ -252,6 +258,7 @@ int ax_backward(ax_tensor *root, ax_tensor *grad) {
       t->grad_fn->grad_accum = NULL;
     }
   }
+  ax_autocast_end();
   ax_no_grad_end();
   ax_scope_end();
   free(order);

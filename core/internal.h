@@ -20,7 +20,7 @@ typedef struct ax_node ax_node;
  * mode off inside the backward pass's scope, so it may use any op. */
 typedef void (*ax_backward_fn)(ax_node *node, ax_tensor *grad_out);
 
-#define AX_NODE_SAVED 4
+#define AX_NODE_SAVED 6 /* attention saves q, k, v, lse and its mask */
 struct ax_node {
   const char *name;
   ax_backward_fn backward;
@@ -34,6 +34,8 @@ struct ax_node {
   int in_ndim;
   int in_dtype;
   ax_tensor *grad_accum;            /* during backward: the sum of gradients reaching output */
+  void *ctx;                        /* op-owned state that does not fit above (ax_checkpoint) */
+  void (*ctx_free)(void *ctx);      /* called when the node is freed */
 };
 
 /* ---- dispatch ---- */
@@ -93,6 +95,9 @@ ax_tensor *ax__scope_return(ax_tensor *out);
 
 /* ---- autograd ---- */
 bool ax__needs_grad(const ax_tensor *t);
+/* Sets the grad-mode nesting depth (0 = grad on) and returns the previous one: a backward
+ * function that records a graph of its own (ax_checkpoint) turns grad on and back. */
+int ax__swap_no_grad_depth(int depth);
 /* Record a node for `out` if grad mode is on and any input requires grad; NULL otherwise. */
 ax_node *ax__record(ax_tensor *out, const char *name, ax_backward_fn fn, int n_inputs, ax_tensor *const *inputs);
 void ax__save(ax_node *n, int slot, ax_tensor *t);
@@ -102,6 +107,20 @@ void ax__accumulate(ax_node *n, int i, ax_tensor *g);
 /* Sum g down to `shape` (undoing broadcasting). */
 ax_tensor *ax__sum_to(ax_tensor *g, int ndim, const int64_t *shape);
 void ax__node_free(ax_node *n);
+
+/* ---- autocast (core/autocast.c) ---- */
+/* The dtype an autocast-eligible op (GEMM-like: matmul, linear, attention) casts x to:
+ * the region's bf16/f16 when one is active and x is f32, x's own dtype otherwise. */
+ax_dtype ax__autocast_dtype_for(const ax_tensor *x);
+/* x cast (differentiably) to ax__autocast_dtype_for(x); x itself when no cast is due. */
+ax_tensor *ax__autocast(ax_tensor *x);
+/* For the ops that autocast keeps in f32 (softmax, log_softmax, cross_entropy,
+ * layer_norm, ...): x cast to f32 inside an autocast region when x is bf16/f16; x otherwise. */
+ax_tensor *ax__autocast_f32(ax_tensor *x);
+/* Inside a region, a binary op's f32 and bf16/f16 operands meet in f32 (PyTorch's type
+ * promotion, e.g. a residual add of an f32 stream and a bf16 linear output): casts the
+ * 16-bit one of *a / *b up. Does nothing outside a region or for any other pair. */
+void ax__autocast_promote(ax_tensor **a, ax_tensor **b);
 
 /* ---- random ---- */
 uint64_t ax__rng_next_offset(void); /* one call's offset; advances the generator */

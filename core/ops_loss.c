@@ -56,6 +56,8 @@ static ax_tensor *softmax_impl(const char *op, ax_tensor *x, int dim, int log) {
   int last = x->ndim - 1;
   bool moved = x->ndim > 0 && d != last;
   ax_scope_begin();
+  x = ax__autocast_f32(x); /* autocast keeps softmax in f32 */
+  if (!x) return ax__scope_return(NULL);
   ax_no_grad_begin(); /* the moves are internal: one node is recorded for the whole op */
   ax_tensor *xc = dim_last(x, d);
   ax_tensor *yc = xc ? ax__new(op, x->dtype, x->device, xc->ndim, xc->shape) : NULL;
@@ -234,6 +236,8 @@ ax_tensor *ax_cross_entropy(ax_tensor *logits, ax_tensor *target, const ax_cross
   if (!check_reduction(op, r)) return NULL;
   int64_t ignore = ignore_of(o), classes = logits->shape[logits->ndim == 1 ? 0 : 1];
   ax_scope_begin();
+  logits = ax__autocast_f32(logits); /* autocast: the loss of bf16/f16 logits in f32 */
+  if (!logits) return ax__scope_return(NULL);
   if (logits->device.type == AX_DEVICE_CPU && !check_target_range(op, logits, target, classes, ignore))
     return ax__scope_return(NULL);
   ax_no_grad_begin(); /* the layout moves are internal: one node is recorded for the whole op */

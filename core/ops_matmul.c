@@ -4,7 +4,12 @@
  * the backend GEMM with a leading dimension, a transpose flag and one batch
  * stride each. Transposed views and broadcast batches therefore cost no copy;
  * only layouts that no (ld, trans, batch stride) can describe are made
- * contiguous first. */
+ * contiguous first.
+ *
+ * bf16 / f16 operands multiply with f32 accumulation and one rounding of the
+ * result on every backend (tensor cores on CUDA; the CPU GEMM converts while
+ * packing). Inside an autocast region (core/autocast.c) f32 operands are cast
+ * to the region's dtype first, with differentiable casts. */
 #include <string.h>
 
 #include "core/internal.h"
@@ -82,18 +87,18 @@ static ax_tensor *matmul(ax_tensor *a, ax_tensor *b);
 ax_tensor *ax_matmul(ax_tensor *a, ax_tensor *b) {
   if (!a || !b) return NULL;
   ax_scope_begin();
+  /* autocast: f32 operands go to the region's dtype, also next to an operand already in it
+   * (a bf16 activation times an f32 weight, as PyTorch does); f64 keeps the dtype error */
+  if (a->dtype != AX_F64 && b->dtype != AX_F64) {
+    a = ax__autocast(a);
+    b = ax__autocast(b);
+  }
   return ax__scope_return(matmul(a, b));
 }
 
 static ax_tensor *matmul(ax_tensor *a, ax_tensor *b) {
   if (!ax__check_same_device("ax_matmul", a, b) || !ax__check_same_dtype("ax_matmul", a, b)) return NULL;
   if (!ax__check_float("ax_matmul", a)) return NULL;
-  if (a->device.type == AX_DEVICE_CPU && (a->dtype == AX_BF16 || a->dtype == AX_F16)) {
-    /* the CPU GEMM is f32 / f64; half-precision matmul is a tensor-core (CUDA) path */
-    ax_error("ax_matmul: %s matmul runs on CUDA only; on the CPU cast %s and %s to f32 first",
-             ax_dtype_name(a->dtype), ax__shp(a), ax__shp(b));
-    return NULL;
-  }
   if (a->ndim == 0 || b->ndim == 0) {
     ax_error("ax_matmul: both arguments need at least 1 dim, got %s and %s", ax__shp(a), ax__shp(b));
     return NULL;
@@ -191,6 +196,13 @@ ax_tensor *ax_linear(ax_tensor *x, ax_tensor *weight, ax_tensor *bias) {
     return NULL;
   }
   ax_scope_begin();
+  /* autocast casts all three (the bias too: y + bias needs one dtype), the
+   * weight before the transpose so the cast copy keeps its layout */
+  if (x->dtype != AX_F64 && weight->dtype != AX_F64 && (!bias || bias->dtype != AX_F64)) {
+    x = ax__autocast(x);
+    weight = ax__autocast(weight);
+    bias = ax__autocast(bias);
+  }
   ax_tensor *y = ax_matmul(x, ax_transpose(weight, 0, 1));
   return ax__scope_return(bias ? ax_add(y, bias) : y);
 }

@@ -305,6 +305,7 @@ static void node_release_into(ax_node *n, tensor_stack *s) {
   for (int i = 0; i < n->n_inputs; i++) push(s, n->inputs[i]);
   for (int i = 0; i < AX_NODE_SAVED; i++) push(s, n->saved[i]);
   push(s, n->grad_accum);
+  if (n->ctx_free) n->ctx_free(n->ctx);
   free(n->inputs);
   free(n);
 }

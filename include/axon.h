@@ -6,7 +6,11 @@
 #include "axon/autograd.h"
 #include "axon/io.h"
 #include "axon/data.h"
+#include "axon/text.h"
 #include "axon/metrics.h"
 #include "axon/nn.h"
+#include "axon/transformer.h"
 #include "axon/optim.h"
+#include "axon/dist.h"
+#include "axon/amp.h"
 #endif

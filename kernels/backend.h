@@ -104,6 +104,9 @@ typedef struct ax_optim_args {
   double momentum, dampening; int nesterov;
   double beta1, beta2, eps; int64_t step;
   double alpha; int centered;
+  /* bf16 parameters: round the f32 update stochastically (Philox key sr_seed, see
+   * kernels/optim_hp.h) instead of to nearest */
+  int stochastic_rounding; uint64_t sr_seed;
 } ax_optim_args;
 
 /* Attention geometry: q [b, h, tq, d], k / v [b, h, tk, d], out [b, h, tq, d] (4-D

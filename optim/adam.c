@@ -8,6 +8,7 @@ static ax_optimizer *adam_like(const char *op, const char *name, int kind, doubl
   ax_adam_opts o = opts ? *opts : (ax_adam_opts){0};
   ax_optim_args a = {.kind = kind, .lr = o.lr, .weight_decay = ax__opt_or(o.weight_decay, default_wd),
                      .l1 = ax__opt_or(o.l1, 0), .grad_scale = ax__opt_or(o.grad_scale, 1),
+                     .stochastic_rounding = o.stochastic_rounding,
                      .beta1 = ax__opt_or(o.beta1, 0.9), .beta2 = ax__opt_or(o.beta2, 0.999),
                      .eps = ax__opt_or(o.eps, 1e-8)};
   if (!(a.beta1 >= 0 && a.beta1 < 1) || !(a.beta2 >= 0 && a.beta2 < 1) || !(a.eps >= 0)) {

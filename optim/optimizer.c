@@ -157,6 +157,7 @@ static int run_groups(ax_optimizer *o, int *todo, int m) {
     }
     ax_optim_args a = o->args;
     a.step = step + 1;
+    a.sr_seed = ax__rng_seed();
     rc = ax__optim_step("ax_optimizer_step", &a, g, buf, buf + m, buf + 2 * m, buf + 3 * m, buf + 4 * m);
   }
   free(buf);

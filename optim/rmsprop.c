@@ -6,6 +6,7 @@ ax_optimizer *ax_rmsprop(ax_tensor *const *params, int n, const ax_rmsprop_opts 
   ax_rmsprop_opts o = opts ? *opts : (ax_rmsprop_opts){0};
   ax_optim_args a = {.kind = AX_OPTIM_RMSPROP, .lr = o.lr, .weight_decay = ax__opt_or(o.weight_decay, 0),
                      .l1 = ax__opt_or(o.l1, 0), .grad_scale = ax__opt_or(o.grad_scale, 1),
+                     .stochastic_rounding = o.stochastic_rounding,
                      .alpha = ax__opt_or(o.alpha, 0.99), .eps = ax__opt_or(o.eps, 1e-8),
                      .momentum = ax__opt_or(o.momentum, 0), .centered = o.centered};
   if (!(a.alpha >= 0 && a.alpha <= 1) || !(a.eps >= 0) || !(a.momentum >= 0)) {

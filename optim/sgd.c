@@ -6,6 +6,7 @@ ax_optimizer *ax_sgd(ax_tensor *const *params, int n, const ax_sgd_opts *opts) {
   ax_sgd_opts o = opts ? *opts : (ax_sgd_opts){0};
   ax_optim_args a = {.kind = AX_OPTIM_SGD, .lr = o.lr, .weight_decay = ax__opt_or(o.weight_decay, 0),
                      .l1 = ax__opt_or(o.l1, 0), .grad_scale = ax__opt_or(o.grad_scale, 1),
+                     .stochastic_rounding = o.stochastic_rounding,
                      .momentum = ax__opt_or(o.momentum, 0), .dampening = ax__opt_or(o.dampening, 0),
                      .nesterov = o.nesterov};
   if (!(a.momentum >= 0) || !(a.dampening >= 0) || !(a.dampening <= 1)) {

@@ -19,7 +19,8 @@ static const char *usage =
     "usage: axon <command> [options]\n"
     "\n"
     "commands:\n"
-    "  train     train a model from the zoo (default: the cnn on Fashion-MNIST)\n"
+    "  train     train a model from the zoo (default: the cnn on Fashion-MNIST; --model gpt: a GPT on text)\n"
+    "  generate  stream text from a trained GPT (KV cache)\n"
     "  eval      evaluate trained weights: accuracy, per-class table, confusion matrix\n"
     "  bench     time the kernels against the machine's copy bandwidth and the vendor libraries\n"
     "  info      print the version, the backends compiled in, the devices found and the thread count\n"
@@ -73,6 +74,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "train")) return ax_cmd_train(argc - 2, argv + 2);
   if (!strcmp(cmd, "eval")) return ax_cmd_eval(argc - 2, argv + 2);
   if (!strcmp(cmd, "bench")) return ax_tool_bench(argc - 2, argv + 2);
+  if (!strcmp(cmd, "generate")) return ax_cmd_generate(argc - 2, argv + 2);
   if (cmd[0] == '-')
     fprintf(stderr, "axon: unknown option '%s' (try 'axon --help')\n", cmd);
   else

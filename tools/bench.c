@@ -97,6 +97,7 @@ struct op_ctx {
   ax_tensor *x[MAX_SETS], *y[MAX_SETS], *z[MAX_SETS];
   void *px[MAX_SETS], *py[MAX_SETS]; /* raw device pointers (copy reference) */
   size_t nbytes;
+  int mode; /* op-specific (attention: ATTN_* bits) */
 };
 
 static bool call(op_ctx *c, int i) {
@@ -441,6 +442,63 @@ static void bench_conv(const char *name, int64_t n, int64_t cin, int64_t hw, int
   ax_scope_end();
 }
 
+/* ---- attention: causal flash attention, forward and forward + backward ----
+ * On a GPU: bf16 at T = 1024 and 4096, D = 64 and 128, 16K tokens per call. The
+ * vendor column would be cuDNN's fused attention (AXON_ATTN=cudnn), which this build
+ * does not implement, so GPU rows have none. On the CPU: f32 at the GPT-on-CPU size
+ * (B 32, H 4, T 128, D 64), with the composite softmax(q k^T * scale + causal mask) v
+ * built from matmul and softmax in the vendor column. FLOPs are 4 B H T^2 D / 2
+ * forward (causal) and 3.5x that with the backward, FlashAttention's convention. */
+
+enum { ATTN_TRAIN = 1, ATTN_COMPOSITE = 2 };
+static ax_tensor *attn_causal; /* [T, T] bool, for the composite */
+
+static bool op_attention(op_ctx *c, int s) {
+  ax_tensor *q = c->x[s], *k = c->y[s], *v = c->z[s], *y;
+  if (c->mode & ATTN_COMPOSITE) {
+    ax_tensor *sc = ax_mul_scalar(ax_matmul(q, ax_transpose(k, 2, 3)), 1 / sqrt((double)q->shape[3]));
+    sc = ax_where(attn_causal, sc, ax_scalar(-INFINITY, &(ax_tensor_opts){.dtype = q->dtype, .device = q->device}));
+    y = ax_matmul(ax_softmax(sc, -1), v);
+  } else {
+    y = ax_scaled_dot_product_attention(q, k, v, &(ax_sdpa_opts){.causal = true});
+  }
+  if (y && (c->mode & ATTN_TRAIN)) return ax_backward(ax_sum(y, AX_ALL, false), NULL) == 0;
+  return y != NULL;
+}
+
+static void bench_attention(ax_dtype dt, int64_t b, int64_t h, int64_t t, int64_t d, bool train) {
+  ax_scope_begin();
+  int64_t shape[4] = {b, h, t, d};
+  double es = (double)ax_dtype_size(dt), io = es * b * h * t * d;
+  op_ctx c = {.fn = op_attention, .nsets = sets_for(3 * io), .mode = train ? ATTN_TRAIN : 0};
+  bool ok = true;
+  for (int s = 0; s < c.nsets && ok; s++) {
+    ax_tensor **slots[3] = {&c.x[s], &c.y[s], &c.z[s]};
+    for (int i = 0; i < 3 && ok; i++) {
+      *slots[i] = input(dt, 4, shape, -1, 1);
+      if (*slots[i] && train) ax_set_requires_grad(*slots[i], true);
+      ok = *slots[i] && (!train || (*slots[i])->requires_grad);
+    }
+  }
+  char sh[40];
+  snprintf(sh, sizeof sh, "B%lld H%lld T%lld D%lld", (long long)b, (long long)h, (long long)t, (long long)d);
+  result *r = add_result(train ? "attention f+b" : "attention", sh, dt, io * (train ? 8 : 4),
+                         2.0 * b * h * t * t * d * (train ? 3.5 : 1.0));
+  if (r) {
+    r->us = ok ? time_op(&c) : NAN;
+    finish(r);
+    if (!on_gpu() && ok) {
+      ax_tensor *i = ax_unsqueeze(ax_arange(0, (double)t, 1, NULL), 1), *j = ax_arange(0, (double)t, 1, NULL);
+      attn_causal = ax_le(j, i);
+      c.mode |= ATTN_COMPOSITE;
+      r->vendor_us = attn_causal ? time_op(&c) : NAN;
+      snprintf(r->vendor, sizeof r->vendor, "composite");
+    }
+  }
+  ax_scope_end();
+  attn_causal = NULL; /* freed with the scope */
+}
+
 /* ---- output ---- */
 
 static void json_string(FILE *f, const char *s) {
@@ -503,7 +561,7 @@ static int write_json(const char *path, const char *date, const char *device) {
 /* ---- command line ---- */
 
 static const char *const op_names[] = {"copy", "copy_t", "add",  "relu",   "gelu", "sum",
-                                       "softmax", "cross_entropy", "gemm", "conv2d"};
+                                       "softmax", "cross_entropy", "gemm", "conv2d", "attention"};
 #define NUM_OPS ((int)(sizeof op_names / sizeof op_names[0]))
 static bool wanted[NUM_OPS], any_wanted;
 
@@ -541,7 +599,7 @@ int ax_tool_bench(int argc, char **argv) {
     int k = 0;
     while (k < NUM_OPS && strcmp(op_names[k], a)) k++;
     if (k == NUM_OPS) {
-      fprintf(stderr, "axon bench: unknown op '%s' (ops: copy copy_t add relu gelu sum softmax cross_entropy gemm conv2d)\n", a);
+      fprintf(stderr, "axon bench: unknown op '%s' (ops: copy copy_t add relu gelu sum softmax cross_entropy gemm conv2d attention)\n", a);
       return AX_EXIT_USAGE;
     }
     wanted[k] = any_wanted = true;
@@ -550,7 +608,7 @@ int ax_tool_bench(int argc, char **argv) {
                         "Times each kernel (median of batches, inputs rotated past the L2 cache) and prints time,\n"
                         "GB/s or FLOP/s, % of the roofline measured in the same run (copy bandwidth; cuBLAS at\n"
                         "8192^3 for matrix peak) and the vendor library's time where there is one.\n"
-                        "OP: copy copy_t add relu gelu sum softmax cross_entropy gemm conv2d (default: all).",
+                        "OP: copy copy_t add relu gelu sum softmax cross_entropy gemm conv2d attention (default: all).",
                         flags, (int)(sizeof flags / sizeof flags[0]), nrest, rest);
   if (rc != 0) return rc > 0 ? 0 : AX_EXIT_USAGE;
 
@@ -603,6 +661,17 @@ int ax_tool_bench(int argc, char **argv) {
     bench_conv("conv2d cnn.1", batch, 1, 28, 32);
     bench_conv("conv2d cnn.2", batch, 32, 14, 64);
   }
+  if (want("attention"))
+    for (int train = 0; train < 2; train++) {
+      if (on_gpu()) {
+        const int64_t ts[2] = {1024, 4096}, ds[2] = {64, 128};
+        for (int ti = 0; ti < 2; ti++)
+          for (int di = 0; di < 2; di++)
+            bench_attention(AX_BF16, 16384 / ts[ti], 2048 / ds[di], ts[ti], ds[di], train);
+      } else {
+        bench_attention(AX_F32, small ? 8 : 32, 4, 128, 64, train);
+      }
+    }
 
   print_header();
   for (int i = 0; i < B.nres; i++) {

@@ -44,12 +44,14 @@ static const char *const models[] = {"mlp", "cnn", "resnet", NULL};
 static const char *const datasets[] = {"fashion-mnist", "mnist", NULL};
 
 static const char *train_usage =
-    "usage: axon train [--model mlp|cnn|resnet] [--dataset fashion-mnist|mnist] [--data-dir DIR] [--epochs N]\n"
+    "usage: axon train [--model mlp|cnn|resnet] (gpt, char-lstm: see axon train --model gpt --help)\n"
+    "                  [--dataset fashion-mnist|mnist] [--data-dir DIR] [--epochs N]\n"
     "                  [--batch-size B] [--optimizer sgd|adam|adamw|rmsprop] [--lr X] [--weight-decay W]\n"
     "                  [--schedule none|step|exponential|cosine|onecycle] [--device cpu|cuda] [--seed S]\n"
     "                  [--metrics FILE] [--checkpoint DIR] [--resume] [--early-stop PATIENCE] [--save FILE] ...";
 
 int ax_cmd_train(int argc, char **argv) {
+  if (ax_train_is_lm(argc, argv)) return ax_cmd_train_lm(argc, argv); /* language models: tools/train_lm_cmd.c */
   ax_train_config c;
   ax_train_config_defaults(&c);
   const char *device = NULL;
@@ -88,6 +90,7 @@ int ax_cmd_train(int argc, char **argv) {
       {"no-save", AX_FLAG_BOOL, &no_save, NULL, "do not write the final weights"},
       {"no-prefetch", AX_FLAG_BOOL, &no_prefetch, NULL, "prepare batches on the training thread"},
       {"plain", AX_FLAG_BOOL, &plain, NULL, "plain progress lines even on a terminal"},
+      {"bucket-mb", AX_FLAG_DOUBLE, &c.bucket_mb, "MB", "gradient bucket size of data-parallel runs (mpirun/srun; default 25)"},
       {"stop-after-steps", AX_FLAG_I64, &c.stop_after_steps, "N", "checkpoint and stop after N steps (testing resume)"},
   };
   int r = ax_cli_parse("train", train_usage,

@@ -209,6 +209,8 @@ typedef struct train_state {
 
 static int save_checkpoint(const ax_train_config *c, ax_module *model, ax_optimizer *opt, const train_state *st,
                            char *err, size_t errlen) {
+  /* every rank holds the same parameters and optimizer state: rank 0 writes for all */
+  if (ax_comm_rank(ax_comm_world()) != 0) return 0;
   if (mkdir(c->checkpoint_dir, 0755) != 0 && errno != EEXIST)
     return fail(err, errlen, "cannot create checkpoint folder %s: %s", c->checkpoint_dir, strerror(errno));
   ax_state_dict *m = ax_state_dict_new(), *o = ax_state_dict_new(), *sd = ax_state_dict_new();
@@ -343,7 +345,7 @@ out:
 
 static void write_metrics(const ax_train_config *c, int epoch, double train_loss, eval_result test, eval_result val,
                           bool has_val, double lr, double secs, double sps) {
-  if (!c->metrics_path) return;
+  if (!c->metrics_path || ax_comm_rank(ax_comm_world()) != 0) return;
   FILE *f = fopen(c->metrics_path, "a");
   if (!f) {
     fprintf(stderr, "axon train: cannot append to %s: %s\n", c->metrics_path, strerror(errno));
@@ -358,8 +360,36 @@ static void write_metrics(const ax_train_config *c, int epoch, double train_loss
   fclose(f);
 }
 
+/* Data parallelism (mpirun / srun): rank r's loader reads its slice of every global
+ * batch (ax_dist_sampler_indices), so batch k of all ranks together is batch k of a
+ * single-process run; it is rebuilt each epoch because the shard depends on the epoch. */
+static ax_loader *shard_loader(const ax_dataset *ds, const ax_loader_opts *lo, ax_comm *comm, int epoch, char *err,
+                               size_t errlen) {
+  ax_dist_sampler_opts so = {.indices = lo->indices, .n = lo->n_indices, .seed = lo->seed, .shuffle = lo->shuffle,
+                             .global_batch = lo->batch_size, .rank = ax_comm_rank(comm), .world = ax_comm_size(comm)};
+  int64_t *mine = malloc((size_t)(so.n > 0 ? so.n : 1) * sizeof *mine);
+  int64_t n = ax_dist_sampler_indices(&so, epoch, mine);
+  ax_loader_opts o = *lo;
+  o.indices = mine;
+  o.n_indices = n;
+  o.shuffle = false;
+  o.batch_size = lo->batch_size / so.world;
+  ax_loader *ld = n > 0 ? ax_loader_new(ds, &o, err, errlen) : NULL;
+  if (n <= 0) fail(err, errlen, "no training batches for rank %d of %d", so.rank, so.world);
+  free(mine);
+  return ld;
+}
+
 int ax_train(const ax_train_config *c, ax_train_report *report, char *err, size_t errlen) {
-  FILE *log = c->log ? c->log : stdout;
+  ax_comm *comm = ax_comm_world();
+  int world = ax_comm_size(comm);
+  FILE *log = c->log ? c->log : stdout, *devnull = NULL;
+  if (ax_comm_rank(comm) != 0) log = devnull = fopen("/dev/null", "w"); /* only rank 0 reports */
+  if (world > 1 && c->batch_size % world != 0) {
+    if (devnull) fclose(devnull);
+    return fail(err, errlen, "--batch-size %d is not divisible by the %d ranks", c->batch_size, world);
+  }
+  ax_ddp *ddp = NULL;
   ax_train_report rep;
   memset(&rep, 0, sizeof rep);
   if (c->epochs < 1 || c->batch_size < 1) return fail(err, errlen, "--epochs and --batch-size must be at least 1");
@@ -409,7 +439,7 @@ int ax_train(const ax_train_config *c, ax_train_report *report, char *err, size_
   ax_loader_opts lo = {.batch_size = c->batch_size, .shuffle = true, .seed = c->seed, .indices = train_idx,
                        .n_indices = n_fit, .mean = &mean, .std = &std, .n_channels = 1,
                        .crop_padding = augment ? 2 : 0, .hflip = augment, .prefetch = c->prefetch};
-  train_ld = ax_loader_new(train_ds, &lo, err, errlen);
+  train_ld = world > 1 ? shard_loader(train_ds, &lo, comm, 0, err, errlen) : ax_loader_new(train_ds, &lo, err, errlen);
   ax_loader_opts eo = {.batch_size = 500, .shuffle = false, .n_indices = n_test, .mean = &mean, .std = &std,
                        .n_channels = 1, .prefetch = c->prefetch};
   test_ld = ax_loader_new(test_ds, &eo, err, errlen);
@@ -436,6 +466,15 @@ int ax_train(const ax_train_config *c, ax_train_report *report, char *err, size_
     }
   }
 
+  if (world > 1) {
+    ddp = ax_ddp_new(model, comm, &(ax_ddp_opts){.bucket_mb = c->bucket_mb});
+    if (!ddp) {
+      fail(err, errlen, "data-parallel start-up failed: %s", ax_last_error());
+      goto out;
+    }
+    fprintf(log, "data parallel: %d ranks (%s), %d images per rank per step\n", world, ax_comm_backend_name(comm),
+            c->batch_size / world);
+  }
   char dev[32];
   fprintf(log, "model %s: %" PRId64 " parameters on %s; %s: %" PRId64 " training images, %" PRId64
                " test images%s; %s lr %g, schedule %s, batch %d\n",
@@ -446,6 +485,11 @@ int ax_train(const ax_train_config *c, ax_train_report *report, char *err, size_
   int64_t images_total = 0;
   for (; st.epoch < c->epochs; st.epoch++) {
     ax_module_train(model, true);
+    if (world > 1 && st.epoch > 0) {
+      ax_loader_free(train_ld);
+      train_ld = shard_loader(train_ds, &lo, comm, st.epoch, err, errlen);
+      if (!train_ld) goto out;
+    }
     ax_loader_set_state(train_ld, st.epoch, st.batch);
     progress pg = {log, bar, st.epoch + 1, c->epochs, steps_per_epoch, 0, now_s()};
     int64_t images = 0;
@@ -467,11 +511,16 @@ int ax_train(const ax_train_config *c, ax_train_report *report, char *err, size_
         goto out;
       }
       ax_backward(loss, NULL);
+      if (ddp && ax_ddp_finish(ddp) != 0) {
+        ax_scope_end();
+        fail(err, errlen, "gradient reduction failed: %s", ax_last_error());
+        goto out;
+      }
       if (c->clip_norm > 0) ax_clip_grad_norm(params, np, c->clip_norm, 2.0);
       ax_optimizer_step(opt);
       ax_optimizer_zero_grad(opt);
-      double lv = ax_item(loss);
-      int64_t batch_images = x->shape[0];
+      double lv = world > 1 ? ax_comm_mean(comm, ax_item(loss)) : ax_item(loss); /* the global batch's loss */
+      int64_t batch_images = x->shape[0] * world;
       ax_scope_end();
       if (c->step_losses && st.step < c->max_step_losses) c->step_losses[st.step] = lv;
       st.loss_sum += lv;
@@ -497,6 +546,11 @@ int ax_train(const ax_train_config *c, ax_train_report *report, char *err, size_
     double train_loss = st.loss_count ? st.loss_sum / (double)st.loss_count : 0;
     eval_result val = {0, 0}, test = evaluate(model, test_ld, c->device, NULL);
     if (val_ld) val = evaluate(model, val_ld, c->device, NULL);
+    /* ranks differ only in batch-norm statistics: report (and stop early on) their mean */
+    test.loss = ax_comm_mean(comm, test.loss);
+    test.accuracy = ax_comm_mean(comm, test.accuracy);
+    val.loss = ax_comm_mean(comm, val.loss);
+    val.accuracy = ax_comm_mean(comm, val.accuracy);
     double sps = secs > 0 ? (double)images / secs : 0;
     images_total += images;
     fprintf(log, "epoch %d/%d  train loss %.4f", st.epoch + 1, c->epochs, train_loss);
@@ -534,7 +588,7 @@ int ax_train(const ax_train_config *c, ax_train_report *report, char *err, size_
   rep.steps_done = st.step;
   rep.seconds = now_s() - t_start;
   rep.samples_per_sec = rep.seconds > 0 ? (double)images_total / rep.seconds : 0;
-  if (c->save_path) {
+  if (c->save_path && ax_comm_rank(comm) == 0) {
     ax_state_dict *sd = ax_state_dict_new();
     ax_module_state_dict(model, sd);
     ax_state_dict_set_meta(sd, "format", "pt");
@@ -547,6 +601,8 @@ int ax_train(const ax_train_config *c, ax_train_report *report, char *err, size_
   rc = 0;
 out:
   if (report) *report = rep;
+  ax_ddp_free(ddp);
+  if (devnull) fclose(devnull);
   ax_loader_free(train_ld);
   ax_loader_free(val_ld);
   ax_loader_free(test_ld);

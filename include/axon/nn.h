@@ -153,6 +153,48 @@ ax_module *ax_nn_sequential_add_named(ax_module *seq, const char *name, ax_modul
  * changes. Children bn1, conv1, bn2, conv2[, shortcut]; 3x3 convs without bias. */
 ax_module *ax_nn_preact_block(int64_t in_channels, int64_t out_channels, int stride);
 
+/* ---- transformer building blocks ---- */
+/* LayerNorm over the last dim (C = dim): parameters weight (ones) and bias (zeros) when
+ * elementwise_affine; PyTorch's default eps is 1e-5. */
+ax_module *ax_nn_layer_norm(int64_t dim, double eps, bool elementwise_affine);
+/* RMSNorm over the last dim: x / sqrt(mean(x^2) + eps) * weight; parameter weight (ones). */
+ax_module *ax_nn_rms_norm(int64_t dim, double eps);
+/* Embedding: parameter weight [num_embeddings, dim], N(0, 1) like PyTorch's; forward takes an
+ * i64 / i32 index tensor of any shape and returns indices.shape + [dim]. */
+ax_module *ax_nn_embedding(int64_t num_embeddings, int64_t dim);
+
+/* ---- recurrent layers ----
+ * torch.nn.LSTM / torch.nn.GRU with batch_first=True (docs/rnn.md). Gate order in the
+ * weights: LSTM (i, f, g, o), GRU (r, z, n) with n = tanh(W_in x + b_in + r * (W_hn h + b_hn)).
+ * Parameters per layer k: weight_ih_lk [G*H, in], weight_hh_lk [G*H, H], bias_ih_lk [G*H],
+ * bias_hh_lk [G*H] (G = 4 for LSTM, 3 for GRU; in = input_size for k = 0, else H), all
+ * initialized U(-1/sqrt(H), 1/sqrt(H)). Each layer is one autograd node (the recurrence
+ * runs inside it, its backward is written with ops), so both backends work. */
+typedef struct ax_nn_rnn_opts {
+  int num_layers; /* 0 means 1 */
+  bool no_bias;   /* no bias_ih / bias_hh */
+  double dropout; /* on every layer's output but the last, in training mode only */
+} ax_nn_rnn_opts;
+ax_module *ax_nn_lstm(int64_t input_size, int64_t hidden_size, const ax_nn_rnn_opts *o); /* o may be NULL */
+ax_module *ax_nn_gru(int64_t input_size, int64_t hidden_size, const ax_nn_rnn_opts *o);
+/* x [B, T, I]; h0 / c0 [num_layers, B, H] or NULL (zeros). Returns the last layer's output
+ * [B, T, H]; *hn / *cn (either may be NULL) receive the final states [num_layers, B, H].
+ * All results belong to the current scope. ax_module_forward(m, x) = output from zero states. */
+ax_tensor *ax_nn_lstm_forward(ax_module *m, ax_tensor *x, ax_tensor *h0, ax_tensor *c0, ax_tensor **hn,
+                              ax_tensor **cn);
+ax_tensor *ax_nn_gru_forward(ax_module *m, ax_tensor *x, ax_tensor *h0, ax_tensor **hn);
+
+/* Character-level LSTM language model over bytes (vocabulary 256): children "embed"
+ * (parameter weight [256, embed], N(0, 1)), "lstm" (LSTM(embed, hidden, layers, dropout)) and
+ * "head" (Linear(hidden, 256)). forward: x i64/i32 [B, T] -> logits [B, T, 256]. */
+ax_module *ax_model_char_lstm(int64_t embed, int64_t hidden, int layers, double dropout);
+/* Generation: runs tokens [B, T] from the states *h / *c ([layers, B, hidden], NULL = zeros)
+ * and replaces them with the new states (the old ones are ax_free'd; the new ones are
+ * detached and owned by the caller, who ax_free's them at the end), so each new character
+ * costs one step. Returns the logits [B, T, 256] (current scope), or NULL (states unchanged).
+ * Call ax_module_train(m, false) first so dropout is off. */
+ax_tensor *ax_char_lstm_step(ax_module *m, ax_tensor *tokens, ax_tensor **h, ax_tensor **c);
+
 /* ================= initializers (in place, from the global Philox generator) ================= */
 
 typedef enum ax_fan_mode { AX_FAN_IN = 0, AX_FAN_OUT } ax_fan_mode;

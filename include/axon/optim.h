@@ -17,6 +17,13 @@
  * the L2 weight decay term), and `grad_scale` multiplies the gradient before
  * anything else (0 means 1; set 1/S to undo a loss scale S).
  *
+ * bf16 parameters (no f32 master copy) are updated in f32 and rounded once; with
+ * `stochastic_rounding` the rounding is stochastic (up or down with probabilities
+ * that make it exact on average), so updates below half a bf16 ulp are not lost.
+ * The random bits come from Philox keyed by the global seed (ax_manual_seed) and
+ * counted by parameter step and element: deterministic for a seed, identical on
+ * the CPU and CUDA, and the global generator is not advanced. No effect on other dtypes.
+ *
  * Schedules are pure functions of the step: ax_lr_at(s, k) is the learning rate
  * of optimizer step k (0-based), which equals PyTorch's scheduler lr after k
  * calls to scheduler.step(). Use it as
@@ -51,6 +58,7 @@ typedef struct ax_sgd_opts {
   double weight_decay; /* L2, added to the gradient; 0 */
   double l1;           /* 0 */
   double grad_scale;   /* 0 means 1 */
+  bool stochastic_rounding; /* bf16 parameters: round updates stochastically (see below) */
 } ax_sgd_opts;
 
 typedef struct ax_adam_opts {
@@ -61,6 +69,7 @@ typedef struct ax_adam_opts {
                         * p *= 1 - lr * wd, 0 means 0.01 (PyTorch's AdamW default) */
   double l1;           /* 0 */
   double grad_scale;   /* 0 means 1 */
+  bool stochastic_rounding; /* bf16 parameters: round updates stochastically (see below) */
 } ax_adam_opts;
 
 typedef struct ax_rmsprop_opts {
@@ -72,6 +81,7 @@ typedef struct ax_rmsprop_opts {
   bool centered;       /* normalize by the estimated variance of the gradient */
   double l1;           /* 0 */
   double grad_scale;   /* 0 means 1 */
+  bool stochastic_rounding; /* bf16 parameters: round updates stochastically (see below) */
 } ax_rmsprop_opts;
 
 /* ---- optimizers (NULL after reporting bad options or parameters) ---- */

@@ -55,4 +55,9 @@ const ax_backend ax_cpu_backend = {
     .batch_norm_backward = ax_cpu_batch_norm_backward,
     .dropout = ax_cpu_dropout,
     .optim_step = ax_cpu_optim_step,
+    .layer_norm = ax_cpu_layer_norm,
+    .layer_norm_backward = ax_cpu_layer_norm_backward,
+    .embedding_backward = ax_cpu_embedding_backward,
+    .attention = ax_cpu_attention,
+    .attention_backward = ax_cpu_attention_backward,
 };

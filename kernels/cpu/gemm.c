@@ -35,8 +35,13 @@
  * so the same C builds everywhere and becomes zmm FMAs with -march=native on
  * an AVX-512 machine.
  *
- * f32 and f64 share one body: the bottom of this file is included twice, once
- * per element type (a C template).
+ * f32 and f64 share one body: the bottom of this file is included once per
+ * element type (a C template). bf16 and f16 reuse the f32 body with a second
+ * type S for the stored operands: packing converts S to f32 (the packs are
+ * written anyway, so the conversion is free next to the O(mnk) FMAs), C is
+ * accumulated in an f32 buffer over every KC slab and rounded to S once at the
+ * end. That is exactly what tensor cores compute (16-bit inputs, f32
+ * accumulation, one rounding of the result), at the f32 kernel's speed.
  */
 #ifndef AX_GEMM_BODY
 
@@ -47,6 +52,7 @@
 #include <omp.h>
 
 #include "kernels/cpu/cpu.h"
+#include "kernels/half.h"
 
 /* ISO C mode (-std=c11) turns GCC's fp-contract off, and a*b + c on vectors
  * must become an FMA or the micro-kernel runs at half speed. Clang contracts
@@ -147,6 +153,10 @@ static int next_row_block(row_schedule *s, int64_t *ic, int64_t *mc) {
 #define FN(name) AX_GEMM_CAT(name, AX_GEMM_SUFFIX)
 
 #define AX_GEMM_BODY
+/* S: the stored type of A, B and C; LOAD / STORE convert it to and from T. */
+#define AX_GEMM_CONVERT 0
+#define S T
+#define LOAD(x) (x)
 /* f32, sized for Zen 4 / Skylake-X class cores (32 KiB L1, 1 MiB L2): the A
  * block (MC x KC x 4 B = 144 KiB) stays in L2 and the shared B block (KC x NC
  * x 4 B = 4 MiB) in L3. The B micro-panel (KC x NR x 4 B = 32 KiB with
@@ -176,6 +186,37 @@ static int next_row_block(row_schedule *s, int64_t *ic, int64_t *mc) {
 #undef AX_GEMM_MC
 #undef AX_GEMM_KC
 #undef AX_GEMM_NC
+#undef AX_GEMM_CONVERT
+#undef S
+#undef LOAD
+
+/* bf16 / f16: f32 arithmetic and blocking over 16-bit storage. */
+#define AX_GEMM_CONVERT 1
+#define T float
+#define S uint16_t
+#define AX_GEMM_MC 144
+#define AX_GEMM_KC 256
+#define AX_GEMM_NC 4096
+#define AX_GEMM_SUFFIX bf16
+#define LOAD(x) ax_bf16_to_f32(x)
+#define STORE(x) ax_f32_to_bf16(x)
+#include "gemm.c"
+#undef AX_GEMM_SUFFIX
+#undef LOAD
+#undef STORE
+#define AX_GEMM_SUFFIX f16
+#define LOAD(x) ax_f16_to_f32(x)
+#define STORE(x) ax_f32_to_f16(x)
+#include "gemm.c"
+#undef AX_GEMM_SUFFIX
+#undef LOAD
+#undef STORE
+#undef T
+#undef S
+#undef AX_GEMM_MC
+#undef AX_GEMM_KC
+#undef AX_GEMM_NC
+#undef AX_GEMM_CONVERT
 #undef AX_GEMM_BODY
 
 void ax_cpu_gemm(const ax_gemm_args *args) {
@@ -183,6 +224,8 @@ void ax_cpu_gemm(const ax_gemm_args *args) {
   switch (args->dtype) {
   case AX_F32: gemm_f32(args); break;
   case AX_F64: gemm_f64(args); break;
+  case AX_BF16: gemm_bf16(args); break;
+  case AX_F16: gemm_f16(args); break;
   default: abort(); /* the op layer only sends floating types it has a kernel for */
   }
 }
@@ -200,7 +243,7 @@ typedef T FN(vec) __attribute__((vector_size(AX_GEMM_VEC_BYTES)));
 
 /* Pack op(A)[0:mc, 0:kc] (a points at its element [0][0]) as MR-row panels,
  * each stored k-major: panel[p * MR + i]. Rows past mc are zero. */
-static void FN(pack_a)(int64_t mc, int64_t kc, const T *a, int64_t lda, int trans,
+static void FN(pack_a)(int64_t mc, int64_t kc, const S *a, int64_t lda, int trans,
                        T *restrict buf) {
   for (int64_t i0 = 0; i0 < mc; i0 += MR) {
     int64_t mr = min64(MR, mc - i0);
@@ -208,13 +251,13 @@ static void FN(pack_a)(int64_t mc, int64_t kc, const T *a, int64_t lda, int tran
     if (!trans) {
       /* row i of the panel is contiguous in A: read rows, write strided */
       for (int64_t i = 0; i < mr; i++) {
-        const T *src = a + (i0 + i) * lda;
-        for (int64_t p = 0; p < kc; p++) dst[p * MR + i] = src[p];
+        const S *src = a + (i0 + i) * lda;
+        for (int64_t p = 0; p < kc; p++) dst[p * MR + i] = LOAD(src[p]);
       }
     } else {
       for (int64_t p = 0; p < kc; p++) {
-        const T *src = a + p * lda + i0;
-        for (int64_t i = 0; i < mr; i++) dst[p * MR + i] = src[i];
+        const S *src = a + p * lda + i0;
+        for (int64_t i = 0; i < mr; i++) dst[p * MR + i] = LOAD(src[i]);
       }
     }
     if (mr < MR)
@@ -225,25 +268,25 @@ static void FN(pack_a)(int64_t mc, int64_t kc, const T *a, int64_t lda, int tran
 
 /* Pack NR-column panel j0 of op(B)[0:kc, 0:nc] (b points at element [0][0]),
  * k-major: panel[p * NR + j]. Columns past nc are zero. */
-static void FN(pack_b_panel)(int64_t j0, int64_t nc, int64_t kc, const T *b, int64_t ldb,
+static void FN(pack_b_panel)(int64_t j0, int64_t nc, int64_t kc, const S *b, int64_t ldb,
                              int trans, T *restrict buf) {
   int64_t nr = min64(NR, nc - j0);
   T *restrict dst = buf + j0 * kc;
   if (!trans) {
     for (int64_t p = 0; p < kc; p++) {
-      const T *src = b + p * ldb + j0;
-      if (nr == NR) {
+      const S *src = b + p * ldb + j0;
+      if (nr == NR && !AX_GEMM_CONVERT) {
         memcpy(dst + p * NR, src, NR * sizeof(T));
       } else {
-        for (int64_t j = 0; j < nr; j++) dst[p * NR + j] = src[j];
+        for (int64_t j = 0; j < nr; j++) dst[p * NR + j] = LOAD(src[j]);
         for (int64_t j = nr; j < NR; j++) dst[p * NR + j] = 0;
       }
     }
   } else {
     /* column j of the panel is row j0 + j of the stored B */
     for (int64_t j = 0; j < nr; j++) {
-      const T *src = b + (j0 + j) * ldb;
-      for (int64_t p = 0; p < kc; p++) dst[p * NR + j] = src[p];
+      const S *src = b + (j0 + j) * ldb;
+      for (int64_t p = 0; p < kc; p++) dst[p * NR + j] = LOAD(src[p]);
     }
     for (int64_t j = nr; j < NR; j++)
       for (int64_t p = 0; p < kc; p++) dst[p * NR + j] = 0;
@@ -302,7 +345,7 @@ static void FN(micro_kernel)(int64_t kc, const T *restrict a, const T *restrict 
 /* One C matrix, computed by thread t of nt (all nt call it together; nt == 1
  * runs it alone with no synchronisation). bbuf and next_panel are shared,
  * abuf is t's own. */
-static void FN(gemm_matrix)(const ax_gemm_args *g, const T *a, const T *b, T *c, T *bbuf,
+static void FN(gemm_matrix)(const ax_gemm_args *g, const S *a, const S *b, T *c, T *bbuf,
                             T *abuf, atomic_llong *next_panel, int nt, int t) {
   const int64_t m = g->m, n = g->n, k = g->k;
   const T alpha = (T)g->alpha;
@@ -330,7 +373,7 @@ static void FN(gemm_matrix)(const ax_gemm_args *g, const T *a, const T *b, T *c,
       }
 
       /* all threads pack the shared B block together */
-      const T *bsrc = g->trans_b ? b + jc * g->ldb + pc : b + pc * g->ldb + jc;
+      const S *bsrc = g->trans_b ? b + jc * g->ldb + pc : b + pc * g->ldb + jc;
       int64_t pack_lo, pack_hi;
       split_range(n_panels, nt, t, &pack_lo, &pack_hi);
       for (int64_t jp = pack_lo; jp < pack_hi; jp++)
@@ -341,7 +384,7 @@ static void FN(gemm_matrix)(const ax_gemm_args *g, const T *a, const T *b, T *c,
 
       int64_t ic, mc;
       while (next_row_block(&rows, &ic, &mc)) {
-        const T *asrc = g->trans_a ? a + pc * g->lda + ic : a + ic * g->lda + pc;
+        const S *asrc = g->trans_a ? a + pc * g->lda + ic : a + ic * g->lda + pc;
         FN(pack_a)(mc, kc, asrc, g->lda, g->trans_a, abuf);
         for (int64_t jp = jp_lo; jp < jp_hi; jp++) {
           int64_t jr = jp * NR, nr = min64(NR, nc - jr);
@@ -363,15 +406,15 @@ static void FN(gemm_matrix)(const ax_gemm_args *g, const T *a, const T *b, T *c,
  * Packing would pad the lone row or column to a whole micro-tile (MR or NR
  * times the work), so the matrix is streamed once instead. v is contiguous. */
 #define GEMV_CHUNK 512 /* outputs accumulated at once when M is unit-strided along x */
-static void FN(gemv)(int64_t len, int64_t k, const T *mat, int64_t rs, int64_t cs,
+static void FN(gemv)(int64_t len, int64_t k, const S *mat, int64_t rs, int64_t cs,
                      const T *restrict v, T *out, int64_t os, T alpha, T beta, int nt) {
   if (cs == 1) { /* each output is the dot product of a contiguous row with v */
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (int64_t x = 0; x < len; x++) {
-      const T *restrict row = mat + x * rs;
+      const S *restrict row = mat + x * rs;
       T sum = 0;
 #pragma omp simd reduction(+ : sum)
-      for (int64_t p = 0; p < k; p++) sum += row[p] * v[p];
+      for (int64_t p = 0; p < k; p++) sum += LOAD(row[p]) * v[p];
       out[x * os] = alpha * sum + (beta == 0 ? 0 : beta * out[x * os]);
     }
   } else { /* columns are contiguous: accumulate v[p] * column p into a chunk of outputs */
@@ -380,10 +423,10 @@ static void FN(gemv)(int64_t len, int64_t k, const T *mat, int64_t rs, int64_t c
       int64_t xn = min64(GEMV_CHUNK, len - x0);
       T acc[GEMV_CHUNK] = {0};
       for (int64_t p = 0; p < k; p++) {
-        const T *restrict col = mat + p * cs + x0;
+        const S *restrict col = mat + p * cs + x0;
         T vp = v[p];
 #pragma omp simd
-        for (int64_t x = 0; x < xn; x++) acc[x] += vp * col[x];
+        for (int64_t x = 0; x < xn; x++) acc[x] += vp * LOAD(col[x]);
       }
       for (int64_t x = 0; x < xn; x++)
         out[(x0 + x) * os] = alpha * acc[x] + (beta == 0 ? 0 : beta * out[(x0 + x) * os]);
@@ -394,9 +437,9 @@ static void FN(gemv)(int64_t len, int64_t k, const T *mat, int64_t rs, int64_t c
 
 /* Batch item bi of a GEMM with m == 1 or n == 1; vbuf holds k elements. */
 static void FN(gemv_item)(const ax_gemm_args *g, int64_t bi, T *vbuf, int nt) {
-  const T *a = (const T *)g->a + bi * g->stride_a, *b = (const T *)g->b + bi * g->stride_b;
+  const S *a = (const S *)g->a + bi * g->stride_a, *b = (const S *)g->b + bi * g->stride_b;
   T *c = (T *)g->c + bi * g->stride_c;
-  const T *mat, *vec;
+  const S *mat, *vec;
   int64_t len, rs, cs, vs, os;
   if (g->n == 1) { /* C[:, 0] = op(A) . op(B)[:, 0] */
     mat = a, len = g->m, os = g->ldc;
@@ -409,7 +452,7 @@ static void FN(gemv_item)(const ax_gemm_args *g, int64_t bi, T *vbuf, int nt) {
     cs = g->trans_b ? 1 : g->ldb;
     vec = a, vs = g->trans_a ? g->lda : 1;
   }
-  for (int64_t p = 0; p < g->k; p++) vbuf[p] = vec[p * vs];
+  for (int64_t p = 0; p < g->k; p++) vbuf[p] = LOAD(vec[p * vs]);
   FN(gemv)(len, g->k, mat, rs, cs, vbuf, c, os, (T)g->alpha, (T)g->beta, nt);
 }
 
@@ -423,12 +466,13 @@ static void FN(scale_c)(const ax_gemm_args *g) {
   }
 }
 
-static void FN(gemm)(const ax_gemm_args *g) {
+/* C is T here (the f32 accumulator of a bf16 / f16 GEMM). */
+static void FN(gemm_core)(const ax_gemm_args *g) {
   if (g->k == 0 || g->alpha == 0) {
     FN(scale_c)(g);
     return;
   }
-  const T *a = g->a, *b = g->b;
+  const S *a = g->a, *b = g->b;
   T *c = g->c;
   double flops = 2.0 * g->m * g->n * g->k;
   int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
@@ -481,6 +525,34 @@ static void FN(gemm)(const ax_gemm_args *g) {
   }
   free(scratch);
 }
+
+#if AX_GEMM_CONVERT
+/* The whole product accumulates in an f32 copy of C (one rounding per element
+ * of the result, none per KC slab), which is then rounded into C. */
+static void FN(gemm)(const ax_gemm_args *g) {
+  const int64_t m = g->m, n = g->n, total = m * n * g->batch;
+  T *acc = alloc_aligned((size_t)total * sizeof(T));
+  S *c = g->c;
+  if (g->beta != 0) { /* beta == 0: the f32 kernels never read C */
+#pragma omp parallel for schedule(static) if (total >= (1 << 16) && !omp_in_parallel())
+    for (int64_t r = 0; r < m * g->batch; r++) {
+      const S *src = c + (r / m) * g->stride_c + (r % m) * g->ldc;
+      for (int64_t j = 0; j < n; j++) acc[r * n + j] = LOAD(src[j]);
+    }
+  }
+  ax_gemm_args f = *g;
+  f.c = acc, f.ldc = n, f.stride_c = m * n;
+  FN(gemm_core)(&f);
+#pragma omp parallel for schedule(static) if (total >= (1 << 16) && !omp_in_parallel())
+  for (int64_t r = 0; r < m * g->batch; r++) {
+    S *dst = c + (r / m) * g->stride_c + (r % m) * g->ldc;
+    for (int64_t j = 0; j < n; j++) dst[j] = STORE(acc[r * n + j]);
+  }
+  free(acc);
+}
+#else
+static void FN(gemm)(const ax_gemm_args *g) { FN(gemm_core)(g); }
+#endif
 
 #undef VL
 #undef MR

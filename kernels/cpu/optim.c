@@ -3,10 +3,12 @@
  * The op layer hands contiguous operands. Each tensor is one loop over its
  * elements, cut into OpenMP chunks when it is large. f32 and f64 parameters
  * run in their own precision (as PyTorch does); bf16/f16 parameters have f32
- * state and are updated through an f32 buffer of a block of elements. The
+ * state and are updated through an f32 buffer of a block of elements, rounded
+ * to nearest or (bf16 with stochastic_rounding) stochastically. The
  * per-step scalars come from kernels/optim_hp.h, shared with the CUDA kernel. */
 #include <math.h>
 #include <omp.h>
+#include <string.h>
 
 #include "kernels/cpu/iter.h"
 #include "kernels/optim_hp.h"
@@ -79,9 +81,22 @@
 AX_OPTIM_LOOPS(float, sqrtf, f32)
 AX_OPTIM_LOOPS(double, sqrt, f64)
 
+/* Elements [i, i + m) of bf16 parameter `param` from f32 values, rounded stochastically. */
+static void store_bf16_sr(const ax_optim_hp *h, int param, int64_t i, int64_t m, const float *v, uint16_t *dst) {
+  uint64_t hi = ax_optim_sr_counter(h->sr_step, param);
+  ax_philox4 r = ax_philox4x32_10((uint64_t)i >> 2, hi, h->sr_key);
+  for (int64_t j = 0; j < m; j++) {
+    int64_t e = i + j;
+    if (j > 0 && (e & 3) == 0) r = ax_philox4x32_10((uint64_t)e >> 2, hi, h->sr_key);
+    uint32_t u;
+    memcpy(&u, &v[j], 4);
+    dst[e] = ax_f32_bits_to_bf16_sr(u, r.v[e & 3]);
+  }
+}
+
 /* bf16/f16 parameters: f32 state; the parameter and gradient go through f32 buffers. */
-static void range_half(const ax_optim_hp *h, int dtype, int64_t b, int64_t e, void *p, const void *g, void *s0,
-                       void *s1, void *s2) {
+static void range_half(const ax_optim_hp *h, int dtype, int param, int64_t b, int64_t e, void *p, const void *g,
+                       void *s0, void *s1, void *s2) {
   enum { BLOCK = 256 };
   float pb[BLOCK], gb[BLOCK];
   size_t es = ax_iter_elem_size(dtype);
@@ -93,17 +108,20 @@ static void range_half(const ax_optim_hp *h, int dtype, int64_t b, int64_t e, vo
     }
     /* the f32 loop on the buffers, with the state pointers moved to element i */
     range_f32(h, 0, m, pb, gb, s0 ? (float *)s0 + i : NULL, s1 ? (float *)s1 + i : NULL, s2 ? (float *)s2 + i : NULL);
-    for (int64_t j = 0; j < m; j++) ax_cpu_store((char *)p + (i + j) * es, dtype, pb[j]);
+    if (h->sr && dtype == AX_BF16)
+      store_bf16_sr(h, param, i, m, pb, p);
+    else
+      for (int64_t j = 0; j < m; j++) ax_cpu_store((char *)p + (i + j) * es, dtype, pb[j]);
   }
 }
 
-static void update_range(const ax_optim_hp *h, const ax_kt *p, const ax_kt *g, const ax_kt *s0, const ax_kt *s1,
-                         const ax_kt *s2, int64_t b, int64_t e) {
+static void update_range(const ax_optim_hp *h, int param, const ax_kt *p, const ax_kt *g, const ax_kt *s0,
+                         const ax_kt *s1, const ax_kt *s2, int64_t b, int64_t e) {
   void *d0 = s0 ? s0->data : NULL, *d1 = s1 ? s1->data : NULL, *d2 = s2 ? s2->data : NULL;
   switch (p->dtype) {
     case AX_F32: range_f32(h, b, e, p->data, g->data, d0, d1, d2); break;
     case AX_F64: range_f64(h, b, e, p->data, g->data, d0, d1, d2); break;
-    default: range_half(h, p->dtype, b, e, p->data, g->data, d0, d1, d2); break;
+    default: range_half(h, p->dtype, param, b, e, p->data, g->data, d0, d1, d2); break;
   }
 }
 
@@ -116,7 +134,7 @@ void ax_cpu_optim_step(const ax_optim_args *a, int n, ax_kt *const *params, ax_k
     int64_t numel = 1;
     for (int d = 0; d < p->ndim; d++) numel *= p->shape[d];
     if (numel < AX_CPU_PARALLEL_MIN || omp_get_max_threads() == 1 || omp_in_parallel()) {
-      update_range(&h, p, g, s0, s1, s2, 0, numel);
+      update_range(&h, i, p, g, s0, s1, s2, 0, numel);
       continue;
     }
 #pragma omp parallel
@@ -124,7 +142,7 @@ void ax_cpu_optim_step(const ax_optim_args *a, int n, ax_kt *const *params, ax_k
       int nt = omp_get_num_threads(), t = omp_get_thread_num();
       int64_t chunk = ((numel + nt - 1) / nt + 15) & ~(int64_t)15; /* vector-aligned chunk starts */
       int64_t b = (int64_t)t * chunk, e = b + chunk < numel ? b + chunk : numel;
-      if (b < e) update_range(&h, p, g, s0, s1, s2, b, e);
+      if (b < e) update_range(&h, i, p, g, s0, s1, s2, b, e);
     }
   }
 }

@@ -42,6 +42,11 @@ static ax_backend make_cuda_backend(void) {
   b.batch_norm_backward = ax_cuda_batch_norm_backward;
   b.dropout = ax_cuda_dropout;
   b.optim_step = ax_cuda_optim_step;
+  b.layer_norm = ax_cuda_layer_norm;
+  b.layer_norm_backward = ax_cuda_layer_norm_backward;
+  b.embedding_backward = ax_cuda_embedding_backward;
+  b.attention = ax_cuda_attention;
+  b.attention_backward = ax_cuda_attention_backward;
   return b;
 }
 

@@ -7,7 +7,8 @@
  *
  * Operands are contiguous (the op layer guarantees it). State is f64 for f64
  * parameters and f32 otherwise; arithmetic is in the state type, so bf16/f16
- * parameters are updated in f32 and rounded once. The rule and its per-step
+ * parameters are updated in f32 and rounded once (bf16 with stochastic_rounding:
+ * stochastically, with the CPU kernel's Philox bits). The rule and its per-step
  * scalars come from kernels/optim_hp.h, shared with the CPU kernel. */
 #include "kernels/cuda/common.cuh"
 #include "kernels/optim_hp.h"
@@ -23,12 +24,14 @@ struct optim_list {
   void *p[AX_OPTIM_LIST_CAP];
   const void *g[AX_OPTIM_LIST_CAP];
   void *s[3][AX_OPTIM_LIST_CAP];
+  int index[AX_OPTIM_LIST_CAP]; /* position in the call's parameter list (the stochastic rounding stream) */
 };
 
 /* The scalars of ax_optim_hp in the arithmetic type S. */
 template <typename S> struct optim_hp_t {
   S gs, wd, l1, lr, decay, mom, keep, take, nes_g, nes_buf, b1, b2, step_size, bc2_sqrt, eps, alpha;
-  int kind, centered, has_momentum;
+  int kind, centered, has_momentum, sr;
+  uint64_t sr_key, sr_step;
 };
 
 template <typename S> static optim_hp_t<S> hp_as(const ax_optim_hp &h) {
@@ -38,6 +41,7 @@ template <typename S> static optim_hp_t<S> hp_as(const ax_optim_hp &h) {
   r.b1 = (S)h.b1, r.b2 = (S)h.b2, r.step_size = (S)h.step_size, r.bc2_sqrt = (S)h.bc2_sqrt, r.eps = (S)h.eps;
   r.alpha = (S)h.alpha;
   r.kind = h.kind, r.centered = h.centered, r.has_momentum = h.has_momentum;
+  r.sr = h.sr, r.sr_key = h.sr_key, r.sr_step = h.sr_step;
   return r;
 }
 
@@ -46,6 +50,20 @@ template <typename S, typename T> __device__ __forceinline__ S optim_load(T v) {
 template <> __device__ __forceinline__ double optim_load<double, double>(double v) { return v; }
 template <typename T, typename S> __device__ __forceinline__ T optim_store(S v) { return ax_from_f<T>((float)v); }
 template <> __device__ __forceinline__ double optim_store<double, double>(double v) { return v; }
+
+/* The rounding of an updated element: to nearest, or stochastic for bf16 parameters
+ * when asked (element i of parameter j, bits as in kernels/optim_hp.h). */
+template <typename T, typename S> struct optim_round {
+  static __device__ __forceinline__ T store(S v, const optim_hp_t<S> &, int, int64_t) { return optim_store<T>(v); }
+};
+template <> struct optim_round<__nv_bfloat16, float> {
+  static __device__ __forceinline__ __nv_bfloat16 store(float v, const optim_hp_t<float> &h, int j, int64_t i) {
+    if (!h.sr) return optim_store<__nv_bfloat16>(v);
+    ax_philox4 r = ax_philox4x32_10((uint64_t)i >> 2, ax_optim_sr_counter(h.sr_step, j), h.sr_key);
+    uint32_t bits = (i & 3) == 0 ? r.v[0] : (i & 3) == 1 ? r.v[1] : (i & 3) == 2 ? r.v[2] : r.v[3];
+    return __ushort_as_bfloat16(ax_f32_bits_to_bf16_sr(__float_as_uint(v), bits));
+  }
+};
 
 /* One element i of one tensor; s0..s2 may be NULL where the configuration has no such state. */
 template <typename S>
@@ -95,7 +113,7 @@ __global__ void optim_multi_tensor_kernel(const optim_list L, const optim_hp_t<S
   S *s0 = (S *)L.s[0][lo], *s1 = (S *)L.s[1][lo], *s2 = (S *)L.s[2][lo];
   for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) {
     S x = optim_load<S>(p[i]);
-    p[i] = optim_store<T>(optim_element<S>(h, x, optim_load<S>(g[i]), s0, s1, s2, i));
+    p[i] = optim_round<T, S>::store(optim_element<S>(h, x, optim_load<S>(g[i]), s0, s1, s2, i), h, L.index[lo], i);
   }
 }
 
@@ -121,6 +139,7 @@ static void launch_dtype(const ax_optim_hp &hp, int dtype, int n, ax_kt *const *
     if (numel == 0) continue;
     int k = L.n++;
     L.numel[k] = numel;
+    L.index[k] = i;
     L.p[k] = params[i]->data;
     L.g[k] = grads[i]->data;
     for (int s = 0; s < 3; s++) L.s[s][k] = states[s] && states[s][i] ? states[s][i]->data : NULL;

@@ -1,0 +1,170 @@
+/* Axon dist: data parallelism across processes (CPU ranks over MPI, GPUs over NCCL).
+ *
+ * The same program runs once per rank, started by a launcher (mpirun, srun).
+ * ax_comm_world() reads the launcher's environment, initializes MPI when the
+ * build has it, and returns the process's communicator; without a launcher it
+ * is a single-process communicator of world size 1 whose collectives are
+ * no-ops, so the same training loop runs distributed or not.
+ *
+ * Collectives work in place on contiguous tensors: CPU tensors through MPI
+ * (non-blocking collectives polled against a deadline), CUDA tensors through
+ * NCCL on a communication stream ordered against the compute stream with
+ * events (no host synchronization). Every rank must call the same collectives
+ * in the same order with the same shapes and dtypes.
+ *
+ * Failures never hang: a collective that does not complete within
+ * AXON_DIST_TIMEOUT seconds (default 300) prints which rank, which collective
+ * and how long it waited, and ends the whole job with exit status 3.
+ *
+ * DDP (ax_ddp_*): parameters are broadcast from rank 0 (after checking that
+ * every rank built the same model) and their gradients are averaged across
+ * ranks in buckets (default 25 MB, filled in reverse registration order). A
+ * bucket is reduced as soon as the autograd engine reports its last gradient
+ * ready, so communication overlaps the rest of the backward pass:
+ *
+ *   ax_ddp *ddp = ax_ddp_new(model, ax_comm_world(), NULL);
+ *   for (...) {
+ *     ax_scope_begin();
+ *     ax_backward(loss_of(model, my_shard_of_the_batch), NULL);
+ *     ax_ddp_finish(ddp);          // waits for the reductions: grads are now averages
+ *     ax_optimizer_step(opt);
+ *     ax_optimizer_zero_grad(opt);
+ *     ax_scope_end();
+ *   }
+ *
+ * Batch-norm statistics stay per rank (each rank normalizes with its own
+ * batch); use a model built without batch norm, or accept that the result
+ * differs from one big batch, when exact equivalence matters.
+ */
+#ifndef AXON_DIST_H
+#define AXON_DIST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "axon/nn.h"
+#include "axon/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ================= communicator ================= */
+
+typedef struct ax_comm ax_comm;
+
+typedef enum ax_dist_op { AX_DIST_SUM = 0, AX_DIST_AVG, AX_DIST_MAX, AX_DIST_MIN } ax_dist_op;
+
+/* The process's communicator (created on first call; lives until exit, which finalizes MPI).
+ * Exits with a message when a launcher says world size > 1 but the build has no MPI. */
+ax_comm *ax_comm_world(void);
+int ax_comm_rank(const ax_comm *c);
+int ax_comm_size(const ax_comm *c);
+int ax_comm_local_rank(const ax_comm *c); /* rank among the processes on this machine */
+int ax_comm_local_size(const ax_comm *c);
+const char *ax_comm_backend_name(const ax_comm *c); /* "single", "mpi" (+ "nccl" once used on GPUs) */
+/* The device this rank should train on: cuda:(local_rank mod GPUs) when there are GPUs, else the CPU. */
+ax_device ax_comm_device(const ax_comm *c);
+double ax_comm_timeout(const ax_comm *c); /* seconds (AXON_DIST_TIMEOUT) */
+/* Ends the job now: prints "axon dist: rank R/N: <message>" and exits every rank with status code. */
+void ax_comm_abort(ax_comm *c, int code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4), noreturn))
+#endif
+    ;
+
+/* Collectives, in place on a contiguous tensor. Dtypes: f32, f64, bf16, f16 (summed in
+ * f32 pairwise), i32, i64, u8, bool (sum and max are "or", min "and"). AVG divides the
+ * sum by the world size (truncating for integers). Each returns 0, or -1 after an error
+ * (NULL / non-contiguous tensor, unsupported dtype, wrong sizes). */
+int ax_all_reduce(ax_comm *c, ax_tensor *t, ax_dist_op op);
+int ax_broadcast(ax_comm *c, ax_tensor *t, int root);
+/* out holds size * numel(in) elements: rank r's `in` lands at out[r * numel(in) ...]. */
+int ax_all_gather(ax_comm *c, ax_tensor *out, ax_tensor *in);
+/* in holds size * numel(out) elements; rank r gets the reduction of every rank's block r. */
+int ax_reduce_scatter(ax_comm *c, ax_tensor *out, ax_tensor *in, ax_dist_op op);
+int ax_barrier(ax_comm *c);
+
+/* A non-blocking all-reduce: returns a handle (NULL after an error). t must stay alive
+ * and untouched until the handle completes. test returns 1 when done (driving MPI's
+ * progress), 0 if not yet; wait blocks (up to the timeout) and frees the handle. */
+typedef struct ax_comm_work ax_comm_work;
+ax_comm_work *ax_all_reduce_start(ax_comm *c, ax_tensor *t, ax_dist_op op);
+int ax_comm_work_test(ax_comm_work *w);
+int ax_comm_work_wait(ax_comm_work *w);
+
+/* ================= distributed sampler ================= */
+
+/* Which samples a rank reads in an epoch. The single-process epoch (indices, shuffled by
+ * (seed, epoch) exactly as ax_loader shuffles) is cut into global batches of
+ * global_batch samples; rank r takes the r-th of `world` equal slices of every global
+ * batch (global_batch must be divisible by world). A final partial batch of L samples is
+ * split into near-equal slices, or dropped when L < world (so every rank gets the same
+ * number of batches). Fed to ax_loader with batch_size global_batch / world and shuffle
+ * off, rank r's k-th batch is its slice of the k-th single-process batch, and the union
+ * over ranks is the single-process epoch. */
+typedef struct ax_dist_sampler_opts {
+  const int64_t *indices; /* the samples (NULL: 0..n-1) */
+  int64_t n;
+  uint64_t seed;
+  bool shuffle;
+  int64_t global_batch;
+  int rank, world;
+} ax_dist_sampler_opts;
+/* Writes this rank's samples for `epoch`, in order, to out (which holds n entries) and
+ * returns how many; -1 (with an error) on bad options. out may be NULL to count. */
+int64_t ax_dist_sampler_indices(const ax_dist_sampler_opts *o, int epoch, int64_t *out);
+
+/* ================= DistributedDataParallel ================= */
+
+typedef struct ax_ddp ax_ddp;
+
+typedef struct ax_ddp_opts {
+  double bucket_mb;    /* bucket capacity in MB (2^20 bytes); 0 means 25 */
+  bool no_overlap;     /* reduce every bucket in ax_ddp_finish, after the backward pass (for benchmarks) */
+  bool no_broadcast;   /* skip the initial broadcast of parameters and buffers from rank 0 */
+  bool broadcast_buffers; /* also broadcast buffers (running stats) from rank 0 before every step */
+} ax_ddp_opts;
+
+/* Wraps m's parameters (grad hooks installed on each). Broadcasts parameters and buffers
+ * from rank 0 and verifies that every rank holds the same values. NULL after an error
+ * (different models on different ranks). o may be NULL. */
+ax_ddp *ax_ddp_new(ax_module *m, ax_comm *c, const ax_ddp_opts *o);
+void ax_ddp_free(ax_ddp *d); /* removes the hooks */
+/* Optional: marks the start of a step for the event log (ax_ddp_finish also resets). */
+void ax_ddp_begin_step(ax_ddp *d);
+/* Launches buckets not yet launched (parameters that got no gradient reduce zeros),
+ * waits for every reduction and writes the averaged gradients back. Call after the
+ * last ax_backward of a step, before the optimizer step. 0, or -1 after an error. */
+int ax_ddp_finish(ax_ddp *d);
+/* While on, backward passes only accumulate local gradients (gradient accumulation);
+ * the first backward after turning it off reduces the accumulated sums. */
+void ax_ddp_no_sync(ax_ddp *d, bool on);
+int ax_ddp_num_buckets(const ax_ddp *d);
+/* Parameters (registration order) in bucket b: writes at most max indices, returns the count. */
+int ax_ddp_bucket_params(const ax_ddp *d, int b, int *param_index, int max);
+
+/* The event log of the latest step, for overlap checks and benchmarks. Times are
+ * seconds on a monotonic clock; seq orders events on this rank. */
+typedef enum ax_ddp_event_kind {
+  AX_DDP_EVENT_BUCKET_LAUNCH = 0, /* a bucket's reduction started */
+  AX_DDP_EVENT_BUCKET_DONE,       /* its reduction was seen complete */
+  AX_DDP_EVENT_BACKWARD_END,      /* ax_ddp_finish was entered: the backward pass had returned */
+  AX_DDP_EVENT_FINISH_END,        /* ax_ddp_finish returned */
+} ax_ddp_event_kind;
+typedef struct ax_ddp_event {
+  ax_ddp_event_kind kind;
+  int bucket; /* -1 for the step events */
+  int seq;
+  double t;
+} ax_ddp_event;
+int ax_ddp_events(const ax_ddp *d, ax_ddp_event *out, int max); /* returns the count */
+
+/* Averages a host value over ranks (metrics): returns the mean of v over the world. */
+double ax_comm_mean(ax_comm *c, double v);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,339 @@
+/* dist/ under a real launcher: `mpirun -np N test_dist_mpi MODE`.
+ *
+ * A plain program, not a Criterion suite: Criterion forks a child per test,
+ * and a forked child of an MPI rank cannot use MPI (OpenMPI forbids it), so
+ * every rank runs the checks in order in its own process and exits non-zero
+ * on the first failure; mpirun's exit status is the test's result.
+ *   collectives  every collective on sizes 0, 1, 7, 1000003, every dtype, every op
+ *   ddp          N ranks with batch B/N == one process with batch B after 20 steps
+ *                (MLP and CNNs, SGD and AdamW, f32 and f64), overlap, no_sync
+ *   exit         rank 1 exits mid-training: the job must end non-zero, not hang
+ *   hang         rank 1 stops calling collectives: the others time out (AXON_DIST_TIMEOUT) */
+#define _DEFAULT_SOURCE
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "axon.h"
+
+static ax_comm *comm;
+static int rank, world, failures;
+
+#define CHECK(cond, ...)                                               \
+  do {                                                                 \
+    if (!(cond)) {                                                     \
+      fprintf(stderr, "rank %d: FAILED %s:%d: ", rank, __FILE__, __LINE__); \
+      fprintf(stderr, __VA_ARGS__);                                    \
+      fprintf(stderr, "\n");                                           \
+      failures++;                                                      \
+    }                                                                  \
+  } while (0)
+
+/* ---- collectives ---- */
+
+/* value of element i on rank r: small integers, exact in every dtype */
+static double val(ax_dtype dt, int64_t i, int r) {
+  if (dt == AX_BOOL) return (double)((i + r) % 3 == 0);
+  return (double)(i % 7 + r + (dt == AX_U8 ? 0 : 1));
+}
+
+static ax_tensor *make(ax_dtype dt, int64_t n, int r) {
+  double *v = malloc((size_t)(n ? n : 1) * sizeof *v);
+  for (int64_t i = 0; i < n; i++) v[i] = val(dt, i, r);
+  ax_tensor *t = ax_cast(ax_from_data(v, 1, &n, &(ax_tensor_opts){.dtype = AX_F64}), dt);
+  free(v);
+  return t;
+}
+
+
+static double expect_reduce(ax_dtype dt, ax_dist_op op, int64_t i) {
+  double s = 0, mx = -1e300, mn = 1e300;
+  for (int r = 0; r < world; r++) {
+    double x = val(dt, i, r);
+    s += x;
+    mx = fmax(mx, x);
+    mn = fmin(mn, x);
+  }
+  if (dt == AX_BOOL) return op == AX_DIST_MIN ? mn : mx;
+  switch (op) {
+  case AX_DIST_SUM: return s;
+  case AX_DIST_AVG: return ax_dtype_is_float(dt) ? s / world : (double)((int64_t)s / world);
+  case AX_DIST_MAX: return mx;
+  default: return mn;
+  }
+}
+
+/* compares the elements at a spread of positions (all of them for small tensors) */
+static void compare(const char *what, ax_tensor *t, ax_dtype dt, int64_t n, double (*want)(ax_dtype, int64_t, void *),
+                    void *ctx) {
+  ax_scope_begin();
+  ax_tensor *d = ax_cast(t, AX_F64);
+  const double *p = ax_data_ptr(d);
+  int64_t bad = -1;
+  for (int64_t i = 0; i < n && bad < 0; i += n > 5000 ? 997 : 1)
+    if (fabs(p[i] - want(dt, i, ctx)) > 1e-6 * fabs(want(dt, i, ctx))) bad = i;
+  if (n > 0 && fabs(p[n - 1] - want(dt, n - 1, ctx)) > 1e-6 * fabs(want(dt, n - 1, ctx))) bad = n - 1;
+  CHECK(bad < 0, "%s %s n=%lld: element %lld is %g, expected %g", what, ax_dtype_name(dt), (long long)n, (long long)bad,
+        bad >= 0 ? p[bad] : 0, bad >= 0 ? want(dt, bad, ctx) : 0);
+  ax_scope_end();
+}
+
+static double want_reduce(ax_dtype dt, int64_t i, void *ctx) { return expect_reduce(dt, *(ax_dist_op *)ctx, i); }
+static double want_root(ax_dtype dt, int64_t i, void *ctx) { return val(dt, i, *(int *)ctx); }
+static double want_gather(ax_dtype dt, int64_t i, void *ctx) {
+  int64_t n = *(int64_t *)ctx;
+  return val(dt, i % n, (int)(i / n));
+}
+typedef struct { ax_dist_op op; int64_t n; } scatter_ctx;
+static double want_scatter(ax_dtype dt, int64_t i, void *ctx) {
+  scatter_ctx *s = ctx;
+  return expect_reduce(dt, s->op, (int64_t)rank * s->n + i);
+}
+
+static void test_collectives(void) {
+  const int64_t sizes[] = {0, 1, 7, 1000003};
+  const char *ops[] = {"sum", "avg", "max", "min"};
+  for (int dt = 0; dt < AX_NUM_DTYPES; dt++) {
+    for (int s = 0; s < 4; s++) {
+      int64_t n = sizes[s];
+      ax_scope_begin();
+      for (int op = 0; op < 4; op++) {
+        if (dt == AX_BOOL && op == AX_DIST_AVG) continue;
+        if ((dt == AX_BF16 || dt == AX_F16) && op == AX_DIST_AVG && n > 100) continue; /* rounding of x/N */
+        ax_tensor *t = make(dt, n, rank);
+        CHECK(ax_all_reduce(comm, t, op) == 0, "all_reduce %s failed: %s", ops[op], ax_last_error());
+        char what[64];
+        snprintf(what, sizeof what, "all_reduce(%s)", ops[op]);
+        ax_dist_op o = op;
+        compare(what, t, dt, n, want_reduce, &o);
+      }
+      int root = world - 1;
+      ax_tensor *b = make(dt, n, rank);
+      CHECK(ax_broadcast(comm, b, root) == 0, "broadcast failed: %s", ax_last_error());
+      compare("broadcast", b, dt, n, want_root, &root);
+      if (n <= 1000003 / (world > 2 ? 2 : 1)) {
+        ax_tensor *in = make(dt, n, rank), *out = ax_zeros(1, (int64_t[]){n * world}, &(ax_tensor_opts){.dtype = dt});
+        CHECK(ax_all_gather(comm, out, in) == 0, "all_gather failed: %s", ax_last_error());
+        compare("all_gather", out, dt, n * world, want_gather, &n);
+        ax_tensor *big = make(dt, n * world, rank), *mine = ax_zeros(1, &n, &(ax_tensor_opts){.dtype = dt});
+        scatter_ctx sc = {dt == AX_BOOL ? AX_DIST_MAX : AX_DIST_SUM, n};
+        CHECK(ax_reduce_scatter(comm, mine, big, sc.op) == 0, "reduce_scatter failed: %s", ax_last_error());
+        compare("reduce_scatter", mine, dt, n, want_scatter, &sc);
+      }
+      ax_scope_end();
+    }
+  }
+  CHECK(ax_barrier(comm) == 0, "barrier");
+  /* the non-blocking form completes to the same answer */
+  ax_scope_begin();
+  ax_tensor *t = make(AX_F32, 1000, rank);
+  ax_comm_work *w = ax_all_reduce_start(comm, t, AX_DIST_SUM);
+  CHECK(w && ax_comm_work_wait(w) == 0, "all_reduce_start");
+  ax_dist_op o = AX_DIST_SUM;
+  compare("all_reduce_start", t, AX_F32, 1000, want_reduce, &o);
+  ax_scope_end();
+  CHECK(fabs(ax_comm_mean(comm, (double)rank) - (world - 1) / 2.0) < 1e-12, "comm_mean");
+}
+
+/* ---- DDP equivalence ---- */
+
+static ax_module *cnn_without_bn(void) {
+  const ax_nn_conv2d_opts pad1 = {.padding = 1};
+  const ax_pool2d_opts pool2 = {.kernel = 2};
+  return ax_nn_sequential(7, ax_nn_conv2d(1, 8, 3, &pad1), ax_nn_relu(), ax_nn_max_pool2d(&pool2),
+                          ax_nn_conv2d(8, 8, 3, &pad1), ax_nn_relu(), ax_nn_flatten(1, -1),
+                          ax_nn_linear(8 * 14 * 14, 10, true));
+}
+
+/* 16 small parameters: one bucket each at a small bucket size */
+static ax_module *deep_mlp(void) {
+  ax_module *m = ax_nn_sequential(2, ax_nn_flatten(1, -1), ax_nn_linear(784, 32, true));
+  for (int i = 0; i < 6; i++) {
+    ax_nn_sequential_add(m, ax_nn_relu());
+    ax_nn_sequential_add(m, ax_nn_linear(32, 32, true));
+  }
+  ax_nn_sequential_add(m, ax_nn_relu());
+  ax_nn_sequential_add(m, ax_nn_linear(32, 10, true));
+  return m;
+}
+
+typedef struct ddp_case {
+  const char *name;
+  ax_module *(*make)(void);
+  bool train_mode; /* false: eval mode (dropout off, batch norm on running statistics) */
+  const char *opt;
+  ax_dtype dtype;
+  int batch, steps;
+  double tol;
+} ddp_case;
+
+static ax_optimizer *make_opt(const char *name, ax_module *m, ax_tensor **params, int np) {
+  ax_module_parameters(m, params, np);
+  if (!strcmp(name, "sgd")) return ax_sgd(params, np, &(ax_sgd_opts){.lr = 0.05, .momentum = 0.9, .weight_decay = 1e-4});
+  return ax_adamw(params, np, &(ax_adam_opts){.lr = 1e-3});
+}
+
+static ax_module *build(const ddp_case *c) {
+  ax_manual_seed(1234);
+  ax_module *m = c->make();
+  ax_module_to_dtype(m, c->dtype);
+  ax_module_train(m, c->train_mode);
+  return m;
+}
+
+/* One training run: every rank trains on rows [lo, hi) of each global batch. */
+static void run(const ddp_case *c, ax_module *m, ax_ddp *ddp, int lo, int hi, int accumulate) {
+  int np = ax_module_parameters(m, NULL, 0);
+  ax_tensor **params = calloc((size_t)np, sizeof *params);
+  ax_optimizer *opt = make_opt(c->opt, m, params, np);
+  for (int s = 0; s < c->steps; s++) {
+    ax_scope_begin();
+    ax_manual_seed(1000 + (uint64_t)s); /* the same global batch on every rank */
+    ax_tensor *x = ax_cast(ax_randn(AX_SHAPE(c->batch * accumulate, 1, 28, 28), NULL), c->dtype);
+    ax_tensor *y = ax_cast(ax_mul_scalar(ax_rand(AX_SHAPE(c->batch * accumulate), NULL), 9.999), AX_I64);
+    if (ddp) ax_ddp_begin_step(ddp);
+    for (int a = 0; a < accumulate; a++) { /* micro-batches of one step */
+      if (ddp) ax_ddp_no_sync(ddp, a < accumulate - 1);
+      int off = a * c->batch;
+      ax_tensor *xs = ax_narrow(x, 0, off + lo, hi - lo), *ys = ax_narrow(y, 0, off + lo, hi - lo);
+      ax_tensor *loss = ax_cross_entropy(ax_module_forward(m, xs), ys, NULL);
+      ax_backward(ax_div_scalar(loss, accumulate), NULL);
+      if (ddp) ax_ddp_finish(ddp);
+    }
+    ax_optimizer_step(opt);
+    ax_optimizer_zero_grad(opt);
+    ax_scope_end();
+  }
+  ax_optimizer_free(opt);
+  free(params);
+}
+
+static double max_rel_diff(ax_module *a, ax_module *b) {
+  int np = ax_module_parameters(a, NULL, 0);
+  ax_tensor **pa = calloc((size_t)np, sizeof *pa), **pb = calloc((size_t)np, sizeof *pb);
+  ax_module_parameters(a, pa, np);
+  ax_module_parameters(b, pb, np);
+  double worst = 0;
+  ax_scope_begin();
+  for (int i = 0; i < np; i++) {
+    double diff = ax_item(ax_amax(ax_abs(ax_sub(pa[i], pb[i])), AX_ALL, false));
+    double scale = ax_item(ax_amax(ax_abs(pb[i]), AX_ALL, false));
+    worst = fmax(worst, diff / (scale + 1e-12));
+  }
+  ax_scope_end();
+  free(pa);
+  free(pb);
+  return worst;
+}
+
+static void test_ddp_case(const ddp_case *c, int accumulate) {
+  ax_module *ref = build(c), *dist = build(c);
+  run(c, ref, NULL, 0, c->batch, accumulate); /* one process, batch B */
+  int per = c->batch / world;
+  ax_ddp *ddp = ax_ddp_new(dist, comm, &(ax_ddp_opts){.bucket_mb = 0.05});
+  CHECK(ddp != NULL, "ax_ddp_new: %s", ax_last_error());
+  run(c, dist, ddp, rank * per, (rank + 1) * per, accumulate);
+  double d = max_rel_diff(dist, ref);
+  CHECK(d <= c->tol, "%s %s %s (accumulate %d): parameters differ from one process by %.3g (tolerance %.1g)", c->name,
+        c->opt, ax_dtype_name(c->dtype), accumulate, d, c->tol);
+  if (rank == 0)
+    printf("ddp %-8s %-5s %s accumulate %d: max relative difference %.2e over %d buckets\n", c->name, c->opt,
+           ax_dtype_name(c->dtype), accumulate, d, ax_ddp_num_buckets(ddp));
+  ax_ddp_free(ddp);
+  ax_module_free(ref);
+  ax_module_free(dist);
+}
+
+static void test_overlap(void) {
+  ddp_case c = {"deep-mlp", deep_mlp, true, "sgd", AX_F32, 4 * world, 1, 0};
+  ax_module *m = build(&c);
+  ax_ddp *ddp = ax_ddp_new(m, comm, &(ax_ddp_opts){.bucket_mb = 0.001});
+  CHECK(ax_ddp_num_buckets(ddp) >= 10, "expected >= 10 buckets, got %d", ax_ddp_num_buckets(ddp));
+  run(&c, m, ddp, 0, 4, 1);
+  ax_ddp_event ev[256];
+  int n = ax_ddp_events(ddp, ev, 256), first_launch = -1, end = -1, launches = 0;
+  for (int i = 0; i < n && i < 256; i++) {
+    if (ev[i].kind == AX_DDP_EVENT_BUCKET_LAUNCH) {
+      launches++;
+      if (first_launch < 0) first_launch = ev[i].seq;
+    }
+    if (ev[i].kind == AX_DDP_EVENT_BACKWARD_END) end = ev[i].seq;
+  }
+  CHECK(launches == ax_ddp_num_buckets(ddp), "every bucket launched once (%d of %d)", launches, ax_ddp_num_buckets(ddp));
+  CHECK(first_launch >= 0 && end >= 0 && first_launch < end,
+        "overlap: the first bucket's reduction (event %d) must start before backward ends (event %d)", first_launch, end);
+  ax_ddp_free(ddp);
+  ax_module_free(m);
+  /* the baseline without overlap launches nothing during backward */
+  m = build(&c);
+  ddp = ax_ddp_new(m, comm, &(ax_ddp_opts){.bucket_mb = 0.001, .no_overlap = true});
+  run(&c, m, ddp, 0, 4, 1);
+  n = ax_ddp_events(ddp, ev, 256);
+  CHECK(n > 0 && ev[0].kind == AX_DDP_EVENT_BACKWARD_END, "no_overlap: nothing launched before backward ends");
+  ax_ddp_free(ddp);
+  ax_module_free(m);
+}
+
+static void test_ddp(void) {
+  int B = 8 * world;
+  ddp_case cases[] = {
+      {"mlp", ax_model_mlp, false, "sgd", AX_F32, B, 20, 1e-5},
+      /* Adam divides by sqrt(v): a gradient near 0 flips sign with the f32 summation order
+       * (Release vs Debug vectorization), so f32 Adam gets 1e-4 and the exact check is in f64 */
+      {"mlp", ax_model_mlp, false, "adamw", AX_F32, B, 20, 1e-4},
+      {"mlp", ax_model_mlp, false, "adamw", AX_F64, B, 20, 1e-11},
+      {"cnn-nobn", cnn_without_bn, true, "sgd", AX_F32, 2 * world, 20, 1e-5},
+      {"cnn", ax_model_cnn, false, "sgd", AX_F32, 2 * world, 20, 1e-5},
+      {"cnn", ax_model_cnn, false, "adamw", AX_F64, 2 * world, 20, 1e-10},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) test_ddp_case(&cases[i], 1);
+  test_ddp_case(&cases[0], 2); /* gradient accumulation with no_sync */
+  test_overlap();
+}
+
+/* ---- failures ---- */
+
+static void train_until(int bad_rank, int bad_step, bool hang) {
+  ddp_case c = {"mlp", ax_model_mlp, false, "sgd", AX_F32, 4, 1, 0};
+  ax_module *m = build(&c);
+  ax_ddp *ddp = ax_ddp_new(m, comm, NULL);
+  for (int s = 0; s < 1000; s++) {
+    if (rank == bad_rank && s == bad_step) {
+      if (!hang) {
+        fprintf(stderr, "rank %d: exiting early on purpose (status 3)\n", rank);
+        exit(3);
+      }
+      fprintf(stderr, "rank %d: stops calling collectives on purpose\n", rank);
+      sleep(120);
+    }
+    run(&c, m, ddp, 0, 4, 1);
+  }
+  fprintf(stderr, "rank %d: finished training although a peer died\n", rank);
+}
+
+int main(int argc, char **argv) {
+  const char *mode = argc > 1 ? argv[1] : "collectives";
+  comm = ax_comm_world();
+  rank = ax_comm_rank(comm);
+  world = ax_comm_size(comm);
+  if (rank == 0) printf("%s: %d ranks, backend %s\n", mode, world, ax_comm_backend_name(comm));
+  if (!strcmp(mode, "collectives")) test_collectives();
+  else if (!strcmp(mode, "ddp")) test_ddp();
+  else if (!strcmp(mode, "exit")) train_until(1, 3, false);
+  else if (!strcmp(mode, "hang")) train_until(1, 3, true);
+  else {
+    fprintf(stderr, "unknown mode %s\n", mode);
+    return 2;
+  }
+  /* every rank reports; the job fails if any rank failed */
+  int64_t v = failures;
+  ax_scope_begin();
+  ax_tensor *t = ax_from_data(&v, 0, NULL, &(ax_tensor_opts){.dtype = AX_I64});
+  ax_all_reduce(comm, t, AX_DIST_SUM);
+  int total = (int)ax_item(t);
+  ax_scope_end();
+  if (rank == 0) printf("%s: %s (%d failed checks over %d ranks)\n", mode, total ? "FAILED" : "passed", total, world);
+  return total ? 1 : 0;
+}

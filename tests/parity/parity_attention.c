@@ -1,0 +1,88 @@
+/* Parity of the CUDA flash attention (forward and backward) against the CPU:
+ * f32, f64, bf16, f16 (the CPU runs the half types in f32 on the same rounded
+ * values); T in {1, 7, 64, 129, 1024}, D in {32, 64, 96, 128, 256} (64 and 128
+ * take the tensor-core forward for bf16/f16, the others the warp kernels);
+ * causal on and off, Tq != Tk (both ways: Tq > Tk leaves rows with no visible
+ * key), q/k/v as strided views of one [B, T, 3, H, D] buffer (the GPT case, no
+ * copy), a bool key mask, a float mask, and dropout (the same Philox draw on
+ * both devices). */
+#include <stdio.h>
+
+#include "parity.h"
+
+enum { PLAIN, QKV_VIEWS, BOOL_MASK, FLOAT_MASK, DROPOUT };
+
+typedef struct attn_case {
+  int64_t b, h, tq, tk, d;
+  int causal, kind;
+} attn_case;
+
+static const attn_case cases[] = {
+    {2, 3, 1, 1, 64, 0, PLAIN},
+    {2, 3, 7, 7, 64, 1, PLAIN},
+    {1, 2, 64, 64, 128, 1, QKV_VIEWS},
+    {2, 2, 129, 129, 64, 1, QKV_VIEWS},
+    {1, 4, 1024, 1024, 64, 1, QKV_VIEWS},
+    {1, 2, 1024, 1024, 128, 0, PLAIN},
+    {2, 3, 129, 200, 32, 1, PLAIN},
+    {1, 2, 200, 70, 64, 1, PLAIN},
+    {2, 2, 7, 129, 128, 0, BOOL_MASK},
+    {2, 2, 64, 33, 64, 1, FLOAT_MASK},
+    {2, 2, 129, 129, 64, 1, DROPOUT},
+    {1, 1, 1024, 1024, 128, 1, DROPOUT},
+    {2, 1, 33, 33, 96, 0, PLAIN},
+    {1, 1, 5, 9, 256, 1, PLAIN},
+};
+
+typedef struct attn_ctx {
+  const attn_case *c;
+} attn_ctx;
+
+/* x: q, k, v (or the qkv buffer), then the mask when the case has one. */
+static ax_tensor *run(ax_tensor *const *x, const void *vctx) {
+  const attn_case *c = ((const attn_ctx *)vctx)->c;
+  ax_tensor *q = x[0], *k = x[1], *v = x[2];
+  ax_sdpa_opts o = {.causal = c->causal != 0};
+  if (c->kind == QKV_VIEWS) {
+    ax_tensor *parts[3];
+    for (int i = 0; i < 3; i++) parts[i] = ax_transpose(ax_squeeze(ax_narrow(x[0], 2, i, 1), 2), 1, 2);
+    q = parts[0], k = parts[1], v = parts[2];
+  }
+  if (c->kind == BOOL_MASK || c->kind == FLOAT_MASK) o.attn_mask = x[3];
+  if (c->kind == DROPOUT) {
+    o.dropout_p = 0.2;
+    ax_rng_set_state(1234, 5); /* the same draw on both devices */
+  }
+  return ax_scaled_dot_product_attention(q, k, v, &o);
+}
+
+static void run_case(ax_dtype dt, const attn_case *c) {
+  ax_scope_begin();
+  ax_tensor *x[4];
+  int n = 3;
+  if (c->kind == QKV_VIEWS) {
+    x[0] = pr_randn(dt, 5, (int64_t[]){c->b, c->tq, 3, c->h, c->d});
+    n = 1;
+  } else {
+    x[0] = pr_randn(dt, 4, (int64_t[]){c->b, c->h, c->tq, c->d});
+    x[1] = pr_randn(dt, 4, (int64_t[]){c->b, c->h, c->tk, c->d});
+    x[2] = pr_randn(dt, 4, (int64_t[]){c->b, c->h, c->tk, c->d});
+  }
+  if (c->kind == BOOL_MASK) /* a key-padding mask [B, 1, 1, Tk] */
+    x[n++] = ax_gt_scalar(pr_uniform(AX_F32, 4, (int64_t[]){c->b, 1, 1, c->tk}, 0, 1), 0.25);
+  if (c->kind == FLOAT_MASK) x[n++] = pr_randn(dt, 2, (int64_t[]){c->tq, c->tk});
+  bool grad[4] = {true, true, true, false};
+  char desc[160];
+  const char *kinds[] = {"", " qkv-views", " bool-mask", " float-mask", " dropout"};
+  snprintf(desc, sizeof desc, "%s B%lld H%lld Tq%lld Tk%lld D%lld%s%s", ax_dtype_name(dt), (long long)c->b,
+           (long long)c->h, (long long)c->tq, (long long)c->tk, (long long)c->d, c->causal ? " causal" : "",
+           kinds[c->kind]);
+  pr_run("scaled_dot_product_attention", desc, run, &(attn_ctx){c}, n, x, grad, PR_GEMM, PR_GEMM);
+  ax_scope_end();
+}
+
+void pr_family_attention(void) {
+  const ax_dtype dts[] = {AX_F32, AX_F64, AX_BF16, AX_F16};
+  for (size_t d = 0; d < sizeof dts / sizeof dts[0]; d++)
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(dts[d], &cases[i]);
+}

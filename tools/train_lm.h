@@ -1,0 +1,61 @@
+/* The language-model training loop behind `axon train --model gpt|char-lstm`
+ * and the text generator behind `axon generate`, as a library (axon_tools) so
+ * that tests drive the same code as the command line. */
+#ifndef AXON_TOOLS_TRAIN_LM_H
+#define AXON_TOOLS_TRAIN_LM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "axon.h"
+
+typedef struct ax_lm_config {
+  const char *model;      /* gpt | char-lstm */
+  const char *data_path;  /* text file, folder or token shards; NULL: Debian's fortunes */
+  ax_gpt_config gpt;      /* n_layer, n_head, n_embd, block_size, dropout (vocab comes from the data) */
+  int64_t lstm_embed, lstm_hidden; int lstm_layers; /* char-lstm */
+  int64_t steps;          /* optimizer steps */
+  double time_limit;      /* > 0: stop after this many seconds of training (the schedule still spans `steps`) */
+  int batch_size, grad_accum; /* batch_size is global: with N ranks each takes batch_size / N rows */
+  const char *precision;  /* fp32 | bf16 | fp16 */
+  int eval_every;         /* steps between validation passes (0: only at the end) */
+  int eval_batches;       /* validation batches per pass (0: the whole split) */
+  int log_every;          /* steps between progress lines */
+  double lr, min_lr, weight_decay, beta1, beta2, clip_norm;
+  int warmup_steps;
+  const char *schedule;   /* cosine (to min_lr) | none (constant after warm-up) */
+  ax_device device;
+  uint64_t seed;
+  int threads;
+  const char *metrics_path; /* JSON lines, appended, one per validation pass */
+  const char *save_path;    /* final weights; NULL: none */
+  int sample_tokens;        /* > 0: print a sample of this many bytes after training */
+  double bucket_mb;         /* data parallel (mpirun/srun): DDP bucket size in MB (0: 25) */
+  FILE *log;                /* NULL: stdout */
+} ax_lm_config;
+
+typedef struct ax_lm_report {
+  int64_t steps_done, tokens;
+  double train_loss, val_loss, first_val_loss, seconds, tokens_per_sec, mfu;
+} ax_lm_report;
+
+void ax_lm_config_defaults(ax_lm_config *c);
+int ax_train_lm(const ax_lm_config *c, ax_lm_report *r, char *err, size_t errlen);
+
+typedef struct ax_generate_config {
+  const char *weights;
+  const char *prompt;  /* NULL or "": a newline */
+  int64_t tokens;
+  double temperature;  /* 0: greedy */
+  int top_k;           /* 0: all */
+  uint64_t seed;
+  bool no_cache;       /* recompute the whole prefix for each token (for checking the cache) */
+  ax_device device;
+  FILE *out;           /* NULL: stdout; bytes are written as they are produced */
+} ax_generate_config;
+
+/* 0, or -1 with a reason in err (bad file, prompt longer than the block size, ...). */
+int ax_generate(const ax_generate_config *c, char *err, size_t errlen);
+
+#endif
