@@ -11,25 +11,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "tools/util.h"
+
 #if defined(AXON_HAVE_CUDA)
 int ax_cuda_device_name(int dev, char *buf, size_t n); /* kernels/cuda/runtime.cu */
 #endif
 
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int fail(char *err, size_t n, const char *fmt, ...) {
-  if (err && n) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, n, fmt, ap);
-    va_end(ap);
-  }
-  return -1;
-}
+#define now_s ax_tool_now_s
+#define fail ax_tool_fail
 
 void ax_lm_config_defaults(ax_lm_config *c) {
   memset(c, 0, sizeof *c);

@@ -1,0 +1,31 @@
+/* Small helpers shared by the tools' loops: a monotonic clock and the
+ * "write a one-line reason to err and return -1" idiom of their error paths. */
+#ifndef AXON_TOOLS_UTIL_H
+#define AXON_TOOLS_UTIL_H
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <time.h>
+
+static inline double ax_tool_now_s(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static inline int ax_tool_fail(char *err, size_t n, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+static inline int ax_tool_fail(char *err, size_t n, const char *fmt, ...) {
+  if (err && n) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, n, fmt, ap);
+    va_end(ap);
+  }
+  return -1;
+}
+
+#endif
