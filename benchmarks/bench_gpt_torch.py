@@ -11,6 +11,12 @@ to 1e-4 over --steps), the same batch, and the same validation (the first
 --eval-batches batches of non-overlapping windows of the validation split).
 Training stops after --time-limit seconds of training time (validation not
 counted). Prints one JSON line per validation pass and a final summary line.
+
+On a GPU (--device cuda) the same script is the PyTorch baseline of the GPT-2
+124M benchmark (scripts/gpu_session.sh): --dtype bf16 runs the model under
+torch.autocast (fp32 master weights, like `axon train --precision bf16`),
+--compile wraps it in torch.compile, and the summary adds the model FLOPs
+utilization against --peak-tflops.
 """
 import argparse, json, math, os, sys, time
 
@@ -87,7 +93,7 @@ class GPT(nn.Module):
 
     def forward(self, idx, targets):
         T = idx.shape[1]
-        x = self.wte(idx) + self.wpe(torch.arange(T))
+        x = self.wte(idx) + self.wpe(torch.arange(T, device=idx.device))
         for b in self.h:
             x = b(x)
         logits = self.ln_f(x) @ self.wte.weight.t()
@@ -108,6 +114,12 @@ def main():
     ap.add_argument("--eval-batches", type=int, default=40)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--vocab-size", type=int, default=256, help="tokens are bytes mod vocab-size")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"])
+    ap.add_argument("--compile", action="store_true")
+    ap.add_argument("--skip-steps", type=int, default=0, help="steps left out of the timing (warm-up, compilation)")
+    ap.add_argument("--peak-tflops", type=float, default=0, help="for MFU (H100/H200 bf16 dense: 989)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -115,9 +127,20 @@ def main():
     n_val = int(len(data) * 0.1)
     train, val = data[: len(data) - n_val], data[len(data) - n_val:]
     B, T = a.batch_size, a.block_size
-    model = GPT(a.n_layer, a.n_head, a.n_embd, T, 256)
+    dev = torch.device(a.device)
+    V = a.vocab_size
+    train, val = (train % V).to(dev), (val % V).to(dev)
+    model = GPT(a.n_layer, a.n_head, a.n_embd, T, V).to(dev)
     nparams = sum(p.numel() for p in model.parameters())
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.1)
+    flops_tok = 6 * (nparams - T * a.n_embd) + 12 * a.n_layer * a.n_embd * T
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.1,
+                            fused=dev.type == "cuda")
+    run = torch.compile(model) if a.compile else model
+    amp = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=a.dtype == "bf16")
+
+    def sync():
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
     warm, lr, min_lr = 100, 1e-3, 1e-4
 
     def lr_at(s):
@@ -137,7 +160,8 @@ def main():
                     break
                 x = torch.stack([val[w * T: w * T + T] for w in range(w0, w1)])
                 y = torch.stack([val[w * T + 1: w * T + T + 1] for w in range(w0, w1)])
-                tot += model(x, y).item() * (w1 - w0)
+                with amp:
+                    tot += run(x, y).item() * (w1 - w0)
                 rows += w1 - w0
         model.train()
         return tot / rows
@@ -151,24 +175,30 @@ def main():
         t0 = time.perf_counter()
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
-        ix = torch.randint(len(train) - T - 1, (B,))
-        x = torch.stack([train[i: i + T] for i in ix])
-        y = torch.stack([train[i + 1: i + T + 1] for i in ix])
-        loss = model(x, y)
+        ix = torch.randint(len(train) - T - 1, (B,), device=dev)
+        offs = ix[:, None] + torch.arange(T, device=dev)[None, :]
+        x, y = train[offs], train[offs + 1]
+        with amp:
+            loss = run(x, y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         loss = loss.item()
-        t_train += time.perf_counter() - t0
-        tokens += B * T
+        sync()
+        if step >= a.skip_steps:  # compilation and warm-up stay out of the rate
+            t_train += time.perf_counter() - t0
+            tokens += B * T
         last = step + 1 == a.steps or t_train >= a.time_limit
         if (step + 1) % a.eval_every == 0 or last:
             v = val_loss()
             print(json.dumps({"step": step + 1, "train_loss": loss, "val_loss": v,
-                              "tokens_per_sec": tokens / t_train, "seconds": t_train}), flush=True)
-    print(json.dumps({"final": True, "steps": step + 1, "val_loss": v, "tokens_per_sec": tokens / t_train,
-                      "seconds": t_train, "torch": torch.__version__}), flush=True)
+                              "tokens_per_sec": tokens / max(t_train, 1e-9), "seconds": t_train}), flush=True)
+    tps = tokens / t_train
+    print(json.dumps({"final": True, "steps": step + 1, "val_loss": v, "tokens_per_sec": tps,
+                      "seconds": t_train, "torch": torch.__version__, "device": a.device, "dtype": a.dtype,
+                      "compile": a.compile,
+                      "mfu": tps * flops_tok / (a.peak_tflops * 1e12) if a.peak_tflops else None}), flush=True)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ void ax_lm_config_defaults(ax_lm_config *c) {
   memset(c, 0, sizeof *c);
   c->model = "gpt";
   c->gpt = ax_gpt_config_default();
+  c->gpt.vocab_size = 0; /* the data's */
   c->lstm_embed = 64;
   c->lstm_hidden = 512;
   c->lstm_layers = 2;
@@ -179,7 +180,11 @@ static int lm_run(const ax_lm_config *c, ax_lm_report *out, ax_comm *comm, int r
   }
   ax_manual_seed(c->seed);
   ax_gpt_config gc = c->gpt;
-  gc.vocab_size = vocab;
+  if (gc.vocab_size > 0 && gc.vocab_size < vocab) {
+    ax_text_close(ds);
+    return fail(err, errlen, "--vocab-size %" PRId64 " is smaller than the data's vocabulary %" PRId64, gc.vocab_size, vocab);
+  }
+  if (gc.vocab_size < vocab) gc.vocab_size = vocab; /* a larger one (GPT-2's 50257 over bytes) is allowed */
   lm l = {.gpt = gpt, .block = block};
   l.m = gpt ? ax_model_gpt(&gc) : ax_model_char_lstm(c->lstm_embed, c->lstm_hidden, c->lstm_layers, c->gpt.dropout);
   if (!l.m || ax_module_to(l.m, c->device)) {

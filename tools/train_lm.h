@@ -13,7 +13,7 @@
 typedef struct ax_lm_config {
   const char *model;      /* gpt | char-lstm */
   const char *data_path;  /* text file, folder or token shards; NULL: Debian's fortunes */
-  ax_gpt_config gpt;      /* n_layer, n_head, n_embd, block_size, dropout (vocab comes from the data) */
+  ax_gpt_config gpt;      /* n_layer, n_head, n_embd, block_size, dropout; vocab_size 0: the data's */
   int64_t lstm_embed, lstm_hidden; int lstm_layers; /* char-lstm */
   int64_t steps;          /* optimizer steps */
   double time_limit;      /* > 0: stop after this many seconds of training (the schedule still spans `steps`) */

@@ -50,6 +50,7 @@ int ax_cmd_train_lm(int argc, char **argv) {
       {"n-embd", AX_FLAG_I64, &n_embd, "N", "width (default 256)"},
       {"block-size", AX_FLAG_I64, &block, "T", "context length in tokens (default 128)"},
       {"dropout", AX_FLAG_DOUBLE, &c.gpt.dropout, "P", "dropout (default 0)"},
+      {"vocab-size", AX_FLAG_I64, &c.gpt.vocab_size, "V", "model vocabulary (default: the data's, 256 for bytes); at least the data's"},
       {"lstm-embed", AX_FLAG_I64, &c.lstm_embed, "N", "char-lstm: embedding width (default 64)"},
       {"lstm-hidden", AX_FLAG_I64, &c.lstm_hidden, "N", "char-lstm: hidden size (default 512)"},
       {"lstm-layers", AX_FLAG_INT, &c.lstm_layers, "N", "char-lstm: layers (default 2)"},

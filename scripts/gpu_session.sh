@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Everything a session with a lent GPU should run, in one command (the device
+# machine starts bare: CMake and nvcc, no apt, no Criterion; cuDNN and NCCL may
+# live inside PyTorch's Python packages). Builds for sm_90, runs the whole GPU
+# parity suite (native and vendor alternates), the kernel benchmarks and the
+# GPT-2 124M training benchmark against the PyTorch found there, and leaves the
+# logs in $OUT (default ./gpu-out) for docs/benchmarks.md.
+#   OUT=/tmp/out bash scripts/gpu_session.sh [parity|bench|gpt|all]   # default all
+# The GPT benchmark reads text from $AXON_TEXT (default: Debian's fortunes; carry a
+# copy to a machine that lacks it).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+what=${1:-all}
+OUT=${OUT:-gpu-out}
+mkdir -p "$OUT"
+export PATH="/usr/local/cuda/bin:$PATH"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
+
+# cuDNN / NCCL from the toolkit, else from pip's nvidia-* packages
+site=$(python3 -c 'import site; print(" ".join(site.getsitepackages()))' 2>/dev/null || true)
+hints=()
+for s in $site; do
+  [ -d "$s/nvidia/cudnn" ] && hints+=("-DAXON_CUDNN_ROOT=$s/nvidia/cudnn")
+  [ -d "$s/nvidia/nccl" ] && hints+=("-DAXON_NCCL_ROOT=$s/nvidia/nccl")
+done
+for s in $site; do
+  for lib in "$s"/nvidia/*/lib; do [ -d "$lib" ] && export LD_LIBRARY_PATH="$lib:${LD_LIBRARY_PATH:-}"; done
+done
+cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DAXON_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 "${hints[@]}" \
+  > "$OUT/configure.txt" 2>&1 || { tail -30 "$OUT/configure.txt"; exit 1; }
+grep -E '^-- Axon' "$OUT/configure.txt"
+cmake --build build-gpu -j"$(nproc)" > "$OUT/build.txt" 2>&1 || { grep -E 'error' "$OUT/build.txt" | head -30; exit 1; }
+./build-gpu/axon info | tee "$OUT/info.txt"
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+echo "commit $commit, $(date -u +%Y-%m-%d)" | tee -a "$OUT/info.txt"
+
+if [ "$what" = all ] || [ "$what" = parity ]; then
+  echo "== parity (native kernels)"
+  ./build-gpu/axon_parity -v > "$OUT/parity.txt" 2>&1; echo "exit $?" >> "$OUT/parity.txt"
+  AXON_GEMM=cublas ./build-gpu/axon_parity gemm autocast > "$OUT/parity_cublas.txt" 2>&1
+  AXON_CONV=cudnn ./build-gpu/axon_parity conv > "$OUT/parity_cudnn.txt" 2>&1
+  tail -40 "$OUT/parity.txt"; tail -5 "$OUT/parity_cublas.txt" "$OUT/parity_cudnn.txt"
+fi
+
+if [ "$what" = all ] || [ "$what" = bench ]; then
+  echo "== kernel benchmarks"
+  ./build-gpu/axon bench --device cuda --json "$OUT/bench.json" > "$OUT/bench.txt" 2>&1
+  tail -60 "$OUT/bench.txt"
+  [ -x ./build-gpu/benchmarks/bench_attention ] && ./build-gpu/benchmarks/bench_attention > "$OUT/bench_attention.txt" 2>&1
+fi
+
+if [ "$what" = all ] || [ "$what" = gpt ]; then
+  text=${AXON_TEXT:-/usr/share/games/fortunes}
+  echo "== GPT-2 124M (12 layers, 768 wide, T=1024, vocabulary 50257, bf16) on the bytes of $text"
+  gpt=(--n-layer 12 --n-head 12 --n-embd 768 --block-size 1024 --batch-size 16 --vocab-size 50257)
+  ./build-gpu/axon train --model gpt --dataset "text:$text" "${gpt[@]}" --precision bf16 --steps 40 --log-every 5 \
+    --eval-every 0 --eval-batches 2 --warmup-steps 5 --no-save --device cuda --metrics "$OUT/axon_gpt2.jsonl" \
+    > "$OUT/axon_gpt2.txt" 2>&1
+  tail -12 "$OUT/axon_gpt2.txt"
+  if python3 -c 'import torch' 2>/dev/null; then
+    for mode in "" "--compile"; do
+      python3 benchmarks/bench_gpt_torch.py --data "$text" --device cuda --dtype bf16 $mode --n-layer 12 --n-head 12 \
+        --n-embd 768 --block-size 1024 --batch-size 16 --vocab-size 50257 --steps 40 --skip-steps 5 --eval-every 1000 --eval-batches 2 \
+        --time-limit 300 --peak-tflops 989 2>&1 | tail -1 | tee -a "$OUT/torch_gpt2.jsonl"
+    done
+  fi
+fi
+echo "== logs in $OUT"
