@@ -100,6 +100,53 @@ Test(train_lm, gpt_learns_the_corpus_and_generates_with_and_without_cache) {
   cr_assert_eq(strlen(c2), 104, "%zu bytes: %s", strlen(c2), c2);
 }
 
+/* 12 steps straight, or 5 steps, a checkpoint, and 7 more in a new run: the same
+ * losses and the same weights, bit for bit (batches are functions of the step) */
+Test(train_lm, resume_continues_the_same_run) {
+  char ckdir[320], w1[320], w2[320], err[512];
+  snprintf(ckdir, sizeof ckdir, "%s/ckpt", dir);
+  snprintf(w1, sizeof w1, "%s/w1.safetensors", dir);
+  snprintf(w2, sizeof w2, "%s/w2.safetensors", dir);
+  ax_lm_config c = small_config();
+  c.steps = 12;
+  c.eval_every = 0;
+  c.gpt.dropout = 0.1; /* the RNG state must be restored too */
+  c.save_path = w1;
+  ax_lm_report a, b;
+  cr_assert_eq(ax_train_lm(&c, &a, err, sizeof err), 0, "%s", err);
+  c.save_path = w2;
+  c.checkpoint_dir = ckdir;
+  c.stop_after_steps = 5;
+  cr_assert_eq(ax_train_lm(&c, &b, err, sizeof err), 0, "%s", err);
+  cr_assert_eq(b.steps_done, 5);
+  c.stop_after_steps = 0;
+  c.resume = true;
+  cr_assert_eq(ax_train_lm(&c, &b, err, sizeof err), 0, "%s", err);
+  cr_assert_eq(b.steps_done, 12);
+  cr_assert_eq(a.train_loss, b.train_loss, "last training loss %.9g straight, %.9g resumed", a.train_loss, b.train_loss);
+  cr_assert_eq(a.val_loss, b.val_loss, "validation loss %.9g straight, %.9g resumed", a.val_loss, b.val_loss);
+  ax_state_dict *s1 = ax_load_safetensors(w1, err, sizeof err), *s2 = ax_load_safetensors(w2, err, sizeof err);
+  cr_assert(s1 && s2, "%s", err);
+  for (int i = 0; i < ax_state_dict_size(s1); i++) {
+    ax_tensor *x = ax_state_dict_tensor(s1, i), *y = ax_state_dict_get(s2, ax_state_dict_name(s1, i));
+    cr_assert(y && ax_nbytes(x) == ax_nbytes(y) && !memcmp(ax_data_ptr(x), ax_data_ptr(y), ax_nbytes(x)),
+              "%s differs after resuming", ax_state_dict_name(s1, i));
+  }
+  ax_state_dict_free(s1);
+  ax_state_dict_free(s2);
+  /* resuming with another batch size is refused */
+  c.batch_size = 4;
+  cr_assert_neq(ax_train_lm(&c, NULL, err, sizeof err), 0);
+  cr_assert(strstr(err, "--batch-size 8"), "%s", err);
+  fclose(c.log);
+  char p[400];
+  snprintf(p, sizeof p, "%s/checkpoint.safetensors", ckdir);
+  remove(p);
+  rmdir(ckdir);
+  remove(w1);
+  remove(w2);
+}
+
 Test(train_lm, errors_are_clear) {
   ax_lm_config c = small_config();
   c.steps = 2;

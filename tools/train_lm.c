@@ -11,7 +11,13 @@
 #include <string.h>
 #include <time.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tools/checkpoint.h"
 #include "tools/util.h"
+
+#define LM_CKPT_FORMAT "axon-lm-checkpoint-1"
 
 #if defined(AXON_HAVE_CUDA)
 int ax_cuda_device_name(int dev, char *buf, size_t n); /* kernels/cuda/runtime.cu */
@@ -139,6 +145,72 @@ static int save_weights(lm *l, const ax_lm_config *c, char *err, size_t errlen) 
   return rc;
 }
 
+/* ---- checkpoints: written by rank 0, readable by any number of ranks (the batch is global) ---- */
+
+static void lm_ckpt_path(const ax_lm_config *c, char *buf, size_t n) {
+  snprintf(buf, n, "%s/checkpoint.safetensors", c->checkpoint_dir);
+}
+
+static int lm_save_checkpoint(const ax_lm_config *c, ax_module *m, ax_optimizer *opt, ax_loss_scaler *scaler,
+                              int64_t steps_done, char *err, size_t errlen) {
+  if (ax_comm_rank(ax_comm_world()) != 0) return 0;
+  if (mkdir(c->checkpoint_dir, 0755) != 0 && errno != EEXIST)
+    return fail(err, errlen, "cannot create checkpoint folder %s: %s", c->checkpoint_dir, strerror(errno));
+  ax_state_dict *sd = ax_tool_ckpt_collect(m, opt);
+  uint64_t seed, offset;
+  ax_rng_get_state(&seed, &offset);
+  ax_state_dict_set_meta(sd, "format", LM_CKPT_FORMAT);
+  ax_state_dict_set_meta(sd, "model", c->model);
+  ax_tool_meta_set_i64(sd, "step", steps_done);
+  ax_tool_meta_set_i64(sd, "rng_seed", (int64_t)seed);
+  ax_tool_meta_set_i64(sd, "rng_offset", (int64_t)offset);
+  ax_tool_meta_set_i64(sd, "data_seed", (int64_t)c->seed);
+  ax_tool_meta_set_i64(sd, "batch_size", c->batch_size);
+  ax_tool_meta_set_i64(sd, "grad_accum", c->grad_accum);
+  ax_tool_meta_set_i64(sd, "block_size", c->gpt.block_size);
+  if (scaler) ax_loss_scaler_state_dict(scaler, sd, "scaler.");
+  char path[4096];
+  lm_ckpt_path(c, path, sizeof path);
+  int rc = ax_save_safetensors(path, sd, err, errlen);
+  ax_state_dict_free(sd);
+  return rc;
+}
+
+/* Restores the checkpoint into m, opt and scaler; *step gets the steps it had done. */
+static int lm_load_checkpoint(const ax_lm_config *c, ax_module *m, ax_optimizer *opt, ax_loss_scaler *scaler,
+                              int64_t *step, char *err, size_t errlen) {
+  char path[4096], e[512];
+  lm_ckpt_path(c, path, sizeof path);
+  ax_state_dict *sd = ax_load_safetensors(path, e, sizeof e);
+  if (!sd) return fail(err, errlen, "cannot resume: %s", e);
+  const char *fmt = ax_state_dict_meta(sd, "format"), *model = ax_state_dict_meta(sd, "model");
+  int64_t st, seed, offset, dseed, bs, ga, block;
+  int rc = -1;
+  if (!fmt || strcmp(fmt, LM_CKPT_FORMAT)) fail(err, errlen, "%s: not an axon language-model checkpoint", path);
+  else if (!model || strcmp(model, c->model))
+    fail(err, errlen, "%s: the checkpoint is of model '%s', not '%s'", path, model ? model : "?", c->model);
+  else if (ax_tool_meta_i64(sd, "step", &st, path, err, errlen) || ax_tool_meta_i64(sd, "rng_seed", &seed, path, err, errlen) ||
+           ax_tool_meta_i64(sd, "rng_offset", &offset, path, err, errlen) ||
+           ax_tool_meta_i64(sd, "data_seed", &dseed, path, err, errlen) ||
+           ax_tool_meta_i64(sd, "batch_size", &bs, path, err, errlen) ||
+           ax_tool_meta_i64(sd, "grad_accum", &ga, path, err, errlen) ||
+           ax_tool_meta_i64(sd, "block_size", &block, path, err, errlen))
+    ;
+  else if (bs != c->batch_size || ga != c->grad_accum || block != c->gpt.block_size || (uint64_t)dseed != c->seed)
+    fail(err, errlen, "%s: written with --batch-size %" PRId64 " --grad-accum %" PRId64 " --block-size %" PRId64
+                      " --seed %" PRId64 "; resuming with other values would not continue the same data",
+         path, bs, ga, block, dseed);
+  else if (ax_tool_ckpt_restore(sd, m, opt, path, err, errlen) == 0 &&
+           (!scaler || ax_loss_scaler_load_state_dict(scaler, sd, "scaler.", e, sizeof e) == 0 ||
+            fail(err, errlen, "%s: %s", path, e) == 0)) {
+    ax_rng_set_state((uint64_t)seed, (uint64_t)offset);
+    *step = st;
+    rc = 0;
+  }
+  ax_state_dict_free(sd);
+  return rc;
+}
+
 static int lm_run(const ax_lm_config *c, ax_lm_report *out, ax_comm *comm, int rank, int world, FILE *log, char *err,
                   size_t errlen);
 
@@ -224,9 +296,15 @@ static int lm_run(const ax_lm_config *c, ax_lm_report *out, ax_comm *comm, int r
 
   int rc = 0;
   double t0 = now_s(), t_log = t0, t_train = 0, loss_acc = 0;
-  int64_t tok_log = 0, loss_n = 0, step = 0; /* tokens counted over all ranks */
+  int64_t tok_log = 0, loss_n = 0, step = 0, start = 0; /* tokens counted over all ranks */
   rep.first_val_loss = NAN;
-  for (step = 0; step < c->steps; step++) {
+  char ckpt[4096] = "";
+  if (c->checkpoint_dir) lm_ckpt_path(c, ckpt, sizeof ckpt);
+  if (c->resume && ckpt[0] && access(ckpt, F_OK) == 0) {
+    rc = lm_load_checkpoint(c, l.m, opt, scaler, &start, err, errlen);
+    if (rc == 0) fprintf(log, "resumed from %s after step %" PRId64 "\n", ckpt, start);
+  }
+  for (step = start; rc == 0 && step < c->steps; step++) {
     double ts = now_s();
     if (c->time_limit > 0 && t_train >= c->time_limit) break;
     double lr = ax_lr_schedule_apply(sched, opt);
@@ -279,6 +357,14 @@ static int lm_run(const ax_lm_config *c, ax_lm_report *out, ax_comm *comm, int r
       tok_log = 0;
       loss_acc = 0;
       loss_n = 0;
+    }
+    bool stop = c->stop_after_steps > 0 && step + 1 >= c->stop_after_steps;
+    if (ckpt[0] && (last || stop || (c->checkpoint_every > 0 && (step + 1) % c->checkpoint_every == 0)) &&
+        (rc = lm_save_checkpoint(c, l.m, opt, scaler, step + 1, err, errlen)) != 0)
+      break;
+    if (stop) {
+      step++;
+      break;
     }
     if ((c->eval_every > 0 && (step + 1) % c->eval_every == 0) || last) {
       double te = now_s();

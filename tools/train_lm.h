@@ -32,6 +32,10 @@ typedef struct ax_lm_config {
   const char *save_path;    /* final weights; NULL: none */
   int sample_tokens;        /* > 0: print a sample of this many bytes after training */
   double bucket_mb;         /* data parallel (mpirun/srun): DDP bucket size in MB (0: 25) */
+  const char *checkpoint_dir; /* DIR/checkpoint.safetensors: model, optimizer, step, RNG, loss scale */
+  int checkpoint_every;     /* steps between checkpoints (0: only at the end) */
+  bool resume;              /* continue from DIR/checkpoint.safetensors when it exists */
+  int64_t stop_after_steps; /* testing: checkpoint and stop after this many steps (an "interruption") */
   FILE *log;                /* NULL: stdout */
 } ax_lm_config;
 

@@ -1,0 +1,77 @@
+/* Training checkpoints shared by the trainers; see tools/checkpoint.h. */
+#include "tools/checkpoint.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tools/util.h"
+
+static void add_prefixed(ax_state_dict *dst, const ax_state_dict *src, const char *prefix) {
+  char name[600];
+  for (int i = 0; i < ax_state_dict_size(src); i++) {
+    snprintf(name, sizeof name, "%s%s", prefix, ax_state_dict_name(src, i));
+    ax_state_dict_set(dst, name, ax_state_dict_tensor(src, i));
+  }
+}
+
+ax_state_dict *ax_tool_ckpt_collect(ax_module *model, ax_optimizer *opt) {
+  ax_state_dict *m = ax_state_dict_new(), *o = ax_state_dict_new(), *sd = ax_state_dict_new();
+  ax_module_state_dict(model, m);
+  ax_optimizer_state_dict(opt, o);
+  add_prefixed(sd, m, "model.");
+  add_prefixed(sd, o, "optimizer.");
+  ax_state_dict_free(m);
+  ax_state_dict_free(o);
+  return sd;
+}
+
+/* the entries of sd named prefix + x, as x */
+static void split_prefixed(const ax_state_dict *sd, const char *prefix, ax_state_dict *out) {
+  size_t k = strlen(prefix);
+  for (int i = 0; i < ax_state_dict_size(sd); i++)
+    if (!strncmp(ax_state_dict_name(sd, i), prefix, k))
+      ax_state_dict_set(out, ax_state_dict_name(sd, i) + k, ax_state_dict_tensor(sd, i));
+}
+
+int ax_tool_ckpt_restore(const ax_state_dict *sd, ax_module *model, ax_optimizer *opt, const char *path, char *err,
+                         size_t errlen) {
+  ax_state_dict *m = ax_state_dict_new(), *o = ax_state_dict_new();
+  split_prefixed(sd, "model.", m);
+  split_prefixed(sd, "optimizer.", o);
+  char e[512];
+  int rc = 0;
+  if (ax_module_load_state_dict(model, m, true, e, sizeof e) != 0 || ax_optimizer_load_state_dict(opt, o, e, sizeof e) != 0)
+    rc = ax_tool_fail(err, errlen, "%s: %s", path, e);
+  ax_state_dict_free(m);
+  ax_state_dict_free(o);
+  return rc;
+}
+
+int ax_tool_meta_i64(const ax_state_dict *sd, const char *key, int64_t *v, const char *path, char *err, size_t n) {
+  const char *s = ax_state_dict_meta(sd, key);
+  char *end;
+  if (!s || !*s) return ax_tool_fail(err, n, "%s: not an axon training checkpoint (no %s)", path, key);
+  errno = 0;
+  long long x = strtoll(s, &end, 10);
+  if (errno || *end) return ax_tool_fail(err, n, "%s: bad %s '%s'", path, key, s);
+  *v = x;
+  return 0;
+}
+
+int ax_tool_meta_f64(const ax_state_dict *sd, const char *key, double *v, const char *path, char *err, size_t n) {
+  const char *s = ax_state_dict_meta(sd, key);
+  char *end;
+  if (!s || !*s) return ax_tool_fail(err, n, "%s: not an axon training checkpoint (no %s)", path, key);
+  *v = strtod(s, &end);
+  if (*end) return ax_tool_fail(err, n, "%s: bad %s '%s'", path, key, s);
+  return 0;
+}
+
+int ax_tool_meta_set_i64(ax_state_dict *sd, const char *key, int64_t v) {
+  char buf[32];
+  snprintf(buf, sizeof buf, "%" PRId64, v);
+  return ax_state_dict_set_meta(sd, key, buf);
+}
