@@ -240,3 +240,13 @@ ax_module *ax_nn_batch_norm1d(int64_t num_features, const ax_nn_batch_norm_opts 
 ax_module *ax_nn_batch_norm2d(int64_t num_features, const ax_nn_batch_norm_opts *o) {
   return make_bn("ax_nn_batch_norm2d", 2, num_features, o);
 }
+
+int ax_nn_batch_norm_config(const ax_module *m, int64_t *num_features, double *eps, double *momentum) {
+  const ax_module_type *t = ax_module_type_of(m);
+  if (t != &bn1d_type && t != &bn2d_type) return -1;
+  const bn_impl *p = ax_module_impl(m);
+  if (num_features) *num_features = p->features;
+  if (eps) *eps = p->eps;
+  if (momentum) *momentum = p->momentum;
+  return p->spatial;
+}

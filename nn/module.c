@@ -190,6 +190,18 @@ int ax_module_num_children(const ax_module *m) { return m ? m->n_children : 0; }
 ax_module *ax_module_child_at(const ax_module *m, int i) {
   return m && i >= 0 && i < m->n_children ? m->children[i].m : NULL;
 }
+const ax_module_type *ax_module_type_of(const ax_module *m) { return m ? m->type : NULL; }
+
+ax_module *ax_module_replace_child_at(ax_module *m, int i, ax_module *c) {
+  if (!m || !c || i < 0 || i >= m->n_children) {
+    if (m && c) ax_error("ax_module_replace_child_at: %s has no child %d", ax_module_type_name(m), i);
+    ax_module_free(c);
+    return NULL;
+  }
+  ax_module_free(m->children[i].m);
+  m->children[i].m = c;
+  return c;
+}
 
 /* ---------------- traversal ---------------- */
 

@@ -197,3 +197,164 @@ Test(dist, ddp_no_sync_accumulates_locally) {
   ax_ddp_free(ddp);
   ax_module_free(m);
 }
+
+/* ---- SyncBatchNorm with one rank: ax_batch_norm up to rounding ---- */
+
+/* y, gx, gw, gb and the running statistics of ax_sync_batch_norm vs ax_batch_norm on the same input */
+static void sync_bn_matches_batch_norm(ax_dtype dt, int ndim, const int64_t *shape, bool transposed, double tol) {
+  ax_comm *c = ax_comm_world();
+  ax_scope_begin();
+  int64_t ch = shape[1];
+  ax_tensor *base = ax_add_scalar(ax_mul_scalar(tu_randn(dt, ndim, shape), 3.0), 2.0); /* mean 2, std 3 */
+  if (transposed) base = ax_transpose(ax_contiguous(ax_transpose(base, 0, ndim - 1)), 0, ndim - 1);
+  ax_tensor *upstream = tu_randn(dt, ndim, shape);
+  ax_tensor *w = tu_uniform(dt, AX_SHAPE(ch), 0.5, 1.5), *b = tu_uniform(dt, AX_SHAPE(ch), -1, 1);
+  ax_tensor *xs[2], *ws[2], *bs[2], *rms[2], *rvs[2], *ys[2];
+  for (int k = 0; k < 2; k++) {
+    xs[k] = tu_leaf(base); /* keeps the strides: non-contiguous when transposed */
+    ws[k] = tu_leaf(w);
+    bs[k] = tu_leaf(b);
+    rms[k] = ax_zeros(AX_SHAPE(ch), &(ax_tensor_opts){.dtype = dt});
+    rvs[k] = ax_ones(AX_SHAPE(ch), &(ax_tensor_opts){.dtype = dt});
+    ys[k] = k ? ax_sync_batch_norm(c, xs[k], rms[k], rvs[k], ws[k], bs[k], 0.1, 1e-5)
+              : ax_batch_norm(xs[k], rms[k], rvs[k], ws[k], bs[k], true, 0.1, 1e-5);
+    cr_assert_not_null(ys[k], "%s", ax_last_error());
+    ax_backward(ax_sum(ax_mul(ys[k], upstream), AX_ALL, false), NULL);
+  }
+  cr_assert(tu_allclose(ys[1], ys[0], tol, tol), "output");
+  cr_assert(tu_allclose(xs[1]->grad, xs[0]->grad, tol, tol), "grad of x");
+  cr_assert(tu_allclose(ws[1]->grad, ws[0]->grad, tol, tol), "grad of weight");
+  cr_assert(tu_allclose(bs[1]->grad, bs[0]->grad, tol, tol), "grad of bias");
+  cr_assert(tu_allclose(rms[1], rms[0], tol, tol), "running_mean");
+  cr_assert(tu_allclose(rvs[1], rvs[0], tol, tol), "running_var");
+  ax_scope_end();
+}
+
+Test(dist, sync_batch_norm_of_one_rank_is_batch_norm) {
+  ax_manual_seed(5);
+  for (int dt = 0; dt < 2; dt++) {
+    ax_dtype d = dt ? AX_F64 : AX_F32;
+    double tol = dt ? 1e-12 : 1e-6;
+    sync_bn_matches_batch_norm(d, AX_SHAPE(6, 3), false, tol);
+    sync_bn_matches_batch_norm(d, AX_SHAPE(2, 4, 5), true, tol);
+    sync_bn_matches_batch_norm(d, AX_SHAPE(3, 5, 4, 6), false, tol);
+    sync_bn_matches_batch_norm(d, AX_SHAPE(2, 3, 3, 5), true, tol);
+  }
+  sync_bn_matches_batch_norm(AX_BF16, AX_SHAPE(4, 3, 2, 5), true, 5e-2); /* 8-bit mantissa: rounding only */
+}
+
+static ax_tensor *sync_bn_fn(ax_tensor **in, void *ctx) {
+  return ax_sync_batch_norm(ax_comm_world(), in[0], NULL, NULL, in[1], in[2], 0.1, 1e-5);
+}
+
+static ax_tensor *sync_bn_plain_fn(ax_tensor **in, void *ctx) {
+  return ax_sync_batch_norm(ax_comm_world(), in[0], NULL, NULL, NULL, NULL, 0.1, 1e-5);
+}
+
+Test(dist, sync_batch_norm_gradcheck) {
+  ax_manual_seed(6);
+  ax_scope_begin();
+  const int64_t shapes[][4] = {{4, 3}, {2, 3, 2, 3}};
+  const int ndims[] = {2, 4};
+  for (int s = 0; s < 2; s++) {
+    ax_tensor *in[3] = {tu_leaf(tu_randn(AX_F64, ndims[s], shapes[s])),
+                        tu_leaf(tu_uniform(AX_F64, AX_SHAPE(3), 0.5, 1.5)), tu_leaf(tu_randn(AX_F64, AX_SHAPE(3)))};
+    cr_assert(TU_GRADCHECK(sync_bn_fn, in, 3, NULL), "shape %d", s);
+  }
+  /* non-contiguous input, no affine parameters */
+  ax_tensor *in[1] = {tu_leaf(ax_transpose(tu_randn(AX_F64, AX_SHAPE(3, 4)), 0, 1))};
+  cr_assert(TU_GRADCHECK(sync_bn_plain_fn, in, 1, NULL));
+  ax_scope_end();
+}
+
+Test(dist, sync_batch_norm_convert_keeps_the_tensors) {
+  ax_comm *c = ax_comm_world();
+  ax_manual_seed(7);
+  ax_module *ref = ax_model_cnn();
+  ax_manual_seed(7);
+  ax_module *m = ax_model_cnn();
+  ax_tensor *w_before = ax_module_tensor(m, "features.1.weight");
+  ax_tensor *rm_before = ax_module_tensor(m, "features.5.running_mean");
+  ax_state_dict *sd0 = ax_state_dict_new();
+  ax_module_state_dict(m, sd0);
+  int n0 = ax_state_dict_size(sd0);
+  ax_module_train(m, false); /* the mode must survive the conversion */
+  cr_assert_eq(ax_sync_batch_norm_convert(m, c), 2, "%s", ax_last_error());
+  cr_assert(ax_is_sync_batch_norm(ax_module_child(m, "features.1")));
+  cr_assert(ax_is_sync_batch_norm(ax_module_child(m, "features.5")));
+  cr_assert(!ax_module_is_training(ax_module_child(m, "features.5")));
+  cr_assert_eq(ax_module_tensor(m, "features.1.weight"), w_before);
+  cr_assert_eq(ax_module_tensor(m, "features.5.running_mean"), rm_before);
+  ax_state_dict *sd1 = ax_state_dict_new();
+  ax_module_state_dict(m, sd1);
+  cr_assert_eq(ax_state_dict_size(sd1), n0);
+  for (int i = 0; i < n0; i++) cr_assert_str_eq(ax_state_dict_name(sd1, i), ax_state_dict_name(sd0, i));
+  ax_state_dict_free(sd0);
+  ax_state_dict_free(sd1);
+  char buf[4096];
+  ax_module_repr(m, buf, sizeof buf);
+  cr_assert(strstr(buf, "(1): SyncBatchNorm(32, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)"),
+            "%s", buf);
+  cr_assert_eq(ax_sync_batch_norm_convert(m, c), 0); /* nothing left to convert */
+
+  /* two training steps (dropout off) and an eval pass: the same as the unconverted model */
+  ax_module_train(m, true);
+  ax_module_train(ref, true);
+  ax_module_train(ax_module_child(m, "classifier.3"), false);
+  ax_module_train(ax_module_child(ref, "classifier.3"), false);
+  for (int step = 0; step < 2; step++) {
+    ax_scope_begin();
+    ax_manual_seed(100 + (uint64_t)step);
+    ax_tensor *x = ax_randn(AX_SHAPE(4, 1, 28, 28), NULL);
+    ax_tensor *ya = ax_module_forward(ref, x), *yb = ax_module_forward(m, x);
+    cr_assert(tu_allclose(yb, ya, 1e-5, 1e-5), "step %d output", step);
+    ax_backward(ax_sum(ax_square(ya), AX_ALL, false), NULL);
+    ax_backward(ax_sum(ax_square(yb), AX_ALL, false), NULL);
+    cr_assert(tu_allclose(ax_module_tensor(m, "features.0.weight")->grad,
+                          ax_module_tensor(ref, "features.0.weight")->grad, 1e-5, 1e-4));
+    cr_assert(tu_allclose(ax_module_tensor(m, "features.5.weight")->grad,
+                          ax_module_tensor(ref, "features.5.weight")->grad, 1e-5, 1e-4));
+    ax_scope_end();
+  }
+  const char *bufs[] = {"features.1.running_mean", "features.5.running_var", "features.5.num_batches_tracked"};
+  ax_scope_begin();
+  for (int i = 0; i < 3; i++)
+    cr_assert(tu_allclose(ax_module_tensor(m, bufs[i]), ax_module_tensor(ref, bufs[i]), 1e-6, 1e-6), "%s", bufs[i]);
+  cr_assert_float_eq(ax_item(ax_module_tensor(m, "features.1.num_batches_tracked")), 2.0, 0);
+  ax_module_train(m, false);
+  ax_module_train(ref, false);
+  ax_tensor *x = ax_randn(AX_SHAPE(3, 1, 28, 28), NULL);
+  cr_assert(tu_allclose(ax_module_forward(m, x), ax_module_forward(ref, x), 1e-6, 1e-6), "eval");
+  ax_scope_end();
+  ax_module_free(m);
+  ax_module_free(ref);
+}
+
+Test(dist, sync_batch_norm_errors) {
+  ax_comm *c = ax_comm_world();
+  ax_scope_begin();
+  cr_assert_null(ax_sync_batch_norm(c, ax_zeros(AX_SHAPE(4), NULL), NULL, NULL, NULL, NULL, 0.1, 1e-5));
+  cr_assert(tu_error_contains("ax_sync_batch_norm", "[4]", NULL));
+  cr_assert_null(ax_sync_batch_norm(c, ax_zeros(AX_SHAPE(4, 3), NULL), NULL, NULL, ax_ones(AX_SHAPE(5), NULL), NULL,
+                                    0.1, 1e-5));
+  cr_assert(tu_error_contains("ax_sync_batch_norm", "weight", "[5]", "[4, 3]", NULL));
+  cr_assert_null(ax_sync_batch_norm(c, ax_zeros(AX_SHAPE(1, 3), NULL), NULL, NULL, NULL, NULL, 0.1, 1e-5));
+  cr_assert(tu_error_contains("ax_sync_batch_norm", "per channel", "[1, 3]", NULL));
+  cr_assert_null(ax_sync_batch_norm(c, ax_zeros(AX_SHAPE(4, 3), &(ax_tensor_opts){.dtype = AX_I64}), NULL, NULL, NULL,
+                                    NULL, 0.1, 1e-5));
+  cr_assert(tu_error_contains("ax_sync_batch_norm", "i64", NULL));
+  cr_assert_null(ax_sync_batch_norm(c, NULL, NULL, NULL, NULL, NULL, 0.1, 1e-5));
+  ax_scope_end();
+  ax_module *bn = ax_nn_batch_norm2d(4, NULL);
+  cr_assert_eq(ax_sync_batch_norm_convert(bn, c), -1);
+  cr_assert(tu_error_contains("ax_sync_batch_norm_convert", "BatchNorm2d", NULL));
+  ax_module_free(bn);
+  /* a SyncBatchNorm from BatchNorm2d still wants a 4-D input */
+  ax_module *seq = ax_nn_sequential(1, ax_nn_batch_norm2d(4, NULL));
+  cr_assert_eq(ax_sync_batch_norm_convert(seq, c), 1);
+  ax_scope_begin();
+  cr_assert_null(ax_module_forward(seq, ax_zeros(AX_SHAPE(2, 4), NULL)));
+  cr_assert(tu_error_contains("SyncBatchNorm", "4-D", "[2, 4]", NULL));
+  ax_scope_end();
+  ax_module_free(seq);
+}

@@ -91,6 +91,7 @@ int ax_cmd_train(int argc, char **argv) {
       {"no-prefetch", AX_FLAG_BOOL, &no_prefetch, NULL, "prepare batches on the training thread"},
       {"plain", AX_FLAG_BOOL, &plain, NULL, "plain progress lines even on a terminal"},
       {"bucket-mb", AX_FLAG_DOUBLE, &c.bucket_mb, "MB", "gradient bucket size of data-parallel runs (mpirun/srun; default 25)"},
+      {"sync-bn", AX_FLAG_BOOL, &c.sync_bn, NULL, "data-parallel runs: batch-norm statistics over the global batch (SyncBatchNorm)"},
       {"stop-after-steps", AX_FLAG_I64, &c.stop_after_steps, "N", "checkpoint and stop after N steps (testing resume)"},
   };
   int r = ax_cli_parse("train", train_usage,

@@ -401,6 +401,11 @@ int ax_train(const ax_train_config *c, ax_train_report *report, char *err, size_
   ax_manual_seed(c->seed);
   model = ax_model_create(c->model, err, errlen);
   if (!model) goto out;
+  int n_sync_bn = c->sync_bn ? ax_sync_batch_norm_convert(model, comm) : 0;
+  if (n_sync_bn < 0) {
+    fail(err, errlen, "--sync-bn: %s", ax_last_error());
+    goto out;
+  }
   if (ax_module_to(model, c->device) != 0) {
     fail(err, errlen, "cannot move the model to the device: %s", ax_last_error());
     goto out;
@@ -463,6 +468,7 @@ int ax_train(const ax_train_config *c, ax_train_report *report, char *err, size_
     }
     fprintf(log, "data parallel: %d ranks (%s), %d images per rank per step\n", world, ax_comm_backend_name(comm),
             c->batch_size / world);
+    if (c->sync_bn) fprintf(log, "SyncBatchNorm: %d batch-norm layers normalize over the global batch\n", n_sync_bn);
   }
   char dev[32];
   fprintf(log, "model %s: %" PRId64 " parameters on %s; %s: %" PRId64 " training images, %" PRId64

@@ -36,6 +36,7 @@ typedef struct ax_train_config {
   const char *save_path;      /* final weights (safetensors); NULL: none */
   bool prefetch;
   double bucket_mb;           /* DDP gradient bucket size under mpirun/srun (0: 25 MB) */
+  bool sync_bn;               /* SyncBatchNorm: batch statistics over every rank's slice (data parallel) */
   FILE *log;                  /* progress and epoch lines (NULL: stdout) */
   int progress;               /* -1: a bar when log is a terminal; 0: plain lines; 1: bar */
   /* testing hooks */

@@ -32,9 +32,9 @@
  *     ax_scope_end();
  *   }
  *
- * Batch-norm statistics stay per rank (each rank normalizes with its own
- * batch); use a model built without batch norm, or accept that the result
- * differs from one big batch, when exact equivalence matters.
+ * Batch-norm statistics stay per rank by default (each rank normalizes with
+ * its own slice of the batch, as PyTorch's DDP); ax_sync_batch_norm_convert
+ * makes them global (SyncBatchNorm, below).
  */
 #ifndef AXON_DIST_H
 #define AXON_DIST_H
@@ -163,6 +163,36 @@ int ax_ddp_events(const ax_ddp *d, ax_ddp_event *out, int max); /* returns the c
 
 /* Averages a host value over ranks (metrics): returns the mean of v over the world. */
 double ax_comm_mean(ax_comm *c, double v);
+
+/* ================= SyncBatchNorm ================= */
+
+/* A new tensor holding the sum over ranks of t (any layout; t is not modified). It is an
+ * op of the autograd graph: its backward sums the incoming gradients over ranks, which is
+ * the gradient of a loss that adds every rank's loss. Every rank must run the backward
+ * pass through it (collectives are matched by order). NULL after an error. */
+ax_tensor *ax_all_reduce_sum(ax_comm *c, ax_tensor *t);
+
+/* Batch norm in training mode with the statistics of the global batch (every rank's x
+ * together): per-channel sums over each rank's [N_r, C, d...] slice are all-reduced
+ * through ax_all_reduce_sum, so the forward pass and the gradients equal
+ * ax_batch_norm(training) on the concatenated batch. running_mean / running_var (may be
+ * NULL) are updated with the global mean and unbiased variance (global count). Ranks may
+ * bring different N_r (at least one value per channel each; two when alone). With one rank
+ * it is ax_batch_norm up to rounding (composed of ordinary ops: about 3x its memory traffic). */
+ax_tensor *ax_sync_batch_norm(ax_comm *c, ax_tensor *x, ax_tensor *running_mean, ax_tensor *running_var,
+                              ax_tensor *weight, ax_tensor *bias, double momentum, double eps);
+
+/* Replaces every BatchNorm1d / BatchNorm2d below root by a SyncBatchNorm holding the same
+ * tensors (weight, bias, running_mean, running_var, num_batches_tracked) under the same
+ * names, so state dicts, checkpoints, DDP and optimizers made before or after are
+ * unaffected; it keeps eps, momentum and the training mode, and prints as PyTorch's
+ * "SyncBatchNorm(64, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)".
+ * In training mode it runs ax_sync_batch_norm over c's ranks (and counts
+ * num_batches_tracked); in eval mode, and in a world of one, it is plain ax_batch_norm.
+ * Call it before ax_ddp_new (or after: the tensors are the same). Returns the number of
+ * modules converted, or -1 after an error (root itself a batch norm: wrap it first). */
+int ax_sync_batch_norm_convert(ax_module *root, ax_comm *c);
+bool ax_is_sync_batch_norm(const ax_module *m);
 
 #ifdef __cplusplus
 }

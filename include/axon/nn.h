@@ -79,6 +79,11 @@ ax_tensor *ax_module_tensor(ax_module *m, const char *name);
 ax_module *ax_module_child(ax_module *m, const char *name);
 int ax_module_num_children(const ax_module *m);
 ax_module *ax_module_child_at(const ax_module *m, int i);
+const ax_module_type *ax_module_type_of(const ax_module *m); /* NULL for NULL */
+/* Replaces child i by `child` under the same name: the old child is freed, the module takes
+ * ownership of `child` (also on failure: bad index). Returns child, or NULL. Used by
+ * conversions that swap a layer for another holding the same tensors (SyncBatchNorm). */
+ax_module *ax_module_replace_child_at(ax_module *m, int i, ax_module *child);
 
 /* Adds every parameter and buffer under its full name, PyTorch's state_dict order
  * (a module's parameters, then its buffers, then each child's). Returns 0 or -1. */
@@ -125,6 +130,9 @@ typedef struct ax_nn_batch_norm_opts {
  * buffers running_mean, running_var, num_batches_tracked (i64, 0-dim); o may be NULL. */
 ax_module *ax_nn_batch_norm1d(int64_t num_features, const ax_nn_batch_norm_opts *o);
 ax_module *ax_nn_batch_norm2d(int64_t num_features, const ax_nn_batch_norm_opts *o);
+/* A BatchNorm1d/2d's settings (any output may be NULL): returns 1 (BatchNorm1d) or 2
+ * (BatchNorm2d), or -1 when m is not a batch norm. For conversions such as dist/'s SyncBatchNorm. */
+int ax_nn_batch_norm_config(const ax_module *m, int64_t *num_features, double *eps, double *momentum);
 
 ax_module *ax_nn_max_pool2d(const ax_pool2d_opts *o); /* o->kernel required; stride 0 = kernel */
 ax_module *ax_nn_avg_pool2d(const ax_pool2d_opts *o);

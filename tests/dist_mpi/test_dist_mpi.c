@@ -7,6 +7,9 @@
  *   collectives  every collective on sizes 0, 1, 7, 1000003, every dtype, every op
  *   ddp          N ranks with batch B/N == one process with batch B after 20 steps
  *                (MLP and CNNs, SGD and AdamW, f32 and f64), overlap, no_sync
+ *   syncbn       SyncBatchNorm: uneven slices == ax_batch_norm on the whole batch (forward,
+ *                gradients, running stats); the zoo CNN in training mode (dropout off),
+ *                N ranks with batch B/N == one process with batch B after 10 steps (f64)
  *   exit         rank 1 exits mid-training: the job must end non-zero, not hang
  *   hang         rank 1 stops calling collectives: the others time out (AXON_DIST_TIMEOUT) */
 #define _DEFAULT_SOURCE
@@ -293,6 +296,110 @@ static void test_ddp(void) {
   test_overlap();
 }
 
+/* ---- SyncBatchNorm ---- */
+
+/* Rank r holds rows [off_r, off_r + r + 1) of a global batch of world (world + 1) / 2 rows:
+ * uneven slices. Forward, gradients (of x, weight, bias) and running statistics must be
+ * ax_batch_norm's on the whole batch. */
+static void test_sync_bn_functional(ax_dtype dt, double tol) {
+  ax_scope_begin();
+  int64_t rows = (int64_t)world * (world + 1) / 2, off = (int64_t)rank * (rank + 1) / 2, mine = rank + 1;
+  ax_manual_seed(77); /* the same global tensors on every rank */
+  ax_tensor *x = ax_cast(ax_add_scalar(ax_mul_scalar(ax_randn(AX_SHAPE(rows, 3, 2, 5), NULL), 2.0), 1.0), dt);
+  ax_tensor *up = ax_cast(ax_randn(AX_SHAPE(rows, 3, 2, 5), NULL), dt);
+  ax_tensor *w0 = ax_cast(ax_rand(AX_SHAPE(3), NULL), dt), *b0 = ax_cast(ax_randn(AX_SHAPE(3), NULL), dt);
+  ax_tensor *xs[2], *ws[2], *bs[2], *rm[2], *rv[2], *ys[2];
+  for (int k = 0; k < 2; k++) {
+    xs[k] = ax_clone(k ? ax_narrow(x, 0, off, mine) : x);
+    ws[k] = ax_clone(w0);
+    bs[k] = ax_clone(b0);
+    ax_set_requires_grad(xs[k], true);
+    ax_set_requires_grad(ws[k], true);
+    ax_set_requires_grad(bs[k], true);
+    rm[k] = ax_zeros(AX_SHAPE(3), &(ax_tensor_opts){.dtype = dt});
+    rv[k] = ax_ones(AX_SHAPE(3), &(ax_tensor_opts){.dtype = dt});
+    ys[k] = k ? ax_sync_batch_norm(comm, xs[k], rm[k], rv[k], ws[k], bs[k], 0.1, 1e-5)
+              : ax_batch_norm(xs[k], rm[k], rv[k], ws[k], bs[k], true, 0.1, 1e-5);
+    CHECK(ys[k] != NULL, "batch norm %d failed: %s", k, ax_last_error());
+    ax_backward(ax_sum(ax_mul(ys[k], k ? ax_narrow(up, 0, off, mine) : up), AX_ALL, false), NULL);
+  }
+  /* the sum over ranks of the local gradients of weight and bias is the whole batch's */
+  ax_all_reduce(comm, ws[1]->grad, AX_DIST_SUM);
+  ax_all_reduce(comm, bs[1]->grad, AX_DIST_SUM);
+  struct { const char *what; ax_tensor *got, *want; } cmp[] = {
+      {"output", ys[1], ax_narrow(ys[0], 0, off, mine)},
+      {"grad x", xs[1]->grad, ax_narrow(xs[0]->grad, 0, off, mine)},
+      {"grad weight", ws[1]->grad, ws[0]->grad},
+      {"grad bias", bs[1]->grad, bs[0]->grad},
+      {"running_mean", rm[1], rm[0]},
+      {"running_var", rv[1], rv[0]},
+  };
+  for (size_t i = 0; i < sizeof cmp / sizeof *cmp; i++) {
+    double d = ax_item(ax_amax(ax_abs(ax_sub(cmp[i].got, cmp[i].want)), AX_ALL, false));
+    double scale = ax_item(ax_amax(ax_abs(cmp[i].want), AX_ALL, false));
+    CHECK(d <= tol * (scale + 1), "sync_batch_norm %s %s: differs from the whole batch by %.3g", ax_dtype_name(dt),
+          cmp[i].what, d);
+  }
+  ax_scope_end();
+}
+
+static double max_buffer_diff(ax_module *a, ax_module *b) {
+  const char *names[] = {"features.1.running_mean", "features.1.running_var", "features.5.running_mean",
+                         "features.5.running_var", "features.5.num_batches_tracked"};
+  double worst = 0;
+  ax_scope_begin();
+  for (int i = 0; i < 5; i++) {
+    ax_tensor *ta = ax_cast(ax_module_tensor(a, names[i]), AX_F64), *tb = ax_cast(ax_module_tensor(b, names[i]), AX_F64);
+    double diff = ax_item(ax_amax(ax_abs(ax_sub(ta, tb)), AX_ALL, false));
+    worst = fmax(worst, diff / (ax_item(ax_amax(ax_abs(tb), AX_ALL, false)) + 1e-12));
+  }
+  ax_scope_end();
+  return worst;
+}
+
+/* The zoo CNN (two BatchNorm2d) in training mode with its Dropout switched to eval mode
+ * (dropout masks are per rank, so they could not match one big batch). */
+static ax_module *build_cnn_train(const ddp_case *c, bool sync) {
+  ax_module *m = build(c);
+  ax_module_train(ax_module_child(m, "classifier.3"), false);
+  if (sync) CHECK(ax_sync_batch_norm_convert(m, comm) == 2, "convert: %s", ax_last_error());
+  return m;
+}
+
+static void test_sync_bn_cnn(const ddp_case *c, bool expect_equal) {
+  ax_module *ref = build_cnn_train(c, false), *dist = build_cnn_train(c, expect_equal);
+  run(c, ref, NULL, 0, c->batch, 1);
+  int per = c->batch / world;
+  ax_ddp *ddp = ax_ddp_new(dist, comm, &(ax_ddp_opts){.bucket_mb = 0.05});
+  CHECK(ddp != NULL, "ax_ddp_new: %s", ax_last_error());
+  run(c, dist, ddp, rank * per, (rank + 1) * per, 1);
+  double dp = max_rel_diff(dist, ref), db = max_buffer_diff(dist, ref);
+  if (expect_equal) {
+    CHECK(dp <= c->tol && db <= c->tol, "syncbn cnn %s %s: parameters differ from one process by %.3g, running stats "
+          "by %.3g (tolerance %.1g)", c->opt, ax_dtype_name(c->dtype), dp, db, c->tol);
+  } else { /* per-rank batch norm: the check above would catch a SyncBatchNorm that did nothing */
+    CHECK(dp > 100 * c->tol, "per-rank batch norm should differ from one process, got %.3g", dp);
+  }
+  if (rank == 0)
+    printf("syncbn cnn %-5s %s %s: parameters %.2e, running stats %.2e from one process\n", c->opt,
+           ax_dtype_name(c->dtype), expect_equal ? "SyncBatchNorm  " : "per-rank BN    ", dp, db);
+  ax_ddp_free(ddp);
+  ax_module_free(ref);
+  ax_module_free(dist);
+}
+
+static void test_sync_bn(void) {
+  test_sync_bn_functional(AX_F64, 1e-12);
+  test_sync_bn_functional(AX_F32, 1e-5);
+  ddp_case cases[] = {
+      {"cnn", ax_model_cnn, true, "sgd", AX_F64, 2 * world, 10, 1e-10},
+      {"cnn", ax_model_cnn, true, "sgd", AX_F32, 2 * world, 5, 1e-4},
+      {"cnn", ax_model_cnn, true, "sgd", AX_F64, 2 * world, 3, 1e-10},
+  };
+  for (int i = 0; i < 2; i++) test_sync_bn_cnn(&cases[i], true);
+  test_sync_bn_cnn(&cases[2], false); /* the control: per-rank batch norm */
+}
+
 /* ---- failures ---- */
 
 static void train_until(int bad_rank, int bad_step, bool hang) {
@@ -321,6 +428,7 @@ int main(int argc, char **argv) {
   if (rank == 0) printf("%s: %d ranks, backend %s\n", mode, world, ax_comm_backend_name(comm));
   if (!strcmp(mode, "collectives")) test_collectives();
   else if (!strcmp(mode, "ddp")) test_ddp();
+  else if (!strcmp(mode, "syncbn")) test_sync_bn();
   else if (!strcmp(mode, "exit")) train_until(1, 3, false);
   else if (!strcmp(mode, "hang")) train_until(1, 3, true);
   else {
