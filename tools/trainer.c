@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "tools/checkpoint.h"
 #include "tools/util.h"
 #include <unistd.h>
 
@@ -202,18 +203,7 @@ static int save_checkpoint(const ax_train_config *c, ax_module *model, ax_optimi
   if (ax_comm_rank(ax_comm_world()) != 0) return 0;
   if (mkdir(c->checkpoint_dir, 0755) != 0 && errno != EEXIST)
     return fail(err, errlen, "cannot create checkpoint folder %s: %s", c->checkpoint_dir, strerror(errno));
-  ax_state_dict *m = ax_state_dict_new(), *o = ax_state_dict_new(), *sd = ax_state_dict_new();
-  ax_module_state_dict(model, m);
-  ax_optimizer_state_dict(opt, o);
-  char name[600];
-  for (int i = 0; i < ax_state_dict_size(m); i++) {
-    snprintf(name, sizeof name, "model.%s", ax_state_dict_name(m, i));
-    ax_state_dict_set(sd, name, ax_state_dict_tensor(m, i));
-  }
-  for (int i = 0; i < ax_state_dict_size(o); i++) {
-    snprintf(name, sizeof name, "optimizer.%s", ax_state_dict_name(o, i));
-    ax_state_dict_set(sd, name, ax_state_dict_tensor(o, i));
-  }
+  ax_state_dict *sd = ax_tool_ckpt_collect(model, opt);
   uint64_t seed, offset;
   ax_rng_get_state(&seed, &offset);
   char v[64];
@@ -239,38 +229,11 @@ static int save_checkpoint(const ax_train_config *c, ax_module *model, ax_optimi
   ckpt_path(c->checkpoint_dir, path, sizeof path);
   int rc = ax_save_safetensors(path, sd, err, errlen);
   ax_state_dict_free(sd);
-  ax_state_dict_free(m);
-  ax_state_dict_free(o);
   return rc;
 }
 
-static int meta_i64(const ax_state_dict *sd, const char *key, int64_t *v, const char *path, char *err, size_t n) {
-  const char *s = ax_state_dict_meta(sd, key);
-  char *end;
-  if (!s || !*s) return fail(err, n, "%s: not an axon training checkpoint (no %s)", path, key);
-  errno = 0;
-  long long x = strtoll(s, &end, 10);
-  if (errno || *end) return fail(err, n, "%s: bad %s '%s'", path, key, s);
-  *v = x;
-  return 0;
-}
-
-static int meta_f64(const ax_state_dict *sd, const char *key, double *v, const char *path, char *err, size_t n) {
-  const char *s = ax_state_dict_meta(sd, key);
-  char *end;
-  if (!s || !*s) return fail(err, n, "%s: not an axon training checkpoint (no %s)", path, key);
-  *v = strtod(s, &end);
-  if (*end) return fail(err, n, "%s: bad %s '%s'", path, key, s);
-  return 0;
-}
-
-/* Splits "model.x" / "optimizer.x" entries of sd into two dicts. */
-static void split_prefixed(const ax_state_dict *sd, const char *prefix, ax_state_dict *out) {
-  size_t k = strlen(prefix);
-  for (int i = 0; i < ax_state_dict_size(sd); i++)
-    if (!strncmp(ax_state_dict_name(sd, i), prefix, k))
-      ax_state_dict_set(out, ax_state_dict_name(sd, i) + k, ax_state_dict_tensor(sd, i));
-}
+#define meta_i64 ax_tool_meta_i64
+#define meta_f64 ax_tool_meta_f64
 
 static int load_checkpoint(const ax_train_config *c, ax_module *model, ax_optimizer *opt, train_state *st, char *err,
                            size_t errlen) {
@@ -280,7 +243,6 @@ static int load_checkpoint(const ax_train_config *c, ax_module *model, ax_optimi
   ax_state_dict *sd = ax_load_safetensors(path, e2, sizeof e2);
   if (!sd) return fail(err, errlen, "cannot resume: %s", e2);
   int rc = -1;
-  ax_state_dict *m = ax_state_dict_new(), *o = ax_state_dict_new();
   const char *fmt = ax_state_dict_meta(sd, "format"), *mname = ax_state_dict_meta(sd, "model");
   int64_t epoch, batch, step, bad, cnt, seed, offset, bs;
   double best, lsum;
@@ -303,17 +265,7 @@ static int load_checkpoint(const ax_train_config *c, ax_module *model, ax_optimi
          path, bs, c->batch_size);
     goto out;
   }
-  split_prefixed(sd, "model.", m);
-  split_prefixed(sd, "optimizer.", o);
-  char e3[512];
-  if (ax_module_load_state_dict(model, m, true, e3, sizeof e3) != 0) {
-    fail(err, errlen, "%s: %s", path, e3);
-    goto out;
-  }
-  if (ax_optimizer_load_state_dict(opt, o, e3, sizeof e3) != 0) {
-    fail(err, errlen, "%s: %s", path, e3);
-    goto out;
-  }
+  if (ax_tool_ckpt_restore(sd, model, opt, path, err, errlen) != 0) goto out;
   ax_rng_set_state((uint64_t)seed, (uint64_t)offset);
   st->epoch = (int)epoch;
   st->batch = batch;
@@ -325,8 +277,6 @@ static int load_checkpoint(const ax_train_config *c, ax_module *model, ax_optimi
   rc = 0;
 out:
   ax_state_dict_free(sd);
-  ax_state_dict_free(m);
-  ax_state_dict_free(o);
   return rc;
 }
 
