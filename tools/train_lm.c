@@ -448,17 +448,17 @@ int ax_generate(const ax_generate_config *c, char *err, size_t errlen) {
   ax_module *m = ax_gpt_from_file(c->weights, err, errlen);
   if (!m) return -1;
   const ax_gpt_config *cfg = ax_gpt_config_of(m);
-  if (cfg->vocab_size != 256) {
+  int64_t vocab = cfg->vocab_size, block = cfg->block_size; /* cfg lives in m */
+  if (vocab != 256) {
     ax_module_free(m);
     return fail(err, errlen, "%s: vocabulary %" PRId64 " is not bytes; axon generate decodes byte-level models only",
-                c->weights, cfg->vocab_size);
+                c->weights, vocab);
   }
   const char *prompt = c->prompt && c->prompt[0] ? c->prompt : "\n";
   int64_t n0 = (int64_t)strlen(prompt), total = n0 + c->tokens, T = cfg->block_size;
-  if (n0 > cfg->block_size) {
+  if (n0 > block) {
     ax_module_free(m);
-    return fail(err, errlen, "the prompt has %" PRId64 " bytes, more than the model's block size %" PRId64, n0,
-                cfg->block_size);
+    return fail(err, errlen, "the prompt has %" PRId64 " bytes, more than the model's block size %" PRId64, n0, block);
   }
   if (ax_module_to(m, c->device)) {
     ax_module_free(m);

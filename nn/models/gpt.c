@@ -176,11 +176,15 @@ ax_kv_cache *ax_kv_cache_new(ax_module *gpt, int64_t batch, int64_t max_len) {
   ax_tensor *w = ax_module_tensor(((gpt_impl *)ax_module_impl(gpt))->wte, "weight");
   ax_tensor_opts o = {.dtype = w->dtype, .device = w->device};
   bool ok = kv->k && kv->v;
+  /* inside a scope of our own: the scope drops its reference and ax_persist's stays
+   * (with no scope open the creation reference would be the caller's, and leak) */
+  ax_scope_begin();
   for (int i = 0; ok && i < kv->n_layer; i++) {
     kv->k[i] = ax_persist(ax_zeros(AX_SHAPE(batch, c->n_head, max_len, c->n_embd / c->n_head), &o));
     kv->v[i] = ax_persist(ax_zeros(AX_SHAPE(batch, c->n_head, max_len, c->n_embd / c->n_head), &o));
     ok = kv->k[i] && kv->v[i];
   }
+  ax_scope_end();
   if (!ok) {
     ax_kv_cache_free(kv);
     return NULL;
