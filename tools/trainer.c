@@ -371,8 +371,10 @@ int ax_train(const ax_train_config *c, ax_train_report *report, char *err, size_
   int64_t n_train = ax_dataset_size(train_ds), n_test = ax_dataset_size(test_ds);
   if (c->limit_train > 0 && c->limit_train < n_train) n_train = c->limit_train;
   if (c->limit_test > 0 && c->limit_test < n_test) n_test = c->limit_test;
-  if (c->val_size < 0 || c->val_size >= n_train)
-    return fail(err, errlen, "--val-size must be in [0, %" PRId64 ")", n_train);
+  if (c->val_size < 0 || c->val_size >= n_train) {
+    fail(err, errlen, "--val-size must be in [0, %" PRId64 ")", n_train);
+    goto out; /* not return: the model, optimizer and datasets are freed there */
+  }
   int64_t n_fit = n_train - c->val_size;
   train_idx = malloc((size_t)n_train * sizeof *train_idx);
   ax_dataset_split(n_train, c->val_size, c->seed, train_idx, train_idx + n_fit);
