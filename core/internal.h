@@ -126,4 +126,9 @@ void ax__autocast_promote(ax_tensor **a, ax_tensor **b);
 uint64_t ax__rng_next_offset(void); /* one call's offset; advances the generator */
 uint64_t ax__rng_seed(void);
 
+/* batch norm's argument checks (core/ops_norm.c), shared with dist/sync_bn.c */
+bool ax__batch_norm_check(const char *op, const ax_tensor *x, const ax_tensor *running_mean,
+                          const ax_tensor *running_var, const ax_tensor *weight, const ax_tensor *bias, double momentum,
+                          double eps);
+
 #endif

@@ -13,12 +13,36 @@
 static const char *OP = "ax_batch_norm";
 
 /* A [C] parameter or buffer must match x's channels, dtype and device. */
-static bool check_vec(const ax_tensor *x, const ax_tensor *v, const char *what) {
+static bool check_vec(const char *op, const ax_tensor *x, const ax_tensor *v, const char *what) {
   if (!v) return true;
-  if (!ax__check_same_dtype(OP, x, v) || !ax__check_same_device(OP, x, v)) return false;
+  if (!ax__check_same_dtype(op, x, v) || !ax__check_same_device(op, x, v)) return false;
   if (v->ndim != 1 || v->shape[0] != x->shape[1]) {
-    ax_error("%s: %s %s does not match the %lld channels of input %s", OP, what, ax__shp(v), (long long)x->shape[1],
+    ax_error("%s: %s %s does not match the %lld channels of input %s", op, what, ax__shp(v), (long long)x->shape[1],
              ax__shp(x));
+    return false;
+  }
+  return true;
+}
+
+/* The argument checks of batch norm, shared with dist/'s SyncBatchNorm. */
+bool ax__batch_norm_check(const char *op, const ax_tensor *x, const ax_tensor *running_mean,
+                          const ax_tensor *running_var, const ax_tensor *weight, const ax_tensor *bias, double momentum,
+                          double eps) {
+  if (!ax__check_float(op, x)) return false;
+  if (x->ndim < 2) {
+    ax_error("%s: expected input [N, C] or [N, C, d...], got %s", op, ax__shp(x));
+    return false;
+  }
+  if (!check_vec(op, x, running_mean, "running_mean") || !check_vec(op, x, running_var, "running_var") ||
+      !check_vec(op, x, weight, "weight") || !check_vec(op, x, bias, "bias"))
+    return false;
+  if (!running_mean != !running_var) {
+    ax_error("%s: running_mean and running_var must both be given or both be NULL (input %s)", op, ax__shp(x));
+    return false;
+  }
+  if (!(eps >= 0) || !isfinite(momentum)) {
+    ax_error("%s: eps must be non-negative and momentum finite, got eps %g, momentum %g (input %s)", op, eps,
+             momentum, ax__shp(x));
     return false;
   }
   return true;
@@ -56,23 +80,7 @@ static void batch_norm_backward(ax_node *n, ax_tensor *g) {
 ax_tensor *ax_batch_norm(ax_tensor *x, ax_tensor *running_mean, ax_tensor *running_var, ax_tensor *weight,
                          ax_tensor *bias, bool training, double momentum, double eps) {
   if (!x) return NULL;
-  if (!ax__check_float(OP, x)) return NULL;
-  if (x->ndim < 2) {
-    ax_error("%s: expected input [N, C] or [N, C, d...], got %s", OP, ax__shp(x));
-    return NULL;
-  }
-  if (!check_vec(x, running_mean, "running_mean") || !check_vec(x, running_var, "running_var") ||
-      !check_vec(x, weight, "weight") || !check_vec(x, bias, "bias"))
-    return NULL;
-  if (!running_mean != !running_var) {
-    ax_error("%s: running_mean and running_var must both be given or both be NULL (input %s)", OP, ax__shp(x));
-    return NULL;
-  }
-  if (!(eps >= 0) || !isfinite(momentum)) {
-    ax_error("%s: eps must be non-negative and momentum finite, got eps %g, momentum %g (input %s)", OP, eps,
-             momentum, ax__shp(x));
-    return NULL;
-  }
+  if (!ax__batch_norm_check(OP, x, running_mean, running_var, weight, bias, momentum, eps)) return NULL;
   /* without running statistics, eval normalizes with the batch's own (PyTorch's track_running_stats=False) */
   bool batch_stats = training || !running_mean;
   int64_t c = x->shape[1], m = ax_numel(x) / (c ? c : 1);

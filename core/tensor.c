@@ -429,6 +429,5 @@ ax_tensor *ax_keep(ax_tensor *t) {
 ax_tensor *ax_persist(ax_tensor *t) {
   if (!t) return NULL;
   ax__detach_inplace(t);
-  /* with no scope open, a new tensor's reference is already the caller's */
-  return scope_depth == 0 ? t : ax_retain(t);
+  return ax_retain(t);
 }

@@ -42,17 +42,6 @@ ax_tensor *ax_all_reduce_sum(ax_comm *c, ax_tensor *t) {
 
 static const char *OP = "ax_sync_batch_norm";
 
-static bool check_vec(const ax_tensor *x, const ax_tensor *v, const char *what) {
-  if (!v) return true;
-  if (!ax__check_same_dtype(OP, x, v) || !ax__check_same_device(OP, x, v)) return false;
-  if (v->ndim != 1 || v->shape[0] != x->shape[1]) {
-    ax_error("%s: %s %s does not match the %lld channels of input %s", OP, what, ax__shp(v), (long long)x->shape[1],
-             ax__shp(x));
-    return false;
-  }
-  return true;
-}
-
 static ax_tensor *row(ax_tensor *stats, int i) { return ax_squeeze(ax_narrow(stats, 0, i, 1), 0); }
 
 /* r = (1 - momentum) r + momentum v (v in f64), in place and off the graph. */
@@ -98,23 +87,7 @@ static ax_tensor *sync_bn(ax_comm *c, ax_tensor *x, ax_tensor *rm, ax_tensor *rv
 ax_tensor *ax_sync_batch_norm(ax_comm *c, ax_tensor *x, ax_tensor *running_mean, ax_tensor *running_var,
                               ax_tensor *weight, ax_tensor *bias, double momentum, double eps) {
   if (!c || !x) return NULL;
-  if (!ax__check_float(OP, x)) return NULL;
-  if (x->ndim < 2) {
-    ax_error("%s: expected input [N, C] or [N, C, d...], got %s", OP, ax__shp(x));
-    return NULL;
-  }
-  if (!check_vec(x, running_mean, "running_mean") || !check_vec(x, running_var, "running_var") ||
-      !check_vec(x, weight, "weight") || !check_vec(x, bias, "bias"))
-    return NULL;
-  if (!running_mean != !running_var) {
-    ax_error("%s: running_mean and running_var must both be given or both be NULL (input %s)", OP, ax__shp(x));
-    return NULL;
-  }
-  if (!(eps >= 0) || !isfinite(momentum)) {
-    ax_error("%s: eps must be non-negative and momentum finite, got eps %g, momentum %g (input %s)", OP, eps,
-             momentum, ax__shp(x));
-    return NULL;
-  }
+  if (!ax__batch_norm_check(OP, x, running_mean, running_var, weight, bias, momentum, eps)) return NULL;
   /* every rank must bring at least one value per channel; alone, at least two (as ax_batch_norm) */
   int64_t per_channel = x->shape[1] ? ax_numel(x) / x->shape[1] : 0;
   if (x->shape[1] == 0 || per_channel < (ax_comm_size(c) > 1 ? 1 : 2)) {

@@ -108,8 +108,9 @@ void ax_scope_begin(void);
 void ax_scope_end(void);       /* releases every tensor created since the matching begin */
 int ax_scope_depth(void);
 ax_tensor *ax_keep(ax_tensor *t);    /* hand t to the enclosing scope (detached from autograd) */
-/* Take t out of scope ownership: the caller ax_free()s it; detached. With no scope open
- * a new tensor already belongs to the caller, and ax_persist only detaches it. */
+/* Take t out of scope ownership: the caller ax_free()s it; detached. It adds a reference,
+ * so call it on a tensor a scope owns (with no scope open, the creation reference is
+ * already the caller's and ax_persist's would be a second one to free). */
 ax_tensor *ax_persist(ax_tensor *t);
 ax_tensor *ax_retain(ax_tensor *t);  /* one more reference, released by ax_free */
 void ax_free(ax_tensor *t);          /* release one reference; NULL is fine */
