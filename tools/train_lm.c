@@ -200,9 +200,11 @@ static int lm_load_checkpoint(const ax_lm_config *c, ax_module *m, ax_optimizer 
     fail(err, errlen, "%s: written with --batch-size %" PRId64 " --grad-accum %" PRId64 " --block-size %" PRId64
                       " --seed %" PRId64 "; resuming with other values would not continue the same data",
          path, bs, ga, block, dseed);
-  else if (ax_tool_ckpt_restore(sd, m, opt, path, err, errlen) == 0 &&
-           (!scaler || ax_loss_scaler_load_state_dict(scaler, sd, "scaler.", e, sizeof e) == 0 ||
-            fail(err, errlen, "%s: %s", path, e) == 0)) {
+  else if (ax_tool_ckpt_restore(sd, m, opt, path, err, errlen) != 0)
+    ;
+  else if (scaler && ax_loss_scaler_load_state_dict(scaler, sd, "scaler.", e, sizeof e) != 0)
+    fail(err, errlen, "%s: %s", path, e);
+  else {
     ax_rng_set_state((uint64_t)seed, (uint64_t)offset);
     *step = st;
     rc = 0;
@@ -331,8 +333,12 @@ static int lm_run(const ax_lm_config *c, ax_lm_report *out, ax_comm *comm, int r
     if (world > 1) step_loss = ax_comm_mean(comm, step_loss); /* the global batch's loss */
     if (scaler) ax_loss_scaler_unscale(scaler, opt);
     if (c->clip_norm > 0) ax_clip_grad_norm(params, np, c->clip_norm, 2.0);
-    bool stepped = scaler ? ax_loss_scaler_step(scaler, opt) : ax_optimizer_step(opt) == 0;
-    (void)stepped;
+    if (scaler) {
+      ax_loss_scaler_step(scaler, opt); /* false: an inf/nan step skipped and the scale lowered */
+    } else if (ax_optimizer_step(opt) != 0) {
+      rc = fail(err, errlen, "optimizer step %" PRId64 ": %s", step, ax_last_error());
+      break;
+    }
     if (!isfinite(step_loss)) {
       rc = fail(err, errlen, "the loss became %g at step %" PRId64 " (lower --lr?)", step_loss, step);
       break;
