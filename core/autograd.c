@@ -98,6 +98,20 @@ void ax__save(ax_node *n, int slot, ax_tensor *t) {
 
 bool ax__input_needs_grad(const ax_node *n, int i) { return n && i < n->n_inputs && n->inputs[i] != NULL; }
 
+/* acc[start :: step along dim] += g in place (step 0: all of acc, which has g's shape). */
+static void add_region(ax_tensor *acc, ax_tensor *g, int dim, int64_t start, int64_t step) {
+  if (!ax__check_same_device("ax_backward", acc, g)) return;
+  const ax_backend *be = ax__backend(acc->device, "ax_backward");
+  if (!be || ax_numel(g) == 0) return;
+  ax_kt dst = ax__kt(acc), src = ax__kt(g);
+  if (step > 0) {
+    dst.data = (char *)dst.data + start * acc->strides[dim] * (int64_t)ax_dtype_size(acc->dtype);
+    dst.shape[dim] = g->shape[dim];
+    dst.strides[dim] *= step;
+  }
+  be->binary(AX_BINARY_ADD, &dst, &dst, &src);
+}
+
 /* Adds g into a persistent .grad (created on first use, outside any scope's ownership). */
 static void add_into_grad(ax_tensor *t, ax_tensor *g) {
   if (!t->grad) {
@@ -106,10 +120,7 @@ static void add_into_grad(ax_tensor *t, ax_tensor *g) {
     if (t->grad) ax__detach_inplace(t->grad);
     return;
   }
-  const ax_backend *be = ax__backend(t->grad->device, "ax_backward");
-  if (!be) return;
-  ax_kt dst = ax__kt(t->grad), src = ax__kt(g);
-  be->binary(AX_BINARY_ADD, &dst, &dst, &src);
+  add_region(t->grad, g, 0, 0, 0);
 }
 
 void ax__accumulate(ax_node *n, int i, ax_tensor *g) {
@@ -129,16 +140,54 @@ void ax__accumulate(ax_node *n, int i, ax_tensor *g) {
   if (u->grad_fn) {
     ax_node *un = u->grad_fn;
     if (!un->grad_accum) {
-      un->grad_accum = ax_retain(g);
+      un->grad_accum = ax_retain(g); /* may be shared with another input: not private */
+      un->grad_accum_private = false;
+    } else if (un->grad_accum_private) {
+      add_region(un->grad_accum, g, 0, 0, 0);
     } else {
-      /* out of place: the first gradient may be shared with another input */
       ax_tensor *sum = ax_add(un->grad_accum, g);
       ax_free(un->grad_accum);
       un->grad_accum = ax_retain(sum);
+      un->grad_accum_private = sum != NULL;
     }
     return;
   }
   add_into_grad(u, g);
+  if (--u->pending_grads == 0 && u->grad_hook) u->grad_hook(u, u->grad_hook_user);
+}
+
+void ax__accumulate_region(ax_node *n, int i, ax_tensor *g, int dim, int64_t start, int64_t step) {
+  if (!n || i < 0 || i >= n->n_inputs || !n->inputs[i]) return;
+  ax_tensor *u = n->inputs[i];
+  if (!g) return ax__accumulate(n, i, NULL);
+  bool fits = g->ndim == u->ndim && dim >= 0 && dim < u->ndim && step >= 1 &&
+              (g->shape[dim] == 0 || start + (g->shape[dim] - 1) * step < u->shape[dim]);
+  for (int d = 0; fits && d < u->ndim; d++) fits = d == dim || g->shape[d] == u->shape[d];
+  if (!fits) {
+    ax_error("ax_backward: internal error: '%s' produced a gradient of shape %s for a slice of input %d of shape %s",
+             n->name, ax__shp(g), i, ax__shp(u));
+    return;
+  }
+  if (g->dtype != u->dtype) g = ax_cast(g, u->dtype);
+  if (!g) return;
+  ax_tensor **acc = u->grad_fn ? &u->grad_fn->grad_accum : &u->grad;
+  if (*acc && u->grad_fn && !u->grad_fn->grad_accum_private) { /* shared: take a private copy to add into */
+    ax_tensor *c = ax_clone(*acc);
+    if (!c) return;
+    ax_free(*acc);
+    *acc = ax_retain(c);
+  } else if (!*acc) {
+    ax_tensor *z = ax_zeros(u->ndim, u->shape, &(ax_tensor_opts){.dtype = u->dtype, .device = g->device});
+    if (!z) return;
+    *acc = ax_retain(z); /* a leaf's .grad outlives the backward scope */
+    if (!u->grad_fn) ax__detach_inplace(z);
+  }
+  if (u->grad_fn) {
+    u->grad_fn->grad_accum_private = true;
+    add_region(*acc, g, dim, start, step);
+    return;
+  }
+  add_region(*acc, g, dim, start, step);
   if (--u->pending_grads == 0 && u->grad_hook) u->grad_hook(u, u->grad_hook_user);
 }
 
@@ -227,6 +276,7 @@ int ax_backward(ax_tensor *root, ax_tensor *grad) {
     rc = -1;
   } else if (root->grad_fn) {
     root->grad_fn->grad_accum = ax_retain(g0);
+    root->grad_fn->grad_accum_private = false;
   } else { /* the root is itself a leaf */
     add_into_grad(root, g0);
     root->pending_grads = 0;
@@ -243,6 +293,7 @@ int ax_backward(ax_tensor *root, ax_tensor *grad) {
     node->backward(node, g);
     if (ax_last_error()[0]) rc = -1;
     node->grad_accum = NULL;
+    node->grad_accum_private = false;
     ax_free(g);
     ax_scope_end();
   }

@@ -34,6 +34,7 @@ struct ax_node {
   int in_ndim;
   int in_dtype;
   ax_tensor *grad_accum;            /* during backward: the sum of gradients reaching output */
+  bool grad_accum_private;          /* grad_accum was made here (no other holder): add into it in place */
   void *ctx;                        /* op-owned state that does not fit above (ax_checkpoint) */
   void (*ctx_free)(void *ctx);      /* called when the node is freed */
 };
@@ -104,6 +105,11 @@ void ax__save(ax_node *n, int slot, ax_tensor *t);
 bool ax__input_needs_grad(const ax_node *n, int i);
 /* Add g (shape of inputs[i]) to input i's gradient. g is borrowed. */
 void ax__accumulate(ax_node *n, int i, ax_tensor *g);
+/* Adds g into the part of input i's gradient at start, start+step, ... along dim
+ * (the region a slice of that input took): the gradient is created as zeros once
+ * and each slice adds in place, so backward through k slices of one tensor costs
+ * the tensor once plus the slices, not k full-size tensors. */
+void ax__accumulate_region(ax_node *n, int i, ax_tensor *g, int dim, int64_t start, int64_t step);
 /* Sum g down to `shape` (undoing broadcasting). */
 ax_tensor *ax__sum_to(ax_tensor *g, int ndim, const int64_t *shape);
 void ax__node_free(ax_node *n);

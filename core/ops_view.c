@@ -206,24 +206,10 @@ ax_tensor *ax_transpose(ax_tensor *x, int dim0, int dim1) {
 
 /* ---------------- narrow and slice ---------------- */
 
-/* Gradient of a slice: zeros of the input's shape with g written into the
- * same slice (through the backend's copy kernel, so it runs on any device). */
+/* Gradient of a slice: added into that slice of the input's gradient, which is
+ * created as zeros once per backward pass (not once per slice). */
 static void slice_backward(ax_node *n, ax_tensor *g) {
-  int d = (int)n->iargs[0];
-  int64_t start = n->iargs[1], step = n->iargs[2];
-  ax_tensor *z = ax_zeros(n->in_ndim, n->in_shape, &(ax_tensor_opts){.dtype = g->dtype, .device = g->device});
-  if (!z) return;
-  const ax_backend *be = z->storage->backend;
-  if (!be->copy) {
-    ax_error("%s: not implemented on the %s backend yet (kernel 'copy')", n->name, be->name);
-    return;
-  }
-  ax_kt dst = ax__kt(z), src = ax__kt(g);
-  dst.data = (char *)dst.data + start * z->strides[d] * (int64_t)ax_dtype_size(z->dtype);
-  dst.shape[d] = g->shape[d];
-  dst.strides[d] *= step;
-  if (ax_numel(g) > 0) be->copy(&dst, &src);
-  ax__accumulate(n, 0, z);
+  ax__accumulate_region(n, 0, g, (int)n->iargs[0], n->iargs[1], n->iargs[2]);
 }
 
 /* Elements start, start+step, ... (length of them) along dim d, all in range. */

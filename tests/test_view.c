@@ -538,6 +538,61 @@ Test(view, gradient_of_a_slice_lands_in_place) {
   ax_scope_end();
 }
 
+/* Backward through many slices adds each slice's gradient in place into one
+ * gradient buffer: values for overlapping and strided slices of a leaf and of a
+ * non-leaf (whose gradient arrives both from slices and whole), and fan-out
+ * where the first gradient is shared with another input. */
+Test(view, many_slices_accumulate_into_one_gradient) {
+  ax_scope_begin();
+  ax_tensor *x = tu_leaf(tu_uniform(AX_F64, AX_SHAPE(5, 4), -1, 1));
+  ax_tensor *y = ax_mul_scalar(x, 3); /* non-leaf: its gradient is built in the node */
+  ax_tensor *loss = ax_sum(y, AX_ALL, false);  /* y whole first: its first gradient is shared */
+  for (int i = 0; i < 4; i++) /* columns 0..3, each weighted by i+1 */
+    loss = ax_add(loss, ax_mul_scalar(ax_sum(ax_narrow(y, 1, i, 1), AX_ALL, false), i + 1));
+  loss = ax_add(loss, ax_sum(ax_slice(y, 0, 0, 5, 2), AX_ALL, false)); /* rows 0, 2, 4 */
+  loss = ax_add(loss, ax_sum(ax_slice(x, 0, 1, 5, 3), AX_ALL, false)); /* rows 1, 4 of the leaf */
+  ax_tensor *parts[2];
+  cr_assert_eq(ax_split(x, 2, 0, parts, 2), 3);
+  loss = ax_add(loss, ax_sum(parts[1], AX_ALL, false)); /* rows 2, 3 of the leaf */
+  cr_assert_eq(ax_backward(loss, NULL), 0, "%s", ax_last_error());
+  double want[20];
+  for (int r = 0; r < 5; r++)
+    for (int c = 0; c < 4; c++)
+      want[r * 4 + c] = 3 * (1 + (c + 1) + (r % 2 == 0)) + (r == 1 || r == 4) + (r == 2 || r == 3);
+  cr_expect(tu_allclose_data(x->grad, want, 20, 1e-12, 0));
+  /* a second pass adds into the leaf's existing .grad */
+  cr_assert_eq(ax_backward(ax_sum(ax_narrow(x, 0, 4, 1), AX_ALL, false), NULL), 0);
+  for (int c = 0; c < 4; c++) want[16 + c] += 1;
+  cr_expect(tu_allclose_data(x->grad, want, 20, 1e-12, 0));
+  ax_scope_end();
+}
+
+/* A recurrent loop's per-step slices: k slices of a leaf of n bytes. The backward
+ * pass makes one gradient of n bytes and adds each slice into it; it must not
+ * make an n-byte zero tensor per slice next to it (which would cost k n bytes of
+ * writes and, at its peak, 2n). */
+Test(view, slices_backward_allocates_the_gradient_once) {
+  ax_scope_begin();
+  const int64_t rows = 64, cols = 4096; /* 1 MiB of f32 */
+  const size_t n = (size_t)(rows * cols) * 4;
+  ax_tensor *x = ax_zeros(AX_SHAPE(rows, cols), &(ax_tensor_opts){.dtype = AX_F32});
+  ax_set_requires_grad(x, true);
+  ax_tensor *loss = NULL;
+  for (int64_t t = 0; t < rows; t++) {
+    ax_tensor *s = ax_mul_scalar(ax_sum(ax_squeeze(ax_narrow(x, 0, t, 1), 0), AX_ALL, false), (double)(t + 1));
+    loss = loss ? ax_add(loss, s) : s;
+  }
+  size_t live = ax_memory_stats_get(AX_CPU).live_bytes;
+  cr_assert_lt(ax_memory_stats_get(AX_CPU).peak_bytes, live + n / 2, "the forward pass allocated a copy of x");
+  cr_assert_eq(ax_backward(loss, NULL), 0, "%s", ax_last_error());
+  size_t peak = ax_memory_stats_get(AX_CPU).peak_bytes;
+  cr_expect_lt(peak, live + n + n / 2, "backward peak %zu bytes above %zu live (n = %zu)", peak - live, live, n);
+  ax_tensor *want = ax_expand(ax_unsqueeze(ax_arange(1, (double)rows + 1, 1, &(ax_tensor_opts){.dtype = AX_F32}), 1),
+                              AX_SHAPE(rows, cols));
+  cr_expect(tu_allclose(x->grad, want, 0, 0));
+  ax_scope_end();
+}
+
 Test(view, views_of_grad_requiring_tensors_record_nodes) {
   ax_scope_begin();
   ax_tensor *x = LEAF(2, 3);
