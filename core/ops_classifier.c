@@ -15,9 +15,15 @@
  * gb (+)= glogits^T 1 as GEMMs with beta = 1 after the first chunk: a fixed
  * order, so the result is deterministic.
  *
- * Inside an autocast region bf16 / f16 inputs are computed in f32 (like cross_entropy):
- * the GEMMs' C operand is the storage dtype, so a bf16 gW summed over many
- * chunks would lose the low bits of every chunk's contribution.
+ * bf16 / f16 (inside an autocast region f32 h and W are cast to its dtype, as for
+ * a linear layer): the GEMMs and the logits are in that dtype with f32
+ * accumulation, the logsumexp and the per-row loss in f32 (the loss returned is
+ * f32, as PyTorch's cross-entropy gives under autocast). The GEMMs' C operand is
+ * the storage dtype, so gW and gb, which sum over every chunk, are summed across
+ * chunks in f32 (each chunk's product converted and added) and rounded once.
+ *
+ * Chunks hold at most 32 MB of logits on the CPU (cache-sized) and 1 GiB on a
+ * GPU (GEMMs of a few thousand rows; GPT-2's 16 x 1024 tokens need two).
  *
  * AXON_CLASSIFIER_CHUNK_ROWS=n (n > 0) forces the chunk size (for tests). */
 #include <math.h>
@@ -25,16 +31,18 @@
 
 #include "core/internal.h"
 
-#define AX_CLASSIFIER_CHUNK_BYTES ((int64_t)32 << 20)
+#define AX_CLASSIFIER_CHUNK_BYTES_CPU ((int64_t)32 << 20)
+#define AX_CLASSIFIER_CHUNK_BYTES_GPU ((int64_t)1 << 30)
 
 static const char OP[] = "ax_classifier_cross_entropy";
 
 _Static_assert(AX_NODE_SAVED >= 6, "the classifier node saves h, W, b, the target, the logsumexp and the logits");
 
-static int64_t chunk_rows(int64_t n, int64_t v) {
+static int64_t chunk_rows(int64_t n, int64_t v, const ax_tensor *h) {
   const char *env = getenv("AXON_CLASSIFIER_CHUNK_ROWS");
   int64_t rows = env ? atoll(env) : 0;
-  if (rows <= 0) rows = AX_CLASSIFIER_CHUNK_BYTES / ((v > 0 ? v : 1) * (int64_t)sizeof(float));
+  int64_t bytes = h->device.type == AX_DEVICE_CPU ? AX_CLASSIFIER_CHUNK_BYTES_CPU : AX_CLASSIFIER_CHUNK_BYTES_GPU;
+  if (rows <= 0) rows = bytes / ((v > 0 ? v : 1) * (int64_t)ax_dtype_size(h->dtype));
   if (rows < 1) rows = 1;
   return rows < n ? rows : (n > 0 ? n : 1);
 }
@@ -85,17 +93,28 @@ static void chunk_logits(const ax_backend *be, ax_tensor *h, ax_tensor *w, ax_te
 
 /* saved: h (0), W (1), b (2, may be NULL), target (3), all contiguous, lse [N] (4), the logits
  * [N, V] when they were one chunk (5, else NULL); iargs[0] = ignore_index, dargs[0] = label smoothing */
+/* acc (f32) += part (bf16 / f16), both contiguous of the same shape: a chunk's gW or gb. */
+static void add_widened(const ax_backend *be, ax_tensor *acc, ax_tensor *part, ax_tensor *tmp) {
+  ax_kt ka = ax__kt(acc), kp = ax__kt(part), kt = ax__kt(tmp);
+  be->copy(&kt, &kp);
+  be->binary(AX_BINARY_ADD, &ka, &ka, &kt);
+}
+
+/* saved: h (0), W (1), b (2, may be NULL), target (3), all contiguous, lse [N] (4), the logits
+ * [N, V] when they were one chunk (5, else NULL); iargs[0] = ignore_index, dargs[0] = label smoothing */
 static void classifier_backward(ax_node *n, ax_tensor *g) {
   ax_tensor *h = n->saved[0], *w = n->saved[1], *b = n->saved[2], *t = n->saved[3], *lse = n->saved[4];
   ax_tensor *gl = ax_contiguous(g);
   int64_t rows = h->shape[0], c = h->shape[1], v = w->shape[0];
-  int64_t chunk = n->saved[5] ? rows : chunk_rows(rows, v); /* kept logits: the forward's one chunk */
+  int64_t chunk = n->saved[5] ? rows : chunk_rows(rows, v, h); /* kept logits: the forward's one chunk */
   bool need_h = ax__input_needs_grad(n, 0), need_w = ax__input_needs_grad(n, 1), need_b = ax__input_needs_grad(n, 2);
   ax_dtype dt = h->dtype;
-  ax_tensor_opts like = {.dtype = dt, .device = h->device};
+  /* 16-bit gW / gb over several chunks: each chunk's product in dt, summed in f32 */
+  bool widen = (dt == AX_BF16 || dt == AX_F16) && rows > chunk;
+  ax_dtype acc_dt = widen ? AX_F32 : dt;
   ax_tensor *gh = need_h ? ax__new(OP, dt, h->device, 2, h->shape) : NULL;
-  ax_tensor *gw = need_w ? ax__new(OP, dt, h->device, 2, w->shape) : NULL;
-  ax_tensor *gb = need_b ? ax__new(OP, dt, h->device, 1, &v) : NULL;
+  ax_tensor *gw = need_w ? ax__new(OP, acc_dt, h->device, 2, w->shape) : NULL;
+  ax_tensor *gb = need_b ? ax__new(OP, acc_dt, h->device, 1, &v) : NULL;
   if (!gl || (need_h && !gh) || (need_w && !gw) || (need_b && !gb)) return;
   const ax_backend *be = gl->storage->backend;
   if (rows == 0 || v == 0) { /* nothing flows back: every gradient is zero */
@@ -107,22 +126,45 @@ static void classifier_backward(ax_node *n, ax_tensor *g) {
   } else {
     ax_tensor *kept = n->saved[5], *logits = kept ? kept : ax__new(OP, dt, h->device, 2, (int64_t[]){chunk, v});
     ax_tensor *glogits = ax__new(OP, dt, h->device, 2, (int64_t[]){chunk, v});
-    ax_tensor *ones = gb ? ax_ones(1, &chunk, &like) : NULL;
-    if (!logits || !glogits || (gb && !ones)) return;
+    ax_tensor *ones = gb ? ax_ones(1, &chunk, &(ax_tensor_opts){.dtype = dt, .device = h->device}) : NULL;
+    /* widen: the chunk's gW / gb in dt, and the same converted to f32 */
+    ax_tensor *pw = widen && gw ? ax__new(OP, dt, h->device, 2, w->shape) : NULL;
+    ax_tensor *pw32 = widen && gw ? ax__new(OP, AX_F32, h->device, 2, w->shape) : NULL;
+    ax_tensor *pb = widen && gb ? ax__new(OP, dt, h->device, 1, &v) : NULL;
+    ax_tensor *pb32 = widen && gb ? ax__new(OP, AX_F32, h->device, 1, &v) : NULL;
+    if (!logits || !glogits || (gb && !ones) || (widen && gw && (!pw || !pw32)) || (widen && gb && (!pb || !pb32)))
+      return;
     for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
       int64_t m = rows - r0 < chunk ? rows - r0 : chunk;
-      double beta = r0 == 0 ? 0.0 : 1.0;
+      double beta = r0 == 0 || widen ? 0.0 : 1.0;
       if (!kept) chunk_logits(be, h, w, b, r0, m, logits);
       ax_kt kl = block_kt(logits, 0, m, v), kg = block_kt(glogits, 0, m, v);
       ax_kt kz = block_kt(lse, r0, m, 1), kt = block_kt(t, r0, m, 1), kgl = block_kt(gl, r0, m, 1);
       be->cross_entropy_backward(&kg, &kgl, &kl, &kz, &kt, n->iargs[0], n->dargs[0]);
       if (gh && c > 0) gemm(be, dt, 0, 0, m, c, v, kg.data, v, ax_data_ptr(w), c, row_ptr(gh, r0, c), c, 0.0);
-      if (gw && c > 0) gemm(be, dt, 1, 0, v, c, m, kg.data, v, row_ptr(h, r0, c), c, ax_data_ptr(gw), c, beta);
-      if (gb) gemm(be, dt, 1, 0, v, 1, m, kg.data, v, ax_data_ptr(ones), 1, ax_data_ptr(gb), 1, beta);
+      if (gw && c > 0)
+        gemm(be, dt, 1, 0, v, c, m, kg.data, v, row_ptr(h, r0, c), c, ax_data_ptr(widen ? pw : gw), c, beta);
+      if (gb) gemm(be, dt, 1, 0, v, 1, m, kg.data, v, ax_data_ptr(ones), 1, ax_data_ptr(widen ? pb : gb), 1, beta);
+      if (widen && gw && c > 0) {
+        if (r0 == 0) {
+          ax_kt ka = ax__kt(gw), kp = ax__kt(pw);
+          be->copy(&ka, &kp);
+        } else {
+          add_widened(be, gw, pw, pw32);
+        }
+      }
+      if (widen && gb) {
+        if (r0 == 0) {
+          ax_kt ka = ax__kt(gb), kp = ax__kt(pb);
+          be->copy(&ka, &kp);
+        } else {
+          add_widened(be, gb, pb, pb32);
+        }
+      }
     }
   }
   if (gh) ax__accumulate(n, 0, gh);
-  if (gw) ax__accumulate(n, 1, gw);
+  if (gw) ax__accumulate(n, 1, gw); /* cast to the input's dtype there: rounded once */
   if (gb) ax__accumulate(n, 2, gb);
 }
 
@@ -178,7 +220,7 @@ static bool check_targets(const ax_tensor *tc, int64_t v, int64_t ignore) {
 ax_tensor *ax_classifier_cross_entropy(ax_tensor *h, ax_tensor *weight, ax_tensor *bias, ax_tensor *target,
                                        const ax_cross_entropy_opts *o) {
   if (!h || !weight || !target) return NULL;
-  h = ax__autocast_f32(h), weight = ax__autocast_f32(weight), bias = ax__autocast_f32(bias);
+  h = ax__autocast(h), weight = ax__autocast(weight), bias = ax__autocast(bias); /* a linear layer's casts */
   if (!h || !weight) return NULL;
   if (!check_inputs(h, weight, bias, target, o)) return NULL;
   const ax_backend *be = ax__backend(h->device, OP);
@@ -189,13 +231,13 @@ ax_tensor *ax_classifier_cross_entropy(ax_tensor *h, ax_tensor *weight, ax_tenso
   int64_t ignore = o && o->has_ignore_index ? o->ignore_index : -100;
   double ls = o ? o->label_smoothing : 0.0;
   ax_reduction red = o ? o->reduction : AX_REDUCTION_MEAN;
-  int64_t rows = h->shape[0], v = weight->shape[0], chunk = chunk_rows(rows, v);
-  ax_dtype dt = h->dtype, lse_dt = dt == AX_F64 ? AX_F64 : AX_F32;
+  int64_t rows = h->shape[0], v = weight->shape[0], chunk = chunk_rows(rows, v, h);
+  ax_dtype dt = h->dtype, lse_dt = dt == AX_F64 ? AX_F64 : AX_F32; /* also the loss's dtype */
   ax_scope_begin();
   ax_tensor *hc = ax_contiguous(ax_detach(h)), *wc = ax_contiguous(ax_detach(weight));
   ax_tensor *bc = bias ? ax_contiguous(ax_detach(bias)) : NULL, *tc = ax_contiguous(ax_detach(target));
   if (!hc || !wc || (bias && !bc) || !tc || !check_targets(tc, v, ignore)) return ax__scope_return(NULL);
-  ax_tensor *loss = ax__new(OP, dt, h->device, 1, &rows), *lse = ax__new(OP, lse_dt, h->device, 1, &rows);
+  ax_tensor *loss = ax__new(OP, lse_dt, h->device, 1, &rows), *lse = ax__new(OP, lse_dt, h->device, 1, &rows);
   ax_tensor *logits = v > 0 ? ax__new(OP, dt, h->device, 2, (int64_t[]){chunk, v}) : NULL;
   if (!loss || !lse || (v > 0 && !logits)) return ax__scope_return(NULL);
   if (v == 0 && rows > 0) { /* no class to pick */
@@ -225,7 +267,7 @@ ax_tensor *ax_classifier_cross_entropy(ax_tensor *h, ax_tensor *weight, ax_tenso
   if (red != AX_REDUCTION_NONE) {
     out = ax_sum(loss, AX_ALL, false);
     if (red == AX_REDUCTION_MEAN) /* over the rows not ignored (0 / 0 = NaN when all are, as in PyTorch) */
-      out = ax_div(out, ax_cast(ax_sum(ax_ne_scalar(tc, (double)ignore), AX_ALL, false), dt));
+      out = ax_div(out, ax_cast(ax_sum(ax_ne_scalar(tc, (double)ignore), AX_ALL, false), lse_dt));
   }
   return ax__scope_return(out);
 }

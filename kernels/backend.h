@@ -177,7 +177,9 @@ typedef struct ax_backend {
   /* fused cross-entropy over contiguous logits [rows, cols]: loss[r] =
    * logsumexp(x_r) - (1-ls) x_r[t_r] - ls * mean(x_r), 0 where t_r == ignore_index;
    * lse[r] keeps logsumexp(x_r) for the backward. target is i64 [rows]. The
-   * probabilities are never written. */
+   * probabilities are never written. lse is f32 (f64 for f64 logits); loss and the
+   * backward's gloss are of the logits' dtype or of lse's (bf16 / f16 logits with
+   * an f32 loss, as the fused classifier uses). */
   void (*cross_entropy)(ax_kt *loss, ax_kt *lse, const ax_kt *logits, const ax_kt *target,
                         int64_t ignore_index, double label_smoothing);
   /* glogits[r] = gloss[r] * (softmax(x_r) - (1-ls) onehot(t_r) - ls/cols), 0 rows where ignored */

@@ -2,7 +2,7 @@
  * the loss and the gradients of h, W and b agree (f64, 1e-10) for several N and V,
  * every reduction, ignored rows, label smoothing, no bias, and chunks forced small
  * (AXON_CLASSIFIER_CHUNK_ROWS) so that rows span several chunks; gradient check;
- * errors. */
+ * bf16 / f16 (and under autocast) against f64; errors. */
 #define _POSIX_C_SOURCE 200809L /* setenv */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -151,19 +151,81 @@ Test(classifier, errors) {
   ax_scope_end();
 }
 
-/* inside autocast, bf16 h meets f32 weights in f32 (like cross_entropy) */
-Test(classifier, autocast_runs_in_f32) {
+/* bf16 / f16: GEMMs in the 16-bit dtype with f32 accumulation, the loss in f32, and
+ * gW / gb summed across chunks in f32. Compared with the f64 op on the same (rounded)
+ * inputs: the loss within the rounding of the logits, gradients within a few 16-bit ulps. */
+static void low_precision_case(ax_dtype dt, const char *chunk, bool autocast) {
   ax_scope_begin();
-  ax_tensor *h = tu_leaf(tu_randn(AX_BF16, AX_SHAPE(6, 8))), *w = tu_leaf(tu_randn(AX_F32, AX_SHAPE(11, 8)));
-  ax_tensor *t = ax_from_data((int64_t[]){0, 10, 3, -100, 7, 7}, AX_SHAPE(6), I64);
-  ax_autocast_begin(AX_BF16);
-  ax_tensor *l = ax_classifier_cross_entropy(h, w, NULL, t, NULL);
-  ax_autocast_end();
+  if (chunk) setenv("AXON_CLASSIFIER_CHUNK_ROWS", chunk, 1);
+  ax_tensor *t = targets(64, 40, true, -100);
+  ax_tensor *h0 = ax_cast(tu_randn(AX_F64, AX_SHAPE(64, 24)), dt);
+  ax_tensor *w0 = ax_cast(ax_mul_scalar(tu_randn(AX_F64, AX_SHAPE(40, 24)), 0.5), autocast ? AX_F32 : dt);
+  ax_tensor *b0 = ax_cast(tu_randn(AX_F64, AX_SHAPE(40)), autocast ? AX_F32 : dt);
+  ax_tensor *h = tu_leaf(h0), *w = tu_leaf(w0), *b = tu_leaf(b0);
+  if (autocast) ax_autocast_begin(dt);
+  ax_tensor *l = ax_classifier_cross_entropy(h, w, b, t, &(ax_cross_entropy_opts){.reduction = AX_REDUCTION_SUM});
+  if (autocast) ax_autocast_end();
   cr_assert_not_null(l, "%s", ax_last_error());
-  cr_expect_eq(l->dtype, AX_F32);
-  ax_tensor *want = ax_cross_entropy(ax_linear(ax_cast(h, AX_F32), w, NULL), t, NULL);
-  cr_expect(fabs(ax_item(l) - ax_item(want)) < 1e-5);
-  cr_assert_eq(ax_backward(l, NULL), 0);
-  cr_expect(h->grad && h->grad->dtype == AX_BF16 && w->grad && w->grad->dtype == AX_F32);
+  cr_expect_eq(l->dtype, AX_F32, "the loss of 16-bit logits is f32");
+  /* the reference sees the inputs as the op does: h, and W, b rounded to dt */
+  ax_tensor *hr = tu_leaf(ax_cast(h0, AX_F64)), *wr = tu_leaf(ax_cast(ax_cast(w0, dt), AX_F64));
+  ax_tensor *br = tu_leaf(ax_cast(ax_cast(b0, dt), AX_F64));
+  ax_tensor *lr = ax_classifier_cross_entropy(hr, wr, br, t, &(ax_cross_entropy_opts){.reduction = AX_REDUCTION_SUM});
+  double eps = dt == AX_BF16 ? 0x1p-8 : 0x1p-11; /* half an ulp, relative */
+  /* 43 rows of loss, each off by at most about |logits| eps */
+  cr_expect(fabs(ax_item(l) - ax_item(lr)) < 43 * 8 * eps, "%s loss %g vs %g", ax_dtype_name(dt), ax_item(l), ax_item(lr));
+  cr_assert_eq(ax_backward(l, NULL), 0, "%s", ax_last_error());
+  cr_assert_eq(ax_backward(lr, NULL), 0);
+  cr_expect_eq(w->grad->dtype, w->dtype);
+  cr_expect_eq(h->grad->dtype, dt);
+  /* gW sums 64 rows of products of ~1-sized values: a few ulps of its magnitude */
+  cr_expect(tu_allclose(ax_cast(w->grad, AX_F64), wr->grad, 8 * eps * 4, 8 * eps), "%s gW (chunk %s)",
+            ax_dtype_name(dt), chunk ? chunk : "default");
+  cr_expect(tu_allclose(ax_cast(b->grad, AX_F64), br->grad, 8 * eps, 8 * eps), "%s gb", ax_dtype_name(dt));
+  cr_expect(tu_allclose(ax_cast(h->grad, AX_F64), hr->grad, 8 * eps, 8 * eps), "%s gh", ax_dtype_name(dt));
+  unsetenv("AXON_CLASSIFIER_CHUNK_ROWS");
   ax_scope_end();
+}
+
+/* gW summed over one-row chunks: W = 0 gives p = 1/4 for each of 4 classes, every
+ * target is class 0, so gW[1, :] = 0.25 (h[0] + ... + h[63]) with h[0] = 1 and the
+ * other rows tiny. Each tiny row adds less than half a 16-bit ulp of 0.25: summed in
+ * the 16-bit dtype they would all be lost (0.25, 11% low in bf16); summed in f32 and
+ * rounded once they are not. */
+static void chunk_sum_case(ax_dtype dt, double tiny) {
+  ax_scope_begin();
+  setenv("AXON_CLASSIFIER_CHUNK_ROWS", "1", 1);
+  ax_tensor_opts o = {.dtype = dt};
+  ax_tensor *rows[2] = {ax_ones(AX_SHAPE(1, 3), &o), ax_full(AX_SHAPE(63, 3), tiny, &o)};
+  ax_tensor *h = ax_cat(rows, 2, 0);
+  ax_tensor *w = tu_leaf(ax_zeros(AX_SHAPE(4, 3), &o));
+  ax_tensor *t = ax_zeros(AX_SHAPE(64), I64);
+  ax_tensor *l = ax_classifier_cross_entropy(h, w, NULL, t, &(ax_cross_entropy_opts){.reduction = AX_REDUCTION_SUM});
+  cr_assert_not_null(l, "%s", ax_last_error());
+  cr_assert_eq(ax_backward(l, NULL), 0, "%s", ax_last_error());
+  double want = 0.25 * (1 + 63 * tiny), got = ax_item(ax_narrow(ax_narrow(w->grad, 0, 1, 1), 1, 0, 1));
+  double ulp = 0.25 * (dt == AX_BF16 ? 0x1p-7 : 0x1p-10); /* at 0.25; the lost sum is 16 ulps */
+  cr_expect(fabs(got - want) < ulp, "%s gW[1, 0] = %g, want %g", ax_dtype_name(dt), got, want);
+  unsetenv("AXON_CLASSIFIER_CHUNK_ROWS");
+  ax_scope_end();
+}
+
+Test(classifier, gw_is_summed_across_chunks_in_f32) {
+  chunk_sum_case(AX_BF16, 0x1p-9);
+  chunk_sum_case(AX_F16, 0x1p-13);
+}
+
+Test(classifier, bf16_and_f16_one_chunk_and_many) {
+  low_precision_case(AX_BF16, NULL, false);
+  low_precision_case(AX_BF16, "8", false);
+  low_precision_case(AX_F16, "8", false);
+  low_precision_case(AX_F16, "5", false);
+}
+
+/* inside autocast, f32 weights are cast to the region's dtype as for a linear layer and
+ * their gradients come back in f32 */
+Test(classifier, autocast_runs_the_gemms_in_16_bits) {
+  low_precision_case(AX_BF16, NULL, true);
+  low_precision_case(AX_BF16, "7", true);
+  low_precision_case(AX_F16, "7", true);
 }

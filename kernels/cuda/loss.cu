@@ -1,6 +1,8 @@
 /* Fused cross-entropy on CUDA (see kernels/backend.h): logits [rows, cols]
- * contiguous, target i64 [rows], loss [rows] of the logits' dtype, lse [rows]
- * of the accumulation type (f32, or f64 for f64 logits).
+ * contiguous, target i64 [rows], lse [rows] of the accumulation type (f32, or
+ * f64 for f64 logits), loss [rows] (and the backward's gloss) of the logits'
+ * dtype or of the accumulation type (the fused classifier keeps the loss of
+ * bf16 / f16 logits in f32).
  *
  * Forward: one pass over each row (a warp per row up to 1024 classes, else a
  * block) keeps the online (max, sum of exp) and, with label smoothing, the sum
@@ -28,18 +30,23 @@ struct CeArgs {
   int64_t ignore_index;
   double label_smoothing;
   bool vec;
+  bool loss_acc; /* loss / gloss hold the accumulation type, not the logits' */
 };
+
+template <typename T, typename A> __device__ __forceinline__ void store_loss(const CeArgs &a, int64_t r, A l) {
+  if (a.loss_acc) ((A *)a.loss)[r * a.loss_stride] = l;
+  else ((T *)a.loss)[r * a.loss_stride] = narrow<T, A>(l);
+}
 
 template <typename T, typename A>
 __global__ void cross_entropy_kernel(CeArgs a) {
   int64_t r = (int64_t)blockIdx.x * blockDim.y + threadIdx.y;
   if (r >= a.rows) return; /* whole groups only: a warp (blockDim.y > 1) or the block */
   int64_t t = a.target[r * a.target_stride];
-  T *loss = (T *)a.loss + r * a.loss_stride;
   A *lse = (A *)a.lse + r * a.lse_stride;
   if (t == a.ignore_index) {
     if (threadIdx.x == 0) {
-      *loss = narrow<T, A>(A(0));
+      store_loss<T, A>(a, r, A(0));
       *lse = A(0);
     }
     return;
@@ -63,7 +70,7 @@ __global__ void cross_entropy_kernel(CeArgs a) {
     A z = p.m + axr::lg(p.s);
     A xt = t >= 0 && t < a.cols ? widen<A>(x[t]) : (A)NAN;
     A l = z - (A(1) - ls) * xt - (ls > A(0) ? ls * sum / (A)a.cols : A(0));
-    *loss = narrow<T, A>(l);
+    store_loss<T, A>(a, r, l);
     *lse = z;
   }
 }
@@ -79,7 +86,7 @@ __global__ void cross_entropy_backward_kernel(CeArgs a) {
     axr::map1(gx, x, a.cols, a.vec, [](int64_t, T) { return narrow<T, A>(A(0)); });
     return;
   }
-  A g = widen<A>(((const T *)a.gloss)[r * a.gloss_stride]);
+  A g = a.loss_acc ? ((const A *)a.gloss)[r * a.gloss_stride] : widen<A>(((const T *)a.gloss)[r * a.gloss_stride]);
   A z = ((const A *)a.lse)[r * a.lse_stride];
   A ls = (A)a.label_smoothing, off = ls / (A)a.cols, hit = g * (A(1) - ls);
   axr::map1(gx, x, a.cols, a.vec, [&](int64_t c, T v) {
@@ -90,11 +97,18 @@ __global__ void cross_entropy_backward_kernel(CeArgs a) {
 
 static int64_t stride0(const ax_kt *t) { return t->ndim ? t->strides[0] : 0; }
 
-static bool check_lse(const char *op, const ax_kt *logits, const ax_kt *lse) {
+static bool check_lse(const char *op, const ax_kt *logits, const ax_kt *lse, const ax_kt *loss) {
   int want = logits->dtype == AX_F64 ? AX_F64 : AX_F32;
-  if (lse->dtype == want) return true;
-  ax_error("%s: lse must be dtype %d for logits of dtype %d, got %d", op, want, logits->dtype, lse->dtype);
-  return false;
+  if (lse->dtype != want) {
+    ax_error("%s: lse must be dtype %d for logits of dtype %d, got %d", op, want, logits->dtype, lse->dtype);
+    return false;
+  }
+  if (loss->dtype != logits->dtype && loss->dtype != want) {
+    ax_error("%s: the loss must be dtype %d or %d for logits of dtype %d, got %d", op, logits->dtype, want,
+             logits->dtype, loss->dtype);
+    return false;
+  }
+  return true;
 }
 
 template <typename T>
@@ -135,9 +149,10 @@ CeArgs make_args(const ax_kt *logits, const ax_kt *lse, const ax_kt *target, int
 
 extern "C" void ax_cuda_cross_entropy(ax_kt *loss, ax_kt *lse, const ax_kt *logits, const ax_kt *target,
                                       int64_t ignore_index, double label_smoothing) {
-  if (!check_lse("ax_cuda_cross_entropy", logits, lse)) return;
+  if (!check_lse("ax_cuda_cross_entropy", logits, lse, loss)) return;
   CeArgs a = make_args(logits, lse, target, ignore_index, label_smoothing);
   a.loss = loss->data;
+  a.loss_acc = loss->dtype != logits->dtype;
   a.loss_stride = stride0(loss);
   AX_CUDA_DISPATCH_FLOAT(logits->dtype, "ax_cuda_cross_entropy", cross_entropy_run<scalar_t>(a, false))
 }
@@ -145,9 +160,10 @@ extern "C" void ax_cuda_cross_entropy(ax_kt *loss, ax_kt *lse, const ax_kt *logi
 extern "C" void ax_cuda_cross_entropy_backward(ax_kt *glogits, const ax_kt *gloss, const ax_kt *logits,
                                                const ax_kt *lse, const ax_kt *target, int64_t ignore_index,
                                                double label_smoothing) {
-  if (!check_lse("ax_cuda_cross_entropy_backward", logits, lse)) return;
+  if (!check_lse("ax_cuda_cross_entropy_backward", logits, lse, gloss)) return;
   CeArgs a = make_args(logits, lse, target, ignore_index, label_smoothing);
   a.gloss = gloss->data;
+  a.loss_acc = gloss->dtype != logits->dtype;
   a.gloss_stride = stride0(gloss);
   a.glogits = glogits->data;
   AX_CUDA_DISPATCH_FLOAT(logits->dtype, "ax_cuda_cross_entropy_backward", cross_entropy_run<scalar_t>(a, true))

@@ -5,9 +5,11 @@
  * C in {1, 7, 64, 129, 768, 4097} x rows in {1, 3, 1024}, a strided x (a
  * transposed view), no affine parameters, a mean far from 0. Embedding: a
  * GPT-2-sized table (V = 50257, C = 768) with many repeated indices, odd C
- * (no 16-byte packs), i32 and 2-D index tensors. classifier_cross_entropy (f32, f64)
- * with ignored rows and a GPT-2-sized vocabulary spanning two chunks. */
+ * (no 16-byte packs), i32 and 2-D index tensors. classifier_cross_entropy (f32, f64,
+ * bf16, f16) with ignored rows and a GPT-2-sized vocabulary in one chunk and in three. */
+#define _POSIX_C_SOURCE 200809L /* setenv */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "parity.h"
 
@@ -130,10 +132,13 @@ static void run_classifier(ax_dtype dt, int64_t n, int64_t c, int64_t v) {
 }
 
 void pr_family_layernorm(void) {
-  const ax_dtype cls_dts[] = {AX_F32, AX_F64};
-  for (size_t d = 0; d < 2; d++) {
+  const ax_dtype cls_dts[] = {AX_F32, AX_F64, AX_BF16, AX_F16};
+  for (size_t d = 0; d < 4; d++) {
     run_classifier(cls_dts[d], 7, 33, 1000);
-    run_classifier(cls_dts[d], 300, 64, 50257); /* 166-row chunks: two chunks, the second partial */
+    run_classifier(cls_dts[d], 300, 64, 50257); /* one chunk on the GPU; 166-row chunks (f32) on the CPU */
+    setenv("AXON_CLASSIFIER_CHUNK_ROWS", "128", 1); /* three chunks on both, the last partial */
+    run_classifier(cls_dts[d], 300, 64, 50257);
+    unsetenv("AXON_CLASSIFIER_CHUNK_ROWS");
   }
   const ax_dtype dts[] = {AX_F32, AX_F64, AX_BF16, AX_F16};
   const int64_t cols[] = {1, 7, 64, 129, 768, 4097}, rows[] = {1, 3, 1024};
