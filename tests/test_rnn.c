@@ -311,6 +311,27 @@ Test(rnn, char_lstm_shapes_names_and_step) {
   ax_module_free(m);
 }
 
+/* With no scope open the caller owns the logits and the states: freeing them leaves no
+ * tensor behind (the states used to carry one reference too many). */
+Test(rnn, char_lstm_step_without_a_scope_leaks_nothing) {
+  ax_module *m = ax_model_char_lstm(4, 6, 1, 0.0);
+  cr_assert_not_null(m);
+  ax_module_train(m, false);
+  ax_tensor *tok = ax_from_data((int64_t[]){104, 105, 33}, AX_SHAPE(1, 3), &(ax_tensor_opts){.dtype = AX_I64});
+  size_t before = ax_memory_stats_get(AX_CPU).live_tensors;
+  ax_tensor *h = NULL, *c = NULL;
+  for (int i = 0; i < 3; i++) {
+    ax_tensor *logits = ax_char_lstm_step(m, tok, &h, &c);
+    cr_assert_not_null(logits, "%s", ax_last_error());
+    ax_free(logits);
+  }
+  ax_free(h);
+  ax_free(c);
+  cr_expect_eq(ax_memory_stats_get(AX_CPU).live_tensors, before);
+  ax_free(tok);
+  ax_module_free(m);
+}
+
 Test(rnn, char_lstm_learns_a_repetitive_text) {
   static const char line[] = "the quick brown fox jumps over the lazy dog; ";
   char text[2048 + 64];

@@ -199,7 +199,8 @@ ax_module *ax_model_char_lstm(int64_t embed, int64_t hidden, int layers, double 
 /* Generation: runs tokens [B, T] from the states *h / *c ([layers, B, hidden], NULL = zeros)
  * and replaces them with the new states (the old ones are ax_free'd; the new ones are
  * detached and owned by the caller, who ax_free's them at the end), so each new character
- * costs one step. Returns the logits [B, T, 256] (current scope), or NULL (states unchanged).
+ * costs one step. Returns the logits [B, T, 256] (detached; the current scope's, or the
+ * caller's to ax_free when no scope is open), or NULL (states unchanged).
  * Call ax_module_train(m, false) first so dropout is off. */
 ax_tensor *ax_char_lstm_step(ax_module *m, ax_tensor *tokens, ax_tensor **h, ax_tensor **c);
 

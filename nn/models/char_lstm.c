@@ -57,12 +57,20 @@ ax_tensor *ax_char_lstm_step(ax_module *m, ax_tensor *tokens, ax_tensor **h, ax_
     ax_error("%s: expected a CharLSTM model (ax_model_char_lstm), got %s", OP_STEP, ax_module_type_name(m));
     return NULL;
   }
+  /* a scope of our own, so the new states hold exactly the caller's reference whether or
+   * not the caller has a scope open (ax_persist adds one; the scope drops its own) */
+  ax_scope_begin();
   ax_tensor *hn = NULL, *cn = NULL;
   ax_tensor *logits = char_lstm_run(m, OP_STEP, tokens, *h, *c, &hn, &cn);
-  if (!logits || !hn || !cn) return NULL;
+  if (!logits || !hn || !cn) {
+    ax_scope_end();
+    return NULL;
+  }
   ax_free(*h);
   ax_free(*c);
   *h = ax_persist(hn);
   *c = ax_persist(cn);
+  logits = ax_keep(logits);
+  ax_scope_end();
   return logits;
 }
