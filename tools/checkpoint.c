@@ -17,10 +17,11 @@ static void add_prefixed(ax_state_dict *dst, const ax_state_dict *src, const cha
   }
 }
 
-ax_state_dict *ax_tool_ckpt_collect(ax_module *model, ax_optimizer *opt) {
+ax_state_dict *ax_tool_ckpt_collect(ax_module *model, ax_optimizer *opt, ax_zero *zero) {
   ax_state_dict *m = ax_state_dict_new(), *o = ax_state_dict_new(), *sd = ax_state_dict_new();
   ax_module_state_dict(model, m);
-  ax_optimizer_state_dict(opt, o);
+  if (zero) ax_zero_state_dict(zero, o);
+  else ax_optimizer_state_dict(opt, o);
   add_prefixed(sd, m, "model.");
   add_prefixed(sd, o, "optimizer.");
   ax_state_dict_free(m);
@@ -36,14 +37,15 @@ static void split_prefixed(const ax_state_dict *sd, const char *prefix, ax_state
       ax_state_dict_set(out, ax_state_dict_name(sd, i) + k, ax_state_dict_tensor(sd, i));
 }
 
-int ax_tool_ckpt_restore(const ax_state_dict *sd, ax_module *model, ax_optimizer *opt, const char *path, char *err,
-                         size_t errlen) {
+int ax_tool_ckpt_restore(const ax_state_dict *sd, ax_module *model, ax_optimizer *opt, ax_zero *zero, const char *path,
+                         char *err, size_t errlen) {
   ax_state_dict *m = ax_state_dict_new(), *o = ax_state_dict_new();
   split_prefixed(sd, "model.", m);
   split_prefixed(sd, "optimizer.", o);
   char e[512];
   int rc = 0;
-  if (ax_module_load_state_dict(model, m, true, e, sizeof e) != 0 || ax_optimizer_load_state_dict(opt, o, e, sizeof e) != 0)
+  if (ax_module_load_state_dict(model, m, true, e, sizeof e) != 0 ||
+      (zero ? ax_zero_load_state_dict(zero, o, e, sizeof e) : ax_optimizer_load_state_dict(opt, o, e, sizeof e)) != 0)
     rc = ax_tool_fail(err, errlen, "%s: %s", path, e);
   ax_state_dict_free(m);
   ax_state_dict_free(o);

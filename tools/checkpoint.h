@@ -8,11 +8,14 @@
 
 #include "axon.h"
 
-/* A new dict holding model.* and optimizer.* (the caller adds metadata, saves, frees). */
-ax_state_dict *ax_tool_ckpt_collect(ax_module *model, ax_optimizer *opt);
-/* Loads model.* (strictly) and optimizer.* of sd into model and opt. 0, or -1 with a reason. */
-int ax_tool_ckpt_restore(const ax_state_dict *sd, ax_module *model, ax_optimizer *opt, const char *path, char *err,
-                         size_t errlen);
+/* A new dict holding model.* and optimizer.* (the caller adds metadata, saves, frees).
+ * With a ZeRO optimizer (zero != NULL, opt ignored) the optimizer state is gathered from
+ * every rank in the plain optimizer's format: a collective, so every rank must call it. */
+ax_state_dict *ax_tool_ckpt_collect(ax_module *model, ax_optimizer *opt, ax_zero *zero);
+/* Loads model.* (strictly) and optimizer.* of sd into model and opt (or zero, which takes
+ * its slices of a plain optimizer's state). 0, or -1 with a reason. */
+int ax_tool_ckpt_restore(const ax_state_dict *sd, ax_module *model, ax_optimizer *opt, ax_zero *zero, const char *path,
+                         char *err, size_t errlen);
 /* Integer / real metadata; -1 with "PATH: not an axon training checkpoint (no KEY)" when absent or bad. */
 int ax_tool_meta_i64(const ax_state_dict *sd, const char *key, int64_t *v, const char *path, char *err, size_t n);
 int ax_tool_meta_f64(const ax_state_dict *sd, const char *key, double *v, const char *path, char *err, size_t n);

@@ -48,7 +48,8 @@ static const char *train_usage =
     "                  [--dataset fashion-mnist|mnist] [--data-dir DIR] [--epochs N]\n"
     "                  [--batch-size B] [--optimizer sgd|adam|adamw|rmsprop] [--lr X] [--weight-decay W]\n"
     "                  [--schedule none|step|exponential|cosine|onecycle] [--device cpu|cuda] [--seed S]\n"
-    "                  [--metrics FILE] [--checkpoint DIR] [--resume] [--early-stop PATIENCE] [--save FILE] ...";
+    "                  [--metrics FILE] [--checkpoint DIR] [--resume] [--early-stop PATIENCE] [--save FILE]\n"
+    "                  [--bucket-mb MB] [--sync-bn] [--zero] ...";
 
 int ax_cmd_train(int argc, char **argv) {
   if (ax_train_is_lm(argc, argv)) return ax_cmd_train_lm(argc, argv); /* language models: tools/train_lm_cmd.c */
@@ -92,6 +93,7 @@ int ax_cmd_train(int argc, char **argv) {
       {"plain", AX_FLAG_BOOL, &plain, NULL, "plain progress lines even on a terminal"},
       {"bucket-mb", AX_FLAG_DOUBLE, &c.bucket_mb, "MB", "gradient bucket size of data-parallel runs (mpirun/srun; default 25)"},
       {"sync-bn", AX_FLAG_BOOL, &c.sync_bn, NULL, "data-parallel runs: batch-norm statistics over the global batch (SyncBatchNorm)"},
+      {"zero", AX_FLAG_BOOL, &c.zero, NULL, "data-parallel runs: shard the optimizer state across ranks (ZeRO-1)"},
       {"stop-after-steps", AX_FLAG_I64, &c.stop_after_steps, "N", "checkpoint and stop after N steps (testing resume)"},
   };
   int r = ax_cli_parse("train", train_usage,

@@ -151,12 +151,20 @@ static void lm_ckpt_path(const ax_lm_config *c, char *buf, size_t n) {
   snprintf(buf, n, "%s/checkpoint.safetensors", c->checkpoint_dir);
 }
 
-static int lm_save_checkpoint(const ax_lm_config *c, ax_module *m, ax_optimizer *opt, ax_loss_scaler *scaler,
-                              int64_t steps_done, char *err, size_t errlen) {
-  if (ax_comm_rank(ax_comm_world()) != 0) return 0;
-  if (mkdir(c->checkpoint_dir, 0755) != 0 && errno != EEXIST)
+static int lm_save_checkpoint(const ax_lm_config *c, ax_module *m, ax_optimizer *opt, ax_zero *zero,
+                              ax_loss_scaler *scaler, int64_t steps_done, char *err, size_t errlen) {
+  /* a sharded (ZeRO) optimizer state is gathered by every rank, then rank 0 writes */
+  bool writer = ax_comm_rank(ax_comm_world()) == 0;
+  if (!writer && !zero) return 0;
+  ax_state_dict *sd = ax_tool_ckpt_collect(m, opt, zero);
+  if (!writer) {
+    ax_state_dict_free(sd);
+    return 0;
+  }
+  if (mkdir(c->checkpoint_dir, 0755) != 0 && errno != EEXIST) {
+    ax_state_dict_free(sd);
     return fail(err, errlen, "cannot create checkpoint folder %s: %s", c->checkpoint_dir, strerror(errno));
-  ax_state_dict *sd = ax_tool_ckpt_collect(m, opt);
+  }
   uint64_t seed, offset;
   ax_rng_get_state(&seed, &offset);
   ax_state_dict_set_meta(sd, "format", LM_CKPT_FORMAT);
@@ -177,8 +185,8 @@ static int lm_save_checkpoint(const ax_lm_config *c, ax_module *m, ax_optimizer 
 }
 
 /* Restores the checkpoint into m, opt and scaler; *step gets the steps it had done. */
-static int lm_load_checkpoint(const ax_lm_config *c, ax_module *m, ax_optimizer *opt, ax_loss_scaler *scaler,
-                              int64_t *step, char *err, size_t errlen) {
+static int lm_load_checkpoint(const ax_lm_config *c, ax_module *m, ax_optimizer *opt, ax_zero *zero,
+                              ax_loss_scaler *scaler, int64_t *step, char *err, size_t errlen) {
   char path[4096], e[512];
   lm_ckpt_path(c, path, sizeof path);
   ax_state_dict *sd = ax_load_safetensors(path, e, sizeof e);
@@ -200,7 +208,7 @@ static int lm_load_checkpoint(const ax_lm_config *c, ax_module *m, ax_optimizer 
     fail(err, errlen, "%s: written with --batch-size %" PRId64 " --grad-accum %" PRId64 " --block-size %" PRId64
                       " --seed %" PRId64 "; resuming with other values would not continue the same data",
          path, bs, ga, block, dseed);
-  else if (ax_tool_ckpt_restore(sd, m, opt, path, err, errlen) != 0)
+  else if (ax_tool_ckpt_restore(sd, m, opt, zero, path, err, errlen) != 0)
     ;
   else if (scaler && ax_loss_scaler_load_state_dict(scaler, sd, "scaler.", e, sizeof e) != 0)
     fail(err, errlen, "%s: %s", path, e);
@@ -215,6 +223,11 @@ static int lm_load_checkpoint(const ax_lm_config *c, ax_module *m, ax_optimizer 
 
 static int lm_run(const ax_lm_config *c, ax_lm_report *out, ax_comm *comm, int rank, int world, FILE *log, char *err,
                   size_t errlen);
+
+/* --zero: AdamW with the run's options over this rank's pieces of the parameters */
+static ax_optimizer *make_shard_adamw(ax_tensor *const *shard, int n, void *opts) {
+  return ax_adamw(shard, n, opts);
+}
 
 int ax_train_lm(const ax_lm_config *c, ax_lm_report *r, char *err, size_t errlen) {
   /* data parallel under mpirun / srun: rank k takes rows [k B/N, (k+1) B/N) of every global
@@ -238,6 +251,9 @@ static int lm_run(const ax_lm_config *c, ax_lm_report *out, ax_comm *comm, int r
     return fail(err, errlen, "--steps, --batch-size and --grad-accum must be at least 1");
   if (c->batch_size % world)
     return fail(err, errlen, "--batch-size %d is not divisible by the %d ranks", c->batch_size, world);
+  if (c->zero && !strcmp(c->precision, "fp16"))
+    return fail(err, errlen, "--zero does not support --precision fp16: the loss scaler would check and unscale only "
+                             "this rank's shard of the gradients (use bf16, which needs no scaler)");
   int64_t rows = c->batch_size / world;
   bool gpt = !strcmp(c->model, "gpt");
   if (!gpt && strcmp(c->model, "char-lstm")) return fail(err, errlen, "unknown language model '%s' (gpt or char-lstm)", c->model);
@@ -274,8 +290,17 @@ static int lm_run(const ax_lm_config *c, ax_lm_report *out, ax_comm *comm, int r
     ax_text_close(ds);
     return fail(err, errlen, "data parallel set-up failed: %s", ax_last_error());
   }
-  ax_optimizer *opt = ax_adamw(params, np, &(ax_adam_opts){.lr = c->lr, .beta1 = c->beta1, .beta2 = c->beta2,
-                                                          .eps = 1e-8, .weight_decay = c->weight_decay > 0 ? c->weight_decay : AX_OPTIM_ZERO});
+  ax_adam_opts ao = {.lr = c->lr, .beta1 = c->beta1, .beta2 = c->beta2, .eps = 1e-8,
+                     .weight_decay = c->weight_decay > 0 ? c->weight_decay : AX_OPTIM_ZERO};
+  /* with --zero, opt is the sharded optimizer's inner one: lr, step count and schedule */
+  ax_zero *zero = c->zero ? ax_zero_new(params, np, comm, make_shard_adamw, &ao, NULL) : NULL;
+  ax_optimizer *opt = zero ? ax_zero_optimizer(zero) : c->zero ? NULL : ax_adamw(params, np, &ao);
+  if (!opt) {
+    ax_ddp_free(ddp);
+    ax_module_free(l.m);
+    ax_text_close(ds);
+    return fail(err, errlen, "%scould not build the optimizer: %s", c->zero ? "--zero: " : "", ax_last_error());
+  }
   ax_lr_schedule *sched = !strcmp(c->schedule, "cosine")
                               ? ax_lr_cosine(c->lr, c->steps > c->warmup_steps ? c->steps - c->warmup_steps : 1, c->min_lr)
                               : ax_lr_constant(c->lr);
@@ -294,6 +319,10 @@ static int lm_run(const ax_lm_config *c, ax_lm_report *out, ax_comm *comm, int r
           c->batch_size, block, c->grad_accum, c->steps, c->lr, c->schedule, c->warmup_steps, c->precision);
   if (ddp) fprintf(log, "data parallel: %d ranks (%s), %" PRId64 " sequences per rank per micro-batch\n", world,
                    ax_comm_backend_name(comm), rows);
+  if (zero)
+    fprintf(log, "ZeRO-1: adamw state sharded over %d rank%s: %.3f MB per rank (unsharded %.3f MB)\n", world,
+            world == 1 ? "" : "s", (double)ax_zero_state_bytes(zero) / 1048576.0,
+            (double)ax_zero_full_state_bytes(zero) / 1048576.0);
   fflush(log);
 
   int rc = 0;
@@ -303,14 +332,15 @@ static int lm_run(const ax_lm_config *c, ax_lm_report *out, ax_comm *comm, int r
   char ckpt[4096] = "";
   if (c->checkpoint_dir) lm_ckpt_path(c, ckpt, sizeof ckpt);
   if (c->resume && ckpt[0] && access(ckpt, F_OK) == 0) {
-    rc = lm_load_checkpoint(c, l.m, opt, scaler, &start, err, errlen);
+    rc = lm_load_checkpoint(c, l.m, opt, zero, scaler, &start, err, errlen);
     if (rc == 0) fprintf(log, "resumed from %s after step %" PRId64 "\n", ckpt, start);
   }
   for (step = start; rc == 0 && step < c->steps; step++) {
     double ts = now_s();
     if (c->time_limit > 0 && t_train >= c->time_limit) break;
     double lr = ax_lr_schedule_apply(sched, opt);
-    ax_optimizer_zero_grad(opt);
+    if (zero) ax_zero_zero_grad(zero);
+    else ax_optimizer_zero_grad(opt);
     double step_loss = 0;
     if (ddp) ax_ddp_begin_step(ddp);
     for (int k = 0; k < c->grad_accum && rc == 0; k++) {
@@ -335,7 +365,7 @@ static int lm_run(const ax_lm_config *c, ax_lm_report *out, ax_comm *comm, int r
     if (c->clip_norm > 0) ax_clip_grad_norm(params, np, c->clip_norm, 2.0);
     if (scaler) {
       ax_loss_scaler_step(scaler, opt); /* false: an inf/nan step skipped and the scale lowered */
-    } else if (ax_optimizer_step(opt) != 0) {
+    } else if ((zero ? ax_zero_step(zero) : ax_optimizer_step(opt)) != 0) {
       rc = fail(err, errlen, "optimizer step %" PRId64 ": %s", step, ax_last_error());
       break;
     }
@@ -366,7 +396,7 @@ static int lm_run(const ax_lm_config *c, ax_lm_report *out, ax_comm *comm, int r
     }
     bool stop = c->stop_after_steps > 0 && step + 1 >= c->stop_after_steps;
     if (ckpt[0] && (last || stop || (c->checkpoint_every > 0 && (step + 1) % c->checkpoint_every == 0)) &&
-        (rc = lm_save_checkpoint(c, l.m, opt, scaler, step + 1, err, errlen)) != 0)
+        (rc = lm_save_checkpoint(c, l.m, opt, zero, scaler, step + 1, err, errlen)) != 0)
       break;
     if (stop) {
       step++;
@@ -405,7 +435,8 @@ static int lm_run(const ax_lm_config *c, ax_lm_report *out, ax_comm *comm, int r
   ax_ddp_free(ddp);
   ax_loss_scaler_free(scaler);
   ax_lr_schedule_free(sched);
-  ax_optimizer_free(opt);
+  if (zero) ax_zero_free(zero); /* opt is its inner optimizer */
+  else ax_optimizer_free(opt);
   ax_module_free(l.m);
   ax_text_close(ds);
   *out = rep;

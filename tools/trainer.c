@@ -73,6 +73,19 @@ static ax_optimizer *make_optimizer(const ax_train_config *c, ax_tensor **params
   return NULL;
 }
 
+/* --zero: the same optimizer over this rank's pieces of the parameters (ax_zero_new's factory) */
+typedef struct zero_ctx {
+  const ax_train_config *c;
+  double lr;
+  char *err;
+  size_t errlen;
+} zero_ctx;
+
+static ax_optimizer *make_shard_optimizer(ax_tensor *const *shard, int n, void *ctx) {
+  zero_ctx *z = ctx;
+  return make_optimizer(z->c, (ax_tensor **)shard, n, z->lr, z->err, z->errlen);
+}
+
 static double default_lr(const char *optimizer, const char *schedule) {
   bool onecycle = !strcmp(schedule, "onecycle");
   if (!strcmp(optimizer, "sgd")) return onecycle ? 0.1 : 0.05;
@@ -197,13 +210,21 @@ typedef struct train_state {
   int64_t loss_count;
 } train_state;
 
-static int save_checkpoint(const ax_train_config *c, ax_module *model, ax_optimizer *opt, const train_state *st,
-                           char *err, size_t errlen) {
-  /* every rank holds the same parameters and optimizer state: rank 0 writes for all */
-  if (ax_comm_rank(ax_comm_world()) != 0) return 0;
-  if (mkdir(c->checkpoint_dir, 0755) != 0 && errno != EEXIST)
+static int save_checkpoint(const ax_train_config *c, ax_module *model, ax_optimizer *opt, ax_zero *zero,
+                           const train_state *st, char *err, size_t errlen) {
+  /* every rank holds the same parameters and optimizer state: rank 0 writes for all;
+   * a sharded (ZeRO) state is gathered first, by every rank */
+  bool writer = ax_comm_rank(ax_comm_world()) == 0;
+  if (!writer && !zero) return 0;
+  ax_state_dict *sd = ax_tool_ckpt_collect(model, opt, zero);
+  if (!writer) {
+    ax_state_dict_free(sd);
+    return 0;
+  }
+  if (mkdir(c->checkpoint_dir, 0755) != 0 && errno != EEXIST) {
+    ax_state_dict_free(sd);
     return fail(err, errlen, "cannot create checkpoint folder %s: %s", c->checkpoint_dir, strerror(errno));
-  ax_state_dict *sd = ax_tool_ckpt_collect(model, opt);
+  }
   uint64_t seed, offset;
   ax_rng_get_state(&seed, &offset);
   char v[64];
@@ -235,8 +256,8 @@ static int save_checkpoint(const ax_train_config *c, ax_module *model, ax_optimi
 #define meta_i64 ax_tool_meta_i64
 #define meta_f64 ax_tool_meta_f64
 
-static int load_checkpoint(const ax_train_config *c, ax_module *model, ax_optimizer *opt, train_state *st, char *err,
-                           size_t errlen) {
+static int load_checkpoint(const ax_train_config *c, ax_module *model, ax_optimizer *opt, ax_zero *zero,
+                           train_state *st, char *err, size_t errlen) {
   char path[4096];
   ckpt_path(c->checkpoint_dir, path, sizeof path);
   char e2[512];
@@ -265,7 +286,7 @@ static int load_checkpoint(const ax_train_config *c, ax_module *model, ax_optimi
          path, bs, c->batch_size);
     goto out;
   }
-  if (ax_tool_ckpt_restore(sd, model, opt, path, err, errlen) != 0) goto out;
+  if (ax_tool_ckpt_restore(sd, model, opt, zero, path, err, errlen) != 0) goto out;
   ax_rng_set_state((uint64_t)seed, (uint64_t)offset);
   st->epoch = (int)epoch;
   st->batch = batch;
@@ -339,7 +360,8 @@ int ax_train(const ax_train_config *c, ax_train_report *report, char *err, size_
   ax_dataset *train_ds = NULL, *test_ds = NULL;
   ax_loader *train_ld = NULL, *val_ld = NULL, *test_ld = NULL;
   ax_module *model = NULL;
-  ax_optimizer *opt = NULL;
+  ax_optimizer *opt = NULL; /* with --zero, the sharded optimizer's inner one (lr, step count) */
+  ax_zero *zero = NULL;
   ax_lr_schedule *sched = NULL;
   ax_tensor **params = NULL;
   int64_t *train_idx = NULL, *val_idx = NULL;
@@ -364,8 +386,19 @@ int ax_train(const ax_train_config *c, ax_train_report *report, char *err, size_
   params = calloc((size_t)np, sizeof *params);
   ax_module_parameters(model, params, np);
   double lr = c->lr > 0 ? c->lr : default_lr(c->optimizer, c->schedule);
-  opt = make_optimizer(c, params, np, lr, err, errlen);
-  if (!opt) goto out;
+  if (c->zero) {
+    char zerr[512] = "";
+    zero_ctx zc = {c, lr, zerr, sizeof zerr};
+    zero = ax_zero_new(params, np, comm, make_shard_optimizer, &zc, NULL);
+    if (!zero) {
+      fail(err, errlen, "--zero: %s", zerr[0] ? zerr : ax_last_error());
+      goto out;
+    }
+    opt = ax_zero_optimizer(zero);
+  } else {
+    opt = make_optimizer(c, params, np, lr, err, errlen);
+    if (!opt) goto out;
+  }
 
   /* data: an optional validation split, normalization with the training set's statistics */
   int64_t n_train = ax_dataset_size(train_ds), n_test = ax_dataset_size(test_ds);
@@ -405,7 +438,7 @@ int ax_train(const ax_train_config *c, ax_train_report *report, char *err, size_
     char path[4096];
     ckpt_path(c->checkpoint_dir, path, sizeof path);
     if (access(path, F_OK) == 0) {
-      if (load_checkpoint(c, model, opt, &st, err, errlen)) goto out;
+      if (load_checkpoint(c, model, opt, zero, &st, err, errlen)) goto out;
       fprintf(log, "resumed from %s at epoch %d, step %" PRId64 "\n", path, st.epoch + 1, st.step);
     } else {
       fprintf(log, "no checkpoint in %s yet: starting from scratch\n", c->checkpoint_dir);
@@ -422,6 +455,10 @@ int ax_train(const ax_train_config *c, ax_train_report *report, char *err, size_
             c->batch_size / world);
     if (c->sync_bn) fprintf(log, "SyncBatchNorm: %d batch-norm layers normalize over the global batch\n", n_sync_bn);
   }
+  if (zero)
+    fprintf(log, "ZeRO-1: %s state sharded over %d rank%s: %.3f MB per rank (unsharded %.3f MB)\n", c->optimizer, world,
+            world == 1 ? "" : "s", (double)ax_zero_state_bytes(zero) / 1048576.0,
+            (double)ax_zero_full_state_bytes(zero) / 1048576.0);
   char dev[32];
   fprintf(log, "model %s: %" PRId64 " parameters on %s; %s: %" PRId64 " training images, %" PRId64
                " test images%s; %s lr %g, schedule %s, batch %d\n",
@@ -464,8 +501,13 @@ int ax_train(const ax_train_config *c, ax_train_report *report, char *err, size_
         goto out;
       }
       if (c->clip_norm > 0) ax_clip_grad_norm(params, np, c->clip_norm, 2.0);
-      ax_optimizer_step(opt);
-      ax_optimizer_zero_grad(opt);
+      if (zero) {
+        ax_zero_step(zero);
+        ax_zero_zero_grad(zero);
+      } else {
+        ax_optimizer_step(opt);
+        ax_optimizer_zero_grad(opt);
+      }
       double lv = world > 1 ? ax_comm_mean(comm, ax_item(loss)) : ax_item(loss); /* the global batch's loss */
       int64_t batch_images = x->shape[0] * world;
       ax_scope_end();
@@ -478,7 +520,7 @@ int ax_train(const ax_train_config *c, ax_train_report *report, char *err, size_
       progress_update(&pg, st.batch, st.loss_sum / (double)st.loss_count, images);
       bool stop = c->stop_after_steps > 0 && st.step >= c->stop_after_steps;
       if (c->checkpoint_dir && ((c->checkpoint_every > 0 && st.step % c->checkpoint_every == 0) || stop)) {
-        if (save_checkpoint(c, model, opt, &st, err, errlen)) goto out;
+        if (save_checkpoint(c, model, opt, zero, &st, err, errlen)) goto out;
       }
       if (stop) {
         progress_end(&pg);
@@ -525,7 +567,7 @@ int ax_train(const ax_train_config *c, ax_train_report *report, char *err, size_
     if (c->checkpoint_dir) {
       train_state next = st;
       next.epoch++;
-      if (save_checkpoint(c, model, opt, &next, err, errlen)) goto out;
+      if (save_checkpoint(c, model, opt, zero, &next, err, errlen)) goto out;
     }
     if (stop_early) {
       fprintf(log, "early stop: %s loss did not improve for %d epochs\n", val_ld ? "validation" : "test", c->early_stop);
@@ -553,7 +595,8 @@ out:
   ax_loader_free(train_ld);
   ax_loader_free(val_ld);
   ax_loader_free(test_ld);
-  ax_optimizer_free(opt);
+  if (zero) ax_zero_free(zero); /* opt is its inner optimizer */
+  else ax_optimizer_free(opt);
   ax_lr_schedule_free(sched);
   free(params);
   ax_module_free(model);

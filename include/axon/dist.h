@@ -44,6 +44,7 @@
 #include <stdint.h>
 
 #include "axon/nn.h"
+#include "axon/optim.h"
 #include "axon/tensor.h"
 
 #ifdef __cplusplus
@@ -193,6 +194,65 @@ ax_tensor *ax_sync_batch_norm(ax_comm *c, ax_tensor *x, ax_tensor *running_mean,
  * modules converted, or -1 after an error (root itself a batch norm: wrap it first). */
 int ax_sync_batch_norm_convert(ax_module *root, ax_comm *c);
 bool ax_is_sync_batch_norm(const ax_module *m);
+
+/* ================= ZeRO-1: optimizer state sharded across ranks ================= */
+
+/* ZeRO stage 1 (PyTorch's ZeroRedundancyOptimizer with DDP). The n parameters, laid end
+ * to end in list order, form one flat index space of N elements; rank r owns elements
+ * [r S, (r + 1) S) ∩ [0, N) with S = ceil(N / W): any N on any world size W (a rank may
+ * own pieces of several parameters, or nothing when N < W). The inner optimizer, built
+ * by `make` over flat 1-D views of this rank's pieces (views aliasing the parameters'
+ * storage), keeps state for ~N / W elements. DDP still averages the gradients; then
+ *
+ *   ax_ddp_finish(ddp);
+ *   ax_zero_step(z);     // steps this rank's pieces, then all-gathers the parameters
+ *   ax_zero_zero_grad(z);
+ *
+ * leaves the same parameters on every rank as ax_optimizer_step on one process (the
+ * same elementwise math: bit-identical, except bf16 stochastic rounding, whose random
+ * bits are counted per piece). Cost per step: one all-gather of N elements (in rounds
+ * of at most bucket_mb); memory: the state / W plus the gather buffers (bucket_mb and
+ * bucket_mb / W). The parameters must share one dtype and one device. Collectives:
+ * ax_zero_new, ax_zero_step and ax_zero_state_dict must be called by every rank. */
+typedef struct ax_zero ax_zero;
+
+typedef struct ax_zero_opts {
+  double bucket_mb; /* the all-gather's receive buffer in MB (2^20 bytes); 0 means 25 */
+} ax_zero_opts;
+
+/* make(shard, n_shard, ctx) returns an optimizer (any kind) over the pieces it is given;
+ * it is also called once on a one-element probe to learn the state layout, so it must
+ * build the same configuration every time. o may be NULL. NULL after an error (bad
+ * parameters, mixed dtypes or devices, different parameter lists on different ranks). */
+ax_zero *ax_zero_new(ax_tensor *const *params, int n, ax_comm *c,
+                     ax_optimizer *(*make)(ax_tensor *const *shard, int n_shard, void *ctx), void *ctx,
+                     const ax_zero_opts *o);
+void ax_zero_free(ax_zero *z);
+/* Steps the owned pieces with the matching slices of the parameters' grads (pieces of a
+ * parameter without a grad are skipped), then all-gathers every rank's range into every
+ * rank's parameters. 0, or -1 after an error. */
+int ax_zero_step(ax_zero *z);
+void ax_zero_zero_grad(ax_zero *z); /* drops the grads of the (whole) parameters */
+/* The inner optimizer: use it for the learning rate, the step count and schedules
+ * (ax_optimizer_set_lr, ax_lr_schedule_apply, ...). Every rank has one (over a private
+ * one-element tensor where the rank owns nothing), so these stay identical across ranks.
+ * Never step it directly. */
+ax_optimizer *ax_zero_optimizer(ax_zero *z);
+/* This rank's flat range [begin, end) and N. */
+void ax_zero_shard(const ax_zero *z, int64_t *begin, int64_t *end, int64_t *total);
+/* Optimizer-state bytes held by this rank once every owned element has been updated,
+ * and what one unsharded optimizer holds. */
+int64_t ax_zero_state_bytes(const ax_zero *z);
+int64_t ax_zero_full_state_bytes(const ax_zero *z);
+/* The whole state in exactly ax_optimizer_state_dict's format ("state.<i>.<name>" with
+ * parameter i's shape, "state.<i>.step", "step", "lr"), gathered from every rank
+ * (collective; every rank gets it all). A dict saved under ZeRO on W ranks loads into
+ * a plain optimizer, or into ZeRO on any number of ranks, and vice versa. 0 or -1. */
+int ax_zero_state_dict(ax_zero *z, ax_state_dict *sd);
+/* Restores a dict in the plain optimizer's format: each rank keeps its slices. Checks
+ * the whole dict as ax_optimizer_load_state_dict does (the same verdict on every rank);
+ * 0, or -1 with a reason in err and nothing modified. Not a collective. */
+int ax_zero_load_state_dict(ax_zero *z, const ax_state_dict *sd, char *err, size_t errlen);
 
 #ifdef __cplusplus
 }

@@ -10,6 +10,10 @@
  *   syncbn       SyncBatchNorm: uneven slices == ax_batch_norm on the whole batch (forward,
  *                gradients, running stats); the zoo CNN in training mode (dropout off),
  *                N ranks with batch B/N == one process with batch B after 10 steps (f64)
+ *   zero         ZeRO-1 (ax_zero): DDP + sharded AdamW / SGD == DDP + the plain optimizer (MLP, and a
+ *                model of 3943 parameters with a [3] bias: no divisibility), identical parameters
+ *                on every rank after each step, the gathered state dict == the plain one, loading
+ *                either into the other continues identically, a parameter list smaller than W
  *   exit         rank 1 exits mid-training: the job must end non-zero, not hang
  *   hang         rank 1 stops calling collectives: the others time out (AXON_DIST_TIMEOUT) */
 #define _DEFAULT_SOURCE
@@ -400,6 +404,212 @@ static void test_sync_bn(void) {
   test_sync_bn_cnn(&cases[2], false); /* the control: per-rank batch norm */
 }
 
+/* ---- ZeRO-1 ---- */
+
+/* 784 * 5 + 5 + 5 * 3 + 3 = 3943 parameters: divisible by neither 2 nor 4, a [3] bias */
+static ax_module *odd_mlp(void) {
+  return ax_nn_sequential(4, ax_nn_flatten(1, -1), ax_nn_linear(784, 5, true), ax_nn_relu(), ax_nn_linear(5, 3, true));
+}
+
+static ax_optimizer *make_named(const char *name, ax_tensor *const *params, int np) {
+  if (!strcmp(name, "sgd")) return ax_sgd(params, np, &(ax_sgd_opts){.lr = 0.05, .momentum = 0.9, .weight_decay = 1e-4});
+  return ax_adamw(params, np, &(ax_adam_opts){.lr = 1e-3});
+}
+
+static ax_optimizer *zero_make(ax_tensor *const *shard, int n, void *ctx) { return make_named(ctx, shard, n); }
+
+/* A model trained by DDP with either a plain optimizer or a ZeRO one. */
+typedef struct zrun {
+  ax_module *m;
+  ax_ddp *ddp;
+  ax_optimizer *opt;
+  ax_zero *zero;
+  ax_tensor **params;
+  int np;
+} zrun;
+
+/* 1 when every rank holds bit-identical parameters */
+static int params_agree(zrun *r) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  ax_scope_begin();
+  for (int i = 0; i < r->np; i++) {
+    ax_tensor *t = ax_contiguous(r->params[i]);
+    const unsigned char *b = ax_data_ptr(t);
+    for (size_t k = 0; k < ax_nbytes(t); k++) h = (h ^ b[k]) * 0x100000001b3ull;
+  }
+  int64_t v[2] = {(int64_t)(h >> 1), -(int64_t)(h >> 1)};
+  ax_tensor *t = ax_from_data(v, 1, (int64_t[]){2}, &(ax_tensor_opts){.dtype = AX_I64});
+  ax_all_reduce(comm, t, AX_DIST_MAX);
+  const int64_t *m = ax_data_ptr(t);
+  int same = m[0] == -m[1];
+  ax_scope_end();
+  return same;
+}
+
+/* steps [s0, s1) of the case's data; rank r trains on its slice of every global batch */
+static void zrun_steps(const ddp_case *c, zrun *r, int s0, int s1) {
+  int per = c->batch / world;
+  for (int s = s0; s < s1; s++) {
+    ax_scope_begin();
+    ax_manual_seed(1000 + (uint64_t)s);
+    ax_tensor *x = ax_cast(ax_randn(AX_SHAPE(c->batch, 1, 28, 28), NULL), c->dtype);
+    ax_tensor *y = ax_cast(ax_mul_scalar(ax_rand(AX_SHAPE(c->batch), NULL), 2.999), AX_I64);
+    ax_ddp_begin_step(r->ddp);
+    ax_tensor *xs = ax_narrow(x, 0, rank * per, per), *ys = ax_narrow(y, 0, rank * per, per);
+    ax_backward(ax_cross_entropy(ax_module_forward(r->m, xs), ys, NULL), NULL);
+    ax_ddp_finish(r->ddp);
+    if (r->zero) {
+      CHECK(ax_zero_step(r->zero) == 0, "ax_zero_step: %s", ax_last_error());
+      ax_zero_zero_grad(r->zero);
+    } else {
+      ax_optimizer_step(r->opt);
+      ax_optimizer_zero_grad(r->opt);
+    }
+    ax_scope_end();
+    if (r->zero) CHECK(params_agree(r), "%s %s: the ranks' parameters differ after step %d", c->name, c->opt, s);
+  }
+}
+
+static void zrun_init(const ddp_case *c, zrun *r, bool zero) {
+  memset(r, 0, sizeof *r);
+  r->m = build(c);
+  r->ddp = ax_ddp_new(r->m, comm, &(ax_ddp_opts){.bucket_mb = 0.05});
+  r->np = ax_module_parameters(r->m, NULL, 0);
+  r->params = calloc((size_t)r->np, sizeof *r->params);
+  ax_module_parameters(r->m, r->params, r->np);
+  /* a small gather buffer: the all-gather runs in several rounds */
+  if (zero) r->zero = ax_zero_new(r->params, r->np, comm, zero_make, (void *)c->opt, &(ax_zero_opts){.bucket_mb = 0.05});
+  else r->opt = make_named(c->opt, r->params, r->np);
+  CHECK(zero ? r->zero != NULL : r->opt != NULL, "optimizer: %s", ax_last_error());
+}
+
+static void zrun_free(zrun *r) {
+  ax_zero_free(r->zero);
+  ax_optimizer_free(r->opt);
+  ax_ddp_free(r->ddp);
+  ax_module_free(r->m);
+  free(r->params);
+}
+
+/* largest |a - b| / (max |b| + tiny) over the entries of two state dicts with the same keys in the same order */
+static double state_dict_diff(ax_state_dict *a, ax_state_dict *b) {
+  if (ax_state_dict_size(a) != ax_state_dict_size(b)) return INFINITY;
+  double worst = 0;
+  ax_scope_begin();
+  for (int i = 0; i < ax_state_dict_size(a); i++) {
+    if (strcmp(ax_state_dict_name(a, i), ax_state_dict_name(b, i))) worst = INFINITY;
+    ax_tensor *ta = ax_cast(ax_state_dict_tensor(a, i), AX_F64), *tb = ax_cast(ax_state_dict_tensor(b, i), AX_F64);
+    if (!ax_same_shape(ta, tb)) {
+      worst = INFINITY;
+      continue;
+    }
+    double d = ax_item(ax_amax(ax_abs(ax_sub(ta, tb)), AX_ALL, false));
+    worst = fmax(worst, d / (ax_item(ax_amax(ax_abs(tb), AX_ALL, false)) + 1e-30));
+  }
+  ax_scope_end();
+  return worst;
+}
+
+static void test_zero_case(const ddp_case *c) {
+  zrun ref, z;
+  zrun_init(c, &ref, false);
+  zrun_init(c, &z, true);
+  if (!z.zero || !ref.opt) return;
+  zrun_steps(c, &ref, 0, c->steps);
+  zrun_steps(c, &z, 0, c->steps);
+  double dp = max_rel_diff(z.m, ref.m);
+  CHECK(dp <= c->tol, "zero %s %s %s: parameters differ from DDP + plain by %.3g (tolerance %.1g)", c->name, c->opt,
+        ax_dtype_name(c->dtype), dp, c->tol);
+  /* the gathered state dict is the plain optimizer's */
+  ax_state_dict *sp = ax_state_dict_new(), *sz = ax_state_dict_new();
+  ax_optimizer_state_dict(ref.opt, sp);
+  CHECK(ax_zero_state_dict(z.zero, sz) == 0, "ax_zero_state_dict: %s", ax_last_error());
+  double ds = state_dict_diff(sz, sp);
+  CHECK(ds <= c->tol, "zero %s %s: the state dict differs from the plain one by %.3g (%d vs %d entries)", c->name,
+        c->opt, ds, ax_state_dict_size(sz), ax_state_dict_size(sp));
+  /* cross-load and continue: a fresh ZeRO from the plain dict, a fresh plain optimizer from the ZeRO dict */
+  char err[256] = "";
+  ax_zero_free(z.zero);
+  z.zero = ax_zero_new(z.params, z.np, comm, zero_make, (void *)c->opt, NULL);
+  CHECK(z.zero && ax_zero_load_state_dict(z.zero, sp, err, sizeof err) == 0, "zero load: %s", err);
+  ax_optimizer_free(ref.opt);
+  ref.opt = make_named(c->opt, ref.params, ref.np);
+  CHECK(ax_optimizer_load_state_dict(ref.opt, sz, err, sizeof err) == 0, "plain load of the ZeRO dict: %s", err);
+  ax_state_dict_free(sp);
+  ax_state_dict_free(sz);
+  zrun_steps(c, &ref, c->steps, c->steps + 5);
+  zrun_steps(c, &z, c->steps, c->steps + 5);
+  double dr = max_rel_diff(z.m, ref.m);
+  CHECK(dr <= c->tol, "zero %s %s: after cross-loading the state dicts, parameters differ by %.3g", c->name, c->opt, dr);
+  /* the reported per-rank state is what the inner optimizer holds (its 1-D piece states) */
+  ax_state_dict *held_sd = ax_state_dict_new();
+  ax_optimizer_state_dict(ax_zero_optimizer(z.zero), held_sd);
+  int64_t held = 0;
+  for (int e = 0; e < ax_state_dict_size(held_sd); e++)
+    if (ax_state_dict_tensor(held_sd, e)->ndim > 0) held += (int64_t)ax_nbytes(ax_state_dict_tensor(held_sd, e));
+  ax_state_dict_free(held_sd);
+  CHECK(held == ax_zero_state_bytes(z.zero), "zero %s %s: holds %lld state bytes, reports %lld", c->name, c->opt,
+        (long long)held, (long long)ax_zero_state_bytes(z.zero));
+  int64_t lo, hi, total;
+  ax_zero_shard(z.zero, &lo, &hi, &total);
+  if (rank == 0)
+    printf("zero %-7s %-5s %s: %lld parameters, rank 0 owns [%lld, %lld), state %lld of %lld bytes; vs DDP + plain "
+           "%.2e, state dict %.2e, after reload %.2e\n",
+           c->name, c->opt, ax_dtype_name(c->dtype), (long long)total, (long long)lo, (long long)hi,
+           (long long)ax_zero_state_bytes(z.zero), (long long)ax_zero_full_state_bytes(z.zero), dp, ds, dr);
+  zrun_free(&ref);
+  zrun_free(&z);
+}
+
+/* fewer elements than ranks (some own nothing), and a parameter without a gradient */
+static void test_zero_tiny(void) {
+  ax_scope_begin();
+  ax_manual_seed(5);
+  ax_tensor *a[2] = {ax_randn(AX_SHAPE(3), NULL), ax_randn(AX_SHAPE(1), NULL)};
+  ax_tensor *b[2] = {ax_clone(a[0]), ax_clone(a[1])};
+  ax_zero *z = ax_zero_new(a, 2, comm, zero_make, "adamw", NULL);
+  ax_optimizer *o = make_named("adamw", b, 2);
+  CHECK(z != NULL, "ax_zero_new on 4 elements: %s", ax_last_error());
+  for (int s = 0; z && s < 6; s++) {
+    ax_tensor *g = ax_randn(AX_SHAPE(3), NULL), *g1 = ax_randn(AX_SHAPE(1), NULL); /* same on every rank */
+    a[0]->grad = ax_persist(g);
+    b[0]->grad = ax_persist(g);
+    if (s % 2 == 0) { /* parameter 1 gets a gradient every other step */
+      a[1]->grad = ax_persist(g1);
+      b[1]->grad = ax_persist(g1);
+    }
+    CHECK(ax_zero_step(z) == 0, "tiny step: %s", ax_last_error());
+    ax_optimizer_step(o);
+    ax_zero_zero_grad(z);
+    ax_optimizer_zero_grad(o);
+  }
+  for (int i = 0; z && i < 2; i++) {
+    double d = ax_item(ax_amax(ax_abs(ax_sub(a[i], b[i])), AX_ALL, false));
+    CHECK(d == 0, "tiny: parameter %d differs from the plain optimizer by %g", i, d);
+  }
+  ax_state_dict *sz = ax_state_dict_new(), *sp = ax_state_dict_new();
+  if (z) ax_zero_state_dict(z, sz);
+  ax_optimizer_state_dict(o, sp);
+  CHECK(state_dict_diff(sz, sp) == 0, "tiny: the state dicts differ");
+  ax_state_dict_free(sz);
+  ax_state_dict_free(sp);
+  ax_zero_free(z);
+  ax_optimizer_free(o);
+  ax_scope_end();
+}
+
+static void test_zero(void) {
+  int B = 8 * world;
+  ddp_case cases[] = {
+      {"mlp", ax_model_mlp, false, "adamw", AX_F64, B, 20, 1e-12},
+      {"mlp", ax_model_mlp, false, "sgd", AX_F32, B, 20, 1e-6},
+      {"odd-mlp", odd_mlp, false, "adamw", AX_F32, B, 20, 1e-6},
+      {"odd-mlp", odd_mlp, false, "sgd", AX_F64, B, 20, 1e-12},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) test_zero_case(&cases[i]);
+  test_zero_tiny();
+}
+
 /* ---- failures ---- */
 
 static void train_until(int bad_rank, int bad_step, bool hang) {
@@ -429,6 +639,7 @@ int main(int argc, char **argv) {
   if (!strcmp(mode, "collectives")) test_collectives();
   else if (!strcmp(mode, "ddp")) test_ddp();
   else if (!strcmp(mode, "syncbn")) test_sync_bn();
+  else if (!strcmp(mode, "zero")) test_zero();
   else if (!strcmp(mode, "exit")) train_until(1, 3, false);
   else if (!strcmp(mode, "hang")) train_until(1, 3, true);
   else {
