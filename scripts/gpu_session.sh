@@ -39,6 +39,7 @@ if [ "$what" = all ] || [ "$what" = parity ]; then
   ./build-gpu/axon_parity -v > "$OUT/parity.txt" 2>&1; echo "exit $?" >> "$OUT/parity.txt"
   AXON_GEMM=cublas ./build-gpu/axon_parity gemm autocast > "$OUT/parity_cublas.txt" 2>&1
   AXON_CONV=cudnn ./build-gpu/axon_parity conv > "$OUT/parity_cudnn.txt" 2>&1
+  ./build-gpu/axon_parity -v attention_cudnn > "$OUT/parity_cudnn_attention.txt" 2>&1; tail -30 "$OUT/parity_cudnn_attention.txt"
   tail -40 "$OUT/parity.txt"; tail -5 "$OUT/parity_cublas.txt" "$OUT/parity_cudnn.txt"
 fi
 

@@ -54,7 +54,8 @@ ax_tensor *pr_cuda(ax_tensor *cpu); /* ax_to(cpu, AX_CUDA(0)), detached, require
 /* The families; a family not linked in is skipped (weak symbols). */
 #define PR_FAMILIES(X) \
   X(copy) X(elementwise) X(index) X(reduce) X(softmax) X(loss) X(gemm) \
-  X(conv) X(pool) X(norm) X(dropout) X(optim) X(layernorm) X(attention) X(autocast)
+  X(conv) X(pool) X(norm) X(dropout) X(optim) X(layernorm) X(attention) X(autocast) \
+  X(attention_cudnn)
 #define PR_DECLARE(f) void pr_family_##f(void) __attribute__((weak));
 PR_FAMILIES(PR_DECLARE)
 #undef PR_DECLARE
