@@ -7,7 +7,14 @@
 # logs in $OUT (default ./gpu-out) for docs/benchmarks.md.
 #   OUT=/tmp/out bash scripts/gpu_session.sh [parity|bench|gpt|all]   # default all
 # The GPT benchmark reads text from $AXON_TEXT (default: Debian's fortunes; carry a
-# copy to a machine that lacks it).
+# copy to a machine that lacks it). From a session with the `device` tool:
+#   mkdir -p gpu-data && cp -r /usr/share/games/fortunes gpu-data/      # ignored by git
+#   run(command="AXON_TEXT=gpu-data/fortunes OUT=$OUT bash scripts/gpu_session.sh all",
+#       carry=["gpu-data"], timeout_s=600)
+# The whole run needs about 10 minutes on 16 cores (build ~3, parity ~2, benchmarks ~5):
+# if a call's limit is tight, run `parity`, `bench` and `gpt` as separate calls (each
+# rebuilds only what changed in build-gpu, which persists between calls on a warm machine).
+# Then record date, GPU, commit and the numbers in docs/benchmarks.md.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-all}
