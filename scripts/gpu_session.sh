@@ -11,7 +11,7 @@
 #   mkdir -p gpu-data && cp -r /usr/share/games/fortunes gpu-data/      # ignored by git
 #   run(command="AXON_TEXT=gpu-data/fortunes OUT=$OUT bash scripts/gpu_session.sh all",
 #       carry=["gpu-data"], timeout_s=600)
-# The whole run needs about 10 minutes on 16 cores (build ~3, parity ~2, benchmarks ~5):
+# It has never run on a GPU yet; an estimate is 10 minutes on 16 cores (build, parity, benchmarks):
 # if a call's limit is tight, run `parity`, `bench` and `gpt` as separate calls (each
 # rebuilds only what changed in build-gpu, which persists between calls on a warm machine).
 # Then record date, GPU, commit and the numbers in docs/benchmarks.md.

@@ -4,13 +4,21 @@
  *
  * Two implementations:
  *
- * - Tensor cores (attention_mma.cuh): bf16 / f16 with D = 64 or 128, the
- *   FlashAttention-2 forward (one CTA per 64 query rows of one head, each warp
- *   16 rows, QK^T and PV with mma.sync m16n8k16 accumulating in f32, K/V tiles
- *   double-buffered with cp.async, online softmax in registers).
+ * - Tensor cores: bf16 / f16 with D = 64 or 128, 16-byte aligned rows, sm_80+.
+ *   attention_mma.cuh, the FlashAttention-2 forward: one CTA per 64 query rows
+ *   of one head, each warp 16 rows, QK^T and PV with mma.sync m16n8k16
+ *   accumulating in f32, K/V tiles double-buffered with cp.async, online
+ *   softmax in registers. attention_mma_bwd.cuh, the FlashAttention-2 backward:
+ *   D_i as below, then dK, dV with one CTA per 64 keys walking double-buffered
+ *   query tiles, and dQ with one CTA per 64 query rows walking key tiles; every
+ *   gradient element summed by one thread, no atomics (the same bits every
+ *   run). Both have only been checked by the host emulator
+ *   (tests/parity/attention_emulate.cpp, the kernels compiled as host C++ with
+ *   AX_CUDA_EMULATE), never run on a GPU yet: AXON_ATTN_MMA=0 (read once) turns
+ *   both off, so a GPU session that finds them wrong can fall back to:
  *
  * - Warp-per-row kernels for every dtype and D <= 256 (f32, f64, and the
- *   half types at other head dims and in the backward):
+ *   half types at other head dims or on unaligned rows):
  *   forward    one CTA per 16 query rows of one head, 4 warps x 4 rows; K/V
  *              tiles of 32 keys in shared memory, lane j scores key j, the
  *              online softmax runs on warp shuffles and each lane keeps D/32
@@ -43,6 +51,15 @@ extern "C" void ax_cuda_cudnn_attention(ax_kt *out, ax_kt *lse, const ax_kt *q, 
 extern "C" void ax_cuda_cudnn_attention_backward(ax_kt *gq, ax_kt *gk, ax_kt *gv, const ax_kt *gout,
                                                  const ax_kt *q, const ax_kt *k, const ax_kt *v, const ax_kt *out,
                                                  const ax_kt *lse, const ax_kt *mask, const ax_attn_params *p);
+
+/* The dynamic shared memory of a kernel. Built with AX_CUDA_EMULATE (the host
+ * emulator, tests/parity/attention_emulate.cpp) the kernels are host C++ and the
+ * emulator provides the block's buffer and the launch. */
+#if defined(AX_CUDA_EMULATE)
+#define AX_ATTN_SMEM(name) unsigned char *name = ax_emu_dynamic_smem()
+#else
+#define AX_ATTN_SMEM(name) extern __shared__ __align__(16) unsigned char name[]
+#endif
 
 namespace {
 
@@ -153,7 +170,7 @@ template <typename A, int NC> __device__ __forceinline__ A warp_dot(const A (&x)
 template <typename T, int NC>
 __global__ void __launch_bounds__(WARPS * 32) forward_kernel(Args a, int tiles) {
   typedef typename ax_acc<T>::type A;
-  extern __shared__ __align__(16) unsigned char smem_raw[];
+  AX_ATTN_SMEM(smem_raw);
   const int W = 32 * NC; /* padded head dim */
   A *qs = (A *)smem_raw, *ks = qs + ROWS * W, *vs = ks + KEYS * (W + 1);
   const int bh = blockIdx.x / tiles, i0 = (blockIdx.x % tiles) * ROWS, b = bh / a.h, h = bh % a.h;
@@ -209,7 +226,7 @@ __global__ void __launch_bounds__(WARPS * 32) forward_kernel(Args a, int tiles) 
 /* ---------------- backward ---------------- */
 
 template <typename T>
-__global__ void row_dot_kernel(Args a) { /* di = rowsum(dO * O), one warp per row */
+__global__ void row_dot_kernel(Args a, int) { /* di = rowsum(dO * O), one warp per row */
   typedef typename ax_acc<T>::type A;
   int64_t row = (int64_t)blockIdx.x * WARPS + threadIdx.x / 32, lane = threadIdx.x % 32;
   if (row >= (int64_t)a.b * a.h * a.tq) return;
@@ -239,7 +256,7 @@ constexpr int KPW = 4, KEYS_BWD = WARPS * KPW;
 template <typename T, int NC>
 __global__ void __launch_bounds__(WARPS * 32) dkdv_kernel(Args a, int tiles) {
   typedef typename ax_acc<T>::type A;
-  extern __shared__ __align__(16) unsigned char smem_raw[];
+  AX_ATTN_SMEM(smem_raw);
   const int W = 32 * NC;
   A *qs = (A *)smem_raw, *gs = qs + ROWS * W, *ls = gs + ROWS * W, *ds_ = ls + ROWS;
   const int bh = blockIdx.x / tiles, j0 = (blockIdx.x % tiles) * KEYS_BWD, b = bh / a.h, h = bh % a.h;
@@ -299,7 +316,7 @@ __global__ void __launch_bounds__(WARPS * 32) dkdv_kernel(Args a, int tiles) {
 template <typename T, int NC>
 __global__ void __launch_bounds__(WARPS * 32) dq_kernel(Args a, int tiles) {
   typedef typename ax_acc<T>::type A;
-  extern __shared__ __align__(16) unsigned char smem_raw[];
+  AX_ATTN_SMEM(smem_raw);
   const int W = 32 * NC;
   A *ks = (A *)smem_raw, *vs = ks + KEYS * W;
   const int bh = blockIdx.x / tiles, i0 = (blockIdx.x % tiles) * ROWS, b = bh / a.h, h = bh % a.h;
@@ -378,11 +395,15 @@ template <typename K> bool launch(K kernel, const char *name, int64_t blocks, si
     ax_error("%s: %lld blocks is too many", name, (long long)blocks);
     return false;
   }
+#if defined(AX_CUDA_EMULATE)
+  return ax_emu_launch(kernel, blocks, WARPS * 32, smem, a, tiles);
+#else
   if (smem > 48 * 1024 &&
       !AX_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem)))
     return false;
   kernel<<<(unsigned)blocks, WARPS * 32, smem, ax_cuda_stream()>>>(a, tiles);
   return ax_cuda_check_at(cudaGetLastError(), name, __FILE__, __LINE__);
+#endif
 }
 
 template <typename T, int NC> void forward_simple(const Args &a) {
@@ -396,10 +417,7 @@ template <typename T, int NC> void backward_simple(const Args &a) {
   typedef typename ax_acc<T>::type A;
   const int W = 32 * NC;
   int64_t rows = (int64_t)a.b * a.h * a.tq;
-  if (rows > 0) {
-    row_dot_kernel<T><<<(unsigned)((rows + WARPS - 1) / WARPS), WARPS * 32, 0, ax_cuda_stream()>>>(a);
-    if (!AX_CUDA_LAUNCH_CHECK("attention row_dot_kernel")) return;
-  }
+  if (!launch(row_dot_kernel<T>, "launch of attention row_dot_kernel", (rows + WARPS - 1) / WARPS, 0, a, 0)) return;
   int ktiles = (a.tk + KEYS_BWD - 1) / KEYS_BWD, qtiles = (a.tq + ROWS - 1) / ROWS;
   size_t smem_kv = sizeof(A) * (size_t)(2 * ROWS * W + 2 * ROWS), smem_q = sizeof(A) * (size_t)(2 * KEYS * W);
   if (!launch(dkdv_kernel<T, NC>, "launch of attention dkdv_kernel", (int64_t)a.b * a.h * ktiles, smem_kv, a,
@@ -419,6 +437,7 @@ template <typename T, int NC> void backward_simple(const Args &a) {
 } /* namespace */
 
 #include "kernels/cuda/attention_mma.cuh"
+#include "kernels/cuda/attention_mma_bwd.cuh"
 
 extern "C" void ax_cuda_attention(ax_kt *out, ax_kt *lse, const ax_kt *q, const ax_kt *k, const ax_kt *v,
                                   const ax_kt *mask, const ax_attn_params *p) {
@@ -444,6 +463,7 @@ extern "C" void ax_cuda_attention_backward(ax_kt *gq, ax_kt *gk, ax_kt *gv, cons
   size_t es = q->dtype == AX_F64 ? 8 : 4;
   a.di = ax_cuda_scratch_alloc((size_t)(rows > 0 ? rows : 1) * es);
   if (!a.di) return;
-  AX_CUDA_DISPATCH_FLOAT(q->dtype, "ax_cuda_attention_backward", AX_ATTN_BY_WIDTH(a.d, backward_simple, a));
+  if (!ax_attn_mma_backward(a, q->dtype))
+    AX_CUDA_DISPATCH_FLOAT(q->dtype, "ax_cuda_attention_backward", AX_ATTN_BY_WIDTH(a.d, backward_simple, a));
   ax_cuda_scratch_free(a.di);
 }

@@ -22,13 +22,21 @@ namespace {
 
 constexpr int MMA_BM = 64, MMA_BN = 64, MMA_THREADS = 128;
 
+/* The PTX both tensor-core kernels use, one wrapper each. Built with
+ * AX_CUDA_EMULATE (tests/parity/attention_emulate.cpp), the kernels compile as
+ * host C++ and the ax_emu_* functions of tests/parity/cuda_emulate.h stand in
+ * for the PTX, so the fragment, tile and pipeline index math runs without a GPU. */
 template <typename T> struct mma_op;
 template <> struct mma_op<__nv_bfloat16> {
   static __device__ __forceinline__ void run(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+#if defined(AX_CUDA_EMULATE)
+    ax_emu_mma_16816<__nv_bfloat16>(c, a, b0, b1);
+#else
     asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
                  "{%0,%1,%2,%3};\n"
                  : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#endif
   }
   static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
     __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
@@ -37,10 +45,14 @@ template <> struct mma_op<__nv_bfloat16> {
 };
 template <> struct mma_op<__half> {
   static __device__ __forceinline__ void run(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+#if defined(AX_CUDA_EMULATE)
+    ax_emu_mma_16816<__half>(c, a, b0, b1);
+#else
     asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
                  "{%0,%1,%2,%3};\n"
                  : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#endif
   }
   static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
     __half2 v = __floats2half2_rn(lo, hi);
@@ -48,31 +60,69 @@ template <> struct mma_op<__half> {
   }
 };
 
+#if defined(AX_CUDA_EMULATE)
+__device__ __forceinline__ void cp_async16(void *smem, const void *gmem, bool valid) {
+  ax_emu_cp_async(smem, gmem, 16, valid ? 16 : 0);
+}
+__device__ __forceinline__ void cp_async4(void *smem, const void *gmem, bool valid) {
+  ax_emu_cp_async(smem, gmem, 4, valid ? 4 : 0);
+}
+__device__ __forceinline__ void cp_async_commit() { ax_emu_cp_async_commit(); }
+template <int N> __device__ __forceinline__ void cp_async_wait() { ax_emu_cp_async_wait(N); }
+template <bool TRANS> __device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void *smem) {
+  ax_emu_ldmatrix_x4(r, smem, TRANS);
+}
+#else
 /* 16 bytes global -> shared, zero-filled when !valid (src must still be a mapped address). */
 __device__ __forceinline__ void cp_async16(void *smem, const void *gmem, bool valid) {
   unsigned s = (unsigned)__cvta_generic_to_shared(smem);
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem), "r"(valid ? 16 : 0));
 }
+/* 4 bytes (one f32 of lse / D_i), same contract. */
+__device__ __forceinline__ void cp_async4(void *smem, const void *gmem, bool valid) {
+  unsigned s = (unsigned)__cvta_generic_to_shared(smem);
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(s), "l"(gmem), "r"(valid ? 4 : 0));
+}
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 template <int N> __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+/* Four 8x8 b16 matrices from shared memory; lanes 8j..8j+7 give the row addresses of
+ * matrix j, and lane l receives M_j[l/4][2(l%4)..+1] (TRANS: M_j[2(l%4)..+1][l/4]). */
+template <bool TRANS> __device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void *smem) {
+  unsigned s = (unsigned)__cvta_generic_to_shared(smem);
+  if (TRANS)
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(s));
+  else
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(s));
+}
+#endif
+
+/* Rows [r0, r0 + N) of a [B, H, T, D] view into shared memory (row stride D + 8),
+ * 16 bytes per cp.async; rows at or past `limit` are zero-filled. */
+template <typename T, int D, int N>
+__device__ __forceinline__ void cp_async_rows(T *dst, const Rows &src, int b, int h, int r0, int limit) {
+  constexpr int LD = D + 8, CHUNKS = D / 8;
+  for (int idx = threadIdx.x; idx < N * CHUNKS; idx += MMA_THREADS) {
+    int r = idx / CHUNKS, c = (idx % CHUNKS) * 8;
+    bool valid = r0 + r < limit;
+    cp_async16(dst + r * LD + c, row_ptr<T>(src, b, h, valid ? r0 + r : 0) + c, valid);
+  }
+}
 
 /* Keys [j0, j0 + MMA_BN) of K and V into one pair of shared buffers. */
 template <typename T, int D>
 __device__ __forceinline__ void load_kv_tile(T *ks, T *vs, const Args &a, int b, int h, int j0) {
-  constexpr int LD = D + 8, CHUNKS = D / 8; /* 16-byte chunks per row */
-  for (int idx = threadIdx.x; idx < MMA_BN * CHUNKS; idx += MMA_THREADS) {
-    int r = idx / CHUNKS, c = (idx % CHUNKS) * 8, j = j0 + r;
-    bool valid = j < a.tk;
-    int jj = valid ? j : 0;
-    cp_async16(ks + r * LD + c, row_ptr<T>(a.k, b, h, jj) + c, valid);
-    cp_async16(vs + r * LD + c, row_ptr<T>(a.v, b, h, jj) + c, valid);
-  }
+  cp_async_rows<T, D, MMA_BN>(ks, a.k, b, h, j0, a.tk);
+  cp_async_rows<T, D, MMA_BN>(vs, a.v, b, h, j0, a.tk);
 }
 
 template <typename T, int D>
 __global__ void __launch_bounds__(MMA_THREADS) mma_forward_kernel(Args a, int tiles) {
   constexpr int LD = D + 8, KSTEPS = D / 16, SN = MMA_BN / 8, ON = D / 8;
-  extern __shared__ __align__(16) unsigned char smem_raw[];
+  AX_ATTN_SMEM(smem_raw);
   T *kbuf = (T *)smem_raw, *vbuf = kbuf + 2 * MMA_BN * LD;
   const int bh = blockIdx.x / tiles, i0 = (blockIdx.x % tiles) * MMA_BM, b = bh / a.h, h = bh % a.h;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
@@ -197,6 +247,28 @@ bool rows_aligned(const Rows &r) {
   return ((uintptr_t)r.data % 16) == 0 && r.sb % 8 == 0 && r.sh % 8 == 0 && r.st % 8 == 0;
 }
 
+/* Whether the tensor-core kernels take this call: bf16 / f16, D = 64 or 128, sm_80+
+ * (mma.sync bf16), and not turned off with AXON_ATTN_MMA=0 (read once). */
+bool mma_applies(int dtype, int d) {
+  if ((dtype != AX_BF16 && dtype != AX_F16) || (d != 64 && d != 128)) return false;
+  static int enabled = -1;
+  if (enabled < 0) {
+    const char *e = getenv("AXON_ATTN_MMA");
+    enabled = !(e && strcmp(e, "0") == 0);
+  }
+  if (!enabled) return false;
+#if defined(AX_CUDA_EMULATE)
+  return true;
+#else
+  static int arch = -1;
+  if (arch < 0) {
+    int dev = ax_cuda_current_device(), major = 0;
+    arch = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess ? major : 0;
+  }
+  return arch >= 8;
+#endif
+}
+
 template <typename T, int D> bool mma_forward_launch(const Args &a) {
   int tiles = (a.tq + MMA_BM - 1) / MMA_BM;
   size_t smem = sizeof(T) * (size_t)(4 * MMA_BN * (D + 8));
@@ -206,14 +278,8 @@ template <typename T, int D> bool mma_forward_launch(const Args &a) {
 
 /* Runs the tensor-core forward when it applies (returns false to leave the call to the other path). */
 bool ax_attn_mma_forward(const Args &a, int dtype) {
-  if ((dtype != AX_BF16 && dtype != AX_F16) || (a.d != 64 && a.d != 128)) return false;
+  if (!mma_applies(dtype, a.d)) return false;
   if (!rows_aligned(a.q) || !rows_aligned(a.k) || !rows_aligned(a.v) || !rows_aligned(a.out)) return false;
-  static int arch = -1; /* mma.sync bf16 needs sm_80 */
-  if (arch < 0) {
-    int dev = ax_cuda_current_device(), major = 0;
-    arch = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess ? major : 0;
-  }
-  if (arch < 8) return false;
   if (dtype == AX_BF16) return a.d == 64 ? mma_forward_launch<__nv_bfloat16, 64>(a) : mma_forward_launch<__nv_bfloat16, 128>(a);
   return a.d == 64 ? mma_forward_launch<__half, 64>(a) : mma_forward_launch<__half, 128>(a);
 }

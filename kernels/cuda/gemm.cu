@@ -248,8 +248,9 @@ __host__ __device__ constexpr int tc_tile_elems(bool kmajor, int bmn) {
 
 /* The PTX the tensor-core kernel uses, one wrapper each. Built with
  * AX_GEMM_EMULATE (tests/parity/gemm_emulate.cpp), the kernels compile as host
- * C++ and these come from the emulator, which runs a block as one thread per
- * CUDA thread: the tile, pipeline and fragment index math is checked without a GPU. */
+ * C++ and these come from the emulator (tests/parity/cuda_emulate.h), which runs a
+ * block as one coroutine per CUDA thread: the tile, pipeline and fragment index
+ * math is checked without a GPU. */
 #if (defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800) || defined(AX_GEMM_EMULATE)
 #define AX_GEMM_HAVE_TC 1
 #else
@@ -259,7 +260,7 @@ __host__ __device__ constexpr int tc_tile_elems(bool kmajor, int bmn) {
 #if defined(AX_GEMM_EMULATE)
 void cp_async16(void *dst, const void *src, int src_bytes);
 void cp_async_commit(void);
-template <int N> void cp_async_wait(void) {}
+template <int N> void cp_async_wait(void);
 template <bool TRANS> void ldmatrix_x4(unsigned r[4], const void *p);
 template <typename T> void mma_16816(float c[4], const unsigned a[4], const unsigned b[2]);
 #define AX_GEMM_DYNAMIC_SMEM(name) unsigned char *name = ax_gemm_emulated_smem()

@@ -1,52 +1,19 @@
-/* Runs kernels/cuda/gemm.cu's kernels on the host, without a GPU: every CUDA
- * thread of a block is a pthread, __syncthreads is a barrier, and the warp-wide
- * PTX (ldmatrix, mma.sync) is emulated from the PTX ISA's fragment layouts by
- * exchanging registers through a per-warp table. It checks the kernels' tile,
- * pipeline, transpose, edge and batch index math against a naive reference;
- * it cannot check timing or the hardware's memory ordering (cp.async copies
- * here complete at once). The GPU parity suite remains the real test.
+/* Runs kernels/cuda/gemm.cu's kernels on the host, without a GPU, on the CUDA
+ * execution model of cuda_emulate.h (a coroutine per CUDA thread, warp-wide PTX
+ * computed from the PTX ISA's fragment layouts, cp.async landing at its wait).
+ * It checks the kernels' tile, pipeline, transpose, edge and batch index math
+ * against a naive reference; it cannot check timing or the hardware's memory
+ * ordering. The GPU parity suite remains the real test. Built and run by ctest
+ * (gemm_emulate, label "cpu;emulate") when the CUDA toolkit's headers are there:
  *
- *   g++ -std=c++17 -O1 -pthread -DAX_GEMM_EMULATE -I/usr/local/cuda/include -I include -I . \
+ *   g++ -std=c++17 -O1 -fno-strict-aliasing -DAX_GEMM_EMULATE -I/usr/local/cuda/include -I include -I . \
  *       -x c++ tests/parity/gemm_emulate.cpp -o gemm_emulate && ./gemm_emulate
  */
-#include <cuda_runtime.h>
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
-#include <pthread.h>
-#include <stdint.h>
+#include "cuda_emulate.h"
 
 #include "kernels/backend.h"
 
-#include <algorithm>
-#include <cmath>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
-#include <vector>
-
-using std::fma;
-using std::min;
-
-/* ---- the CUDA execution model, emulated ---- */
-
-struct emu_dim3 { unsigned x, y, z; };
-static thread_local emu_dim3 emu_thread, emu_block;
-static emu_dim3 emu_grid;
-static pthread_barrier_t emu_block_barrier;
-alignas(16) static unsigned char emu_dynamic_smem[1 << 17];
-
-#undef __shared__
-#define __shared__ static
-#define threadIdx emu_thread
-#define blockIdx emu_block
-#define gridDim emu_grid
-#define __syncthreads() pthread_barrier_wait(&emu_block_barrier)
-#define __trap() abort()
-#define __launch_bounds__(n)
-#undef __global__
-#define __global__
-
-static unsigned char *ax_gemm_emulated_smem(void) { return emu_dynamic_smem; }
+static unsigned char *ax_gemm_emulated_smem(void) { return ax_emu_dynamic_smem(); }
 extern "C" void ax_error(const char *fmt, ...) {
   (void)fmt;
   fprintf(stderr, "ax_error called\n");
@@ -57,119 +24,25 @@ extern "C" int ax_cuda_current_device(void) { return 0; }
 extern "C" const char *ax_dtype_name(ax_dtype dt) { (void)dt; return "?"; }
 extern "C" bool ax_cuda_gemm_cublas(const ax_gemm_args *) { return false; }
 
-/* warp collectives: each lane posts its operands, then reads everyone's */
-struct warp_table {
-  pthread_barrier_t bar;
-  const unsigned char *addr[32];
-  unsigned a[32][4], b[32][2];
-};
-static warp_table warps[8];
-
-static int lane_id() { return (int)(emu_thread.x % 32); }
-static warp_table &my_warp() { return warps[emu_thread.x / 32]; }
-
-void cp_async16(void *dst, const void *src, int src_bytes) {
-  memset(dst, 0, 16);
-  memcpy(dst, src, (size_t)src_bytes);
+/* the PTX wrappers gemm.cu declares under AX_GEMM_EMULATE */
+void cp_async16(void *dst, const void *src, int src_bytes) { ax_emu_cp_async(dst, src, 16, src_bytes); }
+void cp_async_commit(void) { ax_emu_cp_async_commit(); }
+template <int N> void cp_async_wait(void) { ax_emu_cp_async_wait(N); }
+template <bool TRANS> void ldmatrix_x4(unsigned r[4], const void *p) { ax_emu_ldmatrix_x4(r, p, TRANS); }
+template <typename T> void mma_16816(float c[4], const unsigned a[4], const unsigned b[2]) {
+  ax_emu_mma_16816<T>(c, a, b[0], b[1]);
 }
-void cp_async_commit(void) {}
-
-static uint16_t b16_at(const unsigned char *row, int col) {
-  uint16_t v;
-  memcpy(&v, row + 2 * col, 2);
-  return v;
-}
-
-/* ldmatrix .x4: lanes 8j..8j+7 give the row addresses of matrix j; lane l receives
- * M_j[l/4][2(l%4)], M_j[l/4][2(l%4)+1] (with .trans: M_j[2(l%4)][l/4], M_j[2(l%4)+1][l/4]) */
-template <bool TRANS> void ldmatrix_x4(unsigned r[4], const void *p) {
-  warp_table &w = my_warp();
-  int l = lane_id(), g = l / 4, q = l % 4;
-  w.addr[l] = (const unsigned char *)p;
-  pthread_barrier_wait(&w.bar);
-  for (int j = 0; j < 4; j++) {
-    uint16_t lo, hi;
-    if (!TRANS) {
-      lo = b16_at(w.addr[8 * j + g], 2 * q);
-      hi = b16_at(w.addr[8 * j + g], 2 * q + 1);
-    } else {
-      lo = b16_at(w.addr[8 * j + 2 * q], g);
-      hi = b16_at(w.addr[8 * j + 2 * q + 1], g);
-    }
-    r[j] = (unsigned)lo | ((unsigned)hi << 16);
-  }
-  pthread_barrier_wait(&w.bar);
-}
-
-template <typename T> static float b16_to_float(uint16_t v) {
-  T x;
-  memcpy(&x, &v, 2);
-  return (float)x;
-}
-
-/* mma.m16n8k16 row.col: lane l (g = l/4, q = l%4) holds A[g][2q..], A[g+8][2q..], A[g][2q+8..],
- * A[g+8][2q+8..]; B[2q..][g], B[2q+8..][g]; C[g][2q], C[g][2q+1], C[g+8][2q], C[g+8][2q+1] */
-template <typename T> static void mma_emulated(float c[4], const unsigned a[4], const unsigned b[2]) {
-  warp_table &w = my_warp();
-  int l = lane_id();
-  memcpy(w.a[l], a, sizeof w.a[l]);
-  memcpy(w.b[l], b, sizeof w.b[l]);
-  pthread_barrier_wait(&w.bar);
-  float A[16][16], B[16][8];
-  for (int lane = 0; lane < 32; lane++) {
-    int g = lane / 4, q = lane % 4;
-    for (int h = 0; h < 2; h++) {
-      A[g][2 * q + h] = b16_to_float<T>((uint16_t)(w.a[lane][0] >> (16 * h)));
-      A[g + 8][2 * q + h] = b16_to_float<T>((uint16_t)(w.a[lane][1] >> (16 * h)));
-      A[g][2 * q + 8 + h] = b16_to_float<T>((uint16_t)(w.a[lane][2] >> (16 * h)));
-      A[g + 8][2 * q + 8 + h] = b16_to_float<T>((uint16_t)(w.a[lane][3] >> (16 * h)));
-      B[2 * q + h][g] = b16_to_float<T>((uint16_t)(w.b[lane][0] >> (16 * h)));
-      B[2 * q + 8 + h][g] = b16_to_float<T>((uint16_t)(w.b[lane][1] >> (16 * h)));
-    }
-  }
-  int g = l / 4, q = l % 4;
-  int rows[4] = {g, g, g + 8, g + 8}, cols[4] = {2 * q, 2 * q + 1, 2 * q, 2 * q + 1};
-  for (int i = 0; i < 4; i++) {
-    float s = c[i];
-    for (int k = 0; k < 16; k++) s += A[rows[i]][k] * B[k][cols[i]];
-    c[i] = s;
-  }
-  pthread_barrier_wait(&w.bar);
-}
-template <typename T> void mma_16816(float c[4], const unsigned a[4], const unsigned b[2]) { mma_emulated<T>(c, a, b); }
 
 #include "kernels/cuda/gemm.cu"
 
 /* ---- running a grid ---- */
 
 typedef void (*kernel_fn)(gemm_params);
-struct thread_args { kernel_fn k; const gemm_params *p; emu_dim3 block, thread; };
-
-static void *thread_main(void *arg) {
-  thread_args *t = (thread_args *)arg;
-  emu_block = t->block;
-  emu_thread = t->thread;
-  t->k(*t->p);
-  return NULL;
-}
 
 /* gridDim.z is capped at 3 so that the kernels' batch loop runs more than once */
-static void run_grid(kernel_fn k, const gemm_params &p, unsigned threads) {
-  emu_grid = {(unsigned)((int64_t)p.tiles_m * p.tiles_n), 1, (unsigned)std::min<int64_t>(p.batch, 3)};
-  pthread_barrier_init(&emu_block_barrier, NULL, threads);
-  for (int w = 0; w < 8; w++) pthread_barrier_init(&warps[w].bar, NULL, 32);
-  std::vector<pthread_t> tid(threads);
-  std::vector<thread_args> args(threads);
-  for (unsigned z = 0; z < emu_grid.z; z++)
-    for (unsigned x = 0; x < emu_grid.x; x++) {
-      for (unsigned t = 0; t < threads; t++) {
-        args[t] = {k, &p, {x, 0, z}, {t, 0, 0}};
-        if (pthread_create(&tid[t], NULL, thread_main, &args[t]) != 0) abort();
-      }
-      for (unsigned t = 0; t < threads; t++) pthread_join(tid[t], NULL);
-    }
-  pthread_barrier_destroy(&emu_block_barrier);
-  for (int w = 0; w < 8; w++) pthread_barrier_destroy(&warps[w].bar);
+static void run_grid(kernel_fn k, const gemm_params &p, unsigned threads, size_t smem) {
+  emu_dim3 grid = {(unsigned)((int64_t)p.tiles_m * p.tiles_n), 1, (unsigned)std::min<int64_t>(p.batch, 3)};
+  ax_emu_run_grid(grid, threads, smem, [&] { k(p); });
 }
 
 /* ---- cases against a naive reference ---- */
@@ -194,7 +67,7 @@ struct gcase {
 static int failures, cases_run;
 
 template <typename T> static void check(const char *kernel, const gcase &c, kernel_fn fn, int bm, int bn,
-                                        unsigned threads, bool want_tc_aligned) {
+                                        unsigned threads, bool want_tc_aligned, size_t smem) {
   int64_t a_rows = c.ta ? c.k : c.m, a_cols = c.ta ? c.m : c.k;
   int64_t b_rows = c.tb ? c.n : c.k, b_cols = c.tb ? c.k : c.n;
   int64_t lda = a_cols + c.pad, ldb = b_cols + c.pad, ldc = c.n + c.pad;
@@ -214,7 +87,7 @@ template <typename T> static void check(const char *kernel, const gcase &c, kern
   g.c = C.data() + c.offset, g.ldc = ldc, g.stride_c = sc, g.batch = c.batch;
   gemm_params p = make_params(&g, bm, bn, sizeof(T));
   if (want_tc_aligned && !(aligned_for(g.a, lda, sa, 8, 2) && aligned_for(g.b, ldb, sb, 8, 2))) return;
-  run_grid(fn, p, threads);
+  run_grid(fn, p, threads, smem);
   double worst = 0;
   for (int64_t z = 0; z < c.batch; z++)
     for (int64_t i = 0; i < c.m; i++)
@@ -250,12 +123,13 @@ template <typename T> static void check(const char *kernel, const gcase &c, kern
 template <typename T, typename Acc, int BM, int BN, int TT> static void simt_all(const char *name, const gcase &c) {
   kernel_fn k[4] = {gemm_simt<T, Acc, BM, BN, TT, false, false>, gemm_simt<T, Acc, BM, BN, TT, false, true>,
                     gemm_simt<T, Acc, BM, BN, TT, true, false>, gemm_simt<T, Acc, BM, BN, TT, true, true>};
-  check<T>(name, c, k[c.ta * 2 + c.tb], BM, BN, (BM / TT) * (BN / TT), false);
+  check<T>(name, c, k[c.ta * 2 + c.tb], BM, BN, (BM / TT) * (BN / TT), false, 0);
 }
 
 template <typename T> static void tc_all(const char *name, const gcase &c) {
   kernel_fn k[4] = {gemm_tc<T, false, false>, gemm_tc<T, false, true>, gemm_tc<T, true, false>, gemm_tc<T, true, true>};
-  check<T>(name, c, k[c.ta * 2 + c.tb], TC_BM, TC_BN, TC_THREADS, true);
+  size_t smem = (size_t)TC_STAGES * (tc_tile_elems(!c.ta, TC_BM) + tc_tile_elems(c.tb, TC_BN)) * sizeof(T);
+  check<T>(name, c, k[c.ta * 2 + c.tb], TC_BM, TC_BN, TC_THREADS, true, smem);
 }
 
 int main(void) {

@@ -1,16 +1,23 @@
 /* Parity of the CUDA flash attention (forward and backward) against the CPU:
  * f32, f64, bf16, f16 (the CPU runs the half types in f32 on the same rounded
- * values); T in {1, 7, 64, 129, 1024}, D in {32, 64, 96, 128, 256} (64 and 128
- * take the tensor-core forward for bf16/f16, the others the warp kernels);
- * causal on and off, Tq != Tk (both ways: Tq > Tk leaves rows with no visible
- * key), q/k/v as strided views of one [B, T, 3, H, D] buffer (the GPT case, no
- * copy), a bool key mask, a float mask, and dropout (the same Philox draw on
- * both devices). */
+ * values); T in {1, 7, 64, 129, 1024}, D in {32, 64, 96, 128, 256}, causal on
+ * and off, Tq != Tk (both ways: Tq > Tk leaves rows with no visible key), q/k/v
+ * as strided views of one [B, T, 3, H, D] buffer (the GPT case, no copy), a
+ * bool key mask, a float mask, and dropout (the same Philox draw on both
+ * devices).
+ *
+ * Which CUDA path each case takes: for bf16 / f16, every case with D = 64 or 128
+ * runs the tensor-core forward (attention_mma.cuh) AND backward
+ * (attention_mma_bwd.cuh), since their rows are 16-byte aligned (the QKV_VIEWS
+ * strides are multiples of 8 elements too), except the MISALIGNED ones (q, k, v
+ * narrowed from [.., D + 1] rows), which take the warp kernels; D = 32, 96 and
+ * 256, and f32 / f64 always take the warp kernels. With AXON_ATTN_MMA=0 every
+ * case takes the warp kernels. */
 #include <stdio.h>
 
 #include "parity.h"
 
-enum { PLAIN, QKV_VIEWS, BOOL_MASK, FLOAT_MASK, DROPOUT };
+enum { PLAIN, QKV_VIEWS, BOOL_MASK, FLOAT_MASK, DROPOUT, MISALIGNED };
 
 typedef struct attn_case {
   int64_t b, h, tq, tk, d;
@@ -32,6 +39,15 @@ static const attn_case cases[] = {
     {1, 1, 1024, 1024, 128, 1, DROPOUT},
     {2, 1, 33, 33, 96, 0, PLAIN},
     {1, 1, 5, 9, 256, 1, PLAIN},
+    /* more tensor-core cases for the half types (D 64 / 128, awkward T) */
+    {1, 3, 65, 130, 128, 1, PLAIN},
+    {2, 2, 130, 65, 64, 0, DROPOUT},
+    {1, 2, 77, 77, 64, 1, BOOL_MASK},
+    {2, 1, 100, 50, 128, 0, FLOAT_MASK},
+    {1, 2, 300, 300, 128, 1, QKV_VIEWS},
+    /* the same shapes on rows that are not 16-byte aligned: the warp kernels */
+    {2, 2, 129, 129, 64, 1, MISALIGNED},
+    {1, 2, 33, 70, 128, 0, MISALIGNED},
 };
 
 typedef struct attn_ctx {
@@ -48,6 +64,7 @@ static ax_tensor *run(ax_tensor *const *x, const void *vctx) {
     for (int i = 0; i < 3; i++) parts[i] = ax_transpose(ax_squeeze(ax_narrow(x[0], 2, i, 1), 2), 1, 2);
     q = parts[0], k = parts[1], v = parts[2];
   }
+  if (c->kind == MISALIGNED) q = ax_narrow(q, 3, 0, c->d), k = ax_narrow(k, 3, 0, c->d), v = ax_narrow(v, 3, 0, c->d);
   if (c->kind == BOOL_MASK || c->kind == FLOAT_MASK) o.attn_mask = x[3];
   if (c->kind == DROPOUT) {
     o.dropout_p = 0.2;
@@ -64,16 +81,17 @@ static void run_case(ax_dtype dt, const attn_case *c) {
     x[0] = pr_randn(dt, 5, (int64_t[]){c->b, c->tq, 3, c->h, c->d});
     n = 1;
   } else {
-    x[0] = pr_randn(dt, 4, (int64_t[]){c->b, c->h, c->tq, c->d});
-    x[1] = pr_randn(dt, 4, (int64_t[]){c->b, c->h, c->tk, c->d});
-    x[2] = pr_randn(dt, 4, (int64_t[]){c->b, c->h, c->tk, c->d});
+    int64_t w = c->d + (c->kind == MISALIGNED); /* rows of D + 1 elements, narrowed to D by run() */
+    x[0] = pr_randn(dt, 4, (int64_t[]){c->b, c->h, c->tq, w});
+    x[1] = pr_randn(dt, 4, (int64_t[]){c->b, c->h, c->tk, w});
+    x[2] = pr_randn(dt, 4, (int64_t[]){c->b, c->h, c->tk, w});
   }
   if (c->kind == BOOL_MASK) /* a key-padding mask [B, 1, 1, Tk] */
     x[n++] = ax_gt_scalar(pr_uniform(AX_F32, 4, (int64_t[]){c->b, 1, 1, c->tk}, 0, 1), 0.25);
   if (c->kind == FLOAT_MASK) x[n++] = pr_randn(dt, 2, (int64_t[]){c->tq, c->tk});
   bool grad[4] = {true, true, true, false};
   char desc[160];
-  const char *kinds[] = {"", " qkv-views", " bool-mask", " float-mask", " dropout"};
+  const char *kinds[] = {"", " qkv-views", " bool-mask", " float-mask", " dropout", " misaligned"};
   snprintf(desc, sizeof desc, "%s B%lld H%lld Tq%lld Tk%lld D%lld%s%s", ax_dtype_name(dt), (long long)c->b,
            (long long)c->h, (long long)c->tq, (long long)c->tk, (long long)c->d, c->causal ? " causal" : "",
            kinds[c->kind]);

@@ -1,0 +1,401 @@
+/* The CUDA execution model on the host, for checking tensor-core kernels
+ * without a GPU (tests/parity/gemm_emulate.cpp, attention_emulate.cpp). A test
+ * includes this header, then the kernel's .cu file compiled as host C++
+ * (AX_GEMM_EMULATE / AX_CUDA_EMULATE make the .cu call the ax_emu_* functions
+ * below instead of its PTX), launches kernels with ax_emu_run_grid /
+ * ax_emu_launch and compares the results with a naive reference.
+ *
+ *  - Every CUDA thread of a block is a coroutine (its own stack; ucontext to
+ *    start it, _setjmp/_longjmp to switch), run by one OS thread. A thread runs
+ *    until it reaches __syncthreads or a warp collective, then another runs.
+ *    Blocks rotate through three schedules: lockstep (each thread one step a
+ *    sweep, alternating direction), and warp-greedy from the first or from the
+ *    last warp (that warp runs until it waits at a barrier, so it gets as far
+ *    ahead of the others as the barriers allow): a missing __syncthreads shows
+ *    up as a warp reading data another has not written yet or has already
+ *    replaced. (Threads as pthreads, the first version, spent their time in
+ *    futex waits: gemm_emulate took 37 s on 2 cores, 1 s with coroutines.)
+ *  - Warp collectives (mma.sync, ldmatrix, shuffles) gather the 32 lanes'
+ *    operands in a per-warp exchange table; the last lane to arrive computes
+ *    every lane's result from the PTX ISA's fragment layouts. A collective
+ *    that lanes reach in different kinds, or a barrier that some threads never
+ *    reach, aborts with a message (divergence / deadlock).
+ *  - cp.async poisons its destination (0xFF: NaN in f32, bf16 and f16) when
+ *    issued and writes the data when a cp.async.wait_group retires its group,
+ *    so reading a buffer before its wait, or refilling one that another warp
+ *    still reads, shows up as NaN. Dynamic shared memory starts as 0xFF too,
+ *    with a guard zone after the requested size that must stay untouched.
+ * It checks index math, fragment layouts, pipelining and barrier placement; it
+ * cannot check timing, bank conflicts, register spills or the hardware's
+ * memory model. The GPU parity suite remains the real test. */
+#ifndef AXON_TESTS_CUDA_EMULATE_H
+#define AXON_TESTS_CUDA_EMULATE_H
+
+#include <cuda_runtime.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <ucontext.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <type_traits>
+#include <vector>
+
+using std::fma;
+using std::max;
+using std::min;
+
+/* ---- the thread model ---- */
+
+struct emu_dim3 { unsigned x, y, z; };
+
+struct emu_copy { void *dst; unsigned char data[16]; int bytes; };
+
+struct emu_thread {
+  emu_dim3 idx;
+  jmp_buf jb;
+  ucontext_t uc;
+  bool started, done;
+  const unsigned *wait_gen_ptr; /* blocked until *wait_gen_ptr != wait_gen */
+  unsigned wait_gen;
+  std::vector<emu_copy> open;                 /* cp.async issued, not yet committed */
+  std::vector<std::vector<emu_copy>> groups;  /* committed groups, oldest first */
+};
+
+enum { EMU_MAX_THREADS = 256, EMU_STACK = 128 * 1024, EMU_SMEM_LIMIT = 227 * 1024, EMU_GUARD = 4096 };
+
+/* the per-warp exchange: double-buffered by generation parity, so a lane that
+ * leaves a collective early cannot overwrite operands others still read */
+struct emu_warp_slot {
+  int kind[32];
+  unsigned char in[32][48];
+  unsigned char out[32][16];
+};
+struct emu_warp {
+  int arrived, live;
+  unsigned gen;
+  emu_warp_slot slot[2];
+};
+
+static emu_thread *emu_cur;
+static emu_dim3 emu_block_idx, emu_grid_dim, emu_block_dim;
+static std::vector<emu_thread> emu_threads;
+static std::vector<emu_warp> emu_warps;
+static int emu_block_arrived, emu_block_live;
+static unsigned emu_block_gen;
+static jmp_buf emu_sched;
+static std::function<void()> emu_body;
+static std::vector<unsigned char> emu_smem;
+static size_t emu_smem_bytes;
+static char *emu_stacks;
+static long long emu_mma_count; /* warp-wide mma.sync executed so far */
+static int emu_policy;          /* the schedule of the block being run (see emu_run_block) */
+static unsigned long emu_blocks_run;
+
+#undef __shared__
+#define __shared__ static
+#define threadIdx (emu_cur->idx)
+#define blockIdx emu_block_idx
+#define blockDim emu_block_dim
+#define gridDim emu_grid_dim
+#define __syncthreads() ax_emu_syncthreads()
+#define __trap() abort()
+#define __launch_bounds__(n)
+#undef __global__
+#define __global__
+
+static void emu_fail(const char *what) {
+  fprintf(stderr, "cuda emulator: %s (block %u,%u,%u of %u,%u,%u, thread %u, %zu bytes of shared memory)\n", what,
+          emu_block_idx.x, emu_block_idx.y, emu_block_idx.z, emu_grid_dim.x, emu_grid_dim.y, emu_grid_dim.z,
+          emu_cur ? emu_cur->idx.x : 0u, emu_smem_bytes);
+  abort();
+}
+
+/* Parks the running thread until *gen_ptr moves past gen. */
+static void emu_block_on(const unsigned *gen_ptr, unsigned gen) {
+  emu_cur->wait_gen_ptr = gen_ptr;
+  emu_cur->wait_gen = gen;
+  if (!_setjmp(emu_cur->jb)) _longjmp(emu_sched, 1);
+}
+
+static void ax_emu_syncthreads(void) {
+  unsigned gen = emu_block_gen;
+  if (++emu_block_arrived == emu_block_live) {
+    emu_block_arrived = 0;
+    emu_block_gen++;
+    return;
+  }
+  emu_block_on(&emu_block_gen, gen);
+}
+
+static int emu_lane(void) { return (int)(emu_cur->idx.x % 32); }
+
+/* One warp collective: this lane's operands in, its result out; the last lane to
+ * arrive runs compute(slot) for all lanes. */
+template <typename F>
+static void emu_collective(int kind, const void *in, size_t in_bytes, void *out, size_t out_bytes, F compute) {
+  emu_warp &w = emu_warps[emu_cur->idx.x / 32];
+  unsigned gen = w.gen;
+  emu_warp_slot &s = w.slot[gen & 1];
+  int l = emu_lane();
+  s.kind[l] = kind;
+  memcpy(s.in[l], in, in_bytes);
+  if (++w.arrived == w.live) {
+    for (int i = 0; i < 32; i++)
+      if (s.kind[i] != kind) emu_fail("lanes of a warp reached different collectives (divergence)");
+    compute(s);
+    w.arrived = 0;
+    w.gen++;
+  } else {
+    emu_block_on(&w.gen, gen);
+  }
+  memcpy(out, s.out[l], out_bytes);
+}
+
+static void emu_entry(void) {
+  emu_body();
+  emu_thread *t = emu_cur;
+  size_t pending = t->open.size();
+  for (const std::vector<emu_copy> &g : t->groups) pending += g.size();
+  if (pending) emu_fail("thread exited with cp.async copies never waited for");
+  t->done = true;
+  /* an exited thread no longer counts at barriers */
+  emu_block_live--;
+  emu_warp &w = emu_warps[t->idx.x / 32];
+  w.live--;
+  if (emu_block_arrived > 0 && emu_block_arrived == emu_block_live) emu_block_arrived = 0, emu_block_gen++;
+  if (w.arrived > 0 && w.arrived == w.live) emu_fail("a lane exited while its warp waits in a collective");
+  _longjmp(emu_sched, 1);
+}
+
+static bool emu_runnable(const emu_thread &t) {
+  return !t.done && (!t.wait_gen_ptr || *t.wait_gen_ptr != t.wait_gen);
+}
+
+static void emu_run_block(unsigned nthreads) {
+  emu_threads.assign(nthreads, emu_thread());
+  emu_warps.assign((nthreads + 31) / 32, emu_warp());
+  for (unsigned w = 0; w < emu_warps.size(); w++) emu_warps[w].live = (int)std::min(32u, nthreads - 32 * w);
+  emu_block_arrived = 0, emu_block_live = (int)nthreads, emu_block_gen = 0;
+  for (unsigned i = 0; i < nthreads; i++) {
+    emu_thread &t = emu_threads[i];
+    t.idx = {i, 0, 0};
+    if (getcontext(&t.uc) != 0) emu_fail("getcontext");
+    t.uc.uc_stack.ss_sp = emu_stacks + (size_t)i * EMU_STACK;
+    t.uc.uc_stack.ss_size = EMU_STACK;
+    t.uc.uc_link = NULL;
+    makecontext(&t.uc, emu_entry, 0);
+  }
+  unsigned remaining = nthreads;
+  auto step = [&](emu_thread &t) { /* runs t until it blocks or exits */
+    t.wait_gen_ptr = NULL;
+    emu_cur = &t;
+    if (!_setjmp(emu_sched)) {
+      if (!t.started) {
+        t.started = true;
+        setcontext(&t.uc);
+      }
+      _longjmp(t.jb, 1);
+    }
+    if (t.done) remaining--;
+  };
+  const unsigned nwarps = (unsigned)emu_warps.size();
+  for (int sweep = 0; remaining > 0; sweep++) {
+    bool progress = false;
+    if (emu_policy == 0) { /* lockstep: every thread one step per sweep, alternating direction */
+      for (unsigned k = 0; k < nthreads; k++) {
+        emu_thread &t = emu_threads[sweep & 1 ? nthreads - 1 - k : k];
+        if (emu_runnable(t)) step(t), progress = true;
+      }
+    } else { /* greedy: the first warp (in policy order) that can run goes as far as it can */
+      for (unsigned wk = 0; wk < nwarps && !progress; wk++) {
+        unsigned w = emu_policy == 1 ? wk : nwarps - 1 - wk;
+        for (bool again = true; again;) {
+          again = false;
+          for (unsigned i = 32 * w; i < std::min(nthreads, 32 * w + 32); i++)
+            if (emu_runnable(emu_threads[i])) step(emu_threads[i]), again = progress = true;
+        }
+      }
+    }
+    if (!progress) emu_fail("deadlock: a __syncthreads or warp collective that not every thread reaches");
+  }
+  emu_cur = NULL;
+}
+
+/* Runs body() as every thread of every block of the grid, one block after another. */
+static void ax_emu_run_grid(emu_dim3 grid, unsigned threads, size_t smem, const std::function<void()> &body) {
+  if (threads == 0 || threads > EMU_MAX_THREADS) emu_fail("bad block size");
+  if (smem > EMU_SMEM_LIMIT) emu_fail("dynamic shared memory over the 227 KB a block can have");
+  if (!emu_stacks) emu_stacks = (char *)malloc((size_t)EMU_MAX_THREADS * EMU_STACK);
+  emu_body = body;
+  emu_grid_dim = grid;
+  emu_block_dim = {threads, 1, 1};
+  emu_smem_bytes = smem;
+  for (unsigned z = 0; z < grid.z; z++)
+    for (unsigned y = 0; y < grid.y; y++)
+      for (unsigned x = 0; x < grid.x; x++) {
+        emu_block_idx = {x, y, z};
+        emu_smem.assign(smem + EMU_GUARD, 0xFF);
+        emu_policy = (int)(emu_blocks_run++ % 3);
+        emu_run_block(threads);
+        for (size_t i = smem; i < smem + EMU_GUARD; i++)
+          if (emu_smem[i] != 0xFF) emu_fail("write past the end of dynamic shared memory");
+      }
+}
+
+/* A kernel launch with a 1-D grid, as attention.cu's launch() makes it. */
+template <typename K, typename... P>
+static bool ax_emu_launch(K kernel, int64_t blocks, int threads, size_t smem, P... args) {
+  if (blocks > 0) ax_emu_run_grid({(unsigned)blocks, 1, 1}, (unsigned)threads, smem, [&] { kernel(args...); });
+  return true;
+}
+
+static unsigned char *ax_emu_dynamic_smem(void) { return emu_smem.data(); }
+
+/* ---- cp.async ---- */
+
+static void ax_emu_cp_async(void *dst, const void *src, int bytes, int src_bytes) {
+  emu_copy c;
+  c.dst = dst, c.bytes = bytes;
+  memset(c.data, 0, sizeof c.data);
+  memcpy(c.data, src, (size_t)src_bytes);
+  memset(dst, 0xFF, (size_t)bytes);
+  emu_cur->open.push_back(c);
+}
+static void ax_emu_cp_async_commit(void) {
+  emu_cur->groups.push_back(emu_cur->open);
+  emu_cur->open.clear();
+}
+static void ax_emu_cp_async_wait(int n) {
+  std::vector<std::vector<emu_copy>> &g = emu_cur->groups;
+  while ((int)g.size() > n) {
+    for (const emu_copy &c : g.front()) memcpy(c.dst, c.data, (size_t)c.bytes);
+    g.erase(g.begin());
+  }
+}
+
+/* ---- warp collectives ---- */
+
+enum { EMU_MMA_BF16 = 1, EMU_MMA_F16, EMU_LDMATRIX, EMU_LDMATRIX_T, EMU_SHFL };
+
+static uint16_t emu_b16_at(const unsigned char *row, int col) {
+  uint16_t v;
+  memcpy(&v, row + 2 * col, 2);
+  return v;
+}
+
+/* ldmatrix .x4: lanes 8j..8j+7 give the row addresses of matrix j; lane l receives
+ * M_j[l/4][2(l%4)], M_j[l/4][2(l%4)+1] (.trans: M_j[2(l%4)][l/4], M_j[2(l%4)+1][l/4]) */
+static void ax_emu_ldmatrix_x4(uint32_t *r, const void *p, bool trans) {
+  emu_collective(trans ? EMU_LDMATRIX_T : EMU_LDMATRIX, &p, sizeof p, r, 16, [trans](emu_warp_slot &s) {
+    const unsigned char *addr[32];
+    for (int l = 0; l < 32; l++) {
+      memcpy(&addr[l], s.in[l], sizeof addr[l]);
+      if ((uintptr_t)addr[l] % 16) emu_fail("ldmatrix row address not 16-byte aligned");
+    }
+    for (int l = 0; l < 32; l++) {
+      int g = l / 4, q = l % 4;
+      uint32_t out[4];
+      for (int j = 0; j < 4; j++) {
+        uint16_t lo, hi;
+        if (!trans) {
+          lo = emu_b16_at(addr[8 * j + g], 2 * q);
+          hi = emu_b16_at(addr[8 * j + g], 2 * q + 1);
+        } else {
+          lo = emu_b16_at(addr[8 * j + 2 * q], g);
+          hi = emu_b16_at(addr[8 * j + 2 * q + 1], g);
+        }
+        out[j] = (uint32_t)lo | ((uint32_t)hi << 16);
+      }
+      memcpy(s.out[l], out, 16);
+    }
+  });
+}
+
+template <typename T> static float emu_b16_to_float(uint16_t v) {
+  T x;
+  memcpy((void *)&x, &v, 2);
+  return (float)x;
+}
+
+/* mma.m16n8k16 row.col, f32 accumulators: lane l (g = l/4, q = l%4) holds A[g][2q..],
+ * A[g+8][2q..], A[g][2q+8..], A[g+8][2q+8..]; B[2q..][g], B[2q+8..][g]; C[g][2q],
+ * C[g][2q+1], C[g+8][2q], C[g+8][2q+1] (PTX ISA, "Matrix Fragments for mma.m16n8k16") */
+template <typename T> static void ax_emu_mma_16816(float *c, const uint32_t *a, uint32_t b0, uint32_t b1) {
+  unsigned char in[40];
+  uint32_t b[2] = {b0, b1};
+  memcpy(in, a, 16);
+  memcpy(in + 16, b, 8);
+  memcpy(in + 24, c, 16);
+  int kind = std::is_same<T, __half>::value ? EMU_MMA_F16 : EMU_MMA_BF16;
+  emu_collective(kind, in, sizeof in, c, 16, [](emu_warp_slot &s) {
+    emu_mma_count++;
+    float A[16][16], B[16][8];
+    for (int lane = 0; lane < 32; lane++) {
+      uint32_t ra[4], rb[2];
+      memcpy(ra, s.in[lane], 16);
+      memcpy(rb, s.in[lane] + 16, 8);
+      int g = lane / 4, q = lane % 4;
+      for (int h = 0; h < 2; h++) {
+        A[g][2 * q + h] = emu_b16_to_float<T>((uint16_t)(ra[0] >> (16 * h)));
+        A[g + 8][2 * q + h] = emu_b16_to_float<T>((uint16_t)(ra[1] >> (16 * h)));
+        A[g][2 * q + 8 + h] = emu_b16_to_float<T>((uint16_t)(ra[2] >> (16 * h)));
+        A[g + 8][2 * q + 8 + h] = emu_b16_to_float<T>((uint16_t)(ra[3] >> (16 * h)));
+        B[2 * q + h][g] = emu_b16_to_float<T>((uint16_t)(rb[0] >> (16 * h)));
+        B[2 * q + 8 + h][g] = emu_b16_to_float<T>((uint16_t)(rb[1] >> (16 * h)));
+      }
+    }
+    for (int lane = 0; lane < 32; lane++) {
+      int g = lane / 4, q = lane % 4;
+      int rows[4] = {g, g, g + 8, g + 8}, cols[4] = {2 * q, 2 * q + 1, 2 * q, 2 * q + 1};
+      float cv[4];
+      memcpy(cv, s.in[lane] + 24, 16);
+      for (int i = 0; i < 4; i++) {
+        float acc = cv[i];
+        for (int k = 0; k < 16; k++) acc += A[rows[i]][k] * B[k][cols[i]];
+        cv[i] = acc;
+      }
+      memcpy(s.out[lane], cv, 16);
+    }
+  });
+}
+
+/* Shuffles: lane l reads the value of lane src(l) (its own when src is outside its
+ * width segment, as __shfl_*_sync define it). */
+template <typename T> static T emu_shfl(T v, int src, int width) {
+  static_assert(sizeof(T) <= 8, "shuffle of more than 8 bytes");
+  unsigned char in[12];
+  memcpy(in, &v, sizeof v);
+  memcpy(in + 8, &src, 4);
+  T r;
+  emu_collective(EMU_SHFL, in, sizeof in, &r, sizeof r, [width](emu_warp_slot &s) {
+    for (int l = 0; l < 32; l++) {
+      int src_l;
+      memcpy(&src_l, s.in[l] + 8, 4);
+      int seg = l / width * width;
+      int from = src_l >= seg && src_l < seg + width ? src_l : l;
+      memcpy(s.out[l], s.in[from], sizeof(T));
+    }
+  });
+  return r;
+}
+template <typename T> static T __shfl_xor_sync(unsigned, T v, int lane_mask, int width = 32) {
+  return emu_shfl(v, emu_lane() ^ lane_mask, width);
+}
+template <typename T> static T __shfl_sync(unsigned, T v, int src_lane, int width = 32) {
+  return emu_shfl(v, emu_lane() / width * width + src_lane % width, width);
+}
+template <typename T> static T __shfl_down_sync(unsigned, T v, unsigned delta, int width = 32) {
+  return emu_shfl(v, emu_lane() + (int)delta, width);
+}
+
+/* device math the kernels use (glibc has an unrelated __expf of its own) */
+#define __expf(x) expf(x)
+
+#endif
