@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Everything a session with a lent GPU should run, in one command (the device
 # machine starts bare: CMake and nvcc, no apt, no Criterion; cuDNN and NCCL may
-# live inside PyTorch's Python packages). Builds for sm_90, runs the whole GPU
+# live inside PyTorch's Python packages). Builds for sm_90a (wgmma), runs the whole GPU
 # parity suite (native and vendor alternates), the kernel benchmarks and the
 # GPT-2 124M training benchmark against the PyTorch found there, and leaves the
 # logs in $OUT (default ./gpu-out) for docs/benchmarks.md.
@@ -33,7 +33,7 @@ done
 for s in $site; do
   for lib in "$s"/nvidia/*/lib; do [ -d "$lib" ] && export LD_LIBRARY_PATH="$lib:${LD_LIBRARY_PATH:-}"; done
 done
-cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DAXON_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 "${hints[@]}" \
+cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DAXON_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90a "${hints[@]}" \
   > "$OUT/configure.txt" 2>&1 || { tail -30 "$OUT/configure.txt"; exit 1; }
 grep -E '^-- Axon' "$OUT/configure.txt"
 cmake --build build-gpu -j"$(nproc)" > "$OUT/build.txt" 2>&1 || { grep -E 'error' "$OUT/build.txt" | head -30; exit 1; }

@@ -13,6 +13,10 @@
  *  - gemm_tc: bf16/f16 on tensor cores (sm_80+): mma.sync m16n8k16 with f32
  *    accumulators, fragments read with ldmatrix, a 3-stage cp.async pipeline.
  *    128x128x32 block tile, 8 warps of 64x32.
+ *  - gemm_wgmma (gemm_wgmma.cuh): bf16/f16 on Hopper's warpgroup MMA (wgmma,
+ *    sm_90a only): 128x256x64 block tile (128x128x64 when the product has fewer
+ *    tiles than SMs), two warpgroups, a 4-stage cp.async ring into 128-byte-
+ *    swizzled shared memory read through matrix descriptors.
  *
  * Transposes cost nothing: each operand tile is either "K-major" (k is the
  * contiguous dim: A not transposed, B transposed) or "MN-major" (A transposed,
@@ -26,10 +30,17 @@
  * dtype: AXON_GEMM=native|cublas in the environment (read once) or
  * ax_cuda_gemm_set_impl() from tests and the benchmark. Without either, f32
  * runs here and f64/bf16/f16 run on cuBLAS, until GPU benchmarks say
- * otherwise (docs/benchmarks.md). */
+ * otherwise (docs/benchmarks.md).
+ *
+ * Native bf16/f16 with 16-byte aligned rows run gemm_wgmma on a compute
+ * capability 9.0 device when the build has sm_90a code (CMAKE_CUDA_ARCHITECTURES
+ * with 90a, the default; a one-time probe kernel tells), gemm_tc otherwise.
+ * AXON_GEMM_WGMMA=0 in the environment (read once) keeps Hopper on gemm_tc. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <type_traits>
 
 #include "kernels/cuda/common.cuh"
 
@@ -42,6 +53,7 @@ struct gemm_params {
   double alpha, beta;
   int tiles_m, tiles_n;
   bool vec_a, vec_b, vec_c; /* 4-element vector access is aligned for this operand */
+  bool pair_c;              /* 2-element access to C is aligned */
 };
 
 /* Tile (tm, tn) of linear block id `pid`, walking the tiles in column strips of
@@ -320,6 +332,22 @@ template <> __device__ __forceinline__ void mma_16816<__half>(float c[4], const 
 }
 #endif /* AX_GEMM_EMULATE */
 
+/* One 16-byte chunk (8 elements) global -> shared of which `valid` elements lie inside
+ * the matrix: cp.async when it is all in or all out (zero-filled), else element by
+ * element (a chunk cut by the edge of a padded row); the barrier that publishes the
+ * cp.async data publishes these stores too. */
+template <typename T>
+__device__ __forceinline__ void gemm_copy_chunk(T *dst, const T *src, const T *base, int64_t valid) {
+  valid = valid < 0 ? 0 : valid > 8 ? 8 : valid;
+  if (valid == 8 || valid == 0) {
+    /* src-size 0 zero-fills without reading; keep the address inside the operand anyway */
+    cp_async16(dst, valid ? src : base, (int)valid * 2);
+  } else {
+#pragma unroll
+    for (int e = 0; e < 8; e++) dst[e] = e < valid ? src[e] : ax_from_f<T>(0.f);
+  }
+}
+
 /* Copies one operand's tile (mn0, k0) into shared memory with cp.async, 16 bytes
  * (8 elements) per copy; the part past the matrix edge is zero-filled and never read. */
 template <typename T, bool KMAJOR, int BMN>
@@ -344,16 +372,7 @@ __device__ __forceinline__ void tc_load_tile(T *s, const T *p, int64_t ld, int64
       src = p + (k0 + kr) * ld + (mn0 + mc);
       valid = k0 + kr < K ? MN - (mn0 + mc) : 0;
     }
-    valid = valid < 0 ? 0 : valid > 8 ? 8 : valid;
-    if (valid == 8 || valid == 0) {
-      /* src-size 0 zero-fills without reading; keep the address inside the operand anyway */
-      cp_async16(dst, valid ? src : p, (int)valid * 2);
-    } else {
-      /* a chunk cut by the matrix edge (padded leading dims): element by element; the
-       * barrier that publishes the cp.async data publishes these stores too */
-#pragma unroll
-      for (int e = 0; e < 8; e++) dst[e] = e < valid ? src[e] : ax_from_f<T>(0.f);
-    }
+    gemm_copy_chunk(dst, src, p, valid);
   }
 #endif
 }
@@ -476,6 +495,8 @@ __global__ void __launch_bounds__(TC_THREADS) gemm_tc(gemm_params p) {
 #endif
 }
 
+#include "kernels/cuda/gemm_wgmma.cuh"
+
 /* ---- host side ---- */
 
 #define AX_GEMM_MAX_DEVICES 64
@@ -519,6 +540,7 @@ static gemm_params make_params(const ax_gemm_args *g, int bm, int bn, size_t es)
   p.vec_a = aligned_for(g->a, g->lda, g->stride_a, 4, es);
   p.vec_b = aligned_for(g->b, g->ldb, g->stride_b, 4, es);
   p.vec_c = aligned_for(g->c, g->ldc, g->stride_c, 4, es);
+  p.pair_c = aligned_for(g->c, g->ldc, g->stride_c, 2, es);
   return p;
 }
 
@@ -543,19 +565,23 @@ static void launch_simt(const ax_gemm_args *g) {
   AX_CUDA_LAUNCH_CHECK("gemm_simt");
 }
 
+/* Above 48 KiB of dynamic shared memory a kernel must opt in, once per device;
+ * `opted_in` is the calling kernel's own bit set of devices. */
+static bool opt_in_smem(const void *kernel, size_t smem, int dev, uint64_t *opted_in) {
+  uint64_t bit = 1ull << (dev % 64);
+  if (*opted_in & bit) return true;
+  if (!AX_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem)))
+    return false;
+  *opted_in |= bit;
+  return true;
+}
+
 template <typename T, bool TA, bool TB>
 static void launch_tc_variant(const gemm_params &p, int dev) {
   constexpr size_t smem =
       (size_t)TC_STAGES * (tc_tile_elems(!TA, TC_BM) + tc_tile_elems(TB, TC_BN)) * sizeof(T);
-  /* above 48 KiB of dynamic shared memory a kernel must opt in, once per device */
   static uint64_t opted_in;
-  uint64_t bit = 1ull << (dev % 64);
-  if (!(opted_in & bit)) {
-    if (!AX_CUDA_CHECK(cudaFuncSetAttribute(gemm_tc<T, TA, TB>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                            (int)smem)))
-      return;
-    opted_in |= bit;
-  }
+  if (!opt_in_smem((const void *)gemm_tc<T, TA, TB>, smem, dev, &opted_in)) return;
   gemm_tc<T, TA, TB><<<grid_of(p), TC_THREADS, smem, ax_cuda_stream()>>>(p);
   AX_CUDA_LAUNCH_CHECK("gemm_tc");
 }
@@ -571,10 +597,70 @@ static void launch_tc(const ax_gemm_args *g, int dev) {
   }
 }
 
+template <typename T, int BN, bool TA, bool TB>
+static void launch_wgmma_variant(const gemm_params &p, int dev) {
+  static uint64_t opted_in;
+  if (!opt_in_smem((const void *)gemm_wgmma<T, BN, TA, TB>, wg_smem_bytes(BN), dev, &opted_in)) return;
+  gemm_wgmma<T, BN, TA, TB><<<grid_of(p), WG_THREADS, wg_smem_bytes(BN), ax_cuda_stream()>>>(p);
+  AX_CUDA_LAUNCH_CHECK("gemm_wgmma");
+}
+
+template <typename T, int BN>
+static void launch_wgmma(const ax_gemm_args *g, int dev) {
+  gemm_params p = make_params(g, WG_BM, BN, sizeof(T));
+  switch ((g->trans_a ? 2 : 0) | (g->trans_b ? 1 : 0)) {
+  case 0: launch_wgmma_variant<T, BN, false, false>(p, dev); break;
+  case 1: launch_wgmma_variant<T, BN, false, true>(p, dev); break;
+  case 2: launch_wgmma_variant<T, BN, true, false>(p, dev); break;
+  default: launch_wgmma_variant<T, BN, true, true>(p, dev); break;
+  }
+}
+
 /* cp.async copies 16 bytes = 8 elements: every operand's rows must start on 16-byte boundaries. */
 static bool tc_ok(const ax_gemm_args *g, int dev) {
   return cc_major(dev) >= 8 && aligned_for(g->a, g->lda, g->stride_a, 8, 2) &&
          aligned_for(g->b, g->ldb, g->stride_b, 8, 2);
+}
+
+/* Whether gemm_wgmma runs on device dev: compute capability 9.x, AXON_GEMM_WGMMA not
+ * 0, and the code the driver picked for the device has wgmma (the probe kernel says
+ * so, asked once per device: the build may have only plain sm_90 code, and sm_90a
+ * code loads on 9.0 only). */
+static bool wgmma_ok(int dev) {
+  static int env = -1;
+  static signed char built[AX_GEMM_MAX_DEVICES]; /* 0 unknown, 1 yes, -1 no */
+  if (env < 0) {
+    const char *s = getenv("AXON_GEMM_WGMMA");
+    env = !(s && !strcmp(s, "0"));
+  }
+  if (!env || cc_major(dev) != 9) return false;
+  if (dev < 0 || dev >= AX_GEMM_MAX_DEVICES) return false;
+  if (!built[dev]) {
+    built[dev] = -1;
+    cudaStream_t st = ax_cuda_stream();
+    int *flag = (int *)ax_cuda_scratch_alloc(sizeof(int)), host = 0;
+    if (!flag) return false;
+    gemm_wgmma_probe<<<1, 1, 0, st>>>(flag);
+    if (AX_CUDA_LAUNCH_CHECK("gemm_wgmma_probe") &&
+        AX_CUDA_CHECK(cudaMemcpyAsync(&host, flag, sizeof(int), cudaMemcpyDeviceToHost, st)) &&
+        AX_CUDA_CHECK(cudaStreamSynchronize(st)))
+      built[dev] = host == 1 ? 1 : -1;
+    ax_cuda_scratch_free(flag);
+  }
+  return built[dev] == 1;
+}
+
+/* bf16/f16: tensor cores when rows are 16-byte aligned, CUDA cores otherwise. On
+ * Hopper, wgmma's 128x256 tile when that still gives every SM a block, else its
+ * 128x128 tile. */
+template <typename T>
+static void native_half(const ax_gemm_args *g, int dev) {
+  if (!tc_ok(g, dev)) launch_simt<T, float, 64, 64, 8>(g);
+  else if (!wgmma_ok(dev)) launch_tc<T>(g, dev);
+  else if (((g->m + WG_BM - 1) / WG_BM) * ((g->n + 255) / 256) * g->batch >= sm_count(dev))
+    launch_wgmma<T, 256>(g, dev);
+  else
+    launch_wgmma<T, 128>(g, dev);
 }
 
 /* The f32 tile: 128x128 when that still gives every SM a block, else 64x64. */
@@ -589,14 +675,8 @@ static void gemm_native(const ax_gemm_args *g) {
   switch (g->dtype) {
   case AX_F32: native_f32(g, dev); break;
   case AX_F64: launch_simt<double, double, 32, 32, 4>(g); break;
-  case AX_BF16:
-    if (tc_ok(g, dev)) launch_tc<__nv_bfloat16>(g, dev);
-    else launch_simt<__nv_bfloat16, float, 64, 64, 8>(g);
-    break;
-  case AX_F16:
-    if (tc_ok(g, dev)) launch_tc<__half>(g, dev);
-    else launch_simt<__half, float, 64, 64, 8>(g);
-    break;
+  case AX_BF16: native_half<__nv_bfloat16>(g, dev); break;
+  case AX_F16: native_half<__half>(g, dev); break;
   default: ax_error("ax_cuda_gemm: dtype %s is not supported", ax_dtype_name((ax_dtype)g->dtype));
   }
 }

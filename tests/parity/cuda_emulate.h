@@ -25,6 +25,18 @@
  *    so reading a buffer before its wait, or refilling one that another warp
  *    still reads, shows up as NaN. Dynamic shared memory starts as 0xFF too,
  *    with a guard zone after the requested size that must stay untouched.
+ *  - Warpgroup MMA (wgmma, sm_90a): fence, mma_async, commit_group and
+ *    wait_group are collectives of the 128 threads of a warpgroup. mma_async
+ *    decodes its matrix descriptors as the PTX ISA defines them (start address,
+ *    leading and stride byte offsets, swizzle mode applied to the absolute
+ *    shared address, whose dynamic window starts at an address that is not
+ *    1024-aligned, so a kernel must align its swizzled tiles itself) and its
+ *    transpose flags; the accumulators turn NaN when it is issued and receive
+ *    the result (m64nNk16 register layout) only when a wait_group retires its
+ *    group and no later wgmma on them is still in flight. An mma_async needs a
+ *    wgmma.fence since the accumulators were last handed back; shared memory it
+ *    reads must not change before its wait_group (checked there); cp.async data
+ *    it reads must have been fenced (fence.proxy.async) by the copying thread.
  * It checks index math, fragment layouts, pipelining and barrier placement; it
  * cannot check timing, bank conflicts, register spills or the hardware's
  * memory model. The GPU parity suite remains the real test. */
@@ -66,6 +78,7 @@ struct emu_thread {
   unsigned wait_gen;
   std::vector<emu_copy> open;                 /* cp.async issued, not yet committed */
   std::vector<std::vector<emu_copy>> groups;  /* committed groups, oldest first */
+  std::vector<emu_copy> unfenced;             /* landed cp.async data not yet fence.proxy.async'ed */
 };
 
 enum { EMU_MAX_THREADS = 256, EMU_STACK = 128 * 1024, EMU_SMEM_LIMIT = 227 * 1024, EMU_GUARD = 4096 };
@@ -87,14 +100,19 @@ static emu_thread *emu_cur;
 static emu_dim3 emu_block_idx, emu_grid_dim, emu_block_dim;
 static std::vector<emu_thread> emu_threads;
 static std::vector<emu_warp> emu_warps;
+struct emu_wg;
+static std::vector<emu_wg> emu_wgs;
+static void emu_wg_reset(unsigned nthreads);
+static void emu_wg_exit(void);
 static int emu_block_arrived, emu_block_live;
 static unsigned emu_block_gen;
 static jmp_buf emu_sched;
 static std::function<void()> emu_body;
 static std::vector<unsigned char> emu_smem;
+static std::vector<unsigned char> emu_generic; /* per shared byte: landed cp.async writes not proxy-fenced */
 static size_t emu_smem_bytes;
 static char *emu_stacks;
-static long long emu_mma_count; /* warp-wide mma.sync executed so far */
+static long long emu_mma_count; /* warp-wide mma.sync and warpgroup wgmma executed so far */
 static int emu_policy;          /* the schedule of the block being run (see emu_run_block) */
 static unsigned long emu_blocks_run;
 
@@ -106,7 +124,7 @@ static unsigned long emu_blocks_run;
 #define gridDim emu_grid_dim
 #define __syncthreads() ax_emu_syncthreads()
 #define __trap() abort()
-#define __launch_bounds__(n)
+#define __launch_bounds__(...)
 #undef __global__
 #define __global__
 
@@ -171,6 +189,7 @@ static void emu_entry(void) {
   w.live--;
   if (emu_block_arrived > 0 && emu_block_arrived == emu_block_live) emu_block_arrived = 0, emu_block_gen++;
   if (w.arrived > 0 && w.arrived == w.live) emu_fail("a lane exited while its warp waits in a collective");
+  emu_wg_exit();
   _longjmp(emu_sched, 1);
 }
 
@@ -182,6 +201,7 @@ static void emu_run_block(unsigned nthreads) {
   emu_threads.assign(nthreads, emu_thread());
   emu_warps.assign((nthreads + 31) / 32, emu_warp());
   for (unsigned w = 0; w < emu_warps.size(); w++) emu_warps[w].live = (int)std::min(32u, nthreads - 32 * w);
+  emu_wg_reset(nthreads);
   emu_block_arrived = 0, emu_block_live = (int)nthreads, emu_block_gen = 0;
   for (unsigned i = 0; i < nthreads; i++) {
     emu_thread &t = emu_threads[i];
@@ -242,6 +262,7 @@ static void ax_emu_run_grid(emu_dim3 grid, unsigned threads, size_t smem, const 
       for (unsigned x = 0; x < grid.x; x++) {
         emu_block_idx = {x, y, z};
         emu_smem.assign(smem + EMU_GUARD, 0xFF);
+        emu_generic.assign(emu_smem.size(), 0);
         emu_policy = (int)(emu_blocks_run++ % 3);
         emu_run_block(threads);
         for (size_t i = smem; i < smem + EMU_GUARD; i++)
@@ -272,12 +293,26 @@ static void ax_emu_cp_async_commit(void) {
   emu_cur->groups.push_back(emu_cur->open);
   emu_cur->open.clear();
 }
+static void emu_mark_generic(const emu_copy &c, int delta) {
+  size_t off = (size_t)((unsigned char *)c.dst - emu_smem.data());
+  if (off >= emu_smem.size()) return; /* not dynamic shared memory */
+  for (int i = 0; i < c.bytes; i++) emu_generic[off + i] += delta;
+}
 static void ax_emu_cp_async_wait(int n) {
   std::vector<std::vector<emu_copy>> &g = emu_cur->groups;
   while ((int)g.size() > n) {
-    for (const emu_copy &c : g.front()) memcpy(c.dst, c.data, (size_t)c.bytes);
+    for (const emu_copy &c : g.front()) {
+      memcpy(c.dst, c.data, (size_t)c.bytes);
+      emu_mark_generic(c, 1);
+      emu_cur->unfenced.push_back(c);
+    }
     g.erase(g.begin());
   }
+}
+/* fence.proxy.async: this thread's landed copies become visible to the tensor cores */
+static void ax_emu_fence_proxy_async(void) {
+  for (const emu_copy &c : emu_cur->unfenced) emu_mark_generic(c, -1);
+  emu_cur->unfenced.clear();
 }
 
 /* ---- warp collectives ---- */
@@ -393,6 +428,204 @@ template <typename T> static T __shfl_sync(unsigned, T v, int src_lane, int widt
 }
 template <typename T> static T __shfl_down_sync(unsigned, T v, unsigned delta, int width = 32) {
   return emu_shfl(v, emu_lane() + (int)delta, width);
+}
+
+/* ---- warpgroup MMA (wgmma, sm_90a) ---- */
+
+/* The shared-window address of dynamic shared memory's first byte: 16-aligned (as
+ * the hardware promises) but not 1024-aligned, so a kernel that assumes swizzle
+ * alignment instead of establishing it reads the wrong data. */
+enum { EMU_SMEM_WINDOW = 0x490 };
+
+static unsigned ax_emu_smem_addr(const void *p) {
+  size_t off = (size_t)((const unsigned char *)p - emu_smem.data());
+  if ((const unsigned char *)p < emu_smem.data() || off > emu_smem_bytes)
+    emu_fail("a shared-memory address outside dynamic shared memory");
+  return (unsigned)(EMU_SMEM_WINDOW + off);
+}
+
+/* One mma_async: operand values as read at issue, to check at retire that the
+ * shared memory under it did not change while it was in flight. */
+struct emu_wgmma_op {
+  uint64_t da, db;
+  int n, ta, tb;
+  std::vector<uint16_t> a, b; /* A [64][16], B [16][n] */
+  float *acc[128];
+};
+struct emu_wg_shadow { std::vector<float> v; int pending; };
+struct emu_wg {
+  int arrived, live;
+  unsigned gen;
+  int kind[128];
+  float *acc[128];
+  uint64_t da[128], db[128];
+  bool fenced;                                   /* a wgmma.fence since the accumulators were handed back */
+  std::vector<emu_wgmma_op> open;                /* issued, not committed */
+  std::vector<std::vector<emu_wgmma_op>> groups; /* committed, oldest first */
+  std::vector<std::pair<float *, emu_wg_shadow>> shadows; /* accumulators with ops in flight */
+};
+enum { EMU_WG_FENCE = 1, EMU_WG_MMA, EMU_WG_COMMIT, EMU_WG_WAIT };
+
+static void emu_wg_reset(unsigned nthreads) {
+  emu_wgs.assign((nthreads + 127) / 128, emu_wg());
+  for (unsigned w = 0; w < emu_wgs.size(); w++) emu_wgs[w].live = (int)std::min(128u, nthreads - 128 * w);
+}
+static void emu_wg_exit(void) {
+  emu_wg &w = emu_wgs[emu_cur->idx.x / 128];
+  w.live--;
+  if (!w.open.empty() || !w.groups.empty()) emu_fail("a thread exited with wgmma operations never waited for");
+  if (w.arrived > 0 && w.arrived == w.live) emu_fail("a thread exited while its warpgroup waits in a collective");
+}
+
+/* A collective of the running thread's warpgroup: the last of its 128 threads to
+ * arrive runs compute(w) for all. */
+template <typename F> static void emu_wg_collective(int kind, F compute) {
+  emu_wg &w = emu_wgs[emu_cur->idx.x / 128];
+  unsigned gen = w.gen;
+  w.kind[emu_cur->idx.x % 128] = kind;
+  if (++w.arrived == w.live) {
+    if (w.live != 128) emu_fail("a warpgroup collective without all 128 threads of the warpgroup");
+    for (int i = 0; i < 128; i++)
+      if (w.kind[i] != kind) emu_fail("threads of a warpgroup reached different wgmma operations (divergence)");
+    compute(w);
+    w.arrived = 0;
+    w.gen++;
+  } else {
+    emu_block_on(&w.gen, gen);
+  }
+}
+
+/* The shared-window address of element (mn, k) of a 16-bit matrix, from its
+ * descriptor (PTX ISA "Matrix Descriptor Format" and "Canonical Layouts", T = 8):
+ *   K-major, no swizzle: ((8,m),(T,2k)):((1T,SBO),(1,LBO))
+ *   K-major, swizzle W:  ((8,m),(T,2k)):((W/16 T,SBO),(1,T))        (LBO unused)
+ *   MN-major, no swizzle: ((T,1,m),(8,k)):((1,T,SBO),(1T,LBO))
+ *   MN-major, swizzle W: ((T,W/16,m),(8,k)):((1,T,LBO),(W/16 T,SBO))
+ * then Swizzle<log2(W/16),4,3> on the address: bits 4.. ^= bits 7.. */
+static unsigned emu_gmma_addr(uint64_t desc, bool kmajor, int mn, int k) {
+  const uint64_t reserved = (3ull << 14) | (3ull << 30) | (7ull << 46) | (0x3FFull << 52);
+  if (desc & reserved) emu_fail("a matrix descriptor with reserved bits set");
+  if ((desc >> 49) & 7) emu_fail("a matrix descriptor with a base offset (not modeled)");
+  unsigned start = (unsigned)(desc & 0x3FFF) << 4, lbo = (unsigned)((desc >> 16) & 0x3FFF) << 4;
+  unsigned sbo = (unsigned)((desc >> 32) & 0x3FFF) << 4, mode = (unsigned)(desc >> 62);
+  unsigned width = mode == 1 ? 128 : mode == 2 ? 64 : mode == 3 ? 32 : 16, off;
+  if (kmajor)
+    off = (mn % 8) * width + (mn / 8) * sbo + (k % 8) * 2 + (k / 8) * (mode ? 16 : lbo);
+  else if (mode == 0)
+    off = (mn % 8) * 2 + (mn / 8) * sbo + (k % 8) * 16 + (k / 8) * lbo;
+  else
+    off = (mn % (width / 2)) * 2 + (mn / (width / 2)) * lbo + (k % 8) * width + (k / 8) * sbo;
+  unsigned a = start + off;
+  if (mode) a ^= ((a >> 7) & (width / 16 - 1)) << 4;
+  return a;
+}
+
+static uint16_t emu_gmma_read(uint64_t desc, bool kmajor, int mn, int k) {
+  unsigned a = emu_gmma_addr(desc, kmajor, mn, k);
+  if (a < EMU_SMEM_WINDOW || a + 2 > EMU_SMEM_WINDOW + emu_smem_bytes)
+    emu_fail("wgmma operand outside dynamic shared memory (descriptor start or offsets wrong)");
+  size_t off = a - EMU_SMEM_WINDOW;
+  if (emu_generic[off] || emu_generic[off + 1])
+    emu_fail("wgmma reads cp.async data that its copying thread did not fence.proxy.async");
+  uint16_t v;
+  memcpy(&v, &emu_smem[off], 2);
+  return v;
+}
+
+/* A [64][16] and B [16][n]; ta, tb: imm-trans-a, imm-trans-b (0: K-major, 1: M- or N-major) */
+static void emu_gmma_operands(uint64_t da, uint64_t db, int n, int ta, int tb, std::vector<uint16_t> &a,
+                              std::vector<uint16_t> &b) {
+  a.resize(64 * 16);
+  b.resize((size_t)16 * n);
+  for (int m = 0; m < 64; m++)
+    for (int k = 0; k < 16; k++) a[m * 16 + k] = emu_gmma_read(da, !ta, m, k);
+  for (int k = 0; k < 16; k++)
+    for (int j = 0; j < n; j++) b[k * n + j] = emu_gmma_read(db, !tb, j, k);
+}
+
+static emu_wg_shadow *emu_wg_find(emu_wg &w, float *acc) {
+  for (auto &s : w.shadows)
+    if (s.first == acc) return &s.second;
+  return NULL;
+}
+
+static void ax_emu_wgmma_fence(void) {
+  emu_wg_collective(EMU_WG_FENCE, [](emu_wg &w) { w.fenced = true; });
+}
+
+/* wgmma.mma_async.m64nNk16.f32.T.T d, da, db, scale_d, 1, 1, ta, tb: d (this thread's
+ * n/2 accumulators) = A B + (scale_d ? d : 0). Computed at issue into a shadow of
+ * the accumulators, handed back at retire. */
+template <typename T>
+static void ax_emu_wgmma(float *d, int n, uint64_t da, uint64_t db, int ta, int tb, bool scale_d) {
+  if ((unsigned)ta > 1 || (unsigned)tb > 1) emu_fail("wgmma transpose flags other than 0 or 1");
+  emu_wg &w0 = emu_wgs[emu_cur->idx.x / 128];
+  int l = emu_cur->idx.x % 128;
+  w0.acc[l] = d, w0.da[l] = da, w0.db[l] = db;
+  int kind = EMU_WG_MMA + 16 * (n + 1024 * (ta + 2 * tb + 4 * (int)scale_d + 8 * (int)std::is_same<T, __half>::value));
+  emu_wg_collective(kind, [&](emu_wg &w) {
+    if (!w.fenced) emu_fail("wgmma.mma_async without a wgmma.fence since its accumulators were last accessed");
+    for (int i = 0; i < 128; i++)
+      if (w.da[i] != w.da[0] || w.db[i] != w.db[0]) emu_fail("wgmma descriptors differ across the warpgroup");
+    emu_mma_count++;
+    emu_wgmma_op op;
+    op.da = w.da[0], op.db = w.db[0], op.n = n, op.ta = ta, op.tb = tb;
+    emu_gmma_operands(op.da, op.db, n, ta, tb, op.a, op.b);
+    std::vector<float> A(64 * 16), B((size_t)16 * n);
+    for (size_t i = 0; i < A.size(); i++) A[i] = emu_b16_to_float<T>(op.a[i]);
+    for (size_t i = 0; i < B.size(); i++) B[i] = emu_b16_to_float<T>(op.b[i]);
+    for (int t = 0; t < 128; t++) {
+      op.acc[t] = w.acc[t];
+      emu_wg_shadow *sh = emu_wg_find(w, w.acc[t]);
+      if (!sh) {
+        w.shadows.push_back({w.acc[t], emu_wg_shadow{std::vector<float>(w.acc[t], w.acc[t] + n / 2), 0}});
+        sh = &w.shadows.back().second;
+      }
+      sh->pending++;
+      int warp = t / 32, g = (t % 32) / 4, q = t % 4;
+      for (int i = 0; i < n / 2; i++) { /* register i: row 16 warp + g + 8 ((i/2)%2), column 8 (i/4) + 2q + i%2 */
+        int row = 16 * warp + g + 8 * ((i / 2) % 2), col = 8 * (i / 4) + 2 * q + i % 2;
+        float acc = scale_d ? sh->v[i] : 0.f;
+        for (int k = 0; k < 16; k++) acc = fmaf(A[row * 16 + k], B[k * n + col], acc);
+        sh->v[i] = acc;
+      }
+      for (int i = 0; i < n / 2; i++) w.acc[t][i] = NAN; /* in flight: not readable */
+    }
+    w.open.push_back(std::move(op));
+  });
+}
+
+static void ax_emu_wgmma_commit(void) {
+  emu_wg_collective(EMU_WG_COMMIT, [](emu_wg &w) {
+    w.groups.push_back(std::move(w.open));
+    w.open.clear();
+  });
+}
+
+/* wgmma.wait_group n: retire the oldest groups until at most n are pending. */
+static void ax_emu_wgmma_wait(int n) {
+  emu_wg_collective(EMU_WG_WAIT + 16 * n, [n](emu_wg &w) {
+    while ((int)w.groups.size() > n) {
+      for (emu_wgmma_op &op : w.groups.front()) {
+        std::vector<uint16_t> a, b;
+        emu_gmma_operands(op.da, op.db, op.n, op.ta, op.tb, a, b);
+        if (a != op.a || b != op.b) emu_fail("shared memory read by a wgmma changed before its wait_group");
+        for (int t = 0; t < 128; t++) {
+          emu_wg_shadow *sh = emu_wg_find(w, op.acc[t]);
+          if (--sh->pending == 0) {
+            memcpy(op.acc[t], sh->v.data(), sh->v.size() * sizeof(float));
+            w.fenced = false; /* the registers are the program's again */
+            for (size_t i = 0; i < w.shadows.size(); i++)
+              if (w.shadows[i].first == op.acc[t]) {
+                w.shadows.erase(w.shadows.begin() + i);
+                break;
+              }
+          }
+        }
+      }
+      w.groups.erase(w.groups.begin());
+    }
+  });
 }
 
 /* device math the kernels use (glibc has an unrelated __expf of its own) */

@@ -1,6 +1,9 @@
 /* Runs kernels/cuda/gemm.cu's kernels on the host, without a GPU, on the CUDA
  * execution model of cuda_emulate.h (a coroutine per CUDA thread, warp-wide PTX
- * computed from the PTX ISA's fragment layouts, cp.async landing at its wait).
+ * computed from the PTX ISA's fragment layouts, cp.async landing at its wait,
+ * Hopper's wgmma reading descriptor-addressed swizzled shared memory and handing
+ * its accumulators back at wait_group): gemm_simt, gemm_tc and gemm_wgmma (both
+ * tile widths).
  * It checks the kernels' tile, pipeline, transpose, edge and batch index math
  * against a naive reference; it cannot check timing or the hardware's memory
  * ordering. The GPU parity suite remains the real test. Built and run by ctest
@@ -31,6 +34,15 @@ template <int N> void cp_async_wait(void) { ax_emu_cp_async_wait(N); }
 template <bool TRANS> void ldmatrix_x4(unsigned r[4], const void *p) { ax_emu_ldmatrix_x4(r, p, TRANS); }
 template <typename T> void mma_16816(float c[4], const unsigned a[4], const unsigned b[2]) {
   ax_emu_mma_16816<T>(c, a, b[0], b[1]);
+}
+unsigned wg_smem_addr(const void *p) { return ax_emu_smem_addr(p); }
+void fence_proxy_async(void) { ax_emu_fence_proxy_async(); }
+void wgmma_fence(void) { ax_emu_wgmma_fence(); }
+void wgmma_commit(void) { ax_emu_wgmma_commit(); }
+template <int N> void wgmma_wait(void) { ax_emu_wgmma_wait(N); }
+template <typename T, int N, int TRANS_A, int TRANS_B>
+void wgmma_m64k16(float (&d)[N / 2], uint64_t da, uint64_t db) {
+  ax_emu_wgmma<T>(d, N, da, db, TRANS_A, TRANS_B, true);
 }
 
 #include "kernels/cuda/gemm.cu"
@@ -132,6 +144,12 @@ template <typename T> static void tc_all(const char *name, const gcase &c) {
   check<T>(name, c, k[c.ta * 2 + c.tb], TC_BM, TC_BN, TC_THREADS, true, smem);
 }
 
+template <typename T, int BN> static void wgmma_all(const char *name, const gcase &c) {
+  kernel_fn k[4] = {gemm_wgmma<T, BN, false, false>, gemm_wgmma<T, BN, false, true>, gemm_wgmma<T, BN, true, false>,
+                    gemm_wgmma<T, BN, true, true>};
+  check<T>(name, c, k[c.ta * 2 + c.tb], WG_BM, BN, WG_THREADS, true, wg_smem_bytes(BN));
+}
+
 int main(void) {
   std::vector<gcase> cs;
   const int64_t sizes[][3] = {{1, 1, 1}, {7, 5, 13}, {33, 17, 9}, {130, 66, 40}, {64, 64, 64}};
@@ -161,7 +179,27 @@ int main(void) {
     }
     tc_all<__nv_bfloat16>("tc bf16", c);
     tc_all<__half>("tc f16", c);
+    wgmma_all<__nv_bfloat16, 128>("wgmma bf16 128x128", c);
+    wgmma_all<__half, 256>("wgmma f16 128x256", c);
   }
-  printf("%d kernel runs, %d failed\n", cases_run, failures);
+  /* the wgmma kernel's own shapes: several 64-deep k-tiles (the 4-stage ring wraps),
+   * both warpgroups' rows, two column atoms of MN-major tiles, edges on every side */
+  std::vector<gcase> wcs;
+  const int64_t wg_sizes[][3] = {{136, 200, 328}, {256, 256, 64}, {72, 136, 520}};
+  for (auto &s : wg_sizes)
+    for (int t = 0; t < 4; t++) wcs.push_back({s[0], s[1], s[2], 1, t / 2, t % 2, 0, 0, 0, 0, 1, 0});
+  wcs.push_back({130, 140, 200, 3, 0, 1, 8, 0, 1, 0, 0.5, -1.5}); /* batches, broadcast B, beta */
+  wcs.push_back({130, 140, 200, 3, 1, 0, 0, 1, 0, 0, 1, 1});      /* broadcast A, beta 1 */
+  wcs.push_back({66, 70, 130, 2, 0, 0, 14, 0, 0, 0, 1, 0});       /* padded ld: partial chunks at every edge */
+  wcs.push_back({66, 70, 130, 2, 1, 1, 10, 0, 0, 0, 2, 0.25});
+  wcs.push_back({40, 24, 0, 2, 0, 0, 0, 0, 0, 0, 1, 0.5});       /* k = 0: C = beta C */
+  wcs.push_back({1100, 264, 64, 1, 0, 1, 0, 0, 0, 0, 1, 0});      /* more tile rows than one raster group */
+  for (const gcase &c : wcs) {
+    wgmma_all<__nv_bfloat16, 128>("wgmma bf16 128x128", c);
+    wgmma_all<__half, 128>("wgmma f16 128x128", c);
+    wgmma_all<__nv_bfloat16, 256>("wgmma bf16 128x256", c);
+    wgmma_all<__half, 256>("wgmma f16 128x256", c);
+  }
+  printf("%d kernel runs (%lld warp or warpgroup MMAs), %d failed\n", cases_run, emu_mma_count, failures);
   return failures != 0;
 }

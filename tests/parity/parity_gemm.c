@@ -10,9 +10,15 @@
  * The CPU GEMM has no bf16/f16 kernel, so for those the reference runs in f32
  * on the same (already rounded) values and its results are rounded to the
  * dtype once: the GPU accumulates in f32 too, so the two differ by summation
- * order and one rounding. Sizes are chosen to hit both native kernels: the
- * tensor-core one needs 16-byte aligned rows (leading dimensions multiple of
- * 8 for 16-bit types), anything else takes the CUDA-core fallback. */
+ * order and one rounding. Sizes are chosen to hit every native kernel: the
+ * tensor-core ones need 16-byte aligned rows (leading dimensions multiple of
+ * 8 for 16-bit types), anything else takes the CUDA-core fallback (gemm_simt).
+ * Which tensor-core kernel runs depends on the device and the build: on an
+ * H100/H200 built with sm_90a (the default CMAKE_CUDA_ARCHITECTURES) every
+ * aligned bf16/f16 case runs gemm_wgmma, its 128x256 tile when the output has
+ * at least one tile per SM (the 4096-sized cases below) and its 128x128 tile
+ * otherwise; elsewhere, or with AXON_GEMM_WGMMA=0, they run gemm_tc (mma.sync).
+ * The large bf16/f16 cases are the sizes axon bench times. */
 #include <stdio.h>
 #include <string.h>
 
@@ -166,6 +172,15 @@ static const mm_case cases[] = {
     {128, 64, 128, 0, 1, 0, 1, 1, {5}, {5}},
 };
 
+/* bf16/f16 only (a 4096^3 reference in f64 would take minutes on the CPU): the
+ * large-tile wgmma kernel, every transpose variant through the gradients */
+static const mm_case large_cases[] = {
+    {4096, 4096, 4096, 0, 0, 0, 0, 0, {0}, {0}},
+    {4096, 4096, 4096, 0, 1, 0, 0, 0, {0}, {0}},
+    {3000, 4096, 2056, 1, 0, 8, 0, 0, {0}, {0}}, /* edges off the 128x256 tile, padded rows */
+    {1024, 1024, 1024, 0, 0, 0, 1, 1, {8}, {8}},
+};
+
 static void run_impl(const char *op_mm, const char *op_lin) {
   const ax_dtype dts[] = {AX_F32, AX_F64, AX_BF16, AX_F16};
   for (int d = 0; d < 4; d++) {
@@ -173,6 +188,9 @@ static void run_impl(const char *op_mm, const char *op_lin) {
     linear_case(op_lin, dts[d], 2, (int64_t[]){7, 13}, 5);
     linear_case(op_lin, dts[d], 3, (int64_t[]){2, 65, 129}, 257);
     linear_case(op_lin, dts[d], 2, (int64_t[]){96, 256}, 136);
+    if (!half_type(dts[d])) continue;
+    for (size_t i = 0; i < sizeof large_cases / sizeof large_cases[0]; i++) matmul_case(op_mm, dts[d], &large_cases[i]);
+    linear_case(op_lin, dts[d], 3, (int64_t[]){8, 512, 1024}, 4096); /* a GPT MLP's first layer */
   }
 }
 
