@@ -146,6 +146,20 @@ bool pr_check_bound(const char *op, const char *desc, ax_tensor *ref, ax_tensor 
   return check(op, desc, ref, got, bound);
 }
 
+bool pr_expect_error(const char *op, const char *desc, bool returned_failure, const char *needle) {
+  char why[1200];
+  bool pass = returned_failure && pending_errors > 0 && strstr(pending_error, needle) != NULL;
+  if (!pass)
+    snprintf(why, sizeof why, "expected a failure with an error containing \"%s\"; %s%s", needle,
+             returned_failure ? "it failed" : "it succeeded",
+             pending_errors ? ", error: " : " and reported no error");
+  if (!pass && pending_errors) strncat(why, pending_error, sizeof why - strlen(why) - 1);
+  else if (pass && verbose) printf("     (error: %s)\n", pending_error);
+  pending_errors = 0;
+  record(op, desc, pass, pass ? 0 : INFINITY, 0, why);
+  return pass;
+}
+
 static bool check(const char *op, const char *desc, ax_tensor *ref, ax_tensor *got, double bound) {
   char why[1200];
   if (pending_errors) { /* the op (or its backward) reported an error */

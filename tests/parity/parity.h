@@ -34,6 +34,10 @@ bool pr_check(const char *op, const char *desc, ax_tensor *ref, ax_tensor *got, 
 /* pr_check with an explicit bound, for cases held tighter than their dtype's default. */
 bool pr_check_bound(const char *op, const char *desc, ax_tensor *ref, ax_tensor *got, double bound);
 
+/* Records an error case: passes when the call failed (returned_failure) and reported an
+ * error whose message contains needle. Clears the reported errors either way. */
+bool pr_expect_error(const char *op, const char *desc, bool returned_failure, const char *needle);
+
 /* One forward-and-backward case: fn(x, ctx) builds the op's output from leaves x[0..n-1]
  * (applying any views itself, so both devices see the same layouts). pr_run makes leaves
  * from the CPU tensors `bases` (requiring grad where grad[i]), runs fn on them and on
@@ -55,7 +59,7 @@ ax_tensor *pr_cuda(ax_tensor *cpu); /* ax_to(cpu, AX_CUDA(0)), detached, require
 #define PR_FAMILIES(X) \
   X(copy) X(elementwise) X(index) X(reduce) X(softmax) X(loss) X(gemm) \
   X(conv) X(pool) X(norm) X(dropout) X(optim) X(layernorm) X(attention) X(autocast) \
-  X(attention_cudnn)
+  X(attention_cudnn) X(errors)
 #define PR_DECLARE(f) void pr_family_##f(void) __attribute__((weak));
 PR_FAMILIES(PR_DECLARE)
 #undef PR_DECLARE
