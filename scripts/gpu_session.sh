@@ -41,18 +41,32 @@ cmake --build build-gpu -j"$(nproc)" > "$OUT/build.txt" 2>&1 || { grep -E 'error
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 echo "commit $commit, $(date -u +%Y-%m-%d)" | tee -a "$OUT/info.txt"
 
+# Each parity family runs in its own process under a time limit, so a kernel that hangs
+# or faults on real hardware costs its family's log, not the session's other results.
+families=$(./build-gpu/axon_parity --help 2>&1 | sed -n 's/^families://p')
+parity_family() { # LOG [VAR=VALUE ...]: $family with that environment; its exit status (124: timed out) ends LOG
+  local log=$1; shift
+  env "$@" timeout "${PARITY_TIMEOUT:-120}" ./build-gpu/axon_parity -v "$family" >> "$log" 2>&1
+  echo "exit $? ($family)" >> "$log"
+}
 if [ "$what" = all ] || [ "$what" = parity ]; then
-  echo "== parity (native kernels)"
-  ./build-gpu/axon_parity -v > "$OUT/parity.txt" 2>&1; echo "exit $?" >> "$OUT/parity.txt"
-  AXON_GEMM=cublas ./build-gpu/axon_parity gemm autocast > "$OUT/parity_cublas.txt" 2>&1
-  AXON_CONV=cudnn ./build-gpu/axon_parity conv > "$OUT/parity_cudnn.txt" 2>&1
-  ./build-gpu/axon_parity -v attention_cudnn > "$OUT/parity_cudnn_attention.txt" 2>&1; tail -30 "$OUT/parity_cudnn_attention.txt"
-  tail -40 "$OUT/parity.txt"; tail -5 "$OUT/parity_cublas.txt" "$OUT/parity_cudnn.txt"
+  echo "== parity, one process per family (per-family logs in $OUT/parity_*.txt)"
+  for family in $families; do
+    parity_family "$OUT/parity_$family.txt"
+    printf '%-16s %s  %s\n' "$family" "$(grep -E 'cases, [0-9]+ passed' "$OUT/parity_$family.txt" | tail -1)" \
+      "$(grep -E '^exit' "$OUT/parity_$family.txt" | tail -1)"
+  done | tee "$OUT/parity_summary.txt"
+  echo "== vendor alternates (cuBLAS GEMM, cuDNN convolution) and the tensor-core paths off"
+  for family in gemm autocast; do parity_family "$OUT/parity_cublas.txt" AXON_GEMM=cublas; done
+  family=conv; parity_family "$OUT/parity_cudnn_conv.txt" AXON_CONV=cudnn
+  for family in gemm attention; do parity_family "$OUT/parity_no_tensor_core_paths.txt" AXON_GEMM_WGMMA=0 AXON_ATTN_MMA=0; done
+  grep -h -E '^(exit|FAIL)' "$OUT/parity_cublas.txt" "$OUT/parity_cudnn_conv.txt" "$OUT/parity_no_tensor_core_paths.txt" | head -40
 fi
 
 if [ "$what" = all ] || [ "$what" = bench ]; then
   echo "== kernel benchmarks"
-  ./build-gpu/axon bench --device cuda --json "$OUT/bench.json" > "$OUT/bench.txt" 2>&1
+  timeout 400 ./build-gpu/axon bench --device cuda --json "$OUT/bench.json" > "$OUT/bench.txt" 2>&1
+  echo "exit $?" >> "$OUT/bench.txt"
   tail -60 "$OUT/bench.txt"
   [ -x ./build-gpu/benchmarks/bench_attention ] && ./build-gpu/benchmarks/bench_attention > "$OUT/bench_attention.txt" 2>&1
 fi
@@ -61,7 +75,7 @@ if [ "$what" = all ] || [ "$what" = gpt ]; then
   text=${AXON_TEXT:-/usr/share/games/fortunes}
   echo "== GPT-2 124M (12 layers, 768 wide, T=1024, vocabulary 50257, bf16) on the bytes of $text"
   gpt=(--n-layer 12 --n-head 12 --n-embd 768 --block-size 1024 --batch-size 16 --vocab-size 50257)
-  ./build-gpu/axon train --model gpt --dataset "text:$text" "${gpt[@]}" --precision bf16 --steps 40 --log-every 5 \
+  timeout 300 ./build-gpu/axon train --model gpt --dataset "text:$text" "${gpt[@]}" --precision bf16 --steps 40 --log-every 5 \
     --eval-every 0 --eval-batches 2 --warmup-steps 5 --no-save --device cuda --metrics "$OUT/axon_gpt2.jsonl" \
     > "$OUT/axon_gpt2.txt" 2>&1
   tail -12 "$OUT/axon_gpt2.txt"
