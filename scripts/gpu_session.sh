@@ -5,7 +5,7 @@
 # parity suite (native and vendor alternates), the kernel benchmarks and the
 # GPT-2 124M training benchmark against the PyTorch found there, and leaves the
 # logs in $OUT (default ./gpu-out) for docs/benchmarks.md.
-#   OUT=/tmp/out bash scripts/gpu_session.sh [parity|bench|gpt|all]   # default all
+#   OUT=/tmp/out bash scripts/gpu_session.sh [parity|bench|gpt|dist|all]   # default all
 # The GPT benchmark reads text from $AXON_TEXT (default: Debian's fortunes; carry a
 # copy to a machine that lacks it). From a session with the `device` tool:
 #   mkdir -p gpu-data && cp -r /usr/share/games/fortunes gpu-data/      # ignored by git
@@ -87,4 +87,21 @@ if [ "$what" = all ] || [ "$what" = gpt ]; then
     done
   fi
 fi
+if [ "$what" = all ] || [ "$what" = dist ]; then
+  text=${AXON_TEXT:-/usr/share/games/fortunes}
+  echo "== DDP through NCCL at world size 1 (--ddp) against the plain run: a small GPT, 30 steps"
+  small=(--model gpt --dataset "text:$text" --n-layer 2 --n-embd 128 --steps 30 --eval-every 0 --eval-batches 2 --device cuda)
+  for run in plain plain2 ddp; do
+    flag=(); [ "$run" = ddp ] && flag=(--ddp)
+    timeout 200 ./build-gpu/axon train "${small[@]}" "${flag[@]}" --save "$OUT/gpt_$run.safetensors" > "$OUT/dist_$run.txt" 2>&1
+  done
+  { cmp -s "$OUT/gpt_plain.safetensors" "$OUT/gpt_plain2.safetensors" && echo "plain twice: identical weights" \
+      || echo "plain twice: weights differ (the GPU run is not deterministic: compare --ddp with a tolerance)"
+    cmp -s "$OUT/gpt_plain.safetensors" "$OUT/gpt_ddp.safetensors" && echo "--ddp (NCCL): identical weights" \
+      || echo "--ddp (NCCL): weights differ from the plain run"
+    grep -h "data parallel" "$OUT/dist_ddp.txt"; } | tee "$OUT/dist.txt"
+  echo "== NCCL all_reduce bandwidth, one rank"
+  timeout 120 ./build-gpu/bench_allreduce cuda > "$OUT/allreduce.txt" 2>&1; tail -20 "$OUT/allreduce.txt"
+fi
+
 echo "== logs in $OUT"

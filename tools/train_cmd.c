@@ -94,6 +94,7 @@ int ax_cmd_train(int argc, char **argv) {
       {"bucket-mb", AX_FLAG_DOUBLE, &c.bucket_mb, "MB", "gradient bucket size of data-parallel runs (mpirun/srun; default 25)"},
       {"sync-bn", AX_FLAG_BOOL, &c.sync_bn, NULL, "data-parallel runs: batch-norm statistics over the global batch (SyncBatchNorm)"},
       {"zero", AX_FLAG_BOOL, &c.zero, NULL, "data-parallel runs: shard the optimizer state across ranks (ZeRO-1)"},
+      {"ddp", AX_FLAG_BOOL, &c.force_ddp, NULL, "run through DDP even with one process (on a GPU: NCCL at world size 1)"},
       {"stop-after-steps", AX_FLAG_I64, &c.stop_after_steps, "N", "checkpoint and stop after N steps (testing resume)"},
   };
   int r = ax_cli_parse("train", train_usage,

@@ -284,8 +284,9 @@ static int lm_run(const ax_lm_config *c, ax_lm_report *out, ax_comm *comm, int r
   }
   ax_tensor *params[512];
   int np = ax_module_parameters(l.m, params, 512);
-  ax_ddp *ddp = world > 1 ? ax_ddp_new(l.m, comm, &(ax_ddp_opts){.bucket_mb = c->bucket_mb}) : NULL;
-  if (world > 1 && !ddp) {
+  bool use_ddp = world > 1 || c->force_ddp;
+  ax_ddp *ddp = use_ddp ? ax_ddp_new(l.m, comm, &(ax_ddp_opts){.bucket_mb = c->bucket_mb}) : NULL;
+  if (use_ddp && !ddp) {
     ax_module_free(l.m);
     ax_text_close(ds);
     return fail(err, errlen, "data parallel set-up failed: %s", ax_last_error());

@@ -33,6 +33,7 @@ typedef struct ax_lm_config {
   int sample_tokens;        /* > 0: print a sample of this many bytes after training */
   double bucket_mb;         /* data parallel (mpirun/srun): DDP bucket size in MB (0: 25) */
   bool zero;                /* ZeRO-1: AdamW state sharded across ranks (ax_zero; not with fp16) */
+  bool force_ddp;           /* DDP even with one process (checks the path; NCCL for CUDA tensors) */
   const char *checkpoint_dir; /* DIR/checkpoint.safetensors: model, optimizer, step, RNG, loss scale */
   int checkpoint_every;     /* steps between checkpoints (0: only at the end) */
   bool resume;              /* continue from DIR/checkpoint.safetensors when it exists */

@@ -445,7 +445,7 @@ int ax_train(const ax_train_config *c, ax_train_report *report, char *err, size_
     }
   }
 
-  if (world > 1) {
+  if (world > 1 || c->force_ddp) {
     ddp = ax_ddp_new(model, comm, &(ax_ddp_opts){.bucket_mb = c->bucket_mb});
     if (!ddp) {
       fail(err, errlen, "data-parallel start-up failed: %s", ax_last_error());

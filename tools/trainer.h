@@ -38,6 +38,7 @@ typedef struct ax_train_config {
   double bucket_mb;           /* DDP gradient bucket size under mpirun/srun (0: 25 MB) */
   bool sync_bn;               /* SyncBatchNorm: batch statistics over every rank's slice (data parallel) */
   bool zero;                  /* ZeRO-1: optimizer state sharded across ranks (ax_zero) */
+  bool force_ddp;             /* DDP even with one process (checks the path; NCCL for CUDA tensors) */
   FILE *log;                  /* progress and epoch lines (NULL: stdout) */
   int progress;               /* -1: a bar when log is a terminal; 0: plain lines; 1: bar */
   /* testing hooks */
