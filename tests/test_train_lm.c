@@ -102,6 +102,20 @@ Test(train_lm, gpt_learns_the_corpus_and_generates_with_and_without_cache) {
 
 /* 12 steps straight, or 5 steps, a checkpoint, and 7 more in a new run: the same
  * losses and the same weights, bit for bit (batches are functions of the step) */
+/* Every tensor of two weights files holds the same bytes. */
+static void expect_same_weights(const char *a, const char *b, const char *when) {
+  char err[512];
+  ax_state_dict *s1 = ax_load_safetensors(a, err, sizeof err), *s2 = ax_load_safetensors(b, err, sizeof err);
+  cr_assert(s1 && s2, "%s", err);
+  for (int i = 0; i < ax_state_dict_size(s1); i++) {
+    ax_tensor *x = ax_state_dict_tensor(s1, i), *y = ax_state_dict_get(s2, ax_state_dict_name(s1, i));
+    cr_expect(y && ax_nbytes(x) == ax_nbytes(y) && !memcmp(ax_data_ptr(x), ax_data_ptr(y), ax_nbytes(x)),
+              "%s differs %s", ax_state_dict_name(s1, i), when);
+  }
+  ax_state_dict_free(s1);
+  ax_state_dict_free(s2);
+}
+
 Test(train_lm, resume_continues_the_same_run) {
   char ckdir[320], w1[320], w2[320], err[512];
   snprintf(ckdir, sizeof ckdir, "%s/ckpt", dir);
@@ -125,15 +139,7 @@ Test(train_lm, resume_continues_the_same_run) {
   cr_assert_eq(b.steps_done, 12);
   cr_assert_eq(a.train_loss, b.train_loss, "last training loss %.9g straight, %.9g resumed", a.train_loss, b.train_loss);
   cr_assert_eq(a.val_loss, b.val_loss, "validation loss %.9g straight, %.9g resumed", a.val_loss, b.val_loss);
-  ax_state_dict *s1 = ax_load_safetensors(w1, err, sizeof err), *s2 = ax_load_safetensors(w2, err, sizeof err);
-  cr_assert(s1 && s2, "%s", err);
-  for (int i = 0; i < ax_state_dict_size(s1); i++) {
-    ax_tensor *x = ax_state_dict_tensor(s1, i), *y = ax_state_dict_get(s2, ax_state_dict_name(s1, i));
-    cr_assert(y && ax_nbytes(x) == ax_nbytes(y) && !memcmp(ax_data_ptr(x), ax_data_ptr(y), ax_nbytes(x)),
-              "%s differs after resuming", ax_state_dict_name(s1, i));
-  }
-  ax_state_dict_free(s1);
-  ax_state_dict_free(s2);
+  expect_same_weights(w1, w2, "after resuming");
   /* resuming with another batch size is refused */
   c.batch_size = 4;
   cr_assert_neq(ax_train_lm(&c, NULL, err, sizeof err), 0);
@@ -168,15 +174,7 @@ Test(train_lm, ddp_at_world_size_one_equals_the_plain_run) {
   fclose(c.log);
   cr_expect_eq(a.train_loss, b.train_loss, "train loss %.9g plain, %.9g through DDP", a.train_loss, b.train_loss);
   cr_expect_eq(a.val_loss, b.val_loss, "validation loss %.9g plain, %.9g through DDP", a.val_loss, b.val_loss);
-  ax_state_dict *s1 = ax_load_safetensors(w1, err, sizeof err), *s2 = ax_load_safetensors(weights, err, sizeof err);
-  cr_assert(s1 && s2, "%s", err);
-  for (int i = 0; i < ax_state_dict_size(s1); i++) {
-    ax_tensor *x = ax_state_dict_tensor(s1, i), *y = ax_state_dict_get(s2, ax_state_dict_name(s1, i));
-    cr_expect(y && ax_nbytes(x) == ax_nbytes(y) && !memcmp(ax_data_ptr(x), ax_data_ptr(y), ax_nbytes(x)),
-              "%s differs through DDP", ax_state_dict_name(s1, i));
-  }
-  ax_state_dict_free(s1);
-  ax_state_dict_free(s2);
+  expect_same_weights(w1, weights, "through DDP");
   FILE *f = fopen(logpath, "r");
   cr_assert_not_null(f);
   bool said = false;
