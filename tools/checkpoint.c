@@ -2,6 +2,7 @@
 #include "tools/checkpoint.h"
 
 #include <errno.h>
+#include <sys/stat.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,26 @@ ax_state_dict *ax_tool_ckpt_collect(ax_module *model, ax_optimizer *opt, ax_zero
   ax_state_dict_free(m);
   ax_state_dict_free(o);
   return sd;
+}
+
+int ax_tool_ckpt_begin(const char *dir, ax_module *model, ax_optimizer *opt, ax_zero *zero, ax_state_dict **out,
+                       char *err, size_t errlen) {
+  /* every rank holds the same parameters and (unsharded) optimizer state: rank 0 writes
+   * for all; a ZeRO state is gathered first, by every rank */
+  *out = NULL;
+  bool writer = ax_comm_rank(ax_comm_world()) == 0;
+  if (!writer && !zero) return 0;
+  ax_state_dict *sd = ax_tool_ckpt_collect(model, opt, zero);
+  if (!writer) {
+    ax_state_dict_free(sd);
+    return 0;
+  }
+  if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+    ax_state_dict_free(sd);
+    return ax_tool_fail(err, errlen, "cannot create checkpoint folder %s: %s", dir, strerror(errno));
+  }
+  *out = sd;
+  return 0;
 }
 
 /* the entries of sd named prefix + x, as x */

@@ -12,6 +12,12 @@
  * With a ZeRO optimizer (zero != NULL, opt ignored) the optimizer state is gathered from
  * every rank in the plain optimizer's format: a collective, so every rank must call it. */
 ax_state_dict *ax_tool_ckpt_collect(ax_module *model, ax_optimizer *opt, ax_zero *zero);
+/* The start of writing a checkpoint into folder dir, called by every rank: collects the
+ * dict (gathering a ZeRO state, a collective), then on rank 0 creates dir and returns the
+ * dict in *out (the caller adds metadata, saves, frees); on other ranks *out is NULL.
+ * 0, or -1 with a reason (nothing left to free). */
+int ax_tool_ckpt_begin(const char *dir, ax_module *model, ax_optimizer *opt, ax_zero *zero, ax_state_dict **out,
+                       char *err, size_t errlen);
 /* Loads model.* (strictly) and optimizer.* of sd into model and opt (or zero, which takes
  * its slices of a plain optimizer's state). 0, or -1 with a reason. */
 int ax_tool_ckpt_restore(const ax_state_dict *sd, ax_module *model, ax_optimizer *opt, ax_zero *zero, const char *path,

@@ -153,18 +153,9 @@ static void lm_ckpt_path(const ax_lm_config *c, char *buf, size_t n) {
 
 static int lm_save_checkpoint(const ax_lm_config *c, ax_module *m, ax_optimizer *opt, ax_zero *zero,
                               ax_loss_scaler *scaler, int64_t steps_done, char *err, size_t errlen) {
-  /* a sharded (ZeRO) optimizer state is gathered by every rank, then rank 0 writes */
-  bool writer = ax_comm_rank(ax_comm_world()) == 0;
-  if (!writer && !zero) return 0;
-  ax_state_dict *sd = ax_tool_ckpt_collect(m, opt, zero);
-  if (!writer) {
-    ax_state_dict_free(sd);
-    return 0;
-  }
-  if (mkdir(c->checkpoint_dir, 0755) != 0 && errno != EEXIST) {
-    ax_state_dict_free(sd);
-    return fail(err, errlen, "cannot create checkpoint folder %s: %s", c->checkpoint_dir, strerror(errno));
-  }
+  ax_state_dict *sd;
+  if (ax_tool_ckpt_begin(c->checkpoint_dir, m, opt, zero, &sd, err, errlen)) return -1;
+  if (!sd) return 0; /* not rank 0 */
   uint64_t seed, offset;
   ax_rng_get_state(&seed, &offset);
   ax_state_dict_set_meta(sd, "format", LM_CKPT_FORMAT);

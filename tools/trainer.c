@@ -212,19 +212,9 @@ typedef struct train_state {
 
 static int save_checkpoint(const ax_train_config *c, ax_module *model, ax_optimizer *opt, ax_zero *zero,
                            const train_state *st, char *err, size_t errlen) {
-  /* every rank holds the same parameters and optimizer state: rank 0 writes for all;
-   * a sharded (ZeRO) state is gathered first, by every rank */
-  bool writer = ax_comm_rank(ax_comm_world()) == 0;
-  if (!writer && !zero) return 0;
-  ax_state_dict *sd = ax_tool_ckpt_collect(model, opt, zero);
-  if (!writer) {
-    ax_state_dict_free(sd);
-    return 0;
-  }
-  if (mkdir(c->checkpoint_dir, 0755) != 0 && errno != EEXIST) {
-    ax_state_dict_free(sd);
-    return fail(err, errlen, "cannot create checkpoint folder %s: %s", c->checkpoint_dir, strerror(errno));
-  }
+  ax_state_dict *sd;
+  if (ax_tool_ckpt_begin(c->checkpoint_dir, model, opt, zero, &sd, err, errlen)) return -1;
+  if (!sd) return 0; /* not rank 0 */
   uint64_t seed, offset;
   ax_rng_get_state(&seed, &offset);
   char v[64];
