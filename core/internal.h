@@ -136,5 +136,8 @@ uint64_t ax__rng_seed(void);
 bool ax__batch_norm_check(const char *op, const ax_tensor *x, const ax_tensor *running_mean,
                           const ax_tensor *running_var, const ax_tensor *weight, const ax_tensor *bias, double momentum,
                           double eps);
+/* BatchNorm modules (nn/layers.c, dist/sync_bn.c): num_batches_tracked += 1, in place,
+ * outside autograd; NULL (not tracked) does nothing. */
+void ax__count_batch(ax_tensor *num_batches_tracked);
 
 #endif

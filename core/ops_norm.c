@@ -25,6 +25,15 @@ static bool check_vec(const char *op, const ax_tensor *x, const ax_tensor *v, co
 }
 
 /* The argument checks of batch norm, shared with dist/'s SyncBatchNorm. */
+void ax__count_batch(ax_tensor *num_batches_tracked) {
+  if (!num_batches_tracked) return;
+  ax_scope_begin();
+  ax_no_grad_begin();
+  ax_copy_(num_batches_tracked, ax_add_scalar(num_batches_tracked, 1));
+  ax_no_grad_end();
+  ax_scope_end();
+}
+
 bool ax__batch_norm_check(const char *op, const ax_tensor *x, const ax_tensor *running_mean,
                           const ax_tensor *running_var, const ax_tensor *weight, const ax_tensor *bias, double momentum,
                           double eps) {

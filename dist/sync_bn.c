@@ -125,13 +125,7 @@ static ax_tensor *sbn_forward(ax_module *m, ax_tensor *x) {
                                           p->momentum, p->eps)
                      : ax_batch_norm(x, p->running_mean, p->running_var, p->weight, p->bias, training, p->momentum,
                                      p->eps);
-  if (y && training && p->num_batches_tracked) {
-    ax_scope_begin();
-    ax_no_grad_begin();
-    ax_copy_(p->num_batches_tracked, ax_add_scalar(p->num_batches_tracked, 1));
-    ax_no_grad_end();
-    ax_scope_end();
-  }
+  if (y && training) ax__count_batch(p->num_batches_tracked);
   return y;
 }
 

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "axon.h"
+#include "core/internal.h"
 
 /* PyTorch's default for Linear and Conv: weight kaiming_uniform(a = sqrt(5)), i.e.
  * U(-1/sqrt(fan_in), 1/sqrt(fan_in)), and the bias from the same bound. */
@@ -178,13 +179,7 @@ static ax_tensor *bn_forward(ax_module *m, ax_tensor *x) {
   }
   bool training = ax_module_is_training(m);
   ax_tensor *y = ax_batch_norm(x, p->running_mean, p->running_var, p->weight, p->bias, training, p->momentum, p->eps);
-  if (y && training && p->num_batches_tracked) {
-    ax_scope_begin();
-    ax_no_grad_begin();
-    ax_copy_(p->num_batches_tracked, ax_add_scalar(p->num_batches_tracked, 1));
-    ax_no_grad_end();
-    ax_scope_end();
-  }
+  if (y && training) ax__count_batch(p->num_batches_tracked);
   return y;
 }
 
