@@ -15,13 +15,12 @@
  * block order. The grid depends only on the shape and the GPU, so the bits of
  * gweight / gbias are the same every run.
  *
- * Embedding backward: positions are sorted by index with CUB's radix sort
+ * Embedding backward: positions are sorted by index with our radix sort (sort.cuh)
  * (stable: a bucket keeps ascending positions) next to a histogram and its
  * exclusive scan (bucket bounds); then a warp per vocabulary row sums its
  * bucket's gy rows in that order (f32 accumulation for bf16 / f16) and writes
  * the row once, zeros for unused rows. No float atomics: the same bits every run. */
-#include <cub/device/device_radix_sort.cuh>
-#include <cub/device/device_scan.cuh>
+#include "kernels/cuda/sort.cuh"
 
 #include "kernels/cuda/rows.cuh"
 
@@ -105,7 +104,7 @@ void layer_norm_run(LnArgs a) {
   a.vec = params_vec && axr::can_vec<T>(a.cols, a.x, a.y, (const void *)((uintptr_t)a.w | (uintptr_t)a.b));
   dim3 grid, block;
   axr::row_launch_shape(a.rows, a.cols, 1024, &grid, &block);
-  layer_norm_kernel<T, A><<<grid, block, 0, ax_cuda_stream()>>>(a);
+  ax_cuda_launch(layer_norm_kernel<T, A>, grid, block, 0, ax_cuda_stream(), a);
   AX_CUDA_LAUNCH_CHECK("layer_norm_kernel");
 }
 
@@ -122,7 +121,7 @@ struct LnBwdArgs {
 
 template <typename T, typename A>
 __global__ void layer_norm_backward_kernel(LnBwdArgs a) {
-  extern __shared__ __align__(16) unsigned char smem_raw[];
+  AX_DYNAMIC_SMEM(unsigned char, smem_raw);
   const int64_t cols = a.cols;
   A *acc = nullptr;
   if (a.partial) {
@@ -217,7 +216,7 @@ void layer_norm_backward_run(LnBwdArgs a, ax_kt *gweight, ax_kt *gbias) {
     ax_kt *outs[2] = {gweight, gbias};
     for (int i = 0; i < 2; i++)
       if (outs[i] && a.cols > 0) {
-        fill_zero_kernel<T, A><<<ax_cuda_blocks(a.cols, 256), 256, 0, st>>>((T *)outs[i]->data, a.cols,
+        ax_cuda_launch(fill_zero_kernel<T, A>, ax_cuda_blocks(a.cols, 256), 256, 0, st, (T *)outs[i]->data, a.cols,
                                                                           outs[i]->strides[0]);
         AX_CUDA_LAUNCH_CHECK("fill_zero_kernel");
       }
@@ -239,11 +238,11 @@ void layer_norm_backward_run(LnBwdArgs a, ax_kt *gweight, ax_kt *gbias) {
     a.partial = ax_cuda_scratch_alloc(acc_bytes * (size_t)grid);
     if (!a.partial) return;
   }
-  layer_norm_backward_kernel<T, A><<<(unsigned)grid, threads, smem, st>>>(a);
+  ax_cuda_launch(layer_norm_backward_kernel<T, A>, (unsigned)grid, threads, smem, st, a);
   bool ok = AX_CUDA_LAUNCH_CHECK("layer_norm_backward_kernel");
   if (params && ok) {
     dim3 block(32, 32), cgrid((unsigned)((a.cols + 31) / 32));
-    column_sums_kernel<T, A><<<cgrid, block, 0, st>>>(
+    ax_cuda_launch(column_sums_kernel<T, A>, cgrid, block, 0, st,
         (const A *)a.partial, (int)grid, a.cols, gweight ? (T *)gweight->data : nullptr,
         gweight ? gweight->strides[0] : 0, gbias ? (T *)gbias->data : nullptr, gbias ? gbias->strides[0] : 0);
     AX_CUDA_LAUNCH_CHECK("column_sums_kernel");
@@ -309,7 +308,7 @@ void embedding_sum_run(ax_kt *gweight, const ax_kt *gy, const int *start, const 
   int64_t v_count = gweight->shape[0], cols = gweight->shape[1];
   bool vec = axr::can_vec<T>(cols, gweight->data, gy->data);
   dim3 block(32, 4), grid((unsigned)((v_count + 3) / 4));
-  embedding_sum_kernel<T, A><<<grid, block, 0, ax_cuda_stream()>>>((T *)gweight->data, (const T *)gy->data, start,
+  ax_cuda_launch(embedding_sum_kernel<T, A>, grid, block, 0, ax_cuda_stream(), (T *)gweight->data, (const T *)gy->data, start,
                                                                    order, v_count, cols, vec);
   AX_CUDA_LAUNCH_CHECK("embedding_sum_kernel");
 }
@@ -365,32 +364,25 @@ extern "C" void ax_cuda_embedding_backward(ax_kt *gweight, const ax_kt *index, c
   cudaStream_t st = ax_cuda_stream();
   int bits = 1;
   while (bits < 31 && (1LL << bits) < v_count) bits++;
-  /* ints: counts [V + 1], start [V + 1], keys and positions twice [N] each (sort in / out) */
-  size_t ints = 2 * (size_t)(v_count + 1) + 4 * (size_t)n, sort_bytes = 0, scan_bytes = 0;
-  int *null_i = nullptr;
-  if (!AX_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(nullptr, sort_bytes, null_i, null_i, null_i, null_i, (int)n, 0,
-                                                     bits, st)) ||
-      !AX_CUDA_CHECK(cub::DeviceScan::ExclusiveSum(nullptr, scan_bytes, null_i, null_i, (int)(v_count + 1), st)))
-    return;
-  size_t temp_bytes = sort_bytes > scan_bytes ? sort_bytes : scan_bytes;
-  size_t ints_bytes = (ints * sizeof(int) + 255) & ~(size_t)255;
-  char *scratch = (char *)ax_cuda_scratch_alloc(ints_bytes + temp_bytes + 16);
+  /* ints: counts [V + 1], start [V + 1], keys and positions twice [N] each (sort in / out), the sort's histograms */
+  size_t ints = 2 * (size_t)(v_count + 1) + 4 * (size_t)n + axsort::radix_scratch_ints(n);
+  int *scratch = (int *)ax_cuda_scratch_alloc(ints * sizeof(int));
   if (!scratch) return;
-  int *counts = (int *)scratch, *start = counts + v_count + 1, *keys = start + v_count + 1, *keys_out = keys + n;
-  int *pos = keys_out + n, *pos_out = pos + n;
-  void *temp = scratch + ints_bytes;
+  int *counts = scratch, *start = counts + v_count + 1, *keys = start + v_count + 1, *keys2 = keys + n;
+  int *pos = keys2 + n, *pos2 = pos + n, *sort_tmp = pos2 + n, *keys_sorted = keys, *order = pos;
   bool ok = AX_CUDA_CHECK(cudaMemsetAsync(counts, 0, (size_t)(v_count + 1) * sizeof(int), st));
   if (ok && n > 0) {
     unsigned blocks = ax_cuda_blocks(n, 256);
     if (index->dtype == AX_I64)
-      embedding_keys_kernel<int64_t><<<blocks, 256, 0, st>>>((const int64_t *)index->data, istride, n, keys, pos, counts);
+      ax_cuda_launch(embedding_keys_kernel<int64_t>, blocks, 256, 0, st, (const int64_t *)index->data, istride, n,
+                     keys, pos, counts);
     else
-      embedding_keys_kernel<int32_t><<<blocks, 256, 0, st>>>((const int32_t *)index->data, istride, n, keys, pos, counts);
+      ax_cuda_launch(embedding_keys_kernel<int32_t>, blocks, 256, 0, st, (const int32_t *)index->data, istride, n,
+                     keys, pos, counts);
     ok = AX_CUDA_LAUNCH_CHECK("embedding_keys_kernel") &&
-         AX_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(temp, sort_bytes, keys, keys_out, pos, pos_out, (int)n, 0,
-                                                       bits, st));
+         axsort::radix_sort_pairs(keys, pos, keys2, pos2, n, bits, sort_tmp, st, &keys_sorted, &order);
   }
-  ok = ok && AX_CUDA_CHECK(cub::DeviceScan::ExclusiveSum(temp, scan_bytes, counts, start, (int)(v_count + 1), st));
-  if (ok) AX_CUDA_DISPATCH_FLOAT(gweight->dtype, op, embedding_sum_run<scalar_t>(gweight, gy, start, pos_out))
+  ok = ok && axsort::scan_exclusive(counts, start, v_count + 1, st);
+  if (ok) AX_CUDA_DISPATCH_FLOAT(gweight->dtype, op, embedding_sum_run<scalar_t>(gweight, gy, start, order))
   ax_cuda_scratch_free(scratch);
 }
