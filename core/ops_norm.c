@@ -62,6 +62,7 @@ static ax_kt kt_or_zero(const ax_tensor *t) { return t ? ax__kt(t) : (ax_kt){0};
 
 /* r = (1 - momentum) r + momentum v, in place and off the graph. */
 static void blend_into(ax_tensor *r, ax_tensor *v, double momentum) {
+  if (v && v->dtype != r->dtype) v = ax_cast(v, r->dtype); /* f32 statistics of bf16 / f16 input */
   ax_copy_(r, ax_add(ax_mul_scalar(r, 1.0 - momentum), ax_mul_scalar(v, momentum)));
 }
 
@@ -105,8 +106,11 @@ ax_tensor *ax_batch_norm(ax_tensor *x, ax_tensor *running_mean, ax_tensor *runni
   if (!xc || (weight && !w) || (bias && !b)) return NULL;
   ax_no_grad_begin();
   if (batch_stats) {
-    mean = ax__new(OP, x->dtype, x->device, 1, &c);
-    invstd = ax__new(OP, x->dtype, x->device, 1, &c);
+    /* f32 statistics for bf16 / f16 input, as PyTorch keeps them: a mean rounded to
+     * 8 bits of mantissa is off by more than the spread of a small batch */
+    ax_dtype sdt = x->dtype == AX_BF16 || x->dtype == AX_F16 ? AX_F32 : x->dtype;
+    mean = ax__new(OP, sdt, x->device, 1, &c);
+    invstd = ax__new(OP, sdt, x->device, 1, &c);
     if (mean && invstd) {
       ax_kt km = ax__kt(mean), ks = ax__kt(invstd), kx = ax__kt(xc);
       be->batch_norm_stats(&km, &ks, &kx, eps);

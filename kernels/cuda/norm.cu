@@ -11,14 +11,33 @@ namespace {
 
 const int kThreads = 512;
 
+/* A per-channel vector of any float dtype: the batch statistics are f32 for
+ * bf16 / f16 input, running statistics and affine parameters have their own. */
 struct vec {
-  const void *data;
+  void *data;
   int64_t stride;
+  int dtype;
 };
-vec vec_of(const ax_kt *t) { return vec{t ? t->data : nullptr, t ? t->strides[0] : 0}; }
+vec vec_of(const ax_kt *t) { return vec{t ? t->data : nullptr, t ? t->strides[0] : 0, t ? t->dtype : AX_F32}; }
 
-template <typename T> __device__ __forceinline__ double at(vec v, int64_t i, double missing) {
-  return v.data ? (double)ax_acc_load(((const T *)v.data)[i * v.stride]) : missing;
+__device__ __forceinline__ double at(vec v, int64_t i, double missing) {
+  if (!v.data) return missing;
+  i *= v.stride;
+  switch (v.dtype) {
+    case AX_F64: return ((const double *)v.data)[i];
+    case AX_BF16: return (double)__bfloat162float(((const __nv_bfloat16 *)v.data)[i]);
+    case AX_F16: return (double)__half2float(((const __half *)v.data)[i]);
+    default: return (double)((const float *)v.data)[i];
+  }
+}
+__device__ __forceinline__ void put(vec v, int64_t i, double x) {
+  i *= v.stride;
+  switch (v.dtype) {
+    case AX_F64: ((double *)v.data)[i] = x; break;
+    case AX_BF16: ((__nv_bfloat16 *)v.data)[i] = __float2bfloat16((float)x); break;
+    case AX_F16: ((__half *)v.data)[i] = __float2half((float)x); break;
+    default: ((float *)v.data)[i] = (float)x;
+  }
 }
 
 /* Sums a and b over the block; every thread gets the totals. */
@@ -69,16 +88,15 @@ __device__ void channel_sums(const T *a, const T *b, int64_t n, int64_t c, int64
 }
 
 template <typename T>
-__global__ void stats_kernel(T *mean, int64_t ms, T *invstd, int64_t is, const T *x, int64_t n, int64_t c, int64_t s,
-                             double eps) {
+__global__ void stats_kernel(vec mean, vec invstd, const T *x, int64_t n, int64_t c, int64_t s, double eps) {
   int64_t ch = blockIdx.x;
   double k = n * s > 0 ? (double)ax_acc_load(x[ch * s]) : 0.0, s1, s2;
   channel_sums(x, x, n, c, s, ch, k, k, &s1, &s2);
   if (threadIdx.x == 0) {
     double m = (double)(n * s), d = m > 0 ? s1 / m : 0.0, var = m > 0 ? s2 / m - d * d : 0.0;
     if (var < 0) var = 0;
-    mean[ch * ms] = ax_acc_store<T>((typename ax_acc<T>::type)(k + d));
-    invstd[ch * is] = ax_acc_store<T>((typename ax_acc<T>::type)(1.0 / sqrt(var + eps)));
+    put(mean, ch, k + d);
+    put(invstd, ch, 1.0 / sqrt(var + eps));
   }
 }
 
@@ -88,7 +106,7 @@ __global__ void apply_kernel(T *y, const T *x, vec mean, vec invstd, vec weight,
   typedef typename ax_acc<T>::type acc;
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x) {
     int64_t ch = i / s % c;
-    double sc = at<T>(invstd, ch, 1.0) * at<T>(weight, ch, 1.0), sh = at<T>(bias, ch, 0.0) - at<T>(mean, ch, 0.0) * sc;
+    double sc = at(invstd, ch, 1.0) * at(weight, ch, 1.0), sh = at(bias, ch, 0.0) - at(mean, ch, 0.0) * sc;
     y[i] = ax_acc_store<T>(ax_acc_load(x[i]) * (acc)sc + (acc)sh);
   }
 }
@@ -99,7 +117,7 @@ __global__ void backward_kernel(T *gx, T *gw, int64_t gws, T *gb, int64_t gbs, c
                                 vec invstd, vec weight, int training, int64_t n, int64_t c, int64_t s) {
   typedef typename ax_acc<T>::type acc;
   int64_t ch = blockIdx.x;
-  double mu = at<T>(mean, ch, 0.0), is = at<T>(invstd, ch, 1.0), k = at<T>(weight, ch, 1.0) * is;
+  double mu = at(mean, ch, 0.0), is = at(invstd, ch, 1.0), k = at(weight, ch, 1.0) * is;
   double s1 = 0, s2 = 0, m = (double)(n * s);
   if (gw || gb || (gx && training)) channel_sums(gy, x, n, c, s, ch, 0.0, mu, &s1, &s2);
   if (threadIdx.x == 0) {
@@ -134,9 +152,8 @@ extern "C" void ax_cuda_batch_norm_stats(ax_kt *mean, ax_kt *invstd, const ax_kt
   bn_shape sh = shape_of(x);
   if (sh.c == 0) return;
   AX_CUDA_DISPATCH_FLOAT(x->dtype, "ax_cuda_batch_norm_stats", {
-    stats_kernel<scalar_t><<<(unsigned)sh.c, kThreads, 0, ax_cuda_stream()>>>(
-        (scalar_t *)mean->data, mean->strides[0], (scalar_t *)invstd->data, invstd->strides[0],
-        (const scalar_t *)x->data, sh.n, sh.c, sh.s, eps);
+    ax_cuda_launch(stats_kernel<scalar_t>, (unsigned)sh.c, kThreads, 0, ax_cuda_stream(),
+        vec_of(mean), vec_of(invstd), (const scalar_t *)x->data, sh.n, sh.c, sh.s, eps);
     AX_CUDA_LAUNCH_CHECK("batch_norm_stats");
   })
 }
@@ -147,7 +164,7 @@ extern "C" void ax_cuda_batch_norm_apply(ax_kt *y, const ax_kt *x, const ax_kt *
   int64_t total = sh.n * sh.c * sh.s;
   if (total == 0) return;
   AX_CUDA_DISPATCH_FLOAT(x->dtype, "ax_cuda_batch_norm_apply", {
-    apply_kernel<scalar_t><<<ax_cuda_blocks(total, 256), 256, 0, ax_cuda_stream()>>>(
+    ax_cuda_launch(apply_kernel<scalar_t>, ax_cuda_blocks(total, 256), 256, 0, ax_cuda_stream(),
         (scalar_t *)y->data, (const scalar_t *)x->data, vec_of(mean), vec_of(invstd), vec_of(weight), vec_of(bias),
         sh.c, sh.s, total);
     AX_CUDA_LAUNCH_CHECK("batch_norm_apply");
@@ -159,7 +176,7 @@ extern "C" void ax_cuda_batch_norm_backward(ax_kt *gx, ax_kt *gweight, ax_kt *gb
   bn_shape sh = shape_of(x);
   if (sh.c == 0) return;
   AX_CUDA_DISPATCH_FLOAT(x->dtype, "ax_cuda_batch_norm_backward", {
-    backward_kernel<scalar_t><<<(unsigned)sh.c, kThreads, 0, ax_cuda_stream()>>>(
+    ax_cuda_launch(backward_kernel<scalar_t>, (unsigned)sh.c, kThreads, 0, ax_cuda_stream(),
         gx ? (scalar_t *)gx->data : nullptr, gweight ? (scalar_t *)gweight->data : nullptr,
         gweight ? gweight->strides[0] : 0, gbias ? (scalar_t *)gbias->data : nullptr, gbias ? gbias->strides[0] : 0,
         (const scalar_t *)gy->data, (const scalar_t *)x->data, vec_of(mean), vec_of(invstd), vec_of(weight), training,
