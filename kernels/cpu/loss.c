@@ -116,14 +116,15 @@ void ax_cpu_cross_entropy(ax_kt *loss, ax_kt *lse, const ax_kt *logits, const ax
                                     : stats_generic(x, cols, dt, want_sum);
       z = st.max + log(st.expsum);
       double xt = t >= 0 && t < cols ? load(x + t * es, dt) : NAN;
-      l = z - (1 - ls) * xt - (want_sum ? ls * st.sum / (double)cols : 0);
+      /* z - (1 - ls) xt - ls mean(x), arranged without cancellation (a loss near 0 stays exact) */
+      l = (z - xt) + (want_sum ? ls * (xt - st.sum / (double)cols) : 0);
     }
     store((char *)loss->data + r * les, ldt, l);
     store((char *)lse->data + r * ses, sdt, z);
   }
 }
 
-/* One row of glogits: g (exp(x - z) - ls/cols), then - g (1-ls) at the target. */
+/* One row of glogits: g (exp(x - z) - ls/cols); the target's is redone by the caller. */
 static void backward_row_f32(float *restrict gx, const float *restrict x, int64_t n, float g, float z, float off) {
 #pragma omp simd
   for (int64_t i = 0; i < n; i++) gx[i] = g * (ax_fast_expf(x[i] - z) - off);
@@ -156,6 +157,9 @@ void ax_cpu_cross_entropy_backward(ax_kt *glogits, const ax_kt *gloss, const ax_
     else if (dt == AX_F64) backward_row_f64((double *)gx, (const double *)x, cols, g, z, off);
     else
       for (int64_t i = 0; i < cols; i++) store(gx + i * es, dt, g * (exp(load(x + i * es, dt) - z) - off));
-    if (t >= 0 && t < cols) store(gx + t * es, dt, load(gx + t * es, dt) - g * (1 - ls));
+    /* the target: g ((exp(x - z) - 1) + ls (1 - 1/cols)), which is g (p - ls/cols) - g (1 - ls)
+     * without the cancellation (one class gives exactly 0) */
+    if (t >= 0 && t < cols)
+      store(gx + t * es, dt, g * ((exp(load(x + t * es, dt) - z) - 1) + ls * (1 - 1 / (double)cols)));
   }
 }

@@ -8,7 +8,8 @@
  * block) keeps the online (max, sum of exp) and, with label smoothing, the sum
  * of the logits; the probabilities are never written. Ignored rows are not
  * read at all. Backward: one pass per row writing
- * g (exp(x - lse) - ls/cols) - g (1 - ls) at the target, 0 for ignored rows.
+ * g (exp(x - lse) - ls/cols), and g ((exp(x - lse) - 1) + ls (1 - 1/cols)) at the
+ * target (the same, arranged without cancellation), 0 for ignored rows.
  * The targets stay on the device: a target outside [0, cols) that is not
  * ignore_index gives a NaN loss for its row (and no one-hot term in the
  * backward) instead of an out-of-bounds read. */
@@ -69,7 +70,9 @@ __global__ void cross_entropy_kernel(CeArgs a) {
   if (threadIdx.x == 0) {
     A z = p.m + axr::lg(p.s);
     A xt = t >= 0 && t < a.cols ? widen<A>(x[t]) : (A)NAN;
-    A l = z - (A(1) - ls) * xt - (ls > A(0) ? ls * sum / (A)a.cols : A(0));
+    /* z - (1 - ls) xt - ls mean(x), arranged without cancellation: a loss near 0
+     * (one class, or a confident hit) stays exact instead of f32 noise of |x| */
+    A l = (z - xt) + (ls > A(0) ? ls * (xt - sum / (A)a.cols) : A(0));
     store_loss<T, A>(a, r, l);
     *lse = z;
   }
@@ -88,10 +91,11 @@ __global__ void cross_entropy_backward_kernel(CeArgs a) {
   }
   A g = a.loss_acc ? ((const A *)a.gloss)[r * a.gloss_stride] : widen<A>(((const T *)a.gloss)[r * a.gloss_stride]);
   A z = ((const A *)a.lse)[r * a.lse_stride];
-  A ls = (A)a.label_smoothing, off = ls / (A)a.cols, hit = g * (A(1) - ls);
+  A ls = (A)a.label_smoothing, off = ls / (A)a.cols, keep = ls * (A(1) - A(1) / (A)a.cols);
+  /* g (p - ls/C) off the target, g ((p - 1) + ls (1 - 1/C)) on it: no cancellation of g p against g (1 - ls) */
   axr::map1(gx, x, a.cols, a.vec, [&](int64_t c, T v) {
-    A d = g * (axr::ex(widen<A>(v) - z) - off);
-    return narrow<T, A>(c == t ? d - hit : d);
+    A p = axr::ex(widen<A>(v) - z);
+    return narrow<T, A>(c == t ? g * ((p - A(1)) + keep) : g * (p - off));
   });
 }
 
@@ -120,11 +124,11 @@ void cross_entropy_run(CeArgs a, bool backward) {
   cudaStream_t st = ax_cuda_stream();
   if (backward) {
     a.vec = axr::can_vec<T>(a.cols, a.logits, a.glogits);
-    cross_entropy_backward_kernel<T, A><<<grid, block, 0, st>>>(a);
+    ax_cuda_launch(cross_entropy_backward_kernel<T, A>, grid, block, 0, st, a);
     AX_CUDA_LAUNCH_CHECK("cross_entropy_backward_kernel");
   } else {
     a.vec = axr::can_vec<T>(a.cols, a.logits);
-    cross_entropy_kernel<T, A><<<grid, block, 0, st>>>(a);
+    ax_cuda_launch(cross_entropy_kernel<T, A>, grid, block, 0, st, a);
     AX_CUDA_LAUNCH_CHECK("cross_entropy_kernel");
   }
 }
