@@ -223,7 +223,8 @@ void pr_run(const char *op, const char *desc, pr_op_fn fn, const void *ctx, int 
   if (any_grad && ax_dtype_is_float(ref->dtype)) {
     ax_tensor *gy = pr_randn(ref->dtype, ref->ndim, ref->shape);
     ax_backward(ref, gy);
-    if (got) ax_backward(got, pr_cuda(gy));
+    /* the seed gradient lives where the output does (ax_to(x, cpu) has a CPU output) */
+    if (got) ax_backward(got, got->device.type == AX_DEVICE_CPU ? gy : pr_cuda(gy));
     for (int i = 0; i < n && i < MAX_IN; i++) {
       if (!grad[i]) continue;
       snprintf(d, sizeof d, "%s grad %d", desc, i);
