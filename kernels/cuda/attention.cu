@@ -52,14 +52,6 @@ extern "C" void ax_cuda_cudnn_attention_backward(ax_kt *gq, ax_kt *gk, ax_kt *gv
                                                  const ax_kt *q, const ax_kt *k, const ax_kt *v, const ax_kt *out,
                                                  const ax_kt *lse, const ax_kt *mask, const ax_attn_params *p);
 
-/* The dynamic shared memory of a kernel. Built with AX_CUDA_EMULATE (the host
- * emulator, tests/parity/attention_emulate.cpp) the kernels are host C++ and the
- * emulator provides the block's buffer and the launch. */
-#if defined(AX_CUDA_EMULATE)
-#define AX_ATTN_SMEM(name) unsigned char *name = ax_emu_dynamic_smem()
-#else
-#define AX_ATTN_SMEM(name) extern __shared__ __align__(16) unsigned char name[]
-#endif
 
 namespace {
 
@@ -170,7 +162,7 @@ template <typename A, int NC> __device__ __forceinline__ A warp_dot(const A (&x)
 template <typename T, int NC>
 __global__ void __launch_bounds__(WARPS * 32) forward_kernel(Args a, int tiles) {
   typedef typename ax_acc<T>::type A;
-  AX_ATTN_SMEM(smem_raw);
+  AX_DYNAMIC_SMEM(unsigned char, smem_raw);
   const int W = 32 * NC; /* padded head dim */
   A *qs = (A *)smem_raw, *ks = qs + ROWS * W, *vs = ks + KEYS * (W + 1);
   const int bh = blockIdx.x / tiles, i0 = (blockIdx.x % tiles) * ROWS, b = bh / a.h, h = bh % a.h;
@@ -256,7 +248,7 @@ constexpr int KPW = 4, KEYS_BWD = WARPS * KPW;
 template <typename T, int NC>
 __global__ void __launch_bounds__(WARPS * 32) dkdv_kernel(Args a, int tiles) {
   typedef typename ax_acc<T>::type A;
-  AX_ATTN_SMEM(smem_raw);
+  AX_DYNAMIC_SMEM(unsigned char, smem_raw);
   const int W = 32 * NC;
   A *qs = (A *)smem_raw, *gs = qs + ROWS * W, *ls = gs + ROWS * W, *ds_ = ls + ROWS;
   const int bh = blockIdx.x / tiles, j0 = (blockIdx.x % tiles) * KEYS_BWD, b = bh / a.h, h = bh % a.h;
@@ -316,7 +308,7 @@ __global__ void __launch_bounds__(WARPS * 32) dkdv_kernel(Args a, int tiles) {
 template <typename T, int NC>
 __global__ void __launch_bounds__(WARPS * 32) dq_kernel(Args a, int tiles) {
   typedef typename ax_acc<T>::type A;
-  AX_ATTN_SMEM(smem_raw);
+  AX_DYNAMIC_SMEM(unsigned char, smem_raw);
   const int W = 32 * NC;
   A *ks = (A *)smem_raw, *vs = ks + KEYS * W;
   const int bh = blockIdx.x / tiles, i0 = (blockIdx.x % tiles) * ROWS, b = bh / a.h, h = bh % a.h;
@@ -395,15 +387,11 @@ template <typename K> bool launch(K kernel, const char *name, int64_t blocks, si
     ax_error("%s: %lld blocks is too many", name, (long long)blocks);
     return false;
   }
-#if defined(AX_CUDA_EMULATE)
-  return ax_emu_launch(kernel, blocks, WARPS * 32, smem, a, tiles);
-#else
   if (smem > 48 * 1024 &&
       !AX_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem)))
     return false;
-  kernel<<<(unsigned)blocks, WARPS * 32, smem, ax_cuda_stream()>>>(a, tiles);
+  ax_cuda_launch(kernel, (unsigned)blocks, WARPS * 32, smem, ax_cuda_stream(), a, tiles);
   return ax_cuda_check_at(cudaGetLastError(), name, __FILE__, __LINE__);
-#endif
 }
 
 template <typename T, int NC> void forward_simple(const Args &a) {

@@ -90,8 +90,7 @@ extern "C" bool ax_cuda_attention_force_backend(int backend) {
 #ifndef AXON_HAVE_CUDNN
 
 static void not_implemented(void) {
-  ax_error("AXON_ATTN=cudnn: this build has no cuDNN (configure with AXON_CUDNN=ON and cuDNN 9 installed); "
-           "use AXON_ATTN=native");
+  ax_error("AXON_ATTN=cudnn: %s; use AXON_ATTN=native", AX_CUDA_NO_CUDNN);
 }
 
 extern "C" void ax_cuda_cudnn_attention(ax_kt *out, ax_kt *lse, const ax_kt *q, const ax_kt *k, const ax_kt *v,
@@ -753,11 +752,11 @@ struct Call {
     cudaStream_t st = ax_cuda_stream();
     int64_t s0 = key.bias_dims[0] == 1 ? 0 : m->strides[0], s1 = key.bias_dims[1] == 1 ? 0 : m->strides[1];
     if (key.dtype == AX_BF16)
-      mask_to_bias<__nv_bfloat16><<<blocks, 256, 0, st>>>((__nv_bfloat16 *)dst, m->data, is_bool, s0, s1,
+      ax_cuda_launch(mask_to_bias<__nv_bfloat16>, blocks, 256, 0, st, (__nv_bfloat16 *)dst, m->data, is_bool, s0, s1,
                                                           m->strides[2], m->strides[3], key.bias_dims[1], key.tq,
                                                           key.tk, key.bias_strides[2], n, -3.3895314e38f);
     else
-      mask_to_bias<__half><<<blocks, 256, 0, st>>>((__half *)dst, m->data, is_bool, s0, s1, m->strides[2],
+      ax_cuda_launch(mask_to_bias<__half>, blocks, 256, 0, st, (__half *)dst, m->data, is_bool, s0, s1, m->strides[2],
                                                    m->strides[3], key.bias_dims[1], key.tq, key.tk,
                                                    key.bias_strides[2], n, -65504.0f);
     if (!AX_CUDA_LAUNCH_CHECK("mask_to_bias")) ok = false;
@@ -781,7 +780,7 @@ struct Call {
     if (bias_bytes) fill_bias(scratch + bias_at);
     bind.seed = (int64_t *)(scratch + seed_at);
     if (ok && key.dropout_p > 0) {
-      put_seed<<<1, 1, 0, ax_cuda_stream()>>>(bind.seed, seed_value, offset_value);
+      ax_cuda_launch(put_seed, 1, 1, 0, ax_cuda_stream(), bind.seed, seed_value, offset_value);
       ok = AX_CUDA_LAUNCH_CHECK("put_seed");
     }
     if (key.pass == BACKWARD) {

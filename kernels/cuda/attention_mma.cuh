@@ -122,7 +122,7 @@ __device__ __forceinline__ void load_kv_tile(T *ks, T *vs, const Args &a, int b,
 template <typename T, int D>
 __global__ void __launch_bounds__(MMA_THREADS) mma_forward_kernel(Args a, int tiles) {
   constexpr int LD = D + 8, KSTEPS = D / 16, SN = MMA_BN / 8, ON = D / 8;
-  AX_ATTN_SMEM(smem_raw);
+  AX_DYNAMIC_SMEM(unsigned char, smem_raw);
   T *kbuf = (T *)smem_raw, *vbuf = kbuf + 2 * MMA_BN * LD;
   const int bh = blockIdx.x / tiles, i0 = (blockIdx.x % tiles) * MMA_BM, b = bh / a.h, h = bh % a.h;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
@@ -257,16 +257,12 @@ bool mma_applies(int dtype, int d) {
     enabled = !(e && strcmp(e, "0") == 0);
   }
   if (!enabled) return false;
-#if defined(AX_CUDA_EMULATE)
-  return true;
-#else
   static int arch = -1;
   if (arch < 0) {
     int dev = ax_cuda_current_device(), major = 0;
     arch = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess ? major : 0;
   }
   return arch >= 8;
-#endif
 }
 
 template <typename T, int D> bool mma_forward_launch(const Args &a) {

@@ -117,7 +117,7 @@ __device__ __forceinline__ void store_rows(const Rows &dst, int b, int h, int r0
 template <typename T, int D>
 __global__ void __launch_bounds__(MMA_THREADS) mma_dkdv_kernel(Args a, int tiles) {
   constexpr int LD = D + 8, QT = bwd_qt<D>::value, DN = D / 8, QN = QT / 8;
-  AX_ATTN_SMEM(smem_raw);
+  AX_DYNAMIC_SMEM(unsigned char, smem_raw);
   T *ks = (T *)smem_raw, *vs = ks + BWD_BN * LD, *qbuf = vs + BWD_BN * LD, *gbuf = qbuf + 2 * QT * LD;
   float *lbuf = (float *)(gbuf + 2 * QT * LD), *dbuf = lbuf + 2 * QT;
   const int bh = blockIdx.x / tiles, j0 = (blockIdx.x % tiles) * BWD_BN, b = bh / a.h, h = bh % a.h;
@@ -203,7 +203,7 @@ __global__ void __launch_bounds__(MMA_THREADS) mma_dkdv_kernel(Args a, int tiles
 template <typename T, int D>
 __global__ void __launch_bounds__(MMA_THREADS) mma_dq_kernel(Args a, int tiles) {
   constexpr int LD = D + 8, DN = D / 8, SN = BWD_BN / 8;
-  AX_ATTN_SMEM(smem_raw);
+  AX_DYNAMIC_SMEM(unsigned char, smem_raw);
   T *qs = (T *)smem_raw, *gs = qs + BWD_BM * LD, *kbuf = gs + BWD_BM * LD, *vbuf = kbuf + 2 * BWD_BN * LD;
   const int bh = blockIdx.x / tiles, i0 = (blockIdx.x % tiles) * BWD_BM, b = bh / a.h, h = bh % a.h;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;

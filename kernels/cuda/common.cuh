@@ -8,6 +8,8 @@
 #include <cuda_runtime.h>
 #include <stdint.h>
 
+#include <utility>
+
 #include "kernels/cuda/cuda.h"
 
 extern "C" void ax_error(const char *fmt, ...);
@@ -31,6 +33,45 @@ static inline bool ax_cuda_check_at(cudaError_t e, const char *what, const char 
 #define AX_CUDA_CHECK(call) ax_cuda_check_at((call), #call, __FILE__, __LINE__)
 /* After every kernel launch: reports a bad configuration with the kernel's name. */
 #define AX_CUDA_LAUNCH_CHECK(kernel_name) ax_cuda_check_at(cudaGetLastError(), "launch of " kernel_name, __FILE__, __LINE__)
+
+/* The one launch form of kernels/cuda: every kernel starts through this, never
+ * through <<<...>>> at the call site, so the same source builds with nvcc and for
+ * the emulated device (AXON_CUDA=EMULATE, kernels/cuda/emulate/), where the
+ * arguments are converted to the kernel's parameter types and copied now, and the
+ * kernel runs later in stream order on the host. Returns the launch's error
+ * (cudaPeekAtLastError: still there for the caller's check), so a bad configuration is reported by the caller's
+ * AX_CUDA_LAUNCH_CHECK or AX_CUDA_CHECK with the kernel's name. */
+#if defined(AX_CUDA_EMULATE)
+template <typename... P, typename... A>
+static inline cudaError_t ax_cuda_launch(void (*kernel)(P...), dim3 grid, dim3 block, size_t smem, cudaStream_t st,
+                                         A &&...args) {
+  return ax_emu_launch_kernel(kernel, grid, block, smem, st, std::forward<A>(args)...);
+}
+#else
+template <typename... P, typename... A>
+static inline cudaError_t ax_cuda_launch(void (*kernel)(P...), dim3 grid, dim3 block, size_t smem, cudaStream_t st,
+                                         A &&...args) {
+  kernel<<<grid, block, smem, st>>>(std::forward<A>(args)...);
+  return cudaPeekAtLastError();
+}
+#endif
+
+/* Whether cuBLAS, cuDNN and NCCL can run: not on the emulated device, where the
+ * vendor paths report AX_CUDA_NO_VENDOR and the native kernels are the default. */
+#if defined(AX_CUDA_EMULATE)
+#define AX_CUDA_HAVE_VENDOR 0
+#define AX_CUDA_NO_CUDNN "cuDNN is not available on the emulated device (AXON_CUDA=EMULATE runs Axon's own kernels only)"
+#else
+#define AX_CUDA_HAVE_VENDOR 1
+#define AX_CUDA_NO_CUDNN "this build has no cuDNN (configure with AXON_CUDNN=ON and cuDNN 9 found, see AXON_CUDNN_ROOT)"
+#endif
+
+/* A kernel's dynamic shared memory (the size given at launch), as `type name[]`. */
+#if defined(AX_CUDA_EMULATE)
+#define AX_DYNAMIC_SMEM(type, name) type *name = (type *)ax_emu_dynamic_smem()
+#else
+#define AX_DYNAMIC_SMEM(type, name) extern __shared__ __align__(16) type name[]
+#endif
 
 /* Grid for a grid-stride loop over n items: enough blocks to fill the GPU, never more than needed. */
 static inline unsigned ax_cuda_blocks(int64_t n, int threads) {

@@ -250,11 +250,11 @@ void launch(ConvArgs a, const char *name) {
     return;
   }
   if (a.m == 0 || a.n == 0) return;
-  conv_igemm<T, PASS><<<grid, THREADS, 0, ax_cuda_stream()>>>(a);
+  ax_cuda_launch(conv_igemm<T, PASS>, grid, THREADS, 0, ax_cuda_stream(), a);
   if (!AX_CUDA_LAUNCH_CHECK("conv_igemm")) return;
   if (a.splits > 1) {
     int64_t count = (int64_t)p.o * a.n;
-    sum_splits<T><<<ax_cuda_blocks(count, 256), 256, 0, ax_cuda_stream()>>>((T *)gw, (const A *)a.out, count, a.splits);
+    ax_cuda_launch(sum_splits<T>, ax_cuda_blocks(count, 256), 256, 0, ax_cuda_stream(), (T *)gw, (const A *)a.out, count, a.splits);
     AX_CUDA_LAUNCH_CHECK("sum_splits");
   }
 }
@@ -267,8 +267,7 @@ bool use_cudnn() {
     mode = e && !strcmp(e, "cudnn");
 #ifndef AXON_HAVE_CUDNN
     if (mode) {
-      ax_error("AXON_CONV=cudnn: cuDNN was not compiled in (rebuild with cuDNN found, see AXON_CUDNN_ROOT); "
-               "using the native conv kernels");
+      ax_error("AXON_CONV=cudnn: %s; using the native conv kernels", AX_CUDA_NO_CUDNN);
       mode = 0;
     }
 #endif

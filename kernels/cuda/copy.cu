@@ -195,7 +195,7 @@ __global__ void arange_kernel(typename ax_dt<DT>::T *out, int64_t stride, int64_
 template <int DT> static void arange_launch(ax_kt *out, double start, double step) {
   int64_t n = out->ndim ? out->shape[0] : 1, stride = out->ndim ? out->strides[0] : 1;
   if (n == 0) return;
-  arange_kernel<DT><<<ax_cuda_blocks(n, 256), 256, 0, ax_cuda_stream()>>>((typename ax_dt<DT>::T *)out->data, stride,
+  ax_cuda_launch(arange_kernel<DT>, ax_cuda_blocks(n, 256), 256, 0, ax_cuda_stream(), (typename ax_dt<DT>::T *)out->data, stride,
                                                                           n, start, step);
   AX_CUDA_LAUNCH_CHECK("arange_kernel");
 }
@@ -252,7 +252,7 @@ template <int DT> static void random_launch(ax_kt *out, int dist, double a, doub
   int64_t n = 1;
   for (int d = 0; d < out->ndim; d++) n *= out->shape[d];
   if (n == 0) return;
-  random_kernel<DT><<<ax_cuda_blocks(n, 256), 256, 0, ax_cuda_stream()>>>((typename ax_dt<DT>::T *)out->data, n, dist,
+  ax_cuda_launch(random_kernel<DT>, ax_cuda_blocks(n, 256), 256, 0, ax_cuda_stream(), (typename ax_dt<DT>::T *)out->data, n, dist,
                                                                           a, b, seed, offset);
   AX_CUDA_LAUNCH_CHECK("random_kernel");
 }

@@ -27,7 +27,7 @@ extern "C" void ax_cuda_dropout(ax_kt *out, const ax_kt *in, double p, uint64_t 
   for (int d = 0; d < out->ndim; d++) n *= out->shape[d];
   if (n == 0) return;
   AX_CUDA_DISPATCH_FLOAT(out->dtype, "ax_cuda_dropout", {
-    dropout_kernel<scalar_t><<<ax_cuda_blocks(n, 256), 256, 0, ax_cuda_stream()>>>(
+    ax_cuda_launch(dropout_kernel<scalar_t>, ax_cuda_blocks(n, 256), 256, 0, ax_cuda_stream(),
         (scalar_t *)out->data, (const scalar_t *)in->data, p, seed, offset, n);
     AX_CUDA_LAUNCH_CHECK("dropout");
   })

@@ -263,21 +263,21 @@ __host__ __device__ constexpr int tc_tile_elems(bool kmajor, int bmn) {
  * C++ and these come from the emulator (tests/parity/cuda_emulate.h), which runs a
  * block as one coroutine per CUDA thread: the tile, pipeline and fragment index
  * math is checked without a GPU. */
-#if (defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800) || defined(AX_GEMM_EMULATE)
+#if (defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800) || defined(AX_CUDA_EMULATE)
 #define AX_GEMM_HAVE_TC 1
 #else
 #define AX_GEMM_HAVE_TC 0
 #endif
 
-#if defined(AX_GEMM_EMULATE)
-void cp_async16(void *dst, const void *src, int src_bytes);
-void cp_async_commit(void);
-template <int N> void cp_async_wait(void);
-template <bool TRANS> void ldmatrix_x4(unsigned r[4], const void *p);
-template <typename T> void mma_16816(float c[4], const unsigned a[4], const unsigned b[2]);
-#define AX_GEMM_DYNAMIC_SMEM(name) unsigned char *name = ax_gemm_emulated_smem()
+#if defined(AX_CUDA_EMULATE)
+static inline void cp_async16(void *dst, const void *src, int src_bytes) { ax_emu_cp_async(dst, src, 16, src_bytes); }
+static inline void cp_async_commit(void) { ax_emu_cp_async_commit(); }
+template <int N> static inline void cp_async_wait(void) { ax_emu_cp_async_wait(N); }
+template <bool TRANS> static inline void ldmatrix_x4(unsigned r[4], const void *p) { ax_emu_ldmatrix_x4(r, p, TRANS); }
+template <typename T> static inline void mma_16816(float c[4], const unsigned a[4], const unsigned b[2]) {
+  ax_emu_mma_16816<T>(c, a, b[0], b[1]);
+}
 #else
-#define AX_GEMM_DYNAMIC_SMEM(name) extern __shared__ __align__(16) unsigned char name[]
 
 __device__ __forceinline__ unsigned smem_addr(const void *p) { return (unsigned)__cvta_generic_to_shared(p); }
 
@@ -330,7 +330,7 @@ template <> __device__ __forceinline__ void mma_16816<__half>(float c[4], const 
                : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 #endif
 }
-#endif /* AX_GEMM_EMULATE */
+#endif /* AX_CUDA_EMULATE */
 
 /* One 16-byte chunk (8 elements) global -> shared of which `valid` elements lie inside
  * the matrix: cp.async when it is all in or all out (zero-filled), else element by
@@ -382,7 +382,7 @@ __global__ void __launch_bounds__(TC_THREADS) gemm_tc(gemm_params p) {
 #if AX_GEMM_HAVE_TC
   constexpr bool A_K = !TA, B_K = TB; /* is k the contiguous dim of the stored tile */
   constexpr int A_ELEMS = tc_tile_elems(A_K, TC_BM), B_ELEMS = tc_tile_elems(B_K, TC_BN);
-  AX_GEMM_DYNAMIC_SMEM(tc_smem);
+  AX_DYNAMIC_SMEM(unsigned char, tc_smem);
   T *sA = reinterpret_cast<T *>(tc_smem);
   T *sB = sA + TC_STAGES * A_ELEMS;
 
@@ -557,10 +557,10 @@ static void launch_simt(const ax_gemm_args *g) {
   cudaStream_t st = ax_cuda_stream();
   int sel = (g->trans_a ? 2 : 0) | (g->trans_b ? 1 : 0);
   switch (sel) {
-  case 0: gemm_simt<T, Acc, BM, BN, TT, false, false><<<grid, block, 0, st>>>(p); break;
-  case 1: gemm_simt<T, Acc, BM, BN, TT, false, true><<<grid, block, 0, st>>>(p); break;
-  case 2: gemm_simt<T, Acc, BM, BN, TT, true, false><<<grid, block, 0, st>>>(p); break;
-  default: gemm_simt<T, Acc, BM, BN, TT, true, true><<<grid, block, 0, st>>>(p); break;
+  case 0: ax_cuda_launch(gemm_simt<T, Acc, BM, BN, TT, false, false>, grid, block, 0, st, p); break;
+  case 1: ax_cuda_launch(gemm_simt<T, Acc, BM, BN, TT, false, true>, grid, block, 0, st, p); break;
+  case 2: ax_cuda_launch(gemm_simt<T, Acc, BM, BN, TT, true, false>, grid, block, 0, st, p); break;
+  default: ax_cuda_launch(gemm_simt<T, Acc, BM, BN, TT, true, true>, grid, block, 0, st, p); break;
   }
   AX_CUDA_LAUNCH_CHECK("gemm_simt");
 }
@@ -582,7 +582,7 @@ static void launch_tc_variant(const gemm_params &p, int dev) {
       (size_t)TC_STAGES * (tc_tile_elems(!TA, TC_BM) + tc_tile_elems(TB, TC_BN)) * sizeof(T);
   static uint64_t opted_in;
   if (!opt_in_smem((const void *)gemm_tc<T, TA, TB>, smem, dev, &opted_in)) return;
-  gemm_tc<T, TA, TB><<<grid_of(p), TC_THREADS, smem, ax_cuda_stream()>>>(p);
+  ax_cuda_launch(gemm_tc<T, TA, TB>, grid_of(p), TC_THREADS, smem, ax_cuda_stream(), p);
   AX_CUDA_LAUNCH_CHECK("gemm_tc");
 }
 
@@ -601,7 +601,7 @@ template <typename T, int BN, bool TA, bool TB>
 static void launch_wgmma_variant(const gemm_params &p, int dev) {
   static uint64_t opted_in;
   if (!opt_in_smem((const void *)gemm_wgmma<T, BN, TA, TB>, wg_smem_bytes(BN), dev, &opted_in)) return;
-  gemm_wgmma<T, BN, TA, TB><<<grid_of(p), WG_THREADS, wg_smem_bytes(BN), ax_cuda_stream()>>>(p);
+  ax_cuda_launch(gemm_wgmma<T, BN, TA, TB>, grid_of(p), WG_THREADS, wg_smem_bytes(BN), ax_cuda_stream(), p);
   AX_CUDA_LAUNCH_CHECK("gemm_wgmma");
 }
 
@@ -640,7 +640,7 @@ static bool wgmma_ok(int dev) {
     cudaStream_t st = ax_cuda_stream();
     int *flag = (int *)ax_cuda_scratch_alloc(sizeof(int)), host = 0;
     if (!flag) return false;
-    gemm_wgmma_probe<<<1, 1, 0, st>>>(flag);
+    ax_cuda_launch(gemm_wgmma_probe, 1, 1, 0, st, flag);
     if (AX_CUDA_LAUNCH_CHECK("gemm_wgmma_probe") &&
         AX_CUDA_CHECK(cudaMemcpyAsync(&host, flag, sizeof(int), cudaMemcpyDeviceToHost, st)) &&
         AX_CUDA_CHECK(cudaStreamSynchronize(st)))
@@ -698,7 +698,7 @@ extern "C" int ax_cuda_gemm_impl(int dtype) {
     else if (s && *s) fprintf(stderr, "axon: AXON_GEMM=%s is neither 'native' nor 'cublas'; using the defaults\n", s);
   }
   if (env_impl != AX_GEMM_IMPL_DEFAULT) return env_impl;
-  return dtype == AX_F32 ? AX_GEMM_IMPL_NATIVE : AX_GEMM_IMPL_CUBLAS;
+  return dtype == AX_F32 || !AX_CUDA_HAVE_VENDOR ? AX_GEMM_IMPL_NATIVE : AX_GEMM_IMPL_CUBLAS;
 }
 
 extern "C" void ax_cuda_gemm(const ax_gemm_args *g) {

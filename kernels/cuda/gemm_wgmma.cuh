@@ -33,7 +33,7 @@
  * and wait_group 1, which retires tile t-1 and leaves tile t's group in flight
  * into the next iteration. The accumulators are read only after wait_group 0. */
 
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL) || defined(AX_GEMM_EMULATE)
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL) || defined(AX_CUDA_EMULATE)
 #define AX_GEMM_HAVE_WGMMA 1
 #else
 #define AX_GEMM_HAVE_WGMMA 0
@@ -51,14 +51,16 @@ __host__ __device__ constexpr size_t wg_smem_bytes(int bn) {
   return (size_t)WG_STAGES * (WG_A_BYTES + wg_b_bytes(bn)) + 1024;
 }
 
-#if defined(AX_GEMM_EMULATE)
-unsigned wg_smem_addr(const void *p);
-void fence_proxy_async(void);
-void wgmma_fence(void);
-void wgmma_commit(void);
-template <int N> void wgmma_wait(void);
+#if defined(AX_CUDA_EMULATE)
+static inline unsigned wg_smem_addr(const void *p) { return ax_emu_smem_addr(p); }
+static inline void fence_proxy_async(void) { ax_emu_fence_proxy_async(); }
+static inline void wgmma_fence(void) { ax_emu_wgmma_fence(); }
+static inline void wgmma_commit(void) { ax_emu_wgmma_commit(); }
+template <int N> static inline void wgmma_wait(void) { ax_emu_wgmma_wait(N); }
 template <typename T, int N, int TRANS_A, int TRANS_B>
-void wgmma_m64k16(float (&d)[N / 2], uint64_t da, uint64_t db);
+static inline void wgmma_m64k16(float (&d)[N / 2], uint64_t da, uint64_t db) {
+  ax_emu_wgmma<T>(d, N, da, db, TRANS_A, TRANS_B, true);
+}
 template <int N> static inline void wg_fence_acc(float (&)[N]) {}
 #else
 __device__ __forceinline__ unsigned wg_smem_addr(const void *p) { return (unsigned)__cvta_generic_to_shared(p); }
@@ -190,7 +192,7 @@ __global__ void __launch_bounds__(WG_THREADS, 1) gemm_wgmma(gemm_params p) {
   constexpr bool A_K = !TA, B_K = TB; /* is k the contiguous dim of the stored tile */
   constexpr int IMM_TRANS_A = A_K ? 0 : 1, IMM_TRANS_B = B_K ? 0 : 1;
   constexpr int AHEAD = WG_STAGES - 2; /* tiles in flight: the stage of tile t-1 may still be read */
-  AX_GEMM_DYNAMIC_SMEM(wg_raw);
+  AX_DYNAMIC_SMEM(unsigned char, wg_raw);
   unsigned char *sA = wg_raw + ((1024u - (wg_smem_addr(wg_raw) & 1023u)) & 1023u);
   unsigned char *sB = sA + WG_STAGES * WG_A_BYTES;
   constexpr int B_BYTES = wg_b_bytes(BN);

@@ -206,10 +206,10 @@ void read_launch(const ax_kt &out, const ax_kt &in, const ax_kt &index, const ax
                  int64_t size) {
   cudaStream_t st = ax_cuda_stream();
   if (plan.use32())
-    read_kernel<U, I, true><<<blocks_for(plan), 256, 0, st>>>((char *)out.data, (const char *)in.data,
+    ax_cuda_launch(read_kernel<U, I, true>, blocks_for(plan), 256, 0, st, (char *)out.data, (const char *)in.data,
                                                               (const char *)index.data, plan, in_ds, size);
   else
-    read_kernel<U, I, false><<<blocks_for(plan), 256, 0, st>>>((char *)out.data, (const char *)in.data,
+    ax_cuda_launch(read_kernel<U, I, false>, blocks_for(plan), 256, 0, st, (char *)out.data, (const char *)in.data,
                                                                (const char *)index.data, plan, in_ds, size);
   AX_CUDA_LAUNCH_CHECK("index read_kernel");
 }
@@ -277,10 +277,10 @@ void write_launch(const ax_kt &target, const ax_kt &direct, const ax_kt &index, 
     plan.init(nd, owner_space, strides);
     int64_t d_ds = direct.strides[dim] * es;
     if (plan.use32())
-      add_owner_kernel<DT, I, true><<<blocks_for(plan), 256, 0, st>>>(
+      ax_cuda_launch(add_owner_kernel<DT, I, true>, blocks_for(plan), 256, 0, st,
           (char *)target.data, (const char *)direct.data, (const char *)index.data, plan, J, d_ds, i_ds, R);
     else
-      add_owner_kernel<DT, I, false><<<blocks_for(plan), 256, 0, st>>>(
+      ax_cuda_launch(add_owner_kernel<DT, I, false>, blocks_for(plan), 256, 0, st,
           (char *)target.data, (const char *)direct.data, (const char *)index.data, plan, J, d_ds, i_ds, R);
     AX_CUDA_LAUNCH_CHECK("index add_owner_kernel");
     return;
@@ -294,10 +294,10 @@ void write_launch(const ax_kt &target, const ax_kt &direct, const ax_kt &index, 
   plan.init(nd, space, strides);
   int64_t t_ds = target.strides[dim] * es;
   if (plan.use32())
-    add_atomic_kernel<DT, I, true><<<blocks_for(plan), 256, 0, st>>>((char *)target.data, (const char *)direct.data,
+    ax_cuda_launch(add_atomic_kernel<DT, I, true>, blocks_for(plan), 256, 0, st, (char *)target.data, (const char *)direct.data,
                                                                      (const char *)index.data, plan, t_ds, R);
   else
-    add_atomic_kernel<DT, I, false><<<blocks_for(plan), 256, 0, st>>>((char *)target.data, (const char *)direct.data,
+    ax_cuda_launch(add_atomic_kernel<DT, I, false>, blocks_for(plan), 256, 0, st, (char *)target.data, (const char *)direct.data,
                                                                       (const char *)index.data, plan, t_ds, R);
   AX_CUDA_LAUNCH_CHECK("index add_atomic_kernel");
 }

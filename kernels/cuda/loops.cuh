@@ -246,17 +246,17 @@ void ax_ew_launch(const char *name, const F &f, ax_kt *out, const ax_kt *in0, co
     unsigned blocks = ax_cuda_blocks((plan.numel + vec - 1) / vec, AX_EW_THREADS);
     char *o = (char *)out->data;
     switch (vec) {
-      case 8: ax_ew_contig_kernel<F, 8><<<blocks, AX_EW_THREADS, 0, st>>>(f, o, p[0], p[1], p[2], bcast, plan.numel); break;
-      case 4: ax_ew_contig_kernel<F, 4><<<blocks, AX_EW_THREADS, 0, st>>>(f, o, p[0], p[1], p[2], bcast, plan.numel); break;
-      case 2: ax_ew_contig_kernel<F, 2><<<blocks, AX_EW_THREADS, 0, st>>>(f, o, p[0], p[1], p[2], bcast, plan.numel); break;
-      default: ax_ew_contig_kernel<F, 1><<<blocks, AX_EW_THREADS, 0, st>>>(f, o, p[0], p[1], p[2], bcast, plan.numel); break;
+      case 8: ax_cuda_launch(ax_ew_contig_kernel<F, 8>, blocks, AX_EW_THREADS, 0, st, f, o, p[0], p[1], p[2], bcast, plan.numel); break;
+      case 4: ax_cuda_launch(ax_ew_contig_kernel<F, 4>, blocks, AX_EW_THREADS, 0, st, f, o, p[0], p[1], p[2], bcast, plan.numel); break;
+      case 2: ax_cuda_launch(ax_ew_contig_kernel<F, 2>, blocks, AX_EW_THREADS, 0, st, f, o, p[0], p[1], p[2], bcast, plan.numel); break;
+      default: ax_cuda_launch(ax_ew_contig_kernel<F, 1>, blocks, AX_EW_THREADS, 0, st, f, o, p[0], p[1], p[2], bcast, plan.numel); break;
     }
   } else {
     unsigned blocks = ax_cuda_blocks(plan.numel, AX_EW_THREADS);
     if (plan.use32())
-      ax_ew_strided_kernel<F, true><<<blocks, AX_EW_THREADS, 0, st>>>(f, (char *)out->data, p[0], p[1], p[2], plan);
+      ax_cuda_launch(ax_ew_strided_kernel<F, true>, blocks, AX_EW_THREADS, 0, st, f, (char *)out->data, p[0], p[1], p[2], plan);
     else
-      ax_ew_strided_kernel<F, false><<<blocks, AX_EW_THREADS, 0, st>>>(f, (char *)out->data, p[0], p[1], p[2], plan);
+      ax_cuda_launch(ax_ew_strided_kernel<F, false>, blocks, AX_EW_THREADS, 0, st, f, (char *)out->data, p[0], p[1], p[2], plan);
   }
   ax_cuda_check_at(cudaGetLastError(), name, __FILE__, __LINE__);
 }

@@ -129,7 +129,7 @@ static void launch_dtype(const ax_optim_hp &hp, int dtype, int n, ax_kt *const *
   for (int i = 0; i <= n; i++) {
     bool flush = i == n ? L.n > 0 : L.n == AX_OPTIM_LIST_CAP;
     if (flush) {
-      optim_multi_tensor_kernel<T, S><<<L.block_start[L.n], AX_OPTIM_THREADS, 0, ax_cuda_stream()>>>(L, h);
+      ax_cuda_launch(optim_multi_tensor_kernel<T, S>, L.block_start[L.n], AX_OPTIM_THREADS, 0, ax_cuda_stream(), L, h);
       if (!AX_CUDA_LAUNCH_CHECK("optim_multi_tensor_kernel")) return;
       L.n = 0;
     }

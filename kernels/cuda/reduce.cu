@@ -268,14 +268,14 @@ void reduce_launch(const Layout &L, const ax_kt *out, const ax_kt *in) {
     if (!AX_CUDA_CHECK(cudaMallocAsync(&a.ws, bytes, st))) return;
   }
   if (rows) {
-    reduce_rows_kernel<T, O, A, Op><<<grid, block, 0, st>>>(a);
+    ax_cuda_launch(reduce_rows_kernel<T, O, A, Op>, grid, block, 0, st, a);
     AX_CUDA_LAUNCH_CHECK("reduce_rows_kernel");
   } else {
-    reduce_cols_kernel<T, O, A, Op><<<grid, block, 0, st>>>(a);
+    ax_cuda_launch(reduce_cols_kernel<T, O, A, Op>, grid, block, 0, st, a);
     AX_CUDA_LAUNCH_CHECK("reduce_cols_kernel");
   }
   if (a.splits > 1) {
-    reduce_combine_kernel<O, A, Op><<<ax_cuda_blocks(a.nout, 256), 256, 0, st>>>(a);
+    ax_cuda_launch(reduce_combine_kernel<O, A, Op>, ax_cuda_blocks(a.nout, 256), 256, 0, st, a);
     AX_CUDA_LAUNCH_CHECK("reduce_combine_kernel");
     AX_CUDA_CHECK(cudaFreeAsync(a.ws, st));
   }
@@ -375,10 +375,10 @@ void arg_launch(const ArgArgs &a) {
   cudaStream_t st = ax_cuda_stream();
   if (a.stride == 1 || a.stride == -1) {
     int tx = a.n <= 2048 ? 32 : 256, ty = 256 / tx;
-    arg_rows_kernel<T, A, MAX><<<(unsigned)((a.nout + ty - 1) / ty), dim3(tx, ty), 0, st>>>(a);
+    ax_cuda_launch(arg_rows_kernel<T, A, MAX>, (unsigned)((a.nout + ty - 1) / ty), dim3(tx, ty), 0, st, a);
     AX_CUDA_LAUNCH_CHECK("arg_rows_kernel");
   } else {
-    arg_cols_kernel<T, A, MAX><<<ax_cuda_blocks(a.nout, 256), 256, 0, st>>>(a);
+    ax_cuda_launch(arg_cols_kernel<T, A, MAX>, ax_cuda_blocks(a.nout, 256), 256, 0, st, a);
     AX_CUDA_LAUNCH_CHECK("arg_cols_kernel");
   }
 }

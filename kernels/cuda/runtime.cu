@@ -1,5 +1,5 @@
 /* CUDA runtime layer: devices, streams, events, the caching allocator, host
- * transfers, vendor handles.
+ * transfers. (The vendor handles are in vendor.cu.)
  *
  * Devices: a machine with the toolkit but no GPU (or no driver) makes
  * cudaGetDeviceCount fail ("driver version is insufficient", "no CUDA-capable
@@ -41,9 +41,20 @@
 #include "kernels/backend.h"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/runtime.h"
-#include "kernels/cuda/vendor.h"
 
 #define AX_MAX_CUDA_DEVICES 64
+
+/* On the emulated device the allocator tells it which bytes of a block the
+ * tensor uses, so that it can poison them and catch writes past them. */
+#if defined(AX_CUDA_EMULATE)
+extern "C" void ax_emu_block_handed_out(void *p, size_t nbytes, size_t size);
+extern "C" void ax_emu_block_returned(void *p);
+#define AX_EMU_HANDED_OUT(p, nbytes, size) ax_emu_block_handed_out(p, nbytes, size)
+#define AX_EMU_RETURNED(p) ax_emu_block_returned(p)
+#else
+#define AX_EMU_HANDED_OUT(p, nbytes, size) ((void)0)
+#define AX_EMU_RETURNED(p) ((void)0)
+#endif
 
 /* ------------------------------------------------------------------------ */
 /* devices                                                                  */
@@ -271,6 +282,7 @@ static void *cuda_alloc(size_t nbytes, int dev) {
       s.live_bytes += have;
       if (s.live_bytes > s.peak_bytes) s.peak_bytes = s.live_bytes;
       A.counters[dev].cache_hits++;
+      AX_EMU_HANDED_OUT(p, nbytes, have);
       return p;
     }
   }
@@ -314,6 +326,7 @@ static void *cuda_alloc(size_t nbytes, int dev) {
   s.os_allocs++;
   if (s.live_bytes > s.peak_bytes) s.peak_bytes = s.live_bytes;
   A.counters[dev].cache_misses++;
+  AX_EMU_HANDED_OUT(p, nbytes, size);
   return p;
 }
 
@@ -331,10 +344,16 @@ static void cuda_free(void *p, size_t nbytes, int dev) {
   }
   block_info &b = it->second;
   b.in_use = false;
+  AX_EMU_RETURNED(p);
   A.free_blocks[b.dev].insert(std::make_pair(std::make_pair(b.stream, b.size), p));
   A.stats[b.dev].live_bytes -= b.size;
   A.stats[b.dev].cached_bytes += b.size;
 }
+
+#if !defined(AX_CUDA_EMULATE)
+extern "C" int ax_cuda_is_emulated(void) { return 0; }
+extern "C" int ax_cuda_kernel_counts(ax_cuda_kernel_count *out, int cap) { return -1; }
+#endif
 
 static ax_memory_stats cuda_memory_stats(int dev) {
   ax_memory_stats s;
@@ -463,50 +482,3 @@ extern "C" void ax_cuda_runtime_fill_table(ax_backend *b) {
   b->memory_stats = cuda_memory_stats;
   b->empty_cache = cuda_empty_cache;
 }
-
-/* ------------------------------------------------------------------------ */
-/* vendor handles                                                           */
-
-extern "C" cublasHandle_t ax_cuda_cublas(void) {
-  static cublasHandle_t handles[AX_MAX_CUDA_DEVICES];
-  static std::once_flag once[AX_MAX_CUDA_DEVICES];
-  int dev = ax_cuda_current_device();
-  std::call_once(once[dev], [dev] {
-    cublasStatus_t s = cublasCreate(&handles[dev]);
-    if (s != CUBLAS_STATUS_SUCCESS) {
-      ax_error("cuBLAS error %s (%s) in cublasCreate on cuda:%d at %s:%d", cublasGetStatusName(s),
-               cublasGetStatusString(s), dev, __FILE__, __LINE__);
-      handles[dev] = NULL;
-    }
-  });
-  if (!handles[dev]) return NULL;
-  cublasStatus_t s = cublasSetStream(handles[dev], ax_cuda_stream());
-  if (s != CUBLAS_STATUS_SUCCESS) {
-    ax_error("cuBLAS error %s (%s) in cublasSetStream on cuda:%d at %s:%d", cublasGetStatusName(s),
-             cublasGetStatusString(s), dev, __FILE__, __LINE__);
-    return NULL;
-  }
-  return handles[dev];
-}
-
-#ifdef AXON_HAVE_CUDNN
-extern "C" cudnnHandle_t ax_cuda_cudnn(void) {
-  static cudnnHandle_t handles[AX_MAX_CUDA_DEVICES];
-  static std::once_flag once[AX_MAX_CUDA_DEVICES];
-  int dev = ax_cuda_current_device();
-  std::call_once(once[dev], [dev] {
-    cudnnStatus_t s = cudnnCreate(&handles[dev]);
-    if (s != CUDNN_STATUS_SUCCESS) {
-      ax_error("cuDNN error %s in cudnnCreate on cuda:%d at %s:%d", cudnnGetErrorString(s), dev, __FILE__, __LINE__);
-      handles[dev] = NULL;
-    }
-  });
-  if (!handles[dev]) return NULL;
-  cudnnStatus_t s = cudnnSetStream(handles[dev], ax_cuda_stream());
-  if (s != CUDNN_STATUS_SUCCESS) {
-    ax_error("cuDNN error %s in cudnnSetStream on cuda:%d at %s:%d", cudnnGetErrorString(s), dev, __FILE__, __LINE__);
-    return NULL;
-  }
-  return handles[dev];
-}
-#endif

@@ -59,6 +59,21 @@ const char *ax_cuda_alloc_failure(void);
  * so this is a second line of defence); waits for the stream and clears the flag. */
 int ax_cuda_index_error(void);
 
+/* The emulated device (AXON_CUDA=EMULATE, kernels/cuda/emulate/): 1 when cuda:0
+ * is the host emulator rather than a GPU, 0 in a real CUDA build. */
+int ax_cuda_is_emulated(void);
+
+/* Every kernel instantiation compiled into the library, by name (demangled,
+ * e.g. "gemm_simt<float, float, 64, 64, 8, false, false>"), in name order, with
+ * what the emulated device has launched of it so far (zeros for a kernel never
+ * launched). Fills up to cap entries and returns how many there are; -1 in a
+ * real CUDA build, which does not count launches. */
+typedef struct ax_cuda_kernel_count {
+  const char *name; /* valid until the next call */
+  unsigned long long launches, blocks, threads;
+} ax_cuda_kernel_count;
+int ax_cuda_kernel_counts(ax_cuda_kernel_count *out, int cap);
+
 #ifdef __cplusplus
 }
 #endif

@@ -150,13 +150,13 @@ void softmax_run(ax_kt *out, const ax_kt *in, int take_log) {
   T *y = (T *)out->data;
   const T *x = (const T *)in->data;
   if (cols <= WARP_MAX_COLS) {
-#define LAUNCH(V) softmax_warp_kernel<T, A, V><<<grid, block, 0, st>>>(y, x, rows, (int)cols, take_log)
+#define LAUNCH(V) ax_cuda_launch(softmax_warp_kernel<T, A, V>, grid, block, 0, st, y, x, rows, (int)cols, take_log)
     AX_SOFTMAX_VPT_CASES(values_per_lane(cols), LAUNCH)
 #undef LAUNCH
     AX_CUDA_LAUNCH_CHECK("softmax_warp_kernel");
   } else {
     bool vec = axr::can_vec<T>(cols, y, x);
-    softmax_block_kernel<T, A><<<grid, block, 0, st>>>(y, x, cols, take_log, vec);
+    ax_cuda_launch(softmax_block_kernel<T, A>, grid, block, 0, st, y, x, cols, take_log, vec);
     AX_CUDA_LAUNCH_CHECK("softmax_block_kernel");
   }
 }
@@ -173,13 +173,13 @@ void softmax_backward_run(ax_kt *gx, const ax_kt *gy, const ax_kt *y, int take_l
   T *g = (T *)gx->data;
   const T *gyp = (const T *)gy->data, *yp = (const T *)y->data;
   if (cols <= WARP_MAX_COLS) {
-#define LAUNCH(V) softmax_backward_warp_kernel<T, A, V><<<grid, block, 0, st>>>(g, gyp, yp, rows, (int)cols, take_log)
+#define LAUNCH(V) ax_cuda_launch(softmax_backward_warp_kernel<T, A, V>, grid, block, 0, st, g, gyp, yp, rows, (int)cols, take_log)
     AX_SOFTMAX_VPT_CASES(values_per_lane(cols), LAUNCH)
 #undef LAUNCH
     AX_CUDA_LAUNCH_CHECK("softmax_backward_warp_kernel");
   } else {
     bool vec = axr::can_vec<T>(cols, g, gyp, yp);
-    softmax_backward_block_kernel<T, A><<<grid, block, 0, st>>>(g, gyp, yp, cols, take_log, vec);
+    ax_cuda_launch(softmax_backward_block_kernel<T, A>, grid, block, 0, st, g, gyp, yp, cols, take_log, vec);
     AX_CUDA_LAUNCH_CHECK("softmax_backward_block_kernel");
   }
 }

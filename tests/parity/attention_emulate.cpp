@@ -1,4 +1,4 @@
-/* Runs kernels/cuda/attention.cu on the host, without a GPU (cuda_emulate.h):
+/* Runs kernels/cuda/attention.cu on the host, without a GPU (kernels/cuda/emulate/device.h):
  * ax_cuda_attention and ax_cuda_attention_backward, dispatch included, compiled
  * as host C++ with AX_CUDA_EMULATE, against a naive double-precision reference
  * (softmax over the visible keys, the same Philox dropout draw, the analytic
@@ -15,7 +15,22 @@
  *   g++ -std=c++17 -O2 -fno-strict-aliasing -DAX_CUDA_EMULATE -I/usr/local/cuda/include -I include -I . \
  *       -x c++ tests/parity/attention_emulate.cpp -o attention_emulate && ./attention_emulate
  */
-#include "cuda_emulate.h"
+#include "kernels/cuda/emulate/device.h"
+
+/* launches run at once here (the emulated runtime queues them) */
+cudaError_t ax_emu_submit(const void *, dim3, dim3, size_t, cudaStream_t, std::function<void()> run) {
+  run();
+  return cudaSuccess;
+}
+extern "C" cudaError_t cudaGetLastError(void) { return cudaSuccess; }
+extern "C" cudaError_t cudaPeekAtLastError(void) { return cudaSuccess; }
+extern "C" const char *cudaGetErrorName(cudaError_t) { return "?"; }
+extern "C" const char *cudaGetErrorString(cudaError_t) { return "?"; }
+extern "C" cudaError_t cudaFuncSetAttribute(const void *, cudaFuncAttribute, int) { return cudaSuccess; }
+extern "C" cudaError_t cudaDeviceGetAttribute(int *v, cudaDeviceAttr, int) {
+  *v = 9;
+  return cudaSuccess;
+}
 
 #include <stdarg.h>
 

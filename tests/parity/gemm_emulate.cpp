@@ -1,5 +1,5 @@
 /* Runs kernels/cuda/gemm.cu's kernels on the host, without a GPU, on the CUDA
- * execution model of cuda_emulate.h (a coroutine per CUDA thread, warp-wide PTX
+ * execution model of kernels/cuda/emulate/device.h (a coroutine per CUDA thread, warp-wide PTX
  * computed from the PTX ISA's fragment layouts, cp.async landing at its wait,
  * Hopper's wgmma reading descriptor-addressed swizzled shared memory and handing
  * its accumulators back at wait_group): gemm_simt, gemm_tc and gemm_wgmma (both
@@ -9,14 +9,13 @@
  * ordering. The GPU parity suite remains the real test. Built and run by ctest
  * (gemm_emulate, label "cpu;emulate") when the CUDA toolkit's headers are there:
  *
- *   g++ -std=c++17 -O1 -fno-strict-aliasing -DAX_GEMM_EMULATE -I/usr/local/cuda/include -I include -I . \
+ *   g++ -std=c++17 -O1 -fno-strict-aliasing -DAX_GEMM_EMULATE -DAX_CUDA_EMULATE -I/usr/local/cuda/include -I include -I . \
  *       -x c++ tests/parity/gemm_emulate.cpp -o gemm_emulate && ./gemm_emulate
  */
-#include "cuda_emulate.h"
+#include "kernels/cuda/emulate/device.h"
 
 #include "kernels/backend.h"
 
-static unsigned char *ax_gemm_emulated_smem(void) { return ax_emu_dynamic_smem(); }
 extern "C" void ax_error(const char *fmt, ...) {
   (void)fmt;
   fprintf(stderr, "ax_error called\n");
@@ -26,23 +25,10 @@ extern "C" cudaStream_t ax_cuda_stream(void) { return 0; }
 extern "C" int ax_cuda_current_device(void) { return 0; }
 extern "C" const char *ax_dtype_name(ax_dtype dt) { (void)dt; return "?"; }
 extern "C" bool ax_cuda_gemm_cublas(const ax_gemm_args *) { return false; }
-
-/* the PTX wrappers gemm.cu declares under AX_GEMM_EMULATE */
-void cp_async16(void *dst, const void *src, int src_bytes) { ax_emu_cp_async(dst, src, 16, src_bytes); }
-void cp_async_commit(void) { ax_emu_cp_async_commit(); }
-template <int N> void cp_async_wait(void) { ax_emu_cp_async_wait(N); }
-template <bool TRANS> void ldmatrix_x4(unsigned r[4], const void *p) { ax_emu_ldmatrix_x4(r, p, TRANS); }
-template <typename T> void mma_16816(float c[4], const unsigned a[4], const unsigned b[2]) {
-  ax_emu_mma_16816<T>(c, a, b[0], b[1]);
-}
-unsigned wg_smem_addr(const void *p) { return ax_emu_smem_addr(p); }
-void fence_proxy_async(void) { ax_emu_fence_proxy_async(); }
-void wgmma_fence(void) { ax_emu_wgmma_fence(); }
-void wgmma_commit(void) { ax_emu_wgmma_commit(); }
-template <int N> void wgmma_wait(void) { ax_emu_wgmma_wait(N); }
-template <typename T, int N, int TRANS_A, int TRANS_B>
-void wgmma_m64k16(float (&d)[N / 2], uint64_t da, uint64_t db) {
-  ax_emu_wgmma<T>(d, N, da, db, TRANS_A, TRANS_B, true);
+/* launches run at once here (the emulated runtime queues them) */
+cudaError_t ax_emu_submit(const void *, dim3, dim3, size_t, cudaStream_t, std::function<void()> run) {
+  run();
+  return cudaSuccess;
 }
 
 #include "kernels/cuda/gemm.cu"
@@ -53,8 +39,8 @@ typedef void (*kernel_fn)(gemm_params);
 
 /* gridDim.z is capped at 3 so that the kernels' batch loop runs more than once */
 static void run_grid(kernel_fn k, const gemm_params &p, unsigned threads, size_t smem) {
-  emu_dim3 grid = {(unsigned)((int64_t)p.tiles_m * p.tiles_n), 1, (unsigned)std::min<int64_t>(p.batch, 3)};
-  ax_emu_run_grid(grid, threads, smem, [&] { k(p); });
+  dim3 grid((unsigned)((int64_t)p.tiles_m * p.tiles_n), 1, (unsigned)std::min<int64_t>(p.batch, 3));
+  ax_emu_run_grid(grid, dim3(threads), smem, [&] { k(p); });
 }
 
 /* ---- cases against a naive reference ---- */
