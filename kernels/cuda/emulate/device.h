@@ -171,7 +171,7 @@ extern "C" unsigned char __stop_axemu_shared[] __attribute__((weak, visibility("
 #define blockIdx emu_block_idx
 #define blockDim emu_block_dim
 #define gridDim emu_grid_dim
-#define __syncthreads() ax_emu_syncthreads()
+#define __syncthreads() ax_emu_syncthreads(__FILE__, __LINE__)
 #define __trap() emu_fail("__trap() in a kernel")
 #define __launch_bounds__(...)
 /* Kernels: ordinary functions (never inlined, so each instantiation keeps its
@@ -213,8 +213,21 @@ inline void emu_block_on(const unsigned *gen_ptr, unsigned gen) {
 
 inline void emu_race_barrier(void); /* a block-wide barrier completed (race check) */
 
-inline void ax_emu_syncthreads(void) {
+/* Where the threads waiting at the current barrier are: every thread of a block
+ * must wait at the same __syncthreads (a barrier in divergent code is undefined). */
+inline const char *emu_barrier_file;
+inline int emu_barrier_line;
+
+inline void ax_emu_syncthreads(const char *file = "?", int line = 0) {
   unsigned gen = emu_block_gen;
+  if (emu_block_arrived == 0) {
+    emu_barrier_file = file, emu_barrier_line = line;
+  } else if (line != emu_barrier_line || strcmp(file, emu_barrier_file) != 0) {
+    char msg[1024];
+    snprintf(msg, sizeof msg, "barrier divergence: this thread waits at the __syncthreads of %s:%d, other threads of its "
+             "block at the one of %s:%d", file, line, emu_barrier_file, emu_barrier_line);
+    emu_fail(msg);
+  }
   if (++emu_block_arrived == emu_block_live) {
     emu_block_arrived = 0;
     emu_block_gen++;
@@ -642,7 +655,7 @@ template <typename T> inline void ax_emu_mma_16816(float *c, const uint32_t *a, 
 /* Shuffles: lane l reads the value of lane src(l) (its own when src is outside its
  * width segment, as __shfl_*_sync define it). Reading a lane that does not exist
  * (a partial last warp) is an error: the hardware returns an undefined value. */
-template <typename T> inline T emu_shfl(unsigned mask, T v, int src, int width) {
+template <typename T> inline T emu_shfl(unsigned mask, T v, int src, int width, int mode) {
   static_assert(sizeof(T) <= 8, "shuffle of more than 8 bytes");
   if (width < 1 || width > 32 || (width & (width - 1))) emu_fail("shuffle width not a power of 2 in 1..32");
   unsigned char in[12];
@@ -650,7 +663,9 @@ template <typename T> inline T emu_shfl(unsigned mask, T v, int src, int width) 
   memcpy(in + 8, &src, 4);
   T r;
   int live = emu_warps[emu_cur->tid / 32].live;
-  emu_collective(EMU_SHFL, mask, in, sizeof in, &r, sizeof r, [width, live](emu_warp_slot &s) {
+  /* the mode (idx, up, down, xor) and width are part of the collective: lanes of one
+   * warp in different shuffles is divergence */
+  emu_collective(EMU_SHFL + 16 * (mode + 4 * width), mask, in, sizeof in, &r, sizeof r, [width, live](emu_warp_slot &s) {
     for (int l = 0; l < live; l++) {
       int src_l;
       memcpy(&src_l, s.in[l] + 8, 4);
@@ -663,17 +678,17 @@ template <typename T> inline T emu_shfl(unsigned mask, T v, int src, int width) 
   return r;
 }
 template <typename T> inline T __shfl_xor_sync(unsigned mask, T v, int lane_mask, int width = 32) {
-  return emu_shfl(mask, v, emu_lane() ^ lane_mask, width);
+  return emu_shfl(mask, v, emu_lane() ^ lane_mask, width, 3);
 }
 template <typename T> inline T __shfl_sync(unsigned mask, T v, int src_lane, int width = 32) {
-  return emu_shfl(mask, v, emu_lane() / width * width + src_lane % width, width);
+  return emu_shfl(mask, v, emu_lane() / width * width + src_lane % width, width, 0);
 }
 template <typename T> inline T __shfl_down_sync(unsigned mask, T v, unsigned delta, int width = 32) {
-  return emu_shfl(mask, v, emu_lane() + (int)delta, width);
+  return emu_shfl(mask, v, emu_lane() + (int)delta, width, 2);
 }
 template <typename T> inline T __shfl_up_sync(unsigned mask, T v, unsigned delta, int width = 32) {
   int l = emu_lane(), seg = l / width * width;
-  return emu_shfl(mask, v, l - (int)delta >= seg ? l - (int)delta : l, width);
+  return emu_shfl(mask, v, l - (int)delta >= seg ? l - (int)delta : l, width, 1);
 }
 /* Votes */
 inline unsigned __ballot_sync(unsigned mask, int pred) {
