@@ -7,6 +7,7 @@
 
 #if defined(AXON_HAVE_CUDA)
 int ax_cuda_runtime_device_count(void);  /* kernels/cuda/runtime.cu */
+int ax_cuda_is_emulated(void);           /* kernels/cuda/runtime.cu or emulate/runtime.cpp */
 const char *ax_cuda_alloc_failure(void); /* kernels/cuda/runtime.cu */
 #endif
 
@@ -32,6 +33,18 @@ int ax_cuda_device_count(void) {
 #else
   return 0;
 #endif
+}
+
+bool ax_cuda_emulated(void) {
+#if defined(AXON_HAVE_CUDA)
+  return ax_cuda_is_emulated() != 0;
+#else
+  return false;
+#endif
+}
+
+ax_device ax_default_device(void) {
+  return ax_cuda_device_count() > 0 && !ax_cuda_emulated() ? AX_CUDA(0) : AX_CPU;
 }
 
 void ax_synchronize(ax_device d) {

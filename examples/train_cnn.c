@@ -15,7 +15,7 @@ int main(void) {
                                                                .std = &std, .n_channels = 1, .prefetch = true}, err, sizeof err);
   ax_loader *test_ld = ax_loader_new(test, &(ax_loader_opts){.batch_size = 500, .mean = &mean, .std = &std, .n_channels = 1},
                                      err, sizeof err);
-  ax_device dev = ax_cuda_device_count() > 0 ? AX_CUDA(0) : AX_CPU;
+  ax_device dev = ax_default_device();
   ax_module *model = ax_model_create("cnn", err, sizeof err);
   ax_module_to(model, dev);
   ax_tensor *params[64];

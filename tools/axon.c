@@ -40,7 +40,9 @@ static int cmd_info(int argc, char **argv) {
   ax_cpu_name(model, sizeof model);
   printf("axon %s\n", AX_VERSION_STRING);
   printf("build:    %s, -march=%s\n", AXON_BUILD_TYPE_STRING, AXON_MARCH_STRING[0] ? AXON_MARCH_STRING : "(default)");
-  printf("backends: cpu%s\n", ax_has_cuda() ? ", cuda" : " (CUDA backend not compiled in)");
+  printf("backends: cpu%s\n", !ax_has_cuda()        ? " (CUDA backend not compiled in)"
+                              : ax_cuda_emulated() ? ", cuda (emulated on the host: AXON_CUDA=EMULATE, not a GPU)"
+                                                   : ", cuda");
   printf("threads:  %d (OpenMP)\n", ax_num_threads());
   printf("devices:\n");
   printf("  cpu     %s\n", model);

@@ -662,7 +662,7 @@ int ax_tool_bench(int argc, char **argv) {
 
   memset(&B, 0, sizeof B);
   B.quick = quick;
-  if (!device) B.dev = ax_cuda_device_count() > 0 ? AX_CUDA(0) : AX_CPU;
+  if (!device) B.dev = ax_default_device();
   else if (!strcmp(device, "cpu")) B.dev = AX_CPU;
   else if (!strcmp(device, "cuda")) B.dev = AX_CUDA(0);
   else {

@@ -136,7 +136,7 @@ static const char *eval_usage =
 
 int ax_cmd_eval(int argc, char **argv) {
   ax_eval_config c = {.dataset = "fashion-mnist", .batch_size = 500};
-  c.device = ax_cuda_device_count() > 0 ? AX_CUDA(0) : AX_CPU;
+  c.device = ax_default_device();
   const char *device = NULL;
   ax_flag flags[] = {
       {"weights", AX_FLAG_STRING, &c.weights, "FILE", "safetensors weights written by axon train (required)"},

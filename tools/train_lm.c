@@ -49,7 +49,7 @@ void ax_lm_config_defaults(ax_lm_config *c) {
   c->clip_norm = 1.0;
   c->warmup_steps = 100;
   c->schedule = "cosine";
-  c->device = ax_cuda_device_count() > 0 ? AX_CUDA(0) : AX_CPU;
+  c->device = ax_default_device();
 }
 
 /* ---- the model behind one interface ---- */

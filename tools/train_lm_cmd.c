@@ -134,7 +134,7 @@ static const char *gen_usage =
 
 int ax_cmd_generate(int argc, char **argv) {
   ax_generate_config g = {.tokens = 500, .temperature = 0.8, .top_k = 40};
-  g.device = ax_cuda_device_count() > 0 ? AX_CUDA(0) : AX_CPU;
+  g.device = ax_default_device();
   const char *device = NULL;
   int64_t tokens = g.tokens;
   ax_flag flags[] = {

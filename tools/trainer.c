@@ -31,7 +31,7 @@ void ax_train_config_defaults(ax_train_config *c) {
   c->weight_decay = -1; /* the optimizer's default */
   c->momentum = 0.9;
   c->schedule = "onecycle";
-  c->device = ax_cuda_device_count() > 0 ? AX_CUDA(0) : AX_CPU;
+  c->device = ax_default_device();
   c->augment = -1;
   c->prefetch = true;
   c->progress = -1;

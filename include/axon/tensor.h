@@ -100,6 +100,12 @@ bool ax_device_eq(ax_device a, ax_device b);
 const char *ax_device_str(ax_device d, char *buf, size_t n); /* "cpu", "cuda:0" */
 int ax_cuda_device_count(void); /* 0 without a CUDA build or without a usable GPU */
 bool ax_has_cuda(void);         /* true when the CUDA backend is compiled in */
+/* true when the CUDA devices are the host emulator (built with -DAXON_CUDA=EMULATE):
+ * every kernel runs, on the CPU, about a thousand times slower than on a GPU */
+bool ax_cuda_emulated(void);
+/* where work goes unless told otherwise: cuda:0 when there is a real GPU, else the
+ * CPU (an emulated device is used only when asked for, e.g. --device cuda) */
+ax_device ax_default_device(void);
 /* Waits until every queued kernel on d has finished (a no-op on the CPU); for timing. */
 void ax_synchronize(ax_device d);
 

@@ -21,6 +21,7 @@
  *    both are filled with 0xFF (NaN in f32, bf16 and f16) before every block,
  *    so a read of an element no thread wrote shows up as NaN.
  *  - Race check (racecheck's write-write hazards): on sampled lockstep blocks
+ *    (one block of each of the first launches of each kernel, AXON_EMU_RACE_LAUNCHES)
  *    the shared memory a thread changes between two of its scheduling points is
  *    attributed to it; a byte changed by two threads of the block between two
  *    barriers, not through an atomic, is reported with the kernel, the shared
@@ -451,8 +452,11 @@ inline void emu_run_block(unsigned nthreads) {
 }
 
 /* How many blocks of one launch get the race check (it compares the watched
- * shared memory after every step of every thread: costly on big tiles). */
+ * shared memory after every step of every thread: costly on big tiles), and
+ * whether this launch gets it at all (the runtime checks the first launches of
+ * each kernel: AXON_EMU_RACE_LAUNCHES, default 4). */
 inline int emu_race_blocks = 1;
+inline bool emu_race_launch = true;
 inline size_t emu_race_max_bytes = 64 * 1024;
 
 /* Runs body() as every thread of every block of the grid, one block after another. */
@@ -481,7 +485,8 @@ inline void ax_emu_run_grid(dim3 grid, dim3 block, size_t smem, const std::funct
         emu_policy = (int)(emu_blocks_run++ % 3);
         emu_race_ranges.clear();
         emu_race_on = false;
-        if ((int)in_launch < 3 * emu_race_blocks && emu_policy == 0 && smem + static_bytes <= emu_race_max_bytes &&
+        if (emu_race_launch && (int)in_launch < 3 * emu_race_blocks && emu_policy == 0 &&
+            smem + static_bytes <= emu_race_max_bytes &&
             (smem || static_bytes)) {
           emu_race_on = true;
           if (smem) emu_race_ranges.push_back({emu_smem.data(), smem});

@@ -102,6 +102,7 @@ struct emu_state {
   std::set<cudaStream_t> streams;
   std::unordered_map<const void *, int> smem_optin; /* kernel -> max dynamic shared memory */
   std::unordered_map<const void *, kernel_stats> kernels;
+  std::unordered_map<const void *, int> race_checked; /* launches that got the race check */
   std::string running_kernel;
 };
 
@@ -323,6 +324,11 @@ cudaError_t ax_emu_submit(const void *kernel, dim3 grid, dim3 block, size_t smem
     if (it == names.end()) it = names.emplace(kernel, kernel_name(kernel)).first;
     s2.running_kernel = it->second;
     emu_kernel_name = it->second.c_str();
+    static const int race_launches = [] {
+      const char *e = getenv("AXON_EMU_RACE_LAUNCHES");
+      return e && *e ? atoi(e) : 4;
+    }();
+    emu_race_launch = race_launches < 0 || s2.race_checked[kernel]++ < race_launches;
     run();
     check_guards();
     check_tails();
