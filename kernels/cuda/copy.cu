@@ -64,6 +64,10 @@ template <> struct ax_dt<AX_BOOL> {
   static __device__ __forceinline__ T st(double v) { return v != 0.0; }
 };
 
+/* loops.cuh: the 64-bit offset path forced for tests */
+int ax_cuda_index64_forced = 0; /* declared extern "C" in loops.cuh */
+extern "C" void ax_cuda_force_index64(int on) { ax_cuda_index64_forced = on != 0; }
+
 /* ---------------- copy ---------------- */
 
 template <int DD, int SD> struct convert_fn {
@@ -95,7 +99,9 @@ template <typename U> struct move_fn {
 };
 
 template <int DD, int SD> static void convert(ax_kt *dst, const ax_kt *src) {
-  ax_ew_launch("ax_cuda_copy", convert_fn<DD, SD>(), dst, src, NULL, NULL);
+  /* A copy within one dtype moves raw bits (move_fn, below) and never converts: the
+   * switches of convert_from instantiate DD == SD too, but it is never called. */
+  if constexpr (DD != SD) ax_ew_launch("ax_cuda_copy", convert_fn<DD, SD>(), dst, src, NULL, NULL);
 }
 
 template <int SD> static void convert_from(ax_kt *dst, const ax_kt *src) {
@@ -159,6 +165,10 @@ template <typename U> struct fill_fn {
   U value;
   __device__ __forceinline__ U operator()(ax_none, ax_none, ax_none) const { return value; }
 };
+/* Every one-byte value has uniform bytes, so ax_cuda_fill below memsets dense
+ * memory of one-byte elements: only a strided view reaches this functor, and its
+ * contiguous (vectorized) loop is never instantiated. */
+template <> struct ax_ew_contig_ok<fill_fn<uint8_t>> { static const bool value = false; };
 
 extern "C" void ax_cuda_fill(ax_kt *out, double value) {
   /* the element's bytes exactly as the CPU would store them */

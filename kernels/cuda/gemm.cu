@@ -626,6 +626,13 @@ static bool tc_ok(const ax_gemm_args *g, int dev) {
  * 0, and the code the driver picked for the device has wgmma (the probe kernel says
  * so, asked once per device: the build may have only plain sm_90 code, and sm_90a
  * code loads on 9.0 only). */
+static int forced_wgmma = -1; /* ax_cuda_gemm_set_wgmma: -1 AXON_GEMM_WGMMA decides, 0 off, 1 on */
+
+/* Tests only: the parity runner's emulated H100 takes gemm_wgmma for every aligned
+ * bf16/f16 product, so it turns wgmma off for some cases to run gemm_tc too
+ * (AXON_GEMM_WGMMA is read once per process). -1 gives the choice back. */
+extern "C" void ax_cuda_gemm_set_wgmma(int on) { forced_wgmma = on < 0 ? -1 : on != 0; }
+
 static bool wgmma_ok(int dev) {
   static int env = -1;
   static signed char built[AX_GEMM_MAX_DEVICES]; /* 0 unknown, 1 yes, -1 no */
@@ -633,7 +640,7 @@ static bool wgmma_ok(int dev) {
     const char *s = getenv("AXON_GEMM_WGMMA");
     env = !(s && !strcmp(s, "0"));
   }
-  if (!env || cc_major(dev) != 9) return false;
+  if (!(forced_wgmma < 0 ? env : forced_wgmma) || cc_major(dev) != 9) return false;
   if (dev < 0 || dev >= AX_GEMM_MAX_DEVICES) return false;
   if (!built[dev]) {
     built[dev] = -1;

@@ -29,6 +29,13 @@ struct ax_divmod32 {
   __device__ __forceinline__ uint32_t div(uint32_t n) const { return (__umulhi(n, mul) + n) >> shift; }
 };
 
+/* Tests only (the parity runner, on the emulated device): ax_cuda_force_index64(1)
+ * makes the kernels below compute offsets in 64 bits for tensors of any size, a
+ * path otherwise taken only past 2^31 elements, which the emulated device cannot
+ * afford to run; ax_cuda_force_index64(0) undoes it. Defined in copy.cu. */
+extern "C" int ax_cuda_index64_forced;
+extern "C" void ax_cuda_force_index64(int on);
+
 /* N operands over one index space, dims coalesced (size-1 dims dropped,
  * contiguous neighbours merged), innermost dim first, strides in bytes. */
 template <int N> struct ax_plan {
@@ -68,7 +75,7 @@ template <int N> struct ax_plan {
       if (stride[d][k] != 0) return false;
     return true;
   }
-  bool use32() const { return numel < (1ll << 31); }
+  bool use32() const { return numel < (1ll << 31) && !ax_cuda_index64_forced; }
 
   __device__ __forceinline__ void offsets32(uint32_t i, int64_t *off) const {
 #pragma unroll
@@ -199,6 +206,27 @@ ax_ew_strided_kernel(F f, char *out, const char *p0, const char *p1, const char 
 template <typename T> static inline int64_t ax_type_size() { return (int64_t)sizeof(T); }
 template <> inline int64_t ax_type_size<ax_none>() { return 0; }
 
+/* Whether functor F may take the contiguous (vectorized) loop at all; a kernel
+ * file specializes it to false for a functor whose caller sends dense data
+ * elsewhere (ax_cuda_fill: a one-byte fill of dense memory is a memset). */
+template <typename F> struct ax_ew_contig_ok { static const bool value = true; };
+
+/* The widest vector F can get: as many elements as 16 bytes of its widest
+ * operand hold, at most 8 (0: F never takes the contiguous loop). The launcher
+ * halves it while a pointer is not aligned to it, so the widths below it are
+ * all reachable; the ones above it are not, and are not instantiated: a vector
+ * of 8 f32 or of 4 f64 would be 32 bytes, which no dtype can get. */
+template <typename T> struct ax_ew_size { static const int value = (int)sizeof(T); };
+template <> struct ax_ew_size<ax_none> { static const int value = 0; };
+template <typename F> struct ax_ew_max_vec {
+  static const int w01 = ax_ew_size<typename F::out_t>::value > ax_ew_size<typename F::in0_t>::value
+                             ? ax_ew_size<typename F::out_t>::value : ax_ew_size<typename F::in0_t>::value;
+  static const int w23 = ax_ew_size<typename F::in1_t>::value > ax_ew_size<typename F::in2_t>::value
+                             ? ax_ew_size<typename F::in1_t>::value : ax_ew_size<typename F::in2_t>::value;
+  static const int widest = w01 > w23 ? w01 : w23;
+  static const int value = !ax_ew_contig_ok<F>::value ? 0 : 16 / widest > 8 ? 8 : 16 / widest;
+};
+
 /* Runs f over out's shape; inputs (NULL past F::nin) are views of out's shape
  * (broadcast dims have stride 0). Reports launch errors under `name`. */
 template <typename F>
@@ -221,7 +249,8 @@ void ax_ew_launch(const char *name, const F &f, ax_kt *out, const ax_kt *in0, co
                          ax_type_size<typename F::in1_t>(), ax_type_size<typename F::in2_t>()};
   cudaStream_t st = ax_cuda_stream();
 
-  bool contig = plan.contiguous(0, es[0]);
+  const int max_vec = ax_ew_max_vec<F>::value;
+  bool contig = max_vec > 0 && plan.contiguous(0, es[0]);
   int bcast = 0;
   for (int k = 1; k <= F::nin && contig; k++) {
     if (plan.scalar(k))
@@ -232,10 +261,7 @@ void ax_ew_launch(const char *name, const F &f, ax_kt *out, const ax_kt *in0, co
   if (contig) {
     /* as many elements per step as 16 bytes of the widest operand hold,
      * when every dense pointer is aligned to its vector */
-    int64_t widest = es[0];
-    for (int k = 1; k <= F::nin; k++) widest = es[k] > widest ? es[k] : widest;
-    int vec = (int)(16 / widest);
-    if (vec > 8) vec = 8;
+    int vec = max_vec;
     for (;;) {
       bool aligned = ((uintptr_t)out->data % (uintptr_t)(es[0] * vec)) == 0;
       for (int k = 1; k <= F::nin; k++)
@@ -245,11 +271,12 @@ void ax_ew_launch(const char *name, const F &f, ax_kt *out, const ax_kt *in0, co
     }
     unsigned blocks = ax_cuda_blocks((plan.numel + vec - 1) / vec, AX_EW_THREADS);
     char *o = (char *)out->data;
+    /* only the widths F can get are instantiated (ax_ew_max_vec) */
     switch (vec) {
-      case 8: ax_cuda_launch(ax_ew_contig_kernel<F, 8>, blocks, AX_EW_THREADS, 0, st, f, o, p[0], p[1], p[2], bcast, plan.numel); break;
-      case 4: ax_cuda_launch(ax_ew_contig_kernel<F, 4>, blocks, AX_EW_THREADS, 0, st, f, o, p[0], p[1], p[2], bcast, plan.numel); break;
-      case 2: ax_cuda_launch(ax_ew_contig_kernel<F, 2>, blocks, AX_EW_THREADS, 0, st, f, o, p[0], p[1], p[2], bcast, plan.numel); break;
-      default: ax_cuda_launch(ax_ew_contig_kernel<F, 1>, blocks, AX_EW_THREADS, 0, st, f, o, p[0], p[1], p[2], bcast, plan.numel); break;
+      case 8: if constexpr (max_vec >= 8) ax_cuda_launch(ax_ew_contig_kernel<F, 8>, blocks, AX_EW_THREADS, 0, st, f, o, p[0], p[1], p[2], bcast, plan.numel); break;
+      case 4: if constexpr (max_vec >= 4) ax_cuda_launch(ax_ew_contig_kernel<F, 4>, blocks, AX_EW_THREADS, 0, st, f, o, p[0], p[1], p[2], bcast, plan.numel); break;
+      case 2: if constexpr (max_vec >= 2) ax_cuda_launch(ax_ew_contig_kernel<F, 2>, blocks, AX_EW_THREADS, 0, st, f, o, p[0], p[1], p[2], bcast, plan.numel); break;
+      default: if constexpr (max_vec >= 1) ax_cuda_launch(ax_ew_contig_kernel<F, 1>, blocks, AX_EW_THREADS, 0, st, f, o, p[0], p[1], p[2], bcast, plan.numel); break;
     }
   } else {
     unsigned blocks = ax_cuda_blocks(plan.numel, AX_EW_THREADS);

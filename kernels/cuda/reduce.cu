@@ -288,12 +288,16 @@ void reduce_op(int op, const Layout &L, const ax_kt *out, const ax_kt *in) {
   else reduce_launch<T, O, A, MinOp>(L, out, in);
 }
 
-/* Integer inputs: the same dtype out (max / min) or i64 (sum). */
+/* Integer inputs: sums into i64 (the op layer widens them, as PyTorch does), max /
+ * min into the input's dtype. Only these pairings are instantiated: choosing the
+ * output type by dtype alone also compiled i32 / u8 sums into their own dtype and
+ * i32 / u8 maxima into i64, which no caller asks for (kernels that never ran). */
 template <typename T>
 void reduce_int(int op, const Layout &L, const ax_kt *out, const ax_kt *in) {
-  if (out->dtype == AX_I64) reduce_op<T, int64_t, int64_t>(op, L, out, in);
-  else if (out->dtype == in->dtype) reduce_op<T, T, int64_t>(op, L, out, in);
-  else ax_error("ax_cuda_reduce: cannot reduce dtype %d into dtype %d", in->dtype, out->dtype);
+  if (op == AX_REDUCE_SUM && out->dtype == AX_I64) reduce_launch<T, int64_t, int64_t, SumOp>(L, out, in);
+  else if (op == AX_REDUCE_MAX && out->dtype == in->dtype) reduce_launch<T, T, int64_t, MaxOp>(L, out, in);
+  else if (op == AX_REDUCE_MIN && out->dtype == in->dtype) reduce_launch<T, T, int64_t, MinOp>(L, out, in);
+  else ax_error("ax_cuda_reduce: cannot reduce dtype %d into dtype %d with op %d", in->dtype, out->dtype, op);
 }
 
 /* ---------------- arg_reduce ---------------- */

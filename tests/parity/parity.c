@@ -1,26 +1,37 @@
 /* The GPU parity runner: main() and the pr_* helpers of parity.h.
  *
- *   axon_parity [-v] [FAMILY ...]
+ *   axon_parity [-v] [--tier full|emulate] [--kernels] [FAMILY ...]
  *
  * Runs every linked family (or those named) against the CPU on cuda:0 and
  * prints each failing case as it happens, then a table per op: cases, passed,
- * the worst NMSE and the bound it was held to. Exit status 1 if any case
- * failed, 0 otherwise; without a CUDA device every case is skipped with one
- * line and the status is 0. -v prints every case.
+ * the worst NMSE, the bound it was held to and the seconds its cases took.
+ * Exit status 1 if any case failed, 0 otherwise; without a CUDA device every
+ * case is skipped with one line and the status is 0. -v prints every case.
+ * --tier picks the sizes (parity.h; default: emulate on the emulated device,
+ * full elsewhere). On the emulated device the run ends with the kernel list
+ * (parity.h), and with no family named a kernel never launched is a failure;
+ * --kernels prints the list alone.
  *
  * Every new CUDA tensor is poisoned (NaN, or 0x7f bytes for integers and
  * bool), so an element a kernel never writes fails its comparison. Errors
  * reported while a family runs are failures too: the error handler keeps the
  * message and the next pr_check fails with it (an op that returned NULL fails
  * as "op: <message>"). */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/internal.h"
+#include "kernels/cuda/runtime.h"
 #include "kernels/half.h"
 #include "parity.h"
+
+/* kernels/cuda/runtime.h: weak, since the runner also links without the CUDA backend */
+int ax_cuda_is_emulated(void) __attribute__((weak));
+int ax_cuda_kernel_counts(ax_cuda_kernel_count *out, int cap) __attribute__((weak));
 
 /* ---------------- bounds and error ---------------- */
 
@@ -89,6 +100,7 @@ double pr_nmse(ax_tensor *ref, ax_tensor *got) {
 typedef struct op_stats {
   char name[64];
   int cases, passed;
+  double seconds; /* wall time since the previous record, summed */
   double worst, worst_bound; /* the case with the largest nmse / bound */
   char worst_desc[160];
 } op_stats;
@@ -116,8 +128,14 @@ static op_stats *stats_for(const char *op) {
   return s;
 }
 
+static double now_s(void);
+static double last_record; /* when the previous case was recorded (or its family began) */
+
 static void record(const char *op, const char *desc, bool pass, double nmse, double bound, const char *why) {
   op_stats *s = stats_for(op);
+  double t = now_s(), dt = t - last_record;
+  s->seconds += dt;
+  last_record = t;
   s->cases++;
   total_cases++;
   if (pass) s->passed++;
@@ -132,7 +150,7 @@ static void record(const char *op, const char *desc, bool pass, double nmse, dou
   if (!pass)
     printf("FAIL %s %s: %s\n", op, desc, why);
   else if (verbose)
-    printf("ok   %s %s: nmse %.3g (bound %.3g)\n", op, desc, nmse, bound);
+    printf("ok   %s %s: nmse %.3g (bound %.3g) %.3f s\n", op, desc, nmse, bound, dt);
   fflush(stdout);
 }
 
@@ -194,8 +212,47 @@ static bool check(const char *op, const char *desc, ax_tensor *ref, ax_tensor *g
   return pass;
 }
 
+double pr_eps(ax_dtype dt) { return dt == AX_F64 ? 0x1p-52 : 0x1p-23; }
+
+double pr_max_abs(ax_tensor *t) {
+  if (!t || ax_numel(t) == 0) return 0;
+  ax_scope_begin();
+  ax_tensor *m = ax_to(ax_cast(ax_amax(ax_abs(ax_detach(t)), 0, NULL, false), AX_F64), AX_CPU);
+  double v = m ? *(const double *)ax_data_ptr(m) : INFINITY;
+  ax_scope_end();
+  return v;
+}
+
+bool pr_check_zero(const char *op, const char *desc, ax_tensor *ref, ax_tensor *got, double tol) {
+  char why[1200];
+  if (pending_errors || !ref || !got) return check(op, desc, ref, got, 0); /* reports the error */
+  if (!ax_same_shape(ref, got) || ref->dtype != got->dtype) return check(op, desc, ref, got, 0);
+  double worst = fmax(pr_max_abs(ref), pr_max_abs(got)); /* NaN fails below */
+  if (pending_errors) return check(op, desc, ref, got, 0);
+  double ratio = tol > 0 ? worst / tol : INFINITY;
+  bool pass = ratio <= 1;
+  if (!pass)
+    snprintf(why, sizeof why, "an exact zero: elements up to %.3g (reference %.3g, cuda %.3g) > tolerance %.3g", worst,
+             pr_max_abs(ref), pr_max_abs(got), tol);
+  record(op, desc, pass, ratio, 1, why);
+  return pass;
+}
+
+static void run_case(const char *op, const char *desc, pr_op_fn fn, const void *ctx, int n, ax_tensor *const *bases,
+                     const bool *grad, pr_kind fwd_kind, pr_kind bwd_kind, pr_zero_tol_fn zero_tol);
+
 void pr_run(const char *op, const char *desc, pr_op_fn fn, const void *ctx, int n, ax_tensor *const *bases,
             const bool *grad, pr_kind fwd_kind, pr_kind bwd_kind) {
+  run_case(op, desc, fn, ctx, n, bases, grad, fwd_kind, bwd_kind, NULL);
+}
+
+void pr_run_zero(const char *op, const char *desc, pr_op_fn fn, const void *ctx, int n, ax_tensor *const *bases,
+                 const bool *grad, pr_kind fwd_kind, pr_kind bwd_kind, pr_zero_tol_fn zero_tol) {
+  run_case(op, desc, fn, ctx, n, bases, grad, fwd_kind, bwd_kind, zero_tol);
+}
+
+static void run_case(const char *op, const char *desc, pr_op_fn fn, const void *ctx, int n, ax_tensor *const *bases,
+                     const bool *grad, pr_kind fwd_kind, pr_kind bwd_kind, pr_zero_tol_fn zero_tol) {
   enum { MAX_IN = 8 };
   ax_tensor *cpu[MAX_IN], *gpu[MAX_IN];
   char d[256];
@@ -228,7 +285,13 @@ void pr_run(const char *op, const char *desc, pr_op_fn fn, const void *ctx, int 
     for (int i = 0; i < n && i < MAX_IN; i++) {
       if (!grad[i]) continue;
       snprintf(d, sizeof d, "%s grad %d", desc, i);
-      pr_check(op, d, cpu[i]->grad, gpu[i] ? gpu[i]->grad : NULL, bwd_kind);
+      double tol = zero_tol ? zero_tol(i, bases, gy, ctx) : 0;
+      if (tol > 0) { /* an exact zero */
+        strncat(d, " (zero)", sizeof d - strlen(d) - 1);
+        pr_check_zero(op, d, cpu[i]->grad, gpu[i] ? gpu[i]->grad : NULL, tol);
+      } else {
+        pr_check(op, d, cpu[i]->grad, gpu[i] ? gpu[i]->grad : NULL, bwd_kind);
+      }
     }
   }
   ax_scope_end();
@@ -270,6 +333,43 @@ ax_tensor *pr_cuda(ax_tensor *cpu) {
   return g;
 }
 
+/* ---------------- tiers ---------------- */
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static bool emulate_tier;
+
+bool pr_emulated_tier(void) { return emulate_tier; }
+
+/* ---------------- the kernel list ---------------- */
+
+/* Every kernel instantiation of the library with its launches (emulated device only).
+ * Returns how many were never launched, or -1 when the device does not count launches. */
+static int kernel_list(bool print_all) {
+  if (!ax_cuda_kernel_counts) return -1;
+  int n = ax_cuda_kernel_counts(NULL, 0);
+  if (n < 0) return -1;
+  ax_cuda_kernel_count *k = calloc((size_t)n + 1, sizeof *k);
+  if (!k) return -1;
+  n = ax_cuda_kernel_counts(k, n);
+  int never = 0, launched = 0;
+  if (print_all) printf("\n%10s %10s %12s  %s\n", "launches", "blocks", "threads", "kernel");
+  for (int i = 0; i < n; i++) {
+    if (k[i].launches) launched++;
+    else never++;
+    if (print_all) printf("%10llu %10llu %12llu  %s\n", k[i].launches, k[i].blocks, k[i].threads, k[i].name);
+  }
+  printf("\nkernel instantiations: %d, launched: %d\nkernels never launched: %d\n", n, launched, never);
+  for (int i = 0; i < n; i++)
+    if (!k[i].launches) printf("  %s\n", k[i].name);
+  free(k);
+  return never;
+}
+
 /* ---------------- main ---------------- */
 
 typedef struct family {
@@ -283,7 +383,14 @@ static const family families[] = {PR_FAMILIES(PR_ENTRY)};
 #define N_FAMILIES (int)(sizeof families / sizeof families[0])
 
 static int usage(const char *argv0) {
-  fprintf(stderr, "usage: %s [-v] [FAMILY ...]\nfamilies:", argv0);
+  fprintf(stderr,
+          "usage: %s [-v] [--tier full|emulate] [--kernels] [FAMILY ...]\n"
+          "  --tier     full: the sizes for a GPU; emulate: sizes for the emulated device\n"
+          "             (default: emulate on the emulated device, full elsewhere)\n"
+          "  --kernels  print every kernel instantiation of the library with its launches\n"
+          "             (emulated device only) and exit without running a case\n"
+          "families:",
+          argv0);
   for (int i = 0; i < N_FAMILIES; i++) fprintf(stderr, " %s%s", families[i].name, families[i].run ? "" : " (not linked)");
   fprintf(stderr, "\n");
   return 2;
@@ -292,7 +399,10 @@ static int usage(const char *argv0) {
 static bool wanted(const char *name, int argc, char **argv) {
   bool any = false;
   for (int i = 1; i < argc; i++) {
-    if (argv[i][0] == '-') continue;
+    if (argv[i][0] == '-') {
+      if (!strcmp(argv[i], "--tier")) i++; /* its value */
+      continue;
+    }
     any = true;
     if (!strcmp(argv[i], name)) return true;
   }
@@ -300,9 +410,19 @@ static bool wanted(const char *name, int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
+  const char *tier = NULL;
+  bool kernels_only = false, filtered = false;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "-v")) verbose = true;
     else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) return usage(argv[0]), 0;
+    else if (!strcmp(argv[i], "--kernels")) kernels_only = true;
+    else if (!strcmp(argv[i], "--tier") || !strncmp(argv[i], "--tier=", 7)) {
+      tier = argv[i][6] == '=' ? argv[i] + 7 : i + 1 < argc ? argv[++i] : "";
+      if (strcmp(tier, "full") && strcmp(tier, "emulate")) {
+        fprintf(stderr, "%s: --tier takes full or emulate, not '%s'\n", argv[0], tier);
+        return usage(argv[0]);
+      }
+    }
     else if (argv[i][0] == '-') return usage(argv[0]);
     else {
       bool known = false;
@@ -311,7 +431,14 @@ int main(int argc, char **argv) {
         fprintf(stderr, "%s: unknown family '%s'\n", argv[0], argv[i]);
         return usage(argv[0]);
       }
+      filtered = true;
     }
+  }
+  bool emulated = ax_cuda_is_emulated && ax_cuda_is_emulated() == 1;
+  emulate_tier = tier ? !strcmp(tier, "emulate") : emulated;
+  if (kernels_only) {
+    if (kernel_list(true) < 0) printf("axon_parity: this device does not count kernel launches (not emulated)\n");
+    return 0;
   }
   int linked = 0;
   for (int f = 0; f < N_FAMILIES; f++) linked += families[f].run && wanted(families[f].name, argc, argv);
@@ -321,12 +448,16 @@ int main(int argc, char **argv) {
     return 0;
   }
 
+  printf("axon_parity: %s tier on %s\n", emulate_tier ? "emulate" : "full",
+         emulated ? "the emulated device" : "cuda:0");
   ax_set_error_handler(record_error, NULL);
   ax__set_poison_new_tensors(true);
   for (int f = 0; f < N_FAMILIES; f++) {
     if (!families[f].run || !wanted(families[f].name, argc, argv)) continue;
     printf("== %s\n", families[f].name);
     fflush(stdout);
+    double t0 = now_s();
+    last_record = t0;
     pending_errors = 0;
     ax_scope_begin();
     families[f].run();
@@ -337,13 +468,19 @@ int main(int argc, char **argv) {
       pending_errors = 0;
       record(families[f].name, "(errors outside a case)", false, INFINITY, 0, why);
     }
+    printf("== %s: %.1f s\n", families[f].name, now_s() - t0);
+    fflush(stdout);
   }
   ax__set_poison_new_tensors(false);
 
-  printf("\n%-28s %6s %6s %12s %10s  %s\n", "op", "cases", "passed", "worst nmse", "bound", "worst case");
+  printf("\n%-28s %6s %6s %12s %10s %7s  %s\n", "op", "cases", "passed", "worst nmse", "bound", "seconds", "worst case");
   for (int i = 0; i < n_ops; i++)
-    printf("%-28s %6d %6d %12.3g %10.3g  %s\n", ops[i].name, ops[i].cases, ops[i].passed, ops[i].worst,
-           ops[i].worst_bound, ops[i].worst_desc);
+    printf("%-28s %6d %6d %12.3g %10.3g %7.2f  %s\n", ops[i].name, ops[i].cases, ops[i].passed, ops[i].worst,
+           ops[i].worst_bound, ops[i].seconds, ops[i].worst_desc);
   printf("\n%d cases, %d passed, %d failed\n", total_cases, total_cases - total_failed, total_failed);
-  return total_failed ? 1 : 0;
+  /* The emulated device counts launches: every kernel instantiation of the library must
+   * have run once the whole suite has (a family filter runs part of it: listed only). */
+  int never = kernel_list(true);
+  if (never > 0 && !filtered) printf("FAIL %d kernel instantiation%s never launched by the whole suite\n", never, never == 1 ? "" : "s");
+  return total_failed || (never > 0 && !filtered) ? 1 : 0;
 }

@@ -14,7 +14,8 @@
  *   axon_parity attention_cudnn              (this family alone)
  *   AXON_ATTN=cudnn axon_parity attention    (the native family's cases on cuDNN;
  *                                             its f32 / f64 cases then fail by design)
- * Without cuDNN in the build the family prints one line and is skipped. */
+ * Without cuDNN in the build (the emulated device has none) the family prints one
+ * line and is skipped. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -22,8 +23,9 @@
 #include "core/internal.h"
 #include "parity.h"
 
-/* kernels/cuda/attention_cudnn.cu (weak: absent from a CPU-only build) */
+/* kernels/cuda/attention_cudnn.cu, runtime.h (weak: absent from a CPU-only build) */
 bool ax_cuda_attention_force_backend(int backend) __attribute__((weak));
+int ax_cuda_is_emulated(void) __attribute__((weak));
 
 #define OP "sdpa (cudnn)"
 
@@ -222,7 +224,9 @@ static void expect_error(ax_dtype dt, int64_t tq, int64_t tk, int64_t d, bool ca
 
 void pr_family_attention_cudnn(void) {
   if (!ax_cuda_attention_force_backend || !ax_cuda_attention_force_backend(1)) {
-    printf("skip attention_cudnn: this build has no cuDNN\n");
+    printf("skip attention_cudnn: %s\n", ax_cuda_is_emulated && ax_cuda_is_emulated() == 1
+                                             ? "cuDNN is not available on the emulated device"
+                                             : "this build has no cuDNN");
     return;
   }
   const ax_dtype dts[] = {AX_BF16, AX_F16};

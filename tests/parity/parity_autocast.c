@@ -85,7 +85,9 @@ static ax_optimizer *make_opt(int kind, ax_tensor **p, int n) {
 
 static void run_sr(int kind) {
   ax_scope_begin();
-  const int64_t sizes[N_SR][2] = {{1, 1}, {7, 1}, {4097, 1}, {3, 70001}, {129, 65}};
+  const int64_t full_sizes[N_SR][2] = {{1, 1}, {7, 1}, {4097, 1}, {3, 70001}, {129, 65}};
+  const int64_t emu_sizes[N_SR][2] = {{1, 1}, {7, 1}, {4097, 1}, {3, 7001}, {129, 65}}; /* the emulate tier */
+  const int64_t(*sizes)[2] = pr_emulated_tier() ? emu_sizes : full_sizes;
   ax_tensor *cpu[N_SR], *gpu[N_SR];
   for (int i = 0; i < N_SR; i++) {
     ax_tensor *v = pr_randn(AX_BF16, 2, sizes[i]);

@@ -14,15 +14,25 @@ static const ax_dtype int_dtypes[] = {AX_I32, AX_I64, AX_U8};
 
 /* Layouts of an input of logical shape [n] or [a, b, c]: the base is stored so
  * that the view below has that shape. */
-enum { DENSE, TRANSPOSED, STEP2, N_LAYOUTS };
-static const char *layout_name[] = {"", " transposed", " step2"};
+enum { DENSE, TRANSPOSED, STEP2, OFF1, OFF2, OFF4, N_LAYOUTS };
+static const char *layout_name[] = {"", " transposed", " step2", " offset1", " offset2", " offset4"};
 
 typedef struct shape_case {
   int ndim;
   int64_t shape[3];
 } shape_case;
-static const shape_case sizes[] = {{1, {1}}, {1, {7}}, {1, {129}}, {1, {4097}}, {3, {33, 65, 17}}, {0, {0}}};
-#define N_SIZES (int)(sizeof sizes / sizeof sizes[0])
+static const shape_case full_sizes[] = {{1, {1}}, {1, {7}}, {1, {129}}, {1, {4097}}, {3, {33, 65, 17}}, {0, {0}}};
+/* The emulate tier: a smaller 3-D case (odd in every dim); the 1-D [129] case also as a
+ * dense view from element 1, 2 or 4 of a longer base (OFF*), whose data pointer is
+ * aligned to that many elements only: the launcher's narrower vector widths. A second
+ * pass runs the strided cases with 64-bit offsets (ax_cuda_force_index64). */
+static const shape_case emu_sizes[] = {{1, {1}}, {1, {7}}, {1, {129}}, {1, {4097}}, {3, {5, 17, 9}}, {0, {0}}};
+#define N_SIZES (int)(sizeof full_sizes / sizeof full_sizes[0])
+static const shape_case *sizes = full_sizes;
+static bool index64_pass;
+
+/* kernels/cuda/copy.cu (weak: absent without the CUDA backend) */
+void ax_cuda_force_index64(int on) __attribute__((weak));
 
 /* The base shape for a layout (the view of it has the case's shape). */
 static void base_shape(const shape_case *s, int layout, int *nd, int64_t *out) {
@@ -33,16 +43,27 @@ static void base_shape(const shape_case *s, int layout, int *nd, int64_t *out) {
     out[s->ndim - 1] = s->shape[0];
   } else if (layout == STEP2 && s->ndim >= 1) {
     out[s->ndim - 1] = 2 * s->shape[s->ndim - 1];
+  } else if (layout >= OFF1 && s->ndim == 1) {
+    out[0] = s->shape[0] + (layout == OFF1 ? 1 : layout == OFF2 ? 2 : 4);
   }
 }
 
 static ax_tensor *view(ax_tensor *base, int layout) {
   if (layout == TRANSPOSED && base->ndim >= 2) return ax_transpose(base, 0, base->ndim - 1);
   if (layout == STEP2 && base->ndim >= 1) return ax_slice(base, base->ndim - 1, 0, base->shape[base->ndim - 1], 2);
+  if (layout >= OFF1 && base->ndim == 1) {
+    int64_t off = layout == OFF1 ? 1 : layout == OFF2 ? 2 : 4;
+    return ax_narrow(base, 0, off, base->shape[0] - off);
+  }
   return base;
 }
 
-static bool layout_applies(const shape_case *s, int layout) {
+/* Whether size si runs in this layout: the offset layouts on [129] in the emulate tier
+ * only; in the 64-bit pass, only [7] every other element (the strided loop). */
+static bool layout_applies_at(int si, int layout) {
+  const shape_case *s = &sizes[si];
+  if (index64_pass) return si == 1 && layout == STEP2;
+  if (layout >= OFF1) return pr_emulated_tier() && si == 2;
   return layout == DENSE || (layout == TRANSPOSED && s->ndim >= 2) || (layout == STEP2 && s->ndim >= 1);
 }
 
@@ -129,7 +150,7 @@ static void unary_family(void) {
       ax_dtype dt = is_int ? int_dtypes[di - 4] : float_dtypes[di];
       for (int si = 0; si < N_SIZES; si++)
         for (int layout = 0; layout < N_LAYOUTS; layout++) {
-          if (!layout_applies(&sizes[si], layout)) continue;
+          if (!layout_applies_at(si, layout)) continue;
           ax_scope_begin();
           int nd;
           int64_t bs[3];
@@ -140,7 +161,8 @@ static void unary_family(void) {
           if (u->which == ABS && is_int) lo = hi = 0;
           ax_tensor *base = input(dt, nd, bs, lo, hi);
           char desc[160];
-          describe(desc, sizeof desc, dt, &sizes[si], layout, u->which == POW_NEG ? " p=-1.5" : NULL);
+          describe(desc, sizeof desc, dt, &sizes[si], layout,
+                   u->which == POW_NEG ? (index64_pass ? " p=-1.5 index64" : " p=-1.5") : index64_pass ? " index64" : NULL);
           op_ctx c = {.u = u, .layout = layout};
           bool g = !is_int;
           pr_run(u->name, desc, unary_fn, &c, 1, &base, &g, is_int ? PR_EXACT : PR_ELEMENTWISE, PR_ELEMENTWISE);
@@ -198,7 +220,7 @@ static void binary_family(void) {
         for (int layout = 0; layout < N_LAYOUTS; layout++)
           for (int bsh = 0; bsh < N_BSHAPES; bsh++) {
             const shape_case *s = &sizes[si];
-            if (!layout_applies(s, layout) || (bsh == BCAST && s->ndim != 3)) continue;
+            if (!layout_applies_at(si, layout) || (bsh == BCAST && s->ndim != 3)) continue;
             if (layout != DENSE && bsh != SAME) continue; /* keep the count down: layouts with same shapes */
             ax_scope_begin();
             int nd;
@@ -231,7 +253,9 @@ static void binary_family(void) {
             }
             ax_tensor *bases[2] = {a, b};
             char desc[160];
-            describe(desc, sizeof desc, dt, s, layout, bshape_name[bsh]);
+            char extra[32];
+            snprintf(extra, sizeof extra, "%s%s", bshape_name[bsh], index64_pass ? " index64" : "");
+            describe(desc, sizeof desc, dt, s, layout, extra);
             op_ctx c = {.layout = layout, .which = which};
             bool g[2] = {is_float && which < EQ, is_float && which < EQ};
             pr_run(binary_name[which], desc, binary_fn, &c, 2, bases, g, is_float && which < EQ ? PR_ELEMENTWISE : PR_EXACT,
@@ -301,11 +325,14 @@ static void where_family(void) {
   const ax_dtype dts[] = {AX_F32, AX_F64, AX_BF16, AX_F16, AX_I32, AX_I64, AX_U8, AX_BOOL};
   for (size_t di = 0; di < sizeof dts / sizeof dts[0]; di++)
     for (int si = 0; si < N_SIZES; si++)
-      for (int bcast = 0; bcast < 2; bcast++) {
+      for (int bl = 0; bl < 5; bl++) { /* 0, 1: bcast off, on; 2-4: offset layouts (emulate tier) */
         ax_dtype dt = dts[di];
         const shape_case *s = &sizes[si];
+        int bcast = bl == 1;
         if (bcast && s->ndim != 3) continue;
-        int layout = s->ndim >= 2 && !bcast ? TRANSPOSED : DENSE;
+        if (bl >= 2 && (index64_pass || !layout_applies_at(si, OFF1 + bl - 2))) continue;
+        if (index64_pass && !bcast) continue; /* the broadcast case is the strided one */
+        int layout = bl >= 2 ? OFF1 + bl - 2 : s->ndim >= 2 && !bcast ? TRANSPOSED : DENSE;
         ax_scope_begin();
         int nd;
         int64_t as[3], cs[3], bs[3];
@@ -320,7 +347,7 @@ static void where_family(void) {
         }
         ax_tensor *bases[3] = {ax_gt_scalar(pr_randn(AX_F32, cnd, cs), 0), pr_randn(dt, nd, as), pr_randn(dt, bnd, bs)};
         char desc[160];
-        describe(desc, sizeof desc, dt, s, layout, bcast ? " bcast" : NULL);
+        describe(desc, sizeof desc, dt, s, layout, bcast ? (index64_pass ? " bcast index64" : " bcast") : NULL);
         op_ctx c = {.layout = layout};
         bool is_float = ax_dtype_is_float(dt);
         bool g[3] = {false, is_float, is_float};
@@ -331,8 +358,18 @@ static void where_family(void) {
 }
 
 void pr_family_elementwise(void) {
+  sizes = pr_emulated_tier() ? emu_sizes : full_sizes;
   unary_family();
   binary_family();
   scalar_family();
   where_family();
+  if (pr_emulated_tier() && ax_cuda_force_index64) {
+    index64_pass = true;
+    ax_cuda_force_index64(1);
+    unary_family();
+    binary_family();
+    where_family();
+    ax_cuda_force_index64(0);
+    index64_pass = false;
+  }
 }

@@ -24,8 +24,10 @@
 
 #include "parity.h"
 
-/* gemm.cu; weak so the file links into a build whose library lacks it */
+/* gemm.cu, runtime.h; weak so the file links into a build whose library lacks them */
 void ax_cuda_gemm_set_impl(int impl) __attribute__((weak));
+void ax_cuda_gemm_set_wgmma(int on) __attribute__((weak));
+int ax_cuda_is_emulated(void) __attribute__((weak));
 enum { IMPL_DEFAULT = 0, IMPL_NATIVE = 1, IMPL_CUBLAS = 2 };
 
 typedef struct mm_case {
@@ -73,6 +75,8 @@ static void describe(char *buf, size_t n, const char *what, ax_dtype dt, const m
            what);
 }
 
+static bool forward_only; /* the emulate tier's 128x256-tile cases: the product alone */
+
 static void matmul_case(const char *op, ax_dtype dt, const mm_case *c) {
   ax_scope_begin();
   int64_t sa[AX_MAX_DIMS], sb[AX_MAX_DIMS];
@@ -91,15 +95,19 @@ static void matmul_case(const char *op, ax_dtype dt, const mm_case *c) {
     return;
   }
   ax_tensor *gy = pr_randn(dt, ref->ndim, ref->shape);
-  ax_backward(ref, ax_cast(gy, rdt));
+  if (!forward_only) ax_backward(ref, ax_cast(gy, rdt));
 
   ax_tensor *ca = leaf(pr_cuda(a)), *cb = leaf(pr_cuda(b));
   ax_tensor *got = ax_matmul(operand_view(c, 0, ca), operand_view(c, 1, cb));
-  if (got) ax_backward(got, pr_cuda(gy));
+  if (got && !forward_only) ax_backward(got, pr_cuda(gy));
 
   char desc[160];
   describe(desc, sizeof desc, "fwd", dt, c);
   pr_check(op, desc, ax_cast(ref, dt), got, PR_GEMM);
+  if (forward_only) {
+    ax_scope_end();
+    return;
+  }
   describe(desc, sizeof desc, "grad a", dt, c);
   pr_check(op, desc, ax_cast(ra->grad, dt), ca->grad, PR_GEMM);
   describe(desc, sizeof desc, "grad b", dt, c);
@@ -181,8 +189,72 @@ static const mm_case large_cases[] = {
     {1024, 1024, 1024, 0, 0, 0, 1, 1, {8}, {8}},
 };
 
+/* The emulate tier: the cases above without the 512^3 ones, a long k that is not a
+ * thousand (still many k tiles), and (emu_big_cases) batches of 132 small products: as
+ * many tiles as the emulated H100 has SMs, which picks the big tiles (f32 128x128,
+ * wgmma 128x256) that the full tier reaches with 4096^3. A 128x256 wgmma tile costs
+ * the emulator as much for an 8x8 product as for a full one (about 0.4 s for 132), so
+ * the bf16/f16 ones run forward only, once per transpose variant. */
+static const mm_case emu_cases[] = {
+    /* m, k, n, ta, tb, pad, na, nb, ba, bb */
+    {1, 1, 1, 0, 0, 0, 0, 0, {0}, {0}},
+    {1, 1, 1, 1, 1, 0, 0, 0, {0}, {0}},
+    {7, 13, 5, 0, 0, 0, 0, 0, {0}, {0}},
+    {7, 13, 5, 0, 1, 0, 0, 0, {0}, {0}},
+    {7, 13, 5, 1, 0, 0, 0, 0, {0}, {0}},
+    {7, 13, 5, 1, 1, 0, 0, 0, {0}, {0}},
+    {129, 65, 257, 0, 0, 0, 0, 0, {0}, {0}},
+    {129, 65, 257, 1, 1, 0, 0, 0, {0}, {0}},
+    {200, 72, 136, 0, 0, 0, 0, 0, {0}, {0}},
+    {200, 72, 136, 0, 1, 0, 0, 0, {0}, {0}},
+    {200, 72, 136, 1, 0, 0, 0, 0, {0}, {0}},
+    {200, 72, 136, 1, 1, 0, 0, 0, {0}, {0}},
+    {136, 520, 72, 0, 0, 0, 0, 0, {0}, {0}},
+    {8, 8, 8, 1, 0, 0, 0, 0, {0}, {0}},
+    {97, 50, 75, 0, 0, 14, 0, 0, {0}, {0}},
+    {97, 50, 75, 1, 1, 6, 0, 0, {0}, {0}},
+    {130, 37, 66, 0, 1, 3, 0, 0, {0}, {0}},
+    {33, 17, 65, 0, 0, 0, 2, 1, {2, 1}, {3}},
+    {33, 17, 65, 1, 1, 0, 1, 2, {3}, {2, 3}},
+    {64, 40, 24, 0, 0, 0, 3, 1, {2, 3, 1}, {4}},
+    {128, 64, 128, 0, 1, 0, 1, 1, {5}, {5}},
+};
+static const mm_case emu_big_cases[] = {
+    {8, 16, 8, 0, 0, 0, 1, 1, {132}, {132}},
+    {8, 16, 8, 0, 1, 0, 1, 1, {132}, {132}},
+    {8, 16, 8, 1, 0, 0, 1, 1, {132}, {132}},
+    {8, 16, 8, 1, 1, 0, 1, 1, {132}, {132}},
+};
+/* ... and with wgmma turned off (ax_cuda_gemm_set_wgmma), aligned bf16/f16 cases on
+ * gemm_tc (mma.sync), which an H100 never picks by itself: every transpose variant
+ * through the gradients, edges off its 128x128x32 tile */
+static const mm_case emu_tc_cases[] = {
+    {72, 40, 56, 0, 0, 0, 0, 0, {0}, {0}},
+    {72, 40, 56, 1, 1, 0, 0, 0, {0}, {0}},
+};
+
 static void run_impl(const char *op_mm, const char *op_lin) {
   const ax_dtype dts[] = {AX_F32, AX_F64, AX_BF16, AX_F16};
+  if (pr_emulated_tier()) {
+    for (int d = 0; d < 4; d++) {
+      for (size_t i = 0; i < sizeof emu_cases / sizeof emu_cases[0]; i++) matmul_case(op_mm, dts[d], &emu_cases[i]);
+      if (dts[d] != AX_F64) /* f64 has one tile */
+        for (size_t i = 0; i < sizeof emu_big_cases / sizeof emu_big_cases[0]; i++) {
+          forward_only = half_type(dts[d]) || i % 3 != 0; /* f32: NN and TT with their gradients */
+          matmul_case(op_mm, dts[d], &emu_big_cases[i]);
+          forward_only = false;
+        }
+      linear_case(op_lin, dts[d], 2, (int64_t[]){7, 13}, 5);
+      linear_case(op_lin, dts[d], 3, (int64_t[]){2, 65, 129}, 257);
+      linear_case(op_lin, dts[d], 2, (int64_t[]){96, 256}, 136);
+      if (!half_type(dts[d]) || !ax_cuda_gemm_set_wgmma) continue;
+      ax_cuda_gemm_set_wgmma(0);
+      for (size_t i = 0; i < sizeof emu_tc_cases / sizeof emu_tc_cases[0]; i++)
+        matmul_case(op_mm, dts[d], &emu_tc_cases[i]);
+      ax_cuda_gemm_set_wgmma(-1);
+    }
+    return;
+  }
   for (int d = 0; d < 4; d++) {
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) matmul_case(op_mm, dts[d], &cases[i]);
     linear_case(op_lin, dts[d], 2, (int64_t[]){7, 13}, 5);
@@ -201,7 +273,11 @@ void pr_family_gemm(void) {
   }
   ax_cuda_gemm_set_impl(IMPL_NATIVE);
   run_impl("matmul/native", "linear/native");
-  ax_cuda_gemm_set_impl(IMPL_CUBLAS);
-  run_impl("matmul/cublas", "linear/cublas");
+  if (ax_cuda_is_emulated && ax_cuda_is_emulated() == 1) {
+    printf("skip matmul/cublas, linear/cublas: cuBLAS is not available on the emulated device\n");
+  } else {
+    ax_cuda_gemm_set_impl(IMPL_CUBLAS);
+    run_impl("matmul/cublas", "linear/cublas");
+  }
   ax_cuda_gemm_set_impl(IMPL_DEFAULT);
 }

@@ -41,6 +41,32 @@ static const index_case gather_cases[] = {
     {3, {33, 65, 17}, 2, {20, 65, 5}, 1}, /* index smaller than x outside dim */
 };
 
+/* The emulate tier: the same cases smaller, except along the indexed dim; the long
+ * index still takes the atomic scheme (index.cu: more than 32 entries and more than
+ * 2^26 index reads for the owner scheme), with few columns instead of many rows. */
+static const index_case emu_select_cases[] = {
+    {0, {0}, 0, {1}, 0},
+    {1, {7}, 0, {1}, 0},
+    {2, {7, 5}, 0, {13}, 0},
+    {2, {129, 33}, 1, {7}, 1},
+    {2, {8193, 3}, 0, {4097}, 0}, /* long index: the atomic scheme in the backward */
+    {3, {5, 65, 9}, 1, {40}, 0},
+    {3, {5, 65, 9}, 2, {5}, 1},
+};
+static const index_case emu_gather_cases[] = {
+    {1, {7}, 0, {7}, 0},
+    {2, {7, 5}, 0, {13, 5}, 0},
+    {2, {129, 33}, 1, {129, 7}, 1},
+    {2, {64, 1000}, 1, {64, 1}, 0},
+    {2, {8193, 3}, 0, {4097, 3}, 0}, /* scatter_add: the atomic scheme */
+    {3, {5, 65, 9}, 1, {5, 40, 9}, 0},
+    {3, {5, 65, 9}, 2, {4, 65, 5}, 1},
+};
+
+/* kernels/cuda/copy.cu (weak: absent without the CUDA backend) */
+void ax_cuda_force_index64(int on) __attribute__((weak));
+static bool index64_pass; /* the emulate tier's second pass: 64-bit offsets, cases 1 and 4 */
+
 typedef struct ctx {
   int dim, transposed;
 } ctx;
@@ -72,8 +98,8 @@ static void describe(char *buf, size_t n, ax_dtype dt, ax_dtype idt, const index
   for (int i = 0; i < k->ndim; i++) snprintf(xs + strlen(xs), sizeof xs - strlen(xs), i ? ",%lld" : "%lld", (long long)k->x[i]);
   int ni = per_element ? k->ndim : 1;
   for (int i = 0; i < ni; i++) snprintf(is + strlen(is), sizeof is - strlen(is), i ? ",%lld" : "%lld", (long long)k->index[i]);
-  snprintf(buf, n, "%s x%s]%s dim %d %s index%s]", ax_dtype_name(dt), xs, k->transposed ? "^T" : "", k->dim,
-           ax_dtype_name(idt), is);
+  snprintf(buf, n, "%s x%s]%s dim %d %s index%s]%s", ax_dtype_name(dt), xs, k->transposed ? "^T" : "", k->dim,
+           ax_dtype_name(idt), is, index64_pass ? " index64" : "");
 }
 
 /* indices in [0, size) with repeats */
@@ -87,7 +113,10 @@ static void run(const char *op, const index_case *cases, int n_cases, bool per_e
       for (int ii = 0; ii < 2; ii++) {
         const index_case *k = &cases[ci];
         ax_dtype dt = all_dtypes[d], idt = ii ? AX_I32 : AX_I64;
-        if (ii && d > 1) continue; /* i32 indices: f32 and f64 are enough */
+        /* i32 indices: f32 and f64 are enough for the full tier; the emulate tier runs every
+         * dtype with them (each element size and dtype has its own kernel instantiation) */
+        if (ii && d > 1 && !pr_emulated_tier()) continue;
+        if (index64_pass && ci != 1 && ci != 4) continue;
         ax_scope_begin();
         int64_t xs[3];
         stored_shape(k, xs);
@@ -111,7 +140,18 @@ static void run(const char *op, const index_case *cases, int n_cases, bool per_e
 
 void pr_family_index(void) {
   int ns = (int)(sizeof select_cases / sizeof select_cases[0]), ng = (int)(sizeof gather_cases / sizeof gather_cases[0]);
-  run("index_select", select_cases, ns, false, false);
-  run("gather", gather_cases, ng, true, false);
-  run("scatter_add", gather_cases, ng, true, true);
+  bool emu = pr_emulated_tier();
+  const index_case *sel = emu ? emu_select_cases : select_cases, *gat = emu ? emu_gather_cases : gather_cases;
+  run("index_select", sel, ns, false, false);
+  run("gather", gat, ng, true, false);
+  run("scatter_add", gat, ng, true, true);
+  if (emu && ax_cuda_force_index64) { /* the 64-bit offset path of every kernel, on small cases */
+    index64_pass = true;
+    ax_cuda_force_index64(1);
+    run("index_select", sel, ns, false, false);
+    run("gather", gat, ng, true, false);
+    run("scatter_add", gat, ng, true, true);
+    ax_cuda_force_index64(0);
+    index64_pass = false;
+  }
 }

@@ -123,18 +123,26 @@ static void class_case(int which, ax_dtype dt, int nd, const int64_t *shape, boo
 
 static const int64_t ROWS[] = {1, 7, 129, 4097}, COLS[] = {1, 7, 33, 1000, 4097, 50257};
 #define MAX_ELEMS (4LL << 20)
+/* The emulate tier: up to 64K logits (a warp per row up to 1024 classes, a block of 128,
+ * 256 or 512 threads beyond, with 16-byte packs at 1032 classes and without elsewhere). */
+static const int64_t EMU_ROWS[] = {1, 7, 129}, EMU_COLS[] = {1, 7, 33, 1000, 1032, 4097, 50257};
+#define EMU_MAX_ELEMS (64LL << 10)
 
 static void cross_entropy_cases(ax_dtype dt) {
-  for (size_t i = 0; i < sizeof ROWS / sizeof ROWS[0]; i++)
-    for (size_t j = 0; j < sizeof COLS / sizeof COLS[0]; j++) {
-      int64_t r = ROWS[i], c = COLS[j];
-      if (r * c > MAX_ELEMS) continue;
+  bool emu = pr_emulated_tier();
+  const int64_t *rows = emu ? EMU_ROWS : ROWS, *cols = emu ? EMU_COLS : COLS;
+  size_t nrows = emu ? sizeof EMU_ROWS / sizeof EMU_ROWS[0] : sizeof ROWS / sizeof ROWS[0];
+  size_t ncols = emu ? sizeof EMU_COLS / sizeof EMU_COLS[0] : sizeof COLS / sizeof COLS[0];
+  for (size_t i = 0; i < nrows; i++)
+    for (size_t j = 0; j < ncols; j++) {
+      int64_t r = rows[i], c = cols[j];
+      if (r * c > (emu ? EMU_MAX_ELEMS : MAX_ELEMS)) continue;
       for (size_t k = 0; k < NOPTS; k++) class_case(L_CE, dt, 2, (int64_t[]){r, c}, false, (int)k);
       class_case(L_CE, dt, 2, (int64_t[]){r, c}, true, (int)(i + j) % NOPTS);
     }
   for (size_t k = 0; k < NOPTS; k++) {
     class_case(L_CE, dt, 4, (int64_t[]){3, 7, 5, 9}, false, (int)k); /* [N, C, d1, d2] */
-    class_case(L_CE, dt, 3, (int64_t[]){2, 1000, 33}, false, (int)k);
+    class_case(L_CE, dt, 3, (int64_t[]){2, 1000, emu ? 5 : 33}, false, (int)k);
     class_case(L_CE, dt, 1, (int64_t[]){33}, false, (int)k); /* unbatched */
     class_case(L_NLL, dt, 2, (int64_t[]){129, 33}, false, (int)k);
     class_case(L_NLL, dt, 3, (int64_t[]){7, 5, 9}, true, (int)k);
@@ -142,9 +150,11 @@ static void cross_entropy_cases(ax_dtype dt) {
 }
 
 static void regression_cases(ax_dtype dt) {
-  const int64_t shapes[][2] = {{1, 1}, {7, 33}, {129, 1000}, {4097, 7}};
+  const int64_t full_shapes[][2] = {{1, 1}, {7, 33}, {129, 1000}, {4097, 7}};
+  const int64_t emu_shapes[][2] = {{1, 1}, {7, 33}, {129, 65}, {257, 7}}; /* the emulate tier */
+  const int64_t(*shapes)[2] = pr_emulated_tier() ? emu_shapes : full_shapes;
   for (int w = L_MSE; w <= L_BCE; w++)
-    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+    for (size_t i = 0; i < sizeof full_shapes / sizeof full_shapes[0]; i++)
       for (int r = 0; r < 3; r++)
         for (int t = 0; t < 2; t++) {
           ax_scope_begin();

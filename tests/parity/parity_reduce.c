@@ -95,19 +95,37 @@ static void run(const rcase *c, ax_tensor *x, bool transposed) {
 static const int64_t ROWS[] = {1, 7, 129, 4097}, COLS[] = {1, 7, 33, 1000, 4097, 50257};
 #define MAX_ELEMS (4LL << 20)
 #define COMPOSITE_MAX_ELEMS (256LL << 10) /* var/std/logsumexp/norm: several CPU ops each */
+/* The emulate tier: 1025 rows for 4097 and the same columns, up to 16K elements (still
+ * split columns of 1025 and block-wide rows of 4097; split rows: split_rows() below);
+ * composites up to 1100 elements; reductions to at most 1100 outputs, 130 for the
+ * selections (a warp per output was most of the time: 50257 outputs of a transposed
+ * [1, 50257] are 1.6M emulated threads, and the gradients as many elementwise ones). */
+#define EMU_MAX_ELEMS (16LL << 10)
+#define EMU_COMPOSITE_MAX_ELEMS 1100
+
+/* The emulate tier's limit on outputs (see above): 1100, and 130 for the selections,
+ * whose rows kernel reduces a value and an index per output with warp shuffles. */
+static bool emulate_skips(int which, int d, int64_t nout) {
+  return pr_emulated_tier() && d >= 0 && nout > (which >= R_MAX ? 130 : 1100);
+}
 
 static void two_d(ax_dtype dt) {
+  int64_t max_elems = pr_emulated_tier() ? EMU_MAX_ELEMS : MAX_ELEMS;
+  int64_t composite_max = pr_emulated_tier() ? EMU_COMPOSITE_MAX_ELEMS : COMPOSITE_MAX_ELEMS;
   for (size_t i = 0; i < sizeof ROWS / sizeof ROWS[0]; i++)
     for (size_t j = 0; j < sizeof COLS / sizeof COLS[0]; j++) {
-      int64_t r = ROWS[i], c = COLS[j];
-      if (r * c > MAX_ELEMS) continue;
+      int64_t r = ROWS[i] == 4097 && pr_emulated_tier() ? 1025 : ROWS[i], c = COLS[j];
+      if (r * c > max_elems) continue;
       for (int t = 0; t < 2; t++) {
         /* transposed: stored [c, r], viewed [r, c] */
         ax_tensor *x = t ? pr_randn(dt, 2, (int64_t[]){c, r}) : pr_randn(dt, 2, (int64_t[]){r, c});
         for (int w = 0; w < R_N; w++) {
-          if (w >= R_VAR && w <= R_NORM_INF && r * c > COMPOSITE_MAX_ELEMS) continue;
+          if (w >= R_VAR && w <= R_NORM_INF && r * c > composite_max) continue;
           for (int d = -1; d < 2; d++) { /* -1: every dim */
             if (d < 0 && w >= R_MAX) continue;
+            /* emulate tier: at most 1100 outputs (a warp each, on the rows path); the kernels
+             * with many outputs are the same code as with a thousand */
+            if (emulate_skips(w, d, d ? r : c)) continue;
             rcase rc = {.which = w, .ndims = d < 0 ? 0 : 1, .dims = {d < 0 ? 0 : d}};
             run(&rc, x, t);
           }
@@ -116,9 +134,17 @@ static void two_d(ax_dtype dt) {
     }
 }
 
+/* emulate tier: a row of 50257 split over blocks (the full tier's larger cases do it) */
+static void split_rows(ax_dtype dt) {
+  ax_tensor *x = pr_randn(dt, 2, (int64_t[]){1, 50257});
+  const rcase cases[] = {{R_SUM, 0, {0}}, {R_AMAX, 1, {1}}, {R_AMIN, 0, {0}}, {R_MEAN, 1, {1}}};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run(&cases[i], x, false);
+}
+
 /* [7, 129, 33] over (0, 2), (0, 1), (1): dims that do not merge, and a middle dim */
 static void three_d(ax_dtype dt) {
-  ax_tensor *x = pr_randn(dt, 3, (int64_t[]){7, 129, 33});
+  /* the emulate tier: [5, 33, 17] */
+  ax_tensor *x = pr_emulated_tier() ? pr_randn(dt, 3, (int64_t[]){5, 33, 17}) : pr_randn(dt, 3, (int64_t[]){7, 129, 33});
   const rcase cases[] = {{R_SUM, 2, {0, 2}}, {R_AMAX, 2, {0, 2}}, {R_MEAN, 2, {0, 1}}, {R_AMIN, 1, {1}},
                          {R_VAR, 2, {0, 2}}, {R_LSE, 1, {1}},     {R_NORM2, 2, {1, 2}}, {R_MAX, 1, {1}},
                          {R_ARGMIN, 1, {0}}, {R_ARGMAX, 1, {2}}};
@@ -130,13 +156,15 @@ static void three_d(ax_dtype dt) {
 static void integers(ax_dtype dt) {
   const int64_t shapes[][2] = {{7, 33}, {129, 1000}, {1, 50257}, {4097, 7}};
   for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+    if (pr_emulated_tier() && i == 1) continue; /* 129K elements; the others reach every kernel */
     ax_tensor *x = ax_cast(pr_uniform(AX_F64, 2, shapes[i], -50, 50), dt);
     const int ops[] = {R_SUM, R_AMAX, R_AMIN, R_MAX, R_ARGMAX, R_ARGMIN};
     for (size_t k = 0; k < sizeof ops / sizeof ops[0]; k++)
       for (int d = -1; d < 2; d++) {
         if (d < 0 && ops[k] >= R_MAX) continue;
         rcase rc = {.which = ops[k], .ndims = d < 0 ? 0 : 1, .dims = {d < 0 ? 0 : d}};
-        for (int t = 0; t < 2; t++) run(&rc, x, t);
+        for (int t = 0; t < 2; t++) /* transposed: viewed [cols, rows] */
+          if (!emulate_skips(ops[k], d, (d == 0) == (t == 0) ? shapes[i][1] : shapes[i][0])) run(&rc, x, t);
       }
   }
 }
@@ -145,8 +173,13 @@ void pr_family_reduce(void) {
   const ax_dtype dts[] = {AX_F32, AX_F64, AX_BF16, AX_F16};
   for (size_t d = 0; d < sizeof dts / sizeof dts[0]; d++) {
     two_d(dts[d]);
+    if (pr_emulated_tier()) split_rows(dts[d]);
     three_d(dts[d]);
   }
   integers(AX_I32);
   integers(AX_I64);
+  if (pr_emulated_tier()) { /* u8 and bool share their own kernels (the full tier leaves them to the CPU suites) */
+    integers(AX_U8);
+    integers(AX_BOOL);
+  }
 }
