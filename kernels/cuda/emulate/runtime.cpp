@@ -424,9 +424,13 @@ extern "C" void ax_emu_block_handed_out(void *p, size_t nbytes, size_t size) {
     if (!a || base != (uintptr_t)p) return;
     size_t t = nbytes < size ? nbytes : size;
 #if EMU_ASAN
+    /* the unaddressable tail starts at the next 4-byte boundary: a byte atomic is a
+     * 32-bit compare-and-swap on the word holding the byte, as CUDA's own are */
+    size_t tp = (t + 3) & ~(size_t)3;
+    if (tp > size) tp = size;
     ASAN_UNPOISON_MEMORY_REGION(p, size);
     memset(p, POISON_BYTE, t);
-    ASAN_POISON_MEMORY_REGION((char *)p + t, size - t);
+    ASAN_POISON_MEMORY_REGION((char *)p + tp, size - tp);
 #else
     memset(p, POISON_BYTE, t);
     memset((char *)p + t, TAIL_BYTE, size - t);
