@@ -324,9 +324,12 @@ inline void emu_race_thread_name(char *buf, size_t n, unsigned tid) {
 inline void emu_race_diff(unsigned tid) {
   size_t o = 0;
   for (const emu_range &r : emu_race_ranges) {
-    const unsigned char *now = r.p, *was = &emu_race_snap[o];
+    const unsigned char *now = r.p;
+    unsigned char *was = &emu_race_snap[o];
     for (size_t i = 0; i < r.n; i++) {
+      if ((i & 63) == 0 && i + 64 <= r.n && !memcmp(now + i, was + i, 64)) { i += 63; continue; }
       if (now[i] == was[i]) continue;
+      was[i] = now[i]; /* the snapshot follows: the next step starts from memory as it is */
       size_t k = o + i;
       int prev = emu_race_stamp[k] == emu_race_gen ? emu_race_owner[k] : 0;
       if (prev > 0 && prev != (int)tid + 1) {
@@ -409,11 +412,10 @@ inline void emu_run_block(unsigned nthreads) {
   }
   unsigned remaining = nthreads;
   bool race = emu_race_on && emu_policy == 0;
-  if (race) emu_race_begin();
+  if (race) emu_race_begin(), emu_race_snapshot();
   auto step = [&](emu_thread &t) { /* runs t until it blocks or exits */
     t.wait_gen_ptr = NULL;
     emu_cur = &t;
-    if (race) emu_race_snapshot();
     if (!_setjmp(emu_sched)) {
 #if AX_EMU_ASAN
       void *fake = NULL;
