@@ -579,27 +579,6 @@ Plan *plan_for(const Key &key, cudnnHandle_t handle) {
 /* ---------------------------------------------------------------------- */
 /* inputs and execution                                                   */
 
-/* Bool masks and layouts cuDNN cannot read as a bias become a contiguous
- * [mb, mh, tq, ld] bias of the I/O type (ld = tk rounded up to 8). */
-template <typename T>
-__global__ void mask_to_bias(T *out, const void *mask, int is_bool, int64_t s0, int64_t s1, int64_t s2, int64_t s3,
-                             int64_t mh, int64_t tq, int64_t tk, int64_t ld, int64_t n, float hidden) {
-  for (int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; idx < n; idx += (int64_t)gridDim.x * blockDim.x) {
-    int64_t j = idx % tk, r = idx / tk, i = r % tq;
-    r /= tq;
-    int64_t hh = r % mh, bb = r / mh;
-    int64_t off = bb * s0 + hh * s1 + i * s2 + j * s3;
-    float v = is_bool ? (((const uint8_t *)mask)[off] ? 0.0f : hidden) : ax_to_f(((const T *)mask)[off]);
-    out[((bb * mh + hh) * tq + i) * ld + j] = ax_from_f<T>(v);
-  }
-}
-
-/* The seed and offset tensors of cuDNN's RNG (device INT64, 16 bytes apart). */
-__global__ void put_seed(int64_t *p, uint64_t seed, uint64_t offset) {
-  p[0] = (int64_t)seed;
-  p[2] = (int64_t)offset;
-}
-
 bool aligned16(const void *ptr) { return ((uintptr_t)ptr & 15) == 0; }
 
 /* What one call binds, by UID. */
@@ -743,23 +722,11 @@ struct Call {
     return (size_t)(d[0] * d[1] * key.tq * ld) * 2;
   }
 
-  /* Writes the bias copy into dst (bool -> 0 / lowest, other layouts -> contiguous). */
+  /* Writes the bias copy into dst (bool -> 0 / lowest, other layouts -> contiguous): attention_mask.cu. */
   void fill_bias(void *dst) {
-    const ax_kt *m = mask;
-    int64_t n = key.bias_dims[0] * key.bias_dims[1] * key.tq * key.tk;
-    int is_bool = m->dtype == AX_BOOL;
-    unsigned blocks = ax_cuda_blocks(n, 256);
-    cudaStream_t st = ax_cuda_stream();
-    int64_t s0 = key.bias_dims[0] == 1 ? 0 : m->strides[0], s1 = key.bias_dims[1] == 1 ? 0 : m->strides[1];
-    if (key.dtype == AX_BF16)
-      ax_cuda_launch(mask_to_bias<__nv_bfloat16>, blocks, 256, 0, st, (__nv_bfloat16 *)dst, m->data, is_bool, s0, s1,
-                                                          m->strides[2], m->strides[3], key.bias_dims[1], key.tq,
-                                                          key.tk, key.bias_strides[2], n, -3.3895314e38f);
-    else
-      ax_cuda_launch(mask_to_bias<__half>, blocks, 256, 0, st, (__half *)dst, m->data, is_bool, s0, s1, m->strides[2],
-                                                   m->strides[3], key.bias_dims[1], key.tq, key.tk,
-                                                   key.bias_strides[2], n, -65504.0f);
-    if (!AX_CUDA_LAUNCH_CHECK("mask_to_bias")) ok = false;
+    if (!ax_cuda_attn_mask_to_bias(dst, key.dtype, mask, key.bias_dims[0], key.bias_dims[1], key.tq, key.tk,
+                                   key.bias_strides[2]))
+      ok = false;
     bind.bias = dst;
   }
 
@@ -780,8 +747,7 @@ struct Call {
     if (bias_bytes) fill_bias(scratch + bias_at);
     bind.seed = (int64_t *)(scratch + seed_at);
     if (ok && key.dropout_p > 0) {
-      ax_cuda_launch(put_seed, 1, 1, 0, ax_cuda_stream(), bind.seed, seed_value, offset_value);
-      ok = AX_CUDA_LAUNCH_CHECK("put_seed");
+      ok = ax_cuda_attn_put_seed(bind.seed, seed_value, offset_value);
     }
     if (key.pass == BACKWARD) {
       bind.dsum = scratch + sum_at, bind.dq_acc = scratch + acc_at;

@@ -56,6 +56,21 @@ static inline cudaError_t ax_cuda_launch(void (*kernel)(P...), dim3 grid, dim3 b
 }
 #endif
 
+/* A static shared array, `__shared__ type name dims` (dims: `[32][33]`, or empty
+ * for a scalar). The emulated device gives it a slot it fills with NaN before
+ * every block, guards and watches for races (kernels/cuda/emulate/device.h). */
+#if defined(AX_CUDA_EMULATE)
+#define AX_SHARED_ALIGNED(align, type, name, dims)                                                            \
+  static char ax_emu_key_##name;                                                                              \
+  type(&name) dims = *reinterpret_cast<type(*) dims>(                                                          \
+      ax_emu_static_smem(&ax_emu_key_##name, sizeof(type dims), (align) > alignof(type) ? (align) : alignof(type), \
+                         #name, __FILE__, __LINE__))
+#define AX_SHARED(type, name, dims) AX_SHARED_ALIGNED(1, type, name, dims)
+#else
+#define AX_SHARED_ALIGNED(align, type, name, dims) __shared__ __align__(align) type name dims
+#define AX_SHARED(type, name, dims) __shared__ type name dims
+#endif
+
 /* Whether cuBLAS, cuDNN and NCCL can run: not on the emulated device, where the
  * vendor paths report AX_CUDA_NO_VENDOR and the native kernels are the default. */
 #if defined(AX_CUDA_EMULATE)

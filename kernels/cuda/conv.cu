@@ -133,8 +133,8 @@ __device__ __forceinline__ void store_c(const ConvArgs &a, int g, int split, int
 template <typename T, int PASS>
 __global__ void __launch_bounds__(THREADS) conv_igemm(ConvArgs a) {
   typedef typename ax_acc<T>::type A;
-  __shared__ A as[BK][BM + 4];
-  __shared__ A bs[BK][BN + 4];
+  AX_SHARED(A, as, [BK][BM + 4]);
+  AX_SHARED(A, bs, [BK][BN + 4]);
   const int tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
   const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
   const int g = blockIdx.z / a.splits, split = blockIdx.z % a.splits;

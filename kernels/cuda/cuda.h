@@ -84,6 +84,12 @@ void ax_cuda_embedding_backward(ax_kt *gweight, const ax_kt *index, const ax_kt 
 void ax_cuda_attention(ax_kt *out, ax_kt *lse, const ax_kt *q, const ax_kt *k, const ax_kt *v, const ax_kt *mask, const ax_attn_params *p);
 void ax_cuda_attention_backward(ax_kt *gq, ax_kt *gk, ax_kt *gv, const ax_kt *gout, const ax_kt *q, const ax_kt *k, const ax_kt *v, const ax_kt *out, const ax_kt *lse, const ax_kt *mask, const ax_attn_params *p);
 bool ax_cuda_attention_force_backend(int backend); /* overrides AXON_ATTN: 1 cuDNN, 0 native, -1 back to AXON_ATTN; false (no change) when cuDNN is asked for but not built in */
+/* attention_mask.cu: the cuDNN path's helpers, on the current stream. mask_to_bias writes a 4-D bool
+ * mask (true keeps) or bias of the I/O dtype, broadcast over extents mb/mh of 1, as a contiguous
+ * [mb, mh, tq, ld] bias of dtype (bf16/f16; hidden = the dtype's lowest); put_seed writes cuDNN's
+ * dropout seed at dst[0] and offset at dst[2]. */
+bool ax_cuda_attn_mask_to_bias(void *dst, int dtype, const ax_kt *mask, int64_t mb, int64_t mh, int64_t tq, int64_t tk, int64_t ld);
+bool ax_cuda_attn_put_seed(int64_t *dst, uint64_t seed, uint64_t offset);
 
 #ifdef __cplusplus
 }

@@ -146,8 +146,8 @@ template <typename T, typename Acc, int BM, int BN, int TT, bool TA, bool TB>
 __global__ void __launch_bounds__((BM / TT) * (BN / TT)) gemm_simt(gemm_params p) {
   constexpr int THREADS = (BM / TT) * (BN / TT), H = TT / 2;
   static_assert(BM * SIMT_BK / 4 >= THREADS && BN * SIMT_BK / 4 >= THREADS, "every thread loads a group");
-  __shared__ __align__(32) Acc As[2][SIMT_BK][BM + SIMT_PAD];
-  __shared__ __align__(32) Acc Bs[2][SIMT_BK][BN + SIMT_PAD];
+  AX_SHARED_ALIGNED(32, Acc, As, [2][SIMT_BK][BM + SIMT_PAD]);
+  AX_SHARED_ALIGNED(32, Acc, Bs, [2][SIMT_BK][BN + SIMT_PAD]);
 
   int tm, tn;
   gemm_tile_of(blockIdx.x, p.tiles_m, p.tiles_n, &tm, &tn);

@@ -171,7 +171,7 @@ __global__ void layer_norm_backward_kernel(LnBwdArgs a) {
 template <typename T, typename A>
 __global__ void column_sums_kernel(const A *partial, int blocks, int64_t cols, T *gw, int64_t gws, T *gb,
                                    int64_t gbs) {
-  __shared__ A sh[2][32][33];
+  AX_SHARED(A, sh, [2][32][33]);
   int64_t c = (int64_t)blockIdx.x * 32 + threadIdx.x;
   A s0 = 0, s1 = 0;
   if (c < cols)

@@ -42,7 +42,8 @@ __device__ __forceinline__ void put(vec v, int64_t i, double x) {
 
 /* Sums a and b over the block; every thread gets the totals. */
 __device__ void block_sum2(double *a, double *b) {
-  __shared__ double sa[32], sb[32];
+  AX_SHARED(double, sa, [32]);
+  AX_SHARED(double, sb, [32]);
   double x = *a, y = *b;
   for (int o = 16; o > 0; o >>= 1) {
     x += __shfl_down_sync(0xffffffffu, x, o);

@@ -182,7 +182,7 @@ __global__ void reduce_rows_kernel(ReduceArgs a) {
  * reduced indices of split blockIdx.y taken ty apart. */
 template <typename T, typename O, typename A, typename Op>
 __global__ void reduce_cols_kernel(ReduceArgs a) {
-  __shared__ A sh[256];
+  AX_SHARED(A, sh, [256]);
   Op op;
   int tx = blockDim.x, ty = blockDim.y, split = blockIdx.y;
   int64_t o = (int64_t)blockIdx.x * tx + threadIdx.x;

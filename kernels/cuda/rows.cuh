@@ -98,7 +98,7 @@ template <typename V, typename F> __device__ __forceinline__ V warp_reduce(V v, 
 /* Reduction over a 1-D block of blockDim.x threads (a power of two, 32..1024);
  * every thread gets the result. */
 template <typename V, typename F> __device__ __forceinline__ V block_reduce(V v, F f) {
-  __shared__ V sh[32];
+  AX_SHARED(V, sh, [32]);
   int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
   v = warp_reduce(v, f);
   if (nw == 1) return shfl_first(v, 32);

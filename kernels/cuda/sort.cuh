@@ -16,7 +16,7 @@ constexpr int CHUNK = 2048; /* elements of one block of a radix pass */
 
 /* out[i] = in[0] + ... + in[i-1] for i < m: one block, each thread a contiguous run. */
 __global__ void scan_exclusive_kernel(const int *in, int *out, int64_t m) {
-  __shared__ int part[SCAN_THREADS];
+  AX_SHARED(int, part, [SCAN_THREADS]);
   const int t = threadIdx.x;
   const int64_t seg = (m + SCAN_THREADS - 1) / SCAN_THREADS, beg = t * seg, end = beg + seg < m ? beg + seg : m;
   int s = 0;
@@ -42,7 +42,7 @@ __global__ void scan_exclusive_kernel(const int *in, int *out, int64_t m) {
 
 /* hist[d * chunks + c]: how many keys of chunk c have digit d. */
 __global__ void radix_hist_kernel(const int *keys, int64_t n, int shift, int *hist, int chunks) {
-  __shared__ int h[RADIX];
+  AX_SHARED(int, h, [RADIX]);
   for (int d = threadIdx.x; d < RADIX; d += blockDim.x) h[d] = 0;
   __syncthreads();
   const int64_t beg = (int64_t)blockIdx.x * CHUNK, end = beg + CHUNK < n ? beg + CHUNK : n;
@@ -55,7 +55,7 @@ __global__ void radix_hist_kernel(const int *keys, int64_t n, int shift, int *hi
  * running offset plus the number of lower lanes with the same digit (stable). */
 __global__ void radix_scatter_kernel(const int *keys, const int *vals, int *keys_out, int *vals_out, int64_t n,
                                      int shift, const int *offsets, int chunks) {
-  __shared__ int base[RADIX];
+  AX_SHARED(int, base, [RADIX]);
   const int lane = threadIdx.x;
   for (int d = lane; d < RADIX; d += 32) base[d] = offsets[(int64_t)d * chunks + blockIdx.x];
   __syncthreads();

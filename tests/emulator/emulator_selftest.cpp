@@ -43,7 +43,7 @@ __global__ void k_fill_then_owner(float *out) {
 
 /* a block sum with its barriers in place */
 __global__ void k_block_sum(const float *x, float *out, int n, bool skip_barrier) {
-  __shared__ float s[256];
+  AX_SHARED(float, s, [256]);
   float v = 0;
   for (int i = threadIdx.x; i < n; i += blockDim.x) v += x[i];
   s[threadIdx.x] = v;
@@ -57,7 +57,7 @@ __global__ void k_block_sum(const float *x, float *out, int n, bool skip_barrier
 
 /* every thread counts into one shared word with atomics: not a race */
 __global__ void k_shared_atomics(int *out) {
-  __shared__ int count;
+  AX_SHARED(int, count, );
   if (threadIdx.x == 0) count = 0;
   __syncthreads();
   atomicAdd(&count, 1);
@@ -67,7 +67,7 @@ __global__ void k_shared_atomics(int *out) {
 
 /* reads shared memory nobody wrote: the poison (NaN) comes out */
 __global__ void k_read_unwritten(float *out) {
-  __shared__ float s[64];
+  AX_SHARED(float, s, [64]);
   out[threadIdx.x] = s[threadIdx.x];
 }
 
@@ -79,7 +79,7 @@ __global__ void k_write(float *p, int n) {
 
 /* two threads store to one shared slot between barriers */
 __global__ void k_ww_race(float *out) {
-  __shared__ float s[32];
+  AX_SHARED(float, s, [32]);
   s[threadIdx.x / 2] = (float)threadIdx.x;
   __syncthreads();
   out[threadIdx.x] = s[threadIdx.x / 2];
@@ -126,6 +126,34 @@ __global__ void k_smem_overrun(float *out, int n) {
 }
 
 __global__ void k_trap(float *) { __trap(); }
+
+/* the same defects in template kernels (their static shared arrays are the ones
+ * a plain static would hide from the checks) */
+template <typename T> __global__ void k_tmpl_ww_race(T *out) {
+  AX_SHARED(T, st, [32]);
+  st[threadIdx.x / 2] = (T)threadIdx.x;
+  __syncthreads();
+  out[threadIdx.x] = st[threadIdx.x / 2];
+}
+template <typename T> __global__ void k_tmpl_read_unwritten(T *out) {
+  AX_SHARED(T, st, [2][32]);
+  if (threadIdx.x < 32) st[0][threadIdx.x] = (T)1;
+  __syncthreads();
+  out[threadIdx.x] = st[1][threadIdx.x % 32];
+}
+template <int N> __global__ void k_tmpl_static_overrun(float *out) {
+  AX_SHARED(float, st, [N]);
+  st[threadIdx.x] = 1.f; /* a block of N + 1 threads: one past the end */
+  __syncthreads();
+  out[threadIdx.x] = st[threadIdx.x % N];
+}
+/* 2 x 32 KB of static shared arrays: over the 48 KB a kernel may declare */
+__global__ void k_static_too_big(float *out) {
+  AX_SHARED(float, a, [8192]);
+  AX_SHARED(float, b, [8192]);
+  a[threadIdx.x] = b[threadIdx.x] = 1.f;
+  out[threadIdx.x] = a[threadIdx.x] + b[threadIdx.x];
+}
 
 /* ---- harness ---- */
 
@@ -254,6 +282,27 @@ void run_ww_race(void) {
   for (int launch = 0; launch < 3; launch++) ax_cuda_launch(k_ww_race, 1, 64, 0, 0, out);
   cudaDeviceSynchronize();
 }
+void run_tmpl_ww_race(void) {
+  float *out = device_floats(64);
+  for (int launch = 0; launch < 3; launch++) ax_cuda_launch(k_tmpl_ww_race<float>, 1, 64, 0, 0, out);
+  cudaDeviceSynchronize();
+}
+void run_tmpl_read_unwritten(void) {
+  float *out = device_floats(64);
+  check(ax_cuda_launch(k_tmpl_read_unwritten<float>, 2, 64, 0, 0, out) == cudaSuccess, "launch");
+  std::vector<float> h = to_host(out, 64);
+  for (float v : h) check(v != v, "a template kernel's unwritten static shared array reads as NaN");
+}
+void run_tmpl_static_overrun(void) {
+  float *out = device_floats(64);
+  ax_cuda_launch(k_tmpl_static_overrun<32>, 1, 33, 0, 0, out);
+  cudaDeviceSynchronize();
+}
+void run_static_too_big(void) {
+  float *out = device_floats(32);
+  ax_cuda_launch(k_static_too_big, 1, 32, 0, 0, out);
+  cudaDeviceSynchronize();
+}
 void run_divergent_barrier(void) {
   float *out = device_floats(64);
   ax_cuda_launch(k_divergent_barrier, 1, 64, 0, 0, out);
@@ -295,7 +344,13 @@ const scenario scenarios[] = {
     {"bad_block_size", NULL, run_bad_block, "a 2048-thread block is a launch error"},
     {"smem_optin", NULL, run_smem_optin, "dynamic shared memory past 48 KB needs the opt-in"},
     {"kernel_list", NULL, run_kernel_list, "the kernel list exists"},
+    {"template_unwritten_shared", NULL, run_tmpl_read_unwritten, "a template kernel's static shared array is NaN"},
     {"write_write_race", "shared-memory race", run_ww_race, "two threads store one shared slot between barriers"},
+    {"template_write_write_race", "of the shared array st (", run_tmpl_ww_race,
+     "the same race in a template kernel, named by its array"},
+    {"template_static_overrun", "write past the end of the shared array st", run_tmpl_static_overrun,
+     "a store one past a template kernel's static shared array"},
+    {"static_over_48k", "over the 48 KB a kernel can declare", run_static_too_big, "64 KB of static shared arrays"},
     {"missing_barrier", "a schedule exposed the missing barrier", run_missing_barrier,
      "a block reduction without its __syncthreads"},
     {"divergent_barrier", "barrier divergence", run_divergent_barrier, "threads wait at different barriers"},

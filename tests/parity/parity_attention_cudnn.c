@@ -14,8 +14,10 @@
  *   axon_parity attention_cudnn              (this family alone)
  *   AXON_ATTN=cudnn axon_parity attention    (the native family's cases on cuDNN;
  *                                             its f32 / f64 cases then fail by design)
- * Without cuDNN in the build (the emulated device has none) the family prints one
- * line and is skipped. */
+ * Without cuDNN in the build (the emulated device has none) the cuDNN cases print
+ * one line and are skipped. The path's two helper kernels (attention_mask.cu: a
+ * mask written as cuDNN's bias, and the dropout seed) need no cuDNN and run first
+ * on every CUDA build, the emulated device included. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -26,6 +28,16 @@
 /* kernels/cuda/attention_cudnn.cu, runtime.h (weak: absent from a CPU-only build) */
 bool ax_cuda_attention_force_backend(int backend) __attribute__((weak));
 int ax_cuda_is_emulated(void) __attribute__((weak));
+
+/* kernels/cuda/attention_mask.cu: the path's helper kernels, which run without cuDNN.
+ * Declared strong in a CUDA build, so that the runner links them (a weak reference
+ * does not pull an object out of the static library). */
+#if AXON_HAVE_CUDA
+#include "kernels/cuda/cuda.h"
+#define HAVE_ATTN_HELPERS 1
+#else
+#define HAVE_ATTN_HELPERS 0
+#endif
 
 #define OP "sdpa (cudnn)"
 
@@ -222,7 +234,92 @@ static void expect_error(ax_dtype dt, int64_t tq, int64_t tk, int64_t d, bool ca
   ax_scope_end();
 }
 
+/* ---- the helper kernels (attention_mask.cu), on every CUDA build ---- */
+
+/* The mask as the op hands it to the cuDNN path (broadcast to [b, h, tq, tk], stride 0
+ * on broadcast dims) written as a contiguous [mb, mh, tq, ld] bias: each element the
+ * mask's value (bool: 0 where true, the dtype's lowest where false), the padding
+ * columns tk..ld untouched. */
+#if HAVE_ATTN_HELPERS
+static void mask_bias_case(ax_dtype dt, bool is_bool, int64_t b, int64_t h, int64_t tq, int64_t tk, bool per_head,
+                           bool transposed) {
+  char desc[160];
+  snprintf(desc, sizeof desc, "%s %s mask [%lld,%lld,%lld,%lld]%s%s -> bias", ax_dtype_name(dt),
+           is_bool ? "bool" : "float", (long long)b, (long long)(per_head ? h : 1), (long long)(is_bool ? 1 : tq),
+           (long long)tk, per_head ? "" : " (heads broadcast)", transposed ? " transposed view" : "");
+  ax_scope_begin();
+  int64_t mh_src = per_head ? h : 1, tq_src = is_bool ? 1 : tq;
+  ax_tensor *mask_cpu, *mask_gpu;
+  if (is_bool) {
+    int64_t shape[4] = {b, mh_src, tq_src, tk};
+    ax_tensor *u = pr_uniform(AX_F32, 4, shape, 0, 1);
+    mask_cpu = ax_gt(u, ax_full_like(u, 0.5));
+    mask_gpu = pr_cuda(mask_cpu);
+  } else if (transposed) {
+    int64_t shape[4] = {b, mh_src, tk, tq_src};
+    ax_tensor *base = pr_randn(dt, 4, shape);
+    mask_cpu = ax_transpose(base, 2, 3), mask_gpu = ax_transpose(pr_cuda(base), 2, 3);
+  } else {
+    int64_t shape[4] = {b, mh_src, tq_src, tk};
+    mask_cpu = pr_randn(dt, 4, shape);
+    mask_gpu = pr_cuda(mask_cpu);
+  }
+  const int64_t full[4] = {b, h, tq, tk};
+  ax_kt km = ax__kt_broadcast(mask_gpu, 4, full);
+  int64_t mb = km.strides[0] != 0 ? b : 1, mh = km.strides[1] != 0 ? h : 1, ld = (tk + 7) / 8 * 8;
+  const double pad = 7.0;
+  int64_t oshape[4] = {mb, mh, tq, ld};
+  ax_tensor *got = ax_full(4, oshape, pad, &(ax_tensor_opts){.dtype = dt, .device = AX_CUDA(0)});
+  bool ok = ax_cuda_attn_mask_to_bias(ax_data_ptr(got), dt, &km, mb, mh, tq, tk, ld);
+  /* the reference: the mask's values broadcast, in f32 on the CPU */
+  double lowest = dt == AX_BF16 ? -3.3895313892515355e38 : -65504.0;
+  ax_tensor *vals = is_bool ? ax_where(mask_cpu, ax_zeros(AX_SHAPE(1), &(ax_tensor_opts){.dtype = AX_F32}),
+                                       ax_full(AX_SHAPE(1), lowest, &(ax_tensor_opts){.dtype = AX_F32}))
+                            : ax_cast(mask_cpu, AX_F32);
+  int64_t eshape[4] = {mb, mh, tq, tk};
+  ax_tensor *ref = ax_full(4, oshape, pad, &(ax_tensor_opts){.dtype = AX_F32});
+  ax_copy_(ax_narrow(ref, 3, 0, tk), ax_expand(vals, 4, eshape));
+  if (ok) pr_check(OP, desc, ax_cast(ref, dt), got, PR_EXACT);
+  else pr_expect_error(OP, desc, false, "");
+  ax_scope_end();
+}
+
+static void glue_cases(void) {
+  const ax_dtype dts[] = {AX_BF16, AX_F16};
+  for (int t = 0; t < 2; t++) {
+    mask_bias_case(dts[t], true, 2, 3, 5, 129, false, false); /* key padding [B,1,1,Tk]: the common bool mask */
+    mask_bias_case(dts[t], true, 1, 2, 7, 9, true, false);    /* per head, one batch */
+    mask_bias_case(dts[t], false, 2, 3, 6, 40, true, true);   /* a float mask as a transposed view */
+    mask_bias_case(dts[t], false, 3, 2, 4, 17, false, false); /* heads broadcast */
+  }
+  /* the dropout seed and offset land 16 bytes apart and nothing else is written */
+  ax_scope_begin();
+  ax_tensor *sd = ax_full(AX_SHAPE(4), -1, &(ax_tensor_opts){.dtype = AX_I64, .device = AX_CUDA(0)});
+  const uint64_t seed = 0x123456789abcdefULL, offset = 4242;
+  if (ax_cuda_attn_put_seed((int64_t *)ax_data_ptr(sd), seed, offset)) {
+    int64_t want[4] = {(int64_t)seed, -1, (int64_t)offset, -1};
+    pr_check(OP, "dropout seed and offset", ax_from_data(want, AX_SHAPE(4), &(ax_tensor_opts){.dtype = AX_I64}), sd,
+             PR_EXACT);
+  } else {
+    pr_expect_error(OP, "dropout seed and offset", false, "");
+  }
+  /* a mask of another dtype than the bias is refused, not misread */
+  int64_t shape[4] = {1, 1, 4, 8};
+  ax_tensor *m32 = ax_zeros(4, shape, &(ax_tensor_opts){.dtype = AX_F32, .device = AX_CUDA(0)});
+  ax_tensor *out = ax_zeros(4, shape, &(ax_tensor_opts){.dtype = AX_BF16, .device = AX_CUDA(0)});
+  ax_kt k32 = ax__kt(m32);
+  pr_expect_error(OP, "f32 mask for a bf16 bias", !ax_cuda_attn_mask_to_bias(ax_data_ptr(out), AX_BF16, &k32, 1, 1, 4,
+                                                                              8, 8),
+                  "a 4-D bool mask or one of the bias's dtype");
+  ax_scope_end();
+}
+
+#else
+static void glue_cases(void) {}
+#endif
+
 void pr_family_attention_cudnn(void) {
+  glue_cases();
   if (!ax_cuda_attention_force_backend || !ax_cuda_attention_force_backend(1)) {
     printf("skip attention_cudnn: %s\n", ax_cuda_is_emulated && ax_cuda_is_emulated() == 1
                                              ? "cuDNN is not available on the emulated device"

@@ -16,14 +16,14 @@
  *    futex waits: gemm_emulate took 37 s on 2 cores, 1 s with coroutines.)
  *  - Blocks may be 1-, 2- or 3-D (up to 1024 threads); warps are formed from
  *    the linear thread index, as on the hardware.
- *  - Shared memory: static __shared__ arrays live in one ELF section
- *    (axemu_shared) and dynamic shared memory in a buffer with a guard zone;
- *    both are filled with 0xFF (NaN in f32, bf16 and f16) before every block,
- *    so a read of an element no thread wrote shows up as NaN. Known gap: GCC
- *    ignores the section attribute on the static locals of a function template,
- *    so the __shared__ arrays of template kernels are ordinary statics: shared,
- *    but neither poisoned nor watched by the race check (dynamic shared memory
- *    is, in every kernel).
+ *  - Shared memory: static shared arrays (AX_SHARED in common.cuh; a plain
+ *    `__shared__` does not compile here) get a slot in a per-launch arena the
+ *    first time a thread of a block reaches their declaration, each slot
+ *    followed by a guard; dynamic shared memory (AX_DYNAMIC_SMEM) is a buffer
+ *    with a guard zone. Both are filled with 0xFF (NaN in f32, bf16 and f16)
+ *    before every block, so a read of an element no thread wrote shows up as
+ *    NaN, and a write into a guard is reported with the array's name. Static
+ *    arrays over 48 KB in all, or static plus dynamic over 227 KB, fail the launch.
  *  - Race check (racecheck's write-write hazards): on sampled lockstep blocks
  *    (one block of each of the first launches of each kernel, AXON_EMU_RACE_LAUNCHES)
  *    the shared memory a thread changes between two of its scheduling points is
@@ -157,13 +157,11 @@ inline const void *emu_sched_bottom;
 inline size_t emu_sched_size;
 #endif
 
-/* Static __shared__ arrays: one ELF section, so the emulator can poison it
- * before each block and watch it for races. (__start_/__stop_ are the linker's.) */
-extern "C" unsigned char __start_axemu_shared[] __attribute__((weak, visibility("hidden")));
-extern "C" unsigned char __stop_axemu_shared[] __attribute__((weak, visibility("hidden")));
-
+/* A plain static `__shared__` would be an ordinary static here, which the
+ * emulator can neither poison nor watch (GCC puts the statics of templates in
+ * their own COMDAT sections); kernels declare them with AX_SHARED (common.cuh). */
 #undef __shared__
-#define __shared__ static __attribute__((section("axemu_shared")))
+#define __shared__ _Pragma("GCC error \"write a static shared array as AX_SHARED(type, name, [dims]) (kernels/cuda/common.cuh)\"")
 #undef __device__
 #define __device__
 #undef __host__
@@ -279,6 +277,7 @@ inline void emu_collective(int kind, unsigned mask, const void *in, size_t in_by
 /* ---- race check (write-write hazards on shared memory) ---- */
 
 struct emu_range { unsigned char *p; size_t n; };
+inline void emu_smem_describe(char *buf, size_t n, const unsigned char *p);
 inline bool emu_race_on;                  /* this block is checked */
 inline std::vector<emu_range> emu_race_ranges; /* the shared memory watched */
 inline std::vector<unsigned char> emu_race_snap;   /* its bytes before the running thread's step */
@@ -336,11 +335,12 @@ inline void emu_race_diff(unsigned tid) {
         char msg[512], a[48], b[48];
         emu_race_thread_name(a, sizeof a, (unsigned)prev - 1);
         emu_race_thread_name(b, sizeof b, tid);
-        bool dyn = r.p == emu_smem.data();
+        char where[256];
+        emu_smem_describe(where, sizeof where, r.p + i);
         snprintf(msg, sizeof msg,
-                 "shared-memory race: threads %s and %s both write %s byte %zu between two barriers "
+                 "shared-memory race: threads %s and %s both write %s between two barriers "
                  "(a write-write hazard; no atomic)",
-                 a, b, dyn ? "dynamic shared memory" : "static __shared__ (section axemu_shared)", i);
+                 a, b, where);
         emu_fail(msg);
       }
       if (prev >= 0) emu_race_owner[k] = (int)tid + 1;
@@ -465,6 +465,93 @@ inline int emu_race_blocks = 1;
 inline bool emu_race_launch = true;
 inline size_t emu_race_max_bytes = 64 * 1024;
 
+/* ---- static shared memory (AX_SHARED) ----
+ * One arena: each declaration (each instantiation of a template) gets a slot the
+ * first time a thread of a block reaches it, keyed by a static byte beside it.
+ * The layout lives for one launch, as the hardware's does; every block starts
+ * with the slots and their guards filled with 0xFF. */
+struct emu_static_slot {
+  const void *key;
+  size_t off, bytes;
+  const char *name, *file;
+  int line;
+};
+enum { EMU_STATIC_LIMIT = 48 * 1024, EMU_STATIC_GUARD = 256, EMU_STATIC_ARENA = 80 * 1024 };
+inline std::vector<emu_static_slot> emu_static_slots;
+alignas(1024) inline unsigned char emu_static_arena[EMU_STATIC_ARENA];
+inline size_t emu_static_used;  /* arena bytes in slots and guards */
+inline size_t emu_static_bytes; /* bytes in slots: what the hardware would count */
+
+inline void emu_race_add(unsigned char *p, size_t n);
+
+inline void *ax_emu_static_smem(const void *key, size_t bytes, size_t align, const char *name, const char *file,
+                                int line) {
+  for (const emu_static_slot &s : emu_static_slots)
+    if (s.key == key) return emu_static_arena + s.off;
+  if (align < 16) align = 16;
+  size_t off = (emu_static_used + align - 1) / align * align;
+  char msg[384];
+  if (emu_static_bytes + bytes > EMU_STATIC_LIMIT || off + bytes + EMU_STATIC_GUARD > EMU_STATIC_ARENA) {
+    snprintf(msg, sizeof msg,
+             "static shared arrays over the 48 KB a kernel can declare: %s (%s:%d, %zu bytes) after %zu bytes", name,
+             file, line, bytes, emu_static_bytes);
+    emu_fail(msg);
+  }
+  if (emu_static_bytes + bytes + emu_smem_bytes > EMU_SMEM_LIMIT) {
+    snprintf(msg, sizeof msg, "static (%zu bytes with %s) plus dynamic (%zu bytes) shared memory over the 227 KB of a block",
+             emu_static_bytes + bytes, name, emu_smem_bytes);
+    emu_fail(msg);
+  }
+  emu_static_slots.push_back({key, off, bytes, name, file, line});
+  memset(emu_static_arena + emu_static_used, 0xFF, off + bytes + EMU_STATIC_GUARD - emu_static_used);
+  emu_static_used = off + bytes + EMU_STATIC_GUARD;
+  emu_static_bytes += bytes;
+  emu_race_add(emu_static_arena + off, bytes);
+  return emu_static_arena + off;
+}
+
+/* Which shared array, and which byte of it, p is (for messages). */
+inline void emu_smem_describe(char *buf, size_t n, const unsigned char *p) {
+  if (p >= emu_smem.data() && p < emu_smem.data() + emu_smem.size()) {
+    snprintf(buf, n, "dynamic shared memory byte %zu", (size_t)(p - emu_smem.data()));
+    return;
+  }
+  for (const emu_static_slot &s : emu_static_slots)
+    if (p >= emu_static_arena + s.off && p < emu_static_arena + s.off + s.bytes) {
+      snprintf(buf, n, "byte %zu of the shared array %s (%s:%d)", (size_t)(p - emu_static_arena - s.off), s.name,
+               s.file, s.line);
+      return;
+    }
+  snprintf(buf, n, "shared memory at %p", (const void *)p);
+}
+
+/* A shared range that appears while a block runs joins the race check. */
+inline void emu_race_add(unsigned char *p, size_t n) {
+  if (!emu_race_on) return;
+  if (emu_race_total + n > emu_race_max_bytes) return; /* too big to watch here (later blocks decide by size) */
+  emu_race_ranges.push_back({p, n});
+  emu_race_snap.resize(emu_race_total + n);
+  memcpy(&emu_race_snap[emu_race_total], p, n);
+  emu_race_owner.resize(emu_race_total + n, 0);
+  emu_race_stamp.resize(emu_race_total + n, 0);
+  emu_race_total += n;
+}
+
+/* After a block: a write into a slot's guard names the array. */
+inline void emu_static_check_guards(void) {
+  for (size_t k = 0; k < emu_static_slots.size(); k++) {
+    const emu_static_slot &s = emu_static_slots[k];
+    size_t end = k + 1 < emu_static_slots.size() ? emu_static_slots[k + 1].off : emu_static_used;
+    for (size_t i = s.off + s.bytes; i < end; i++)
+      if (emu_static_arena[i] != 0xFF) {
+        char msg[384];
+        snprintf(msg, sizeof msg, "write past the end of the shared array %s (%s:%d, %zu bytes): byte %zu", s.name,
+                 s.file, s.line, s.bytes, i - s.off);
+        emu_fail(msg);
+      }
+  }
+}
+
 /* Runs body() as every thread of every block of the grid, one block after another. */
 inline void ax_emu_run_grid(dim3 grid, dim3 block, size_t smem, const std::function<void()> &body) {
   unsigned threads = block.x * block.y * block.z;
@@ -478,8 +565,8 @@ inline void ax_emu_run_grid(dim3 grid, dim3 block, size_t smem, const std::funct
   emu_grid_dim = grid;
   emu_block_dim = block;
   emu_smem_bytes = smem;
-  unsigned char *st0 = __start_axemu_shared, *st1 = __stop_axemu_shared;
-  size_t static_bytes = st0 && st1 > st0 ? (size_t)(st1 - st0) : 0;
+  emu_static_slots.clear(); /* the static layout is the launch's */
+  emu_static_used = emu_static_bytes = 0;
   unsigned long in_launch = 0;
   for (unsigned z = 0; z < grid.z; z++)
     for (unsigned y = 0; y < grid.y; y++)
@@ -487,24 +574,25 @@ inline void ax_emu_run_grid(dim3 grid, dim3 block, size_t smem, const std::funct
         emu_block_idx = dim3(x, y, z);
         emu_smem.assign(smem + EMU_GUARD, 0xFF);
         emu_generic.assign(emu_smem.size(), 0);
-        if (static_bytes) memset(st0, 0xFF, static_bytes);
+        memset(emu_static_arena, 0xFF, emu_static_used);
         emu_policy = (int)(emu_blocks_run++ % 3);
         /* a launch that gets the race check starts with a lockstep block, the schedule the check runs on */
         if (emu_race_launch && (int)in_launch < emu_race_blocks) emu_policy = 0;
         emu_race_ranges.clear();
         emu_race_on = false;
         if (emu_race_launch && (int)in_launch < 3 * emu_race_blocks && emu_policy == 0 &&
-            smem + static_bytes <= emu_race_max_bytes &&
-            (smem || static_bytes)) {
-          emu_race_on = true;
+            smem + emu_static_bytes <= emu_race_max_bytes) {
+          emu_race_on = true; /* static arrays first declared in this block join as they appear (emu_race_add) */
           if (smem) emu_race_ranges.push_back({emu_smem.data(), smem});
-          if (static_bytes) emu_race_ranges.push_back({st0, static_bytes});
+          for (const emu_static_slot &sl : emu_static_slots)
+            emu_race_ranges.push_back({emu_static_arena + sl.off, sl.bytes});
         }
         in_launch++;
         emu_run_block(threads);
         emu_race_on = false;
         for (size_t i = smem; i < smem + EMU_GUARD; i++)
           if (emu_smem[i] != 0xFF) emu_fail("write past the end of dynamic shared memory");
+        emu_static_check_guards();
       }
 }
 

@@ -352,8 +352,7 @@ static std::string base_name(std::string n) {
   return n;
 }
 
-static std::vector<const void *> compiled_kernels(void) {
-  std::vector<const void *> out;
+static std::set<std::string> source_kernel_names(void) {
   std::set<std::string> names;
   std::string list = AX_EMU_KERNEL_NAMES;
   for (size_t p = 0; p < list.size();) {
@@ -362,6 +361,12 @@ static std::vector<const void *> compiled_kernels(void) {
     if (q > p) names.insert(list.substr(p, q - p));
     p = q + 1;
   }
+  return names;
+}
+
+static std::vector<const void *> compiled_kernels(void) {
+  std::vector<const void *> out;
+  std::set<std::string> names = source_kernel_names();
   Dl_info info;
   if (!dladdr((const void *)&ax_emu_submit, &info) || !info.dli_fname) return out;
   std::string path = info.dli_fname;
@@ -389,7 +394,15 @@ extern "C" int ax_cuda_kernel_counts(ax_cuda_kernel_count *out, int cap) {
   emu_state &s = S();
   guard g(s.lock);
   std::map<std::string, kernel_stats> byname;
-  for (const void *k : compiled_kernels()) byname[kernel_name(k)]; /* never launched: zeros */
+  std::set<std::string> unseen = source_kernel_names();
+  for (const void *k : compiled_kernels()) {
+    std::string n = kernel_name(k);
+    byname[n]; /* never launched: zeros */
+    unseen.erase(base_name(n));
+  }
+  /* a __global__ of the sources with no instantiation in this program (its object
+   * was not linked in, or no template instantiates it) cannot have run either */
+  for (const std::string &n : unseen) byname[n + " (in kernels/cuda, not in this program)"];
   for (auto &kv : s.kernels) {
     kernel_stats &b = byname[kernel_name(kv.first)];
     b.launches += kv.second.launches;
