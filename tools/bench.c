@@ -1,7 +1,12 @@
 /* `axon bench`: every kernel timed against the machine's ceilings, on the CPU or
  * a GPU, through the public ops (what a model pays, dispatch included).
  *
- *   axon bench [--device cpu|cuda] [--json FILE] [--quick] [OP ...]
+ *   axon bench [--device cpu|cuda] [--json FILE] [--quick] [OP|GROUP ...]
+ *
+ * Groups: memory (copy ... cross_entropy), gemm, conv, attention. Each row is
+ * printed, and the JSON file rewritten with every row so far, the moment it is
+ * measured: a run that is killed keeps what it measured (the GPU session runs
+ * one process per group under a time limit, scripts/gpu/session1.sh).
  *
  * Method. Each op runs once to warm up (allocator caches, cuBLAS heuristics),
  * once more to size a batch, then in batches of back-to-back calls between two
@@ -39,6 +44,7 @@
 /* kernels/cuda (weak: absent from a CPU-only build) */
 void ax_cuda_gemm_set_impl(int impl) __attribute__((weak));
 bool ax_cuda_attention_force_backend(int backend) __attribute__((weak));
+bool ax_cuda_conv_force_backend(int backend) __attribute__((weak));
 int ax_cuda_device_name(int dev, char *buf, size_t n) __attribute__((weak));
 enum { GEMM_DEFAULT = 0, GEMM_NATIVE = 1, GEMM_CUBLAS = 2 };
 
@@ -56,11 +62,15 @@ typedef struct result {
   char vendor[16];     /* "" when there is none */
   double vendor_us;
   char note[320]; /* an error, or a failed check */
+  bool unreliable; /* a memory-bound op above 100% of its roofline */
 } result;
 
 static struct {
   ax_device dev;
   bool quick;
+  bool tiny; /* --quick on the emulated device: sizes a host emulator runs in seconds, no vendor */
+  const char *json, *date, *name; /* where each row is written as it is measured */
+  bool printed_header;
   result res[MAX_RESULTS];
   int nres;
   double copy_bytes_per_s;           /* 0 until measured */
@@ -136,6 +146,7 @@ static double time_op(op_ctx *c) {
 }
 
 static int sets_for(double bytes_per_set) {
+  if (B.tiny) return 1;
   int n = (int)ceil(ROTATE_BYTES / (bytes_per_set > 1 ? bytes_per_set : 1));
   return n < 1 ? 1 : n > MAX_SETS ? MAX_SETS : n;
 }
@@ -183,6 +194,16 @@ static void fill_roofline(result *r) {
   }
   double t = t_mem > t_flop ? t_mem : t_flop;
   if (t > 0) r->roof_pct = 100.0 * t / (1e-6 * r->us);
+  /* A memory-bound op cannot beat the copy it is measured against; above 100% the
+   * ceiling or the time was measured on a busy machine (a compute-bound op may beat
+   * cuBLAS's 8192^3 rate, which is a measurement, not a law). */
+  if (r->roof_pct > 100 && t_mem >= t_flop) {
+    r->unreliable = true;
+    if (!r->note[0])
+      snprintf(r->note, sizeof r->note,
+               "above 100%% of its roofline: unreliable (the machine was loaded while the ceiling or this op "
+               "was timed); measure again");
+  }
 }
 
 static void print_header(void) {
@@ -200,7 +221,7 @@ static void print_result(const result *r) {
     } else {
       snprintf(rate, sizeof rate, "%.1f GB/s", r->bytes / s * 1e-9);
     }
-    if (!isnan(r->roof_pct)) snprintf(roof, sizeof roof, "%.1f%%", r->roof_pct);
+    if (!isnan(r->roof_pct)) snprintf(roof, sizeof roof, "%.1f%%%s", r->roof_pct, r->unreliable ? "!" : "");
   }
   if (!isnan(r->vendor_us)) {
     snprintf(vus, sizeof vus, "%.1f", r->vendor_us);
@@ -212,6 +233,17 @@ static void print_result(const result *r) {
          roof, r->vendor[0] ? r->vendor : "-", vus, speed);
   if (r->note[0]) printf("    note: %s\n", r->note);
   fflush(stdout);
+}
+
+static int write_json(const char *path, const char *date, const char *device);
+
+/* A row is done: its roofline, its line, and the JSON file with every row so far. */
+static void emit(result *r) {
+  if (!r) return;
+  fill_roofline(r);
+  if (!B.printed_header) print_header(), B.printed_header = true;
+  print_result(r);
+  if (B.json) write_json(B.json, B.date, B.name);
 }
 
 /* ---- the copy ceiling ---- */
@@ -264,6 +296,7 @@ static void bench_copy(int64_t rows, int64_t cols, bool record) {
     r->vendor_us = vendor_us;
     r->us = ok ? time_op(&c) : NAN;
     finish(r);
+    emit(r);
   }
   ax_scope_end();
 }
@@ -303,6 +336,7 @@ static void bench_mem(const char *name, op_fn fn, int64_t rows, int64_t cols, in
   if (r) {
     r->us = ok ? time_op(&c) : NAN;
     finish(r);
+    emit(r);
   }
   ax_scope_end();
 }
@@ -371,7 +405,7 @@ static double gemm_us(ax_dtype dt, int64_t n, int impl) {
 static double peak_flops(ax_dtype dt) {
   if (B.peak_flops[dt] != 0) return B.peak_flops[dt];
   B.peak_flops[dt] = -1;
-  if (!on_gpu() || !ax_cuda_gemm_set_impl || (dt != AX_F32 && dt != AX_BF16 && dt != AX_F16 && dt != AX_F64))
+  if (!on_gpu() || !ax_cuda_gemm_set_impl || ax_cuda_emulated() || (dt != AX_F32 && dt != AX_BF16 && dt != AX_F16 && dt != AX_F64))
     return -1;
   double us = gemm_us(dt, 8192, GEMM_CUBLAS);
   if (!isnan(us)) B.peak_flops[dt] = 2.0 * 8192 * 8192 * 8192 / (1e-6 * us);
@@ -401,8 +435,8 @@ static void bench_gemm(ax_dtype dt, int64_t n) {
   double es = (double)ax_dtype_size(dt);
   result *r = add_result("gemm", sh, dt, 3 * es * n * n, 2.0 * n * n * n);
   if (!r) return;
-  bool vendor = on_gpu() && ax_cuda_gemm_set_impl;
-  r->us = gemm_us(dt, n, vendor ? GEMM_NATIVE : GEMM_DEFAULT);
+  bool vendor = on_gpu() && ax_cuda_gemm_set_impl && !ax_cuda_emulated();
+  r->us = gemm_us(dt, n, on_gpu() && ax_cuda_gemm_set_impl ? GEMM_NATIVE : GEMM_DEFAULT);
   finish(r);
   if (vendor) {
     r->vendor_us = gemm_us(dt, n, GEMM_CUBLAS);
@@ -412,9 +446,12 @@ static void bench_gemm(ax_dtype dt, int64_t n) {
       snprintf(r->note, sizeof r->note, "differs from cuBLAS: NMSE %.3g (bound %.0g)%s%s", e, bound,
                B.error[0] ? ": " : "", B.error);
   }
+  emit(r);
 }
 
 /* ---- conv2d: the default CNN's layers (3x3, padding 1, batch 128) ---- */
+
+enum { CONV_ENV = -1, CONV_NATIVE = 0, CONV_CUDNN = 1 }; /* ax_cuda_conv_force_backend */
 
 static bool op_conv(op_ctx *c, int s) {
   return ax_conv2d(c->x[s], c->y[s], c->z[s], &(ax_conv2d_opts){.padding = 1}) != NULL;
@@ -437,8 +474,21 @@ static void bench_conv(const char *name, int64_t n, int64_t cin, int64_t hw, int
            (long long)cout);
   result *r = add_result(name, sh, AX_F32, x_bytes + y_bytes + w_bytes, 2.0 * n * cout * hw * hw * cin * 9);
   if (r) {
+    /* on a GPU: ours (AXON_CONV=native), then cuDNN in the vendor column */
+    bool vendor = on_gpu() && ok && !ax_cuda_emulated() && ax_cuda_conv_force_backend &&
+                  ax_cuda_conv_force_backend(CONV_CUDNN);
+    if (on_gpu() && ax_cuda_conv_force_backend) ax_cuda_conv_force_backend(CONV_NATIVE);
     r->us = ok ? time_op(&c) : NAN;
     finish(r);
+    if (vendor) {
+      ax_cuda_conv_force_backend(CONV_CUDNN);
+      r->vendor_us = time_op(&c);
+      snprintf(r->vendor, sizeof r->vendor, "cudnn");
+      if (isnan(r->vendor_us) && !r->note[0])
+        snprintf(r->note, sizeof r->note, "cuDNN failed: %s", B.error[0] ? B.error : "?");
+    }
+    if (on_gpu() && ax_cuda_conv_force_backend) ax_cuda_conv_force_backend(CONV_ENV);
+    emit(r);
   }
   ax_scope_end();
 }
@@ -530,7 +580,8 @@ static void bench_attention(ax_dtype dt, int64_t b, int64_t h, int64_t t, int64_
   result *r = add_result(train ? "attention f+b" : "attention", sh, dt, io * (train ? 8 : 4),
                          2.0 * b * h * t * t * d * (train ? 3.5 : 1.0));
   if (r) {
-    bool vendor = on_gpu() && ok && set_attn_backend(ATTN_CUDNN) && set_attn_backend(ATTN_NATIVE);
+    bool vendor = on_gpu() && ok && !ax_cuda_emulated() && set_attn_backend(ATTN_CUDNN);
+    if (on_gpu()) set_attn_backend(ATTN_NATIVE);
     r->us = ok ? time_op(&c) : NAN;
     finish(r);
     if (vendor) attention_vendor(r, &c);
@@ -542,6 +593,7 @@ static void bench_attention(ax_dtype dt, int64_t b, int64_t h, int64_t t, int64_
       r->vendor_us = attn_causal ? time_op(&c) : NAN;
       snprintf(r->vendor, sizeof r->vendor, "composite");
     }
+    emit(r);
   }
   ax_scope_end();
   attn_causal = NULL; /* freed with the scope */
@@ -564,10 +616,13 @@ static void json_number(FILE *f, const char *key, double v) {
   else fprintf(f, "%.6g", v);
 }
 
+/* Written to PATH.tmp, then renamed: a reader (or a kill) never sees half a file. */
 static int write_json(const char *path, const char *date, const char *device) {
-  FILE *f = fopen(path, "w");
+  char tmp[4096];
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  FILE *f = fopen(tmp, "w");
   if (!f) {
-    fprintf(stderr, "axon bench: cannot write %s\n", path);
+    fprintf(stderr, "axon bench: cannot write %s\n", tmp);
     return 1;
   }
   fprintf(f, "{\"date\": ");
@@ -591,6 +646,7 @@ static int write_json(const char *path, const char *date, const char *device) {
     json_number(f, "gb_per_s", isnan(r->us) ? NAN : r->bytes / r->us * 1e-3);
     json_number(f, "tflop_per_s", isnan(r->us) || r->flops == 0 ? NAN : r->flops / r->us * 1e-6);
     json_number(f, "roofline_pct", r->roof_pct);
+    if (r->unreliable) fprintf(f, ", \"roofline_unreliable\": true");
     if (r->vendor[0]) {
       fprintf(f, ", \"vendor\": ");
       json_string(f, r->vendor);
@@ -603,7 +659,11 @@ static int write_json(const char *path, const char *date, const char *device) {
     fputc('}', f);
   }
   fprintf(f, "\n]}\n");
-  return fclose(f) != 0;
+  if (fclose(f) != 0 || rename(tmp, path) != 0) {
+    fprintf(stderr, "axon bench: cannot write %s\n", path);
+    return 1;
+  }
+  return 0;
 }
 
 /* ---- command line ---- */
@@ -620,14 +680,14 @@ static bool want(const char *op) {
   return false;
 }
 
-static const char *usage_line = "usage: axon bench [--device cpu|cuda] [--json FILE] [--quick] [OP ...]";
+static const char *usage_line = "usage: axon bench [--device cpu|cuda] [--json FILE] [--quick] [OP|GROUP ...]";
 
 int ax_tool_bench(int argc, char **argv) {
   const char *device = NULL, *json = NULL;
   bool quick = false;
   const ax_flag flags[] = {
       {"device", AX_FLAG_STRING, &device, "cpu|cuda", "where to run (default: cuda when a GPU is usable, else cpu)"},
-      {"json", AX_FLAG_STRING, &json, "FILE", "also write the results as JSON"},
+      {"json", AX_FLAG_STRING, &json, "FILE", "also write the results as JSON (rewritten after every row)"},
       {"quick", AX_FLAG_BOOL, &quick, NULL, "fewer and shorter runs, smaller CPU sizes (a smoke test)"},
   };
   /* op names are positional; the flag parser sees the rest */
@@ -644,10 +704,17 @@ int ax_tool_bench(int argc, char **argv) {
       if ((!strcmp(a, "--device") || !strcmp(a, "--json")) && i + 1 < argc) rest[nrest++] = argv[++i];
       continue;
     }
+    if (!strcmp(a, "memory")) { /* a group: the memory-bound ops */
+      for (int k = 0; k < NUM_OPS; k++)
+        if (strcmp(op_names[k], "gemm") && strcmp(op_names[k], "conv2d") && strcmp(op_names[k], "attention"))
+          wanted[k] = any_wanted = true;
+      continue;
+    }
+    if (!strcmp(a, "conv")) a = "conv2d";
     int k = 0;
     while (k < NUM_OPS && strcmp(op_names[k], a)) k++;
     if (k == NUM_OPS) {
-      fprintf(stderr, "axon bench: unknown op '%s' (ops: copy copy_t add relu gelu sum softmax cross_entropy gemm conv2d attention)\n", a);
+      fprintf(stderr, "axon bench: unknown op or group '%s' (ops: copy copy_t add relu gelu sum softmax cross_entropy gemm conv2d attention; groups: memory gemm conv attention)\n", a);
       return AX_EXIT_USAGE;
     }
     wanted[k] = any_wanted = true;
@@ -656,7 +723,10 @@ int ax_tool_bench(int argc, char **argv) {
                         "Times each kernel (median of batches, inputs rotated past the L2 cache) and prints time,\n"
                         "GB/s or FLOP/s, % of the roofline measured in the same run (copy bandwidth; cuBLAS at\n"
                         "8192^3 for matrix peak) and the vendor library's time where there is one.\n"
-                        "OP: copy copy_t add relu gelu sum softmax cross_entropy gemm conv2d attention (default: all).",
+                        "OP: copy copy_t add relu gelu sum softmax cross_entropy gemm conv2d attention (default: all);\n"
+                        "GROUP: memory (copy ... cross_entropy), gemm, conv, attention. Each row is printed, and the\n"
+                        "JSON file rewritten, as soon as it is measured; a roofline above 100% for a memory-bound op\n"
+                        "is marked '!' (unreliable: the machine was busy).",
                         flags, (int)(sizeof flags / sizeof flags[0]), nrest, rest);
   if (rc != 0) return rc > 0 ? 0 : AX_EXIT_USAGE;
 
@@ -684,20 +754,23 @@ int ax_tool_bench(int argc, char **argv) {
     char cpu[200];
     snprintf(name, sizeof name, "%s, %d threads", ax_cpu_name(cpu, sizeof cpu), ax_num_threads());
   }
-  printf("axon bench   %s   %s%s\n\n", date, name, quick ? "   (quick)" : "");
+  B.tiny = quick && on_gpu() && ax_cuda_emulated();
+  B.json = json, B.date = date, B.name = name;
+  printf("axon bench   %s   %s%s\n\n", date, name, B.tiny ? "   (quick, emulated-device sizes)" : quick ? "   (quick)" : "");
+  fflush(stdout);
   ax_error_handler old = ax_set_error_handler(record_error, NULL);
   ax_scope_begin();
 
   /* sizes: 64 MB f32 tensors (the targets are stated for >= 64 MB); smaller for a quick CPU run */
   bool small = quick && !on_gpu();
-  int64_t n = small ? 1024 : 4096, ce_rows = small ? 64 : 512, vocab = 50304;
+  int64_t n = B.tiny ? 256 : small ? 1024 : 4096, ce_rows = B.tiny ? 8 : small ? 64 : 512, vocab = B.tiny ? 1024 : 50304;
   bench_memory_ops(n, ce_rows, vocab, want);
   if (want("gemm")) {
     if (on_gpu()) {
       const ax_dtype dts[2] = {AX_F32, AX_BF16};
       for (int d = 0; d < 2; d++) {
-        bench_gemm(dts[d], 4096);
-        bench_gemm(dts[d], 8192);
+        bench_gemm(dts[d], B.tiny ? 64 : 4096);
+        bench_gemm(dts[d], B.tiny ? 129 : 8192);
       }
     } else {
       bench_gemm(AX_F32, small ? 256 : 1024);
@@ -705,13 +778,15 @@ int ax_tool_bench(int argc, char **argv) {
     }
   }
   if (want("conv2d")) {
-    int64_t batch = small ? 16 : 128;
+    int64_t batch = B.tiny ? 1 : small ? 16 : 128;
     bench_conv("conv2d cnn.1", batch, 1, 28, 32);
     bench_conv("conv2d cnn.2", batch, 32, 14, 64);
   }
   if (want("attention"))
     for (int train = 0; train < 2; train++) {
-      if (on_gpu()) {
+      if (B.tiny) {
+        bench_attention(AX_BF16, 1, 2, 128, 64, train);
+      } else if (on_gpu()) {
         const int64_t ts[2] = {1024, 4096}, ds[2] = {64, 128};
         for (int ti = 0; ti < 2; ti++)
           for (int di = 0; di < 2; di++)
@@ -721,11 +796,7 @@ int ax_tool_bench(int argc, char **argv) {
       }
     }
 
-  print_header();
-  for (int i = 0; i < B.nres; i++) {
-    fill_roofline(&B.res[i]);
-    print_result(&B.res[i]);
-  }
+  if (!B.printed_header) print_header();
   printf("\ncopy ceiling: %.1f GB/s (%s, read + write counted)", B.copy_bytes_per_s * 1e-9,
          on_gpu() ? "cudaMemcpy device to device" : "memcpy on every thread");
   for (int d = 0; d < AX_NUM_DTYPES; d++)
@@ -734,5 +805,5 @@ int ax_tool_bench(int argc, char **argv) {
 
   ax_scope_end();
   ax_set_error_handler(old, NULL);
-  return json && write_json(json, date, name) ? 1 : 0;
+  return json && write_json(json, date, name) ? 1 : 0; /* the last rewrite: every row, and the ceilings */
 }

@@ -45,7 +45,8 @@
 #include "kernels/cuda/common.cuh"
 #include "kernels/philox.h"
 
-extern "C" bool ax_cuda_cudnn_attention_selected(void);
+extern "C" bool ax_cuda_cudnn_attention_selected(const ax_kt *q, const ax_kt *k, const ax_kt *v, const ax_kt *m,
+                                                 const ax_attn_params *p);
 extern "C" void ax_cuda_cudnn_attention(ax_kt *out, ax_kt *lse, const ax_kt *q, const ax_kt *k, const ax_kt *v,
                                         const ax_kt *mask, const ax_attn_params *p);
 extern "C" void ax_cuda_cudnn_attention_backward(ax_kt *gq, ax_kt *gk, ax_kt *gv, const ax_kt *gout,
@@ -429,7 +430,7 @@ template <typename T, int NC> void backward_simple(const Args &a) {
 
 extern "C" void ax_cuda_attention(ax_kt *out, ax_kt *lse, const ax_kt *q, const ax_kt *k, const ax_kt *v,
                                   const ax_kt *mask, const ax_attn_params *p) {
-  if (ax_cuda_cudnn_attention_selected()) return ax_cuda_cudnn_attention(out, lse, q, k, v, mask, p);
+  if (ax_cuda_cudnn_attention_selected(q, k, v, mask, p)) return ax_cuda_cudnn_attention(out, lse, q, k, v, mask, p);
   if (!check_sizes("ax_cuda_attention", p)) return;
   Args a = args_of(q, k, v, mask, p);
   a.out = rows_of(out);
@@ -441,7 +442,7 @@ extern "C" void ax_cuda_attention(ax_kt *out, ax_kt *lse, const ax_kt *q, const 
 extern "C" void ax_cuda_attention_backward(ax_kt *gq, ax_kt *gk, ax_kt *gv, const ax_kt *gout, const ax_kt *q,
                                            const ax_kt *k, const ax_kt *v, const ax_kt *out, const ax_kt *lse,
                                            const ax_kt *mask, const ax_attn_params *p) {
-  if (ax_cuda_cudnn_attention_selected())
+  if (ax_cuda_cudnn_attention_selected(q, k, v, mask, p))
     return ax_cuda_cudnn_attention_backward(gq, gk, gv, gout, q, k, v, out, lse, mask, p);
   if (!check_sizes("ax_cuda_attention_backward", p)) return;
   Args a = args_of(q, k, v, mask, p);

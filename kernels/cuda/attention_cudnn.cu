@@ -52,7 +52,7 @@
  * bf16 and f16) finalizes, and heuristics mode A offers the fused flash
  * attention engines, whose kernels NVRTC-compiles for sm_90 up to the module
  * load the stub refuses. Numerics, workspace and execution are for the GPU
- * session: scripts/gpu_session.sh runs `axon_parity attention_cudnn` and the
+ * session: scripts/gpu/session1.sh runs `axon_parity attention_cudnn` and the
  * benchmark rows that time it. */
 #include <math.h>
 #include <stdlib.h>
@@ -65,18 +65,48 @@
 /* -1: follow AXON_ATTN; 0: native; 1: cuDNN (ax_cuda_attention_force_backend). */
 static std::atomic<int> forced_backend{-1};
 
-/* Reads AXON_ATTN once: "cudnn" selects this file, unset or "native" the native kernels. */
-extern "C" bool ax_cuda_cudnn_attention_selected(void) {
+/* What cuDNN's fused attention takes (the checks of Call below, without reporting):
+ * bf16/f16, D a multiple of 8 up to 256, non-empty sequences, no causal Tq > Tk, dropout
+ * below 1, a bool mask or one of q's dtype, unit D strides and row strides that are
+ * multiples of 8 elements on 16-byte aligned data. */
+static bool cudnn_takes(const ax_kt *q, const ax_kt *k, const ax_kt *v, const ax_kt *m, const ax_attn_params *p) {
+  if (q->dtype != AX_BF16 && q->dtype != AX_F16) return false;
+  if (p->d % 8 != 0 || p->d > 256 || p->tq == 0 || p->tk == 0 || p->tq > INT32_MAX || p->tk > INT32_MAX) return false;
+  if ((p->causal && p->tq > p->tk) || p->dropout_p >= 1) return false;
+  if (m && m->dtype != AX_BOOL && m->dtype != q->dtype) return false;
+  const ax_kt *t[3] = {q, k, v};
+  for (int i = 0; i < 3; i++) {
+    if (t[i]->strides[3] != 1 || ((uintptr_t)t[i]->data & 15)) return false;
+    for (int d = 0; d < 3; d++)
+      if (t[i]->strides[d] % 8) return false;
+  }
+  return true;
+}
+
+/* Which implementation runs. AXON_ATTN=native|cudnn (read once) or
+ * ax_cuda_attention_force_backend; unset, cuDNN when the build has it and it takes
+ * the call, since no GPU benchmark has shown the native kernels faster yet
+ * (docs/benchmarks.md): the vendor library is the default until one does. The
+ * choice depends only on q, k, v, the mask and the parameters, so a forward and
+ * its backward always take the same path (cuDNN's dropout masks are its own). */
+extern "C" bool ax_cuda_cudnn_attention_selected(const ax_kt *q, const ax_kt *k, const ax_kt *v, const ax_kt *m,
+                                                 const ax_attn_params *p) {
   int f = forced_backend.load(std::memory_order_relaxed);
   if (f >= 0) return f == 1;
-  static int mode = -1;
+  static int mode = -1; /* 0 native, 1 cuDNN, 2 the default */
   if (mode < 0) {
     const char *e = getenv("AXON_ATTN");
-    mode = e && !strcmp(e, "cudnn");
-    if (e && !mode && strcmp(e, "native"))
-      ax_error("AXON_ATTN=%s: expected native or cudnn; using the native attention kernels", e);
+    mode = e && !strcmp(e, "cudnn") ? 1 : e && !strcmp(e, "native") ? 0 : 2;
+    if (e && *e && mode == 2)
+      ax_error("AXON_ATTN=%s: expected native or cudnn; using the default (cuDNN where it applies)", e);
   }
-  return mode == 1;
+  if (mode < 2) return mode == 1;
+#ifdef AXON_HAVE_CUDNN
+  return cudnn_takes(q, k, v, m, p);
+#else
+  (void)cudnn_takes;
+  return false;
+#endif
 }
 
 extern "C" bool ax_cuda_attention_force_backend(int backend) {

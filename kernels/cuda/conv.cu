@@ -27,6 +27,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <atomic>
+
 #include "kernels/cuda/common.cuh"
 
 extern "C" void *ax_cuda_conv_workspace(size_t nbytes);
@@ -259,14 +261,28 @@ void launch(ConvArgs a, const char *name) {
   }
 }
 
-/* AXON_CONV=cudnn routes the entries to cuDNN; anything else (or unset) is native. */
+/* -1: follow AXON_CONV; 0: native; 1: cuDNN (ax_cuda_conv_force_backend: tests and the benchmark). */
+std::atomic<int> forced_conv{-1};
+
+/* Which implementation runs. AXON_CONV=native|cudnn (read once); unset, cuDNN when the
+ * build has it, since no GPU benchmark has shown the native kernels faster yet
+ * (docs/benchmarks.md): the vendor library is the default until one does. */
 bool use_cudnn() {
+  int f = forced_conv.load(std::memory_order_relaxed);
+  if (f >= 0) return f == 1;
   static int mode = -1;
   if (mode < 0) {
     const char *e = getenv("AXON_CONV");
-    mode = e && !strcmp(e, "cudnn");
+#ifdef AXON_HAVE_CUDNN
+    mode = 1;
+#else
+    mode = 0;
+#endif
+    if (e && !strcmp(e, "native")) mode = 0;
+    else if (e && !strcmp(e, "cudnn")) mode = 1;
+    else if (e && *e) fprintf(stderr, "axon: AXON_CONV=%s is neither 'native' nor 'cudnn'; using the default\n", e);
 #ifndef AXON_HAVE_CUDNN
-    if (mode) {
+    if (e && !strcmp(e, "cudnn")) {
       ax_error("AXON_CONV=cudnn: %s; using the native conv kernels", AX_CUDA_NO_CUDNN);
       mode = 0;
     }
@@ -276,6 +292,16 @@ bool use_cudnn() {
 }
 
 } /* namespace */
+
+/* Overrides AXON_CONV: 1 cuDNN, 0 native, -1 back to AXON_CONV and the default; false (no
+ * change) when cuDNN is asked for but not in the build. */
+extern "C" bool ax_cuda_conv_force_backend(int backend) {
+#ifndef AXON_HAVE_CUDNN
+  if (backend == 1) return false;
+#endif
+  forced_conv.store(backend < 0 ? -1 : backend == 1 ? 1 : 0, std::memory_order_relaxed);
+  return true;
+}
 
 /* One cached device buffer per device, grown on demand (the conv passes run on one stream). */
 extern "C" void *ax_cuda_conv_workspace(size_t nbytes) {

@@ -84,6 +84,7 @@ void ax_cuda_embedding_backward(ax_kt *gweight, const ax_kt *index, const ax_kt 
 void ax_cuda_attention(ax_kt *out, ax_kt *lse, const ax_kt *q, const ax_kt *k, const ax_kt *v, const ax_kt *mask, const ax_attn_params *p);
 void ax_cuda_attention_backward(ax_kt *gq, ax_kt *gk, ax_kt *gv, const ax_kt *gout, const ax_kt *q, const ax_kt *k, const ax_kt *v, const ax_kt *out, const ax_kt *lse, const ax_kt *mask, const ax_attn_params *p);
 bool ax_cuda_attention_force_backend(int backend); /* overrides AXON_ATTN: 1 cuDNN, 0 native, -1 back to AXON_ATTN; false (no change) when cuDNN is asked for but not built in */
+bool ax_cuda_conv_force_backend(int backend); /* conv.cu: overrides AXON_CONV, as above */
 /* attention_mask.cu: the cuDNN path's helpers, on the current stream. mask_to_bias writes a 4-D bool
  * mask (true keeps) or bias of the I/O dtype, broadcast over extents mb/mh of 1, as a contiguous
  * [mb, mh, tq, ld] bias of dtype (bf16/f16; hidden = the dtype's lowest); put_seed writes cuDNN's

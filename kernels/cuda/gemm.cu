@@ -28,9 +28,9 @@
  *
  * Which implementation runs (ours or cuBLAS, gemm_cublas.cu) is chosen per
  * dtype: AXON_GEMM=native|cublas in the environment (read once) or
- * ax_cuda_gemm_set_impl() from tests and the benchmark. Without either, f32
- * runs here and f64/bf16/f16 run on cuBLAS, until GPU benchmarks say
- * otherwise (docs/benchmarks.md).
+ * ax_cuda_gemm_set_impl() from tests and the benchmark. Without either, every
+ * dtype runs on cuBLAS (on the emulated device, which has none, here) until a
+ * GPU benchmark shows ours faster (docs/benchmarks.md).
  *
  * Native bf16/f16 with 16-byte aligned rows run gemm_wgmma on a compute
  * capability 9.0 device when the build has sm_90a code (CMAKE_CUDA_ARCHITECTURES
@@ -705,7 +705,8 @@ extern "C" int ax_cuda_gemm_impl(int dtype) {
     else if (s && *s) fprintf(stderr, "axon: AXON_GEMM=%s is neither 'native' nor 'cublas'; using the defaults\n", s);
   }
   if (env_impl != AX_GEMM_IMPL_DEFAULT) return env_impl;
-  return dtype == AX_F32 || !AX_CUDA_HAVE_VENDOR ? AX_GEMM_IMPL_NATIVE : AX_GEMM_IMPL_CUBLAS;
+  /* cuBLAS for every dtype until a GPU benchmark shows ours faster (docs/benchmarks.md) */
+  return AX_CUDA_HAVE_VENDOR ? AX_GEMM_IMPL_CUBLAS : AX_GEMM_IMPL_NATIVE;
 }
 
 extern "C" void ax_cuda_gemm(const ax_gemm_args *g) {

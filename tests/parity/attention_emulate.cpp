@@ -53,7 +53,10 @@ extern "C" cudaStream_t ax_cuda_stream(void) { return 0; }
 extern "C" int ax_cuda_current_device(void) { return 0; }
 extern "C" void *ax_cuda_scratch_alloc(size_t nbytes) { return malloc(nbytes); }
 extern "C" void ax_cuda_scratch_free(void *p) { free(p); }
-extern "C" bool ax_cuda_cudnn_attention_selected(void) { return false; }
+extern "C" bool ax_cuda_cudnn_attention_selected(const ax_kt *, const ax_kt *, const ax_kt *, const ax_kt *,
+                                                 const ax_attn_params *) {
+  return false;
+}
 extern "C" void ax_cuda_cudnn_attention(ax_kt *, ax_kt *, const ax_kt *, const ax_kt *, const ax_kt *, const ax_kt *,
                                         const ax_attn_params *) {
   abort();

@@ -136,7 +136,13 @@ static void run_case(ax_dtype dt, const attn_case *c) {
   ax_scope_end();
 }
 
+/* kernels/cuda/attention_cudnn.cu (weak: absent from a CPU-only build) */
+bool ax_cuda_attention_force_backend(int backend) __attribute__((weak));
+
 void pr_family_attention(void) {
+  /* the native kernels, whatever AXON_ATTN says (cuDNN, the default where it applies,
+   * has its own family: attention_cudnn) */
+  if (ax_cuda_attention_force_backend) ax_cuda_attention_force_backend(0);
   const ax_dtype dts[] = {AX_F32, AX_F64, AX_BF16, AX_F16};
   bool emu = pr_emulated_tier();
   size_t n = emu ? sizeof emu_cases / sizeof emu_cases[0] : sizeof cases / sizeof cases[0];
@@ -145,4 +151,5 @@ void pr_family_attention(void) {
     if (emu && (dts[d] == AX_BF16 || dts[d] == AX_F16))
       for (size_t i = 0; i < sizeof emu_half_cases / sizeof emu_half_cases[0]; i++) run_case(dts[d], &emu_half_cases[i]);
   }
+  if (ax_cuda_attention_force_backend) ax_cuda_attention_force_backend(-1);
 }

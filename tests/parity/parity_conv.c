@@ -1,7 +1,8 @@
 /* Parity of the CUDA convolutions (ax_conv2d, ax_conv_transpose2d: forward and
  * the gradients of x, weight and bias) against the CPU, for f32, f64, bf16 and
- * f16. Run once as is (the native implicit-GEMM kernels) and once with
- * AXON_CONV=cudnn to check the cuDNN path.
+ * f16: the native implicit-GEMM kernels, then the cuDNN path (the default where
+ * the build has cuDNN) under its own op names, each selected with
+ * ax_cuda_conv_force_backend whatever AXON_CONV says.
  *
  * The CPU conv has no bf16/f16 kernel, so for those the reference runs in f32
  * on the same (already rounded) values and is rounded to the dtype once.
@@ -100,12 +101,23 @@ static void run_case(const char *op, bool transposed, ax_dtype dt, const conv_ca
   ax_scope_end();
 }
 
+/* kernels/cuda/conv.cu (weak: absent from a CPU-only build) */
+bool ax_cuda_conv_force_backend(int backend) __attribute__((weak));
+
 void pr_family_conv(void) {
   const ax_dtype dts[] = {AX_F32, AX_F64, AX_BF16, AX_F16};
   const conv_case *list = pr_emulated_tier() ? emu_cases : cases;
-  for (size_t d = 0; d < sizeof dts / sizeof dts[0]; d++)
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-      run_case("conv2d", false, dts[d], &list[i]);
-      run_case("conv_transpose2d", true, dts[d], &list[i]);
+  /* the native kernels, then cuDNN (the default where the build has it) when it is there */
+  for (int backend = 0; backend < 2; backend++) {
+    if (!ax_cuda_conv_force_backend || !ax_cuda_conv_force_backend(backend)) {
+      if (backend == 1) printf("skip conv2d (cudnn): no cuDNN in this build or on this device\n");
+      if (backend == 1 || ax_cuda_conv_force_backend) continue;
     }
+    for (size_t d = 0; d < sizeof dts / sizeof dts[0]; d++)
+      for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        run_case(backend ? "conv2d (cudnn)" : "conv2d", false, dts[d], &list[i]);
+        run_case(backend ? "conv_transpose2d (cudnn)" : "conv_transpose2d", true, dts[d], &list[i]);
+      }
+  }
+  if (ax_cuda_conv_force_backend) ax_cuda_conv_force_backend(-1);
 }
