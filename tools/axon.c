@@ -7,6 +7,7 @@
 #include "axon.h"
 #include "tools/cli.h"
 #include "tools/commands.h"
+#include "tools/cuda_status.h"
 
 #if defined(AXON_HAVE_CUDA)
 int ax_cuda_device_name(int dev, char *buf, size_t n);
@@ -43,6 +44,7 @@ static int cmd_info(int argc, char **argv) {
   printf("backends: cpu%s\n", !ax_has_cuda()        ? " (CUDA backend not compiled in)"
                               : ax_cuda_emulated() ? ", cuda (emulated on the host: AXON_CUDA=EMULATE, not a GPU)"
                                                    : ", cuda");
+  if (ax_has_cuda()) printf("cuda:     %s\n", AX_CUDA_STATUS);
   printf("threads:  %d (OpenMP)\n", ax_num_threads());
   printf("devices:\n");
   printf("  cpu     %s\n", model);
