@@ -211,6 +211,8 @@ Test(trainer, command_line_exit_codes) {
   cr_assert_eq(run("train --help"), 0);
   cr_assert_eq(run("eval"), 2);
   char args[256];
-  snprintf(args, sizeof args, "train --data-dir %s/none --no-save", dir);
+  snprintf(args, sizeof args, "train --data-dir %s/none --no-save", dir); /* a flag naming no folder: usage */
+  cr_assert_eq(run(args), 2);
+  snprintf(args, sizeof args, "train --data-dir /tmp --no-save"); /* a folder without the files: the run fails */
   cr_assert_eq(run(args), 1);
 }
