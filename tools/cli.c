@@ -62,7 +62,7 @@ int ax_cli_check_out_file(const char *command, const char *flag, const char *pat
     close(fd);
     return 0;
   }
-  if (errno != ENOENT) return ax_cli_fail(command, -1, "--%s %s: %s", flag, path, strerror(errno));
+  if (errno != ENOENT && errno != ENOTDIR) return ax_cli_fail(command, -1, "--%s %s: %s", flag, path, strerror(errno));
   if (path[strlen(path) - 1] == '/')
     return ax_cli_fail(command, -1, "--%s %s: names a folder (ends in /), expected a file name", flag, path);
   char dir[4096];
@@ -84,9 +84,11 @@ int ax_cli_check_out_dir(const char *command, const char *flag, const char *path
       return ax_cli_fail(command, -1, "--%s %s: cannot write into the folder: %s", flag, path, strerror(errno));
     return 0;
   }
-  if (errno != ENOENT) return ax_cli_fail(command, -1, "--%s %s: %s", flag, path, strerror(errno));
+  if (errno != ENOENT && errno != ENOTDIR) return ax_cli_fail(command, -1, "--%s %s: %s", flag, path, strerror(errno));
   char dir[4096];
   parent_of(path, dir, sizeof dir);
+  if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode))
+    return ax_cli_fail(command, -1, "--%s %s: cannot be created: %s is not a folder", flag, path, dir);
   if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
     return ax_cli_fail(command, -1, "--%s %s: cannot be created: the folder %s does not exist", flag, path, dir);
   if (access(dir, W_OK | X_OK) != 0)

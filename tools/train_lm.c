@@ -349,7 +349,7 @@ static int lm_run(const ax_lm_config *c, ax_lm_report *out, ax_comm *comm, int r
         rc = fail(err, errlen, "%s", ax_last_error());
       } else {
         ax_tensor *loss = lm_loss_in(&l, c->precision, ax_to(x, c->device), ax_to(y, c->device));
-        if (loss && c->loss_scale != 0 && c->loss_scale != 1) loss = ax_mul_scalar(loss, c->loss_scale);
+        if (loss && c->poison_step > 0 && step + 1 >= c->poison_step) loss = ax_mul_scalar(loss, INFINITY);
         if (c->grad_accum > 1) loss = ax_mul_scalar(loss, 1.0 / c->grad_accum);
         if (scaler) loss = ax_loss_scaler_scale(scaler, loss);
         if (!loss || ax_backward(loss, NULL)) rc = fail(err, errlen, "training step %" PRId64 ": %s", step, ax_last_error());
@@ -363,9 +363,9 @@ static int lm_run(const ax_lm_config *c, ax_lm_report *out, ax_comm *comm, int r
     /* a non-finite loss stops every rank before the step: the weights, the last checkpoint and
      * the weights file keep their last good values (fp16's scaler skips such steps by design) */
     if (!isfinite(step_loss) && !c->allow_nonfinite && !scaler) {
-      rc = fail(err, errlen, "the training loss became %g at step %" PRId64 " (lr %g): the run diverged; nothing was "
+      rc = fail(err, errlen, "the training loss became %s at step %" PRId64 " (lr %g): the run diverged; nothing was "
                              "written after the last good checkpoint (lower --lr, or pass --allow-nonfinite to keep "
-                             "going)", step_loss, step + 1, lr);
+                             "going)", ax_tool_nonfinite_name(step_loss), step + 1, lr);
       break;
     }
     if (scaler) ax_loss_scaler_unscale(scaler, opt);
@@ -377,9 +377,9 @@ static int lm_run(const ax_lm_config *c, ax_lm_report *out, ax_comm *comm, int r
       break;
     }
     if (!isfinite(step_loss) && !c->allow_nonfinite) { /* fp16: the scaler skipped the step; the loss is still bad */
-      rc = fail(err, errlen, "the training loss became %g at step %" PRId64 " (lr %g): the run diverged; nothing was "
+      rc = fail(err, errlen, "the training loss became %s at step %" PRId64 " (lr %g): the run diverged; nothing was "
                              "written after the last good checkpoint (lower --lr, or pass --allow-nonfinite to keep "
-                             "going)", step_loss, step + 1, lr);
+                             "going)", ax_tool_nonfinite_name(step_loss), step + 1, lr);
       break;
     }
     loss_acc += step_loss;

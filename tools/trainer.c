@@ -520,7 +520,7 @@ int ax_train(const ax_train_config *c, ax_train_report *report, char *err, size_
       ax_optimizer_set_lr(opt, cur_lr);
       ax_tensor *logits = ax_module_forward(model, ax_to(x, c->device));
       ax_tensor *loss = ax_cross_entropy(logits, ax_to(y, c->device), NULL);
-      if (loss && c->loss_scale != 0 && c->loss_scale != 1) loss = ax_mul_scalar(loss, c->loss_scale);
+      if (loss && c->poison_step > 0 && st.step + 1 >= c->poison_step) loss = ax_mul_scalar(loss, INFINITY);
       if (!loss || ax_backward(loss, NULL) != 0) {
         ax_scope_end();
         fail(err, errlen, "training step %" PRId64 " failed: %s", st.step + 1, ax_last_error());
@@ -537,9 +537,9 @@ int ax_train(const ax_train_config *c, ax_train_report *report, char *err, size_
       if (!isfinite(lv) && !c->allow_nonfinite) {
         ax_scope_end();
         progress_end(&pg);
-        fail(err, errlen, "the training loss became %g at step %" PRId64 " (epoch %d, lr %g): the run diverged; "
+        fail(err, errlen, "the training loss became %s at step %" PRId64 " (epoch %d, lr %g): the run diverged; "
                           "nothing was written after the last good checkpoint (lower --lr, add --clip-norm, or pass "
-                          "--allow-nonfinite to keep going)", lv, st.step + 1, st.epoch + 1, cur_lr);
+                          "--allow-nonfinite to keep going)", ax_tool_nonfinite_name(lv), st.step + 1, st.epoch + 1, cur_lr);
         goto out;
       }
       if (c->clip_norm > 0) ax_clip_grad_norm(params, np, c->clip_norm, 2.0);

@@ -46,7 +46,7 @@ typedef struct ax_train_config {
   int64_t stop_after_steps;   /* > 0: checkpoint and stop after this many steps (an "interruption") */
   double *step_losses;        /* if set, the loss of global step s goes to step_losses[s] */
   int64_t max_step_losses;
-  double loss_scale;          /* testing: multiplies the loss before backward (0: 1); a huge one makes it inf */
+  int64_t poison_step;     /* testing: from this optimizer step (1-based) on the loss is multiplied by inf */
 } ax_train_config;
 
 typedef struct ax_train_report {

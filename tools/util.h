@@ -13,6 +13,9 @@ static inline double ax_tool_now_s(void) {
   return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
+/* "NaN", "inf" or "-inf" for the divergence messages (printf's "-nan" depends on the sign bit) */
+static inline const char *ax_tool_nonfinite_name(double x) { return x != x ? "NaN" : x > 0 ? "inf" : "-inf"; }
+
 static inline int ax_tool_fail(char *err, size_t n, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
