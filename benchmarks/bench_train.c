@@ -6,6 +6,7 @@
  *
  *   build/bench_train --model cnn --batch-size 128 --threads 2 --steps 50
  */
+#define _DEFAULT_SOURCE /* clock_gettime and CLOCK_MONOTONIC under -std=c11 (clang stops without it) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

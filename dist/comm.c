@@ -4,6 +4,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <sched.h>
 #include <stdarg.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,7 +51,15 @@ ax_comm *ax_comm_world(void) {
   ax_comm *c = calloc(1, sizeof *c);
   c->size = c->local_size = 1;
   const char *t = getenv("AXON_DIST_TIMEOUT");
-  c->timeout = t && atof(t) > 0 ? atof(t) : 300;
+  c->timeout = AX_DIST_TIMEOUT_DEFAULT;
+  if (t) {
+    char *end = NULL;
+    double x = strtod(t, &end);
+    if (end != t && !*end && isfinite(x) && x > 0) c->timeout = x;
+    else /* not silently: the library cannot refuse to start, so it says what it does */
+      fprintf(stderr, "axon dist: AXON_DIST_TIMEOUT='%s' is not a number of seconds > 0; using the default %g s\n", t,
+              (double)AX_DIST_TIMEOUT_DEFAULT);
+  }
   snprintf(c->name, sizeof c->name, "single");
   if (launched()) {
     int size = env_int(size_vars, 1), rank = env_int(rank_vars, 0);
@@ -84,7 +93,16 @@ int ax_comm_size(const ax_comm *c) { return c ? c->size : 1; }
 int ax_comm_local_rank(const ax_comm *c) { return c ? c->local_rank : 0; }
 int ax_comm_local_size(const ax_comm *c) { return c ? c->local_size : 1; }
 const char *ax_comm_backend_name(const ax_comm *c) { return c ? c->name : "single"; }
-double ax_comm_timeout(const ax_comm *c) { return c ? c->timeout : 300; }
+double ax_comm_timeout(const ax_comm *c) { return c ? c->timeout : AX_DIST_TIMEOUT_DEFAULT; }
+
+int ax_comm_set_timeout(ax_comm *c, double seconds) {
+  if (!c || !(seconds > 0) || !isfinite(seconds)) {
+    ax_error("ax_comm_set_timeout: need a communicator and a finite number of seconds > 0, got %g", seconds);
+    return -1;
+  }
+  c->timeout = seconds;
+  return 0;
+}
 
 ax_device ax_comm_device(const ax_comm *c) {
   int n = ax_cuda_device_count();
@@ -165,8 +183,8 @@ int ax_comm_work_wait(ax_comm_work *w) {
     if (ax__dist_now() - w->started > w->comm->timeout) {
       char s[64];
       ax_comm_abort(w->comm, 3,
-                    "%s of %s %s timed out after %.0f s (AXON_DIST_TIMEOUT): a peer rank never arrived (did it fail "
-                    "or exit?)",
+                    "%s of %s %s timed out after %g s (--dist-timeout / AXON_DIST_TIMEOUT): a peer rank never "
+                    "arrived (did it fail, exit or stop?)",
                     ax__coll_name(w->args.coll), w->t ? ax_dtype_name(w->t->dtype) : "", w->t ? ax_shape_str(w->t, s, sizeof s) : "",
                     w->comm->timeout);
     }

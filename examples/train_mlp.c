@@ -5,6 +5,7 @@
  *   ./build/train_mlp [--data-dir DIR] [--epochs N] [--batch-size B] [--lr X] [--seed S]
  *
  * Data: Debian's dataset-fashion-mnist package (gzipped IDX files). */
+#define _DEFAULT_SOURCE /* clock_gettime and CLOCK_MONOTONIC under -std=c11 (clang stops without it) */
 #include <axon.h>
 #include <errno.h>
 #include <math.h>

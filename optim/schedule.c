@@ -106,8 +106,9 @@ ax_lr_schedule *ax_lr_onecycle(double max_lr, int64_t total_steps, const ax_onec
   double pct = ax__opt_or(o.pct_start, 0.3), div = ax__opt_or(o.div_factor, 25),
          final_div = ax__opt_or(o.final_div_factor, 1e4);
   if (!check_lr("ax_lr_onecycle", max_lr)) return NULL;
-  if (total_steps <= 1 || !(pct > 0 && pct < 1) || !(div > 0) || !(final_div > 0)) {
-    ax_error("ax_lr_onecycle: need total_steps > 1, pct_start in (0, 1), div_factor and final_div_factor > 0 "
+  if (total_steps < 1 || !(pct > 0 && pct < 1) || !(div > 0) || !isfinite(div) || !(final_div > 0) ||
+      !isfinite(final_div)) {
+    ax_error("ax_lr_onecycle: need total_steps >= 1, pct_start in (0, 1), div_factor and final_div_factor > 0 "
              "(got %lld, %g, %g, %g)", (long long)total_steps, pct, div, final_div);
     return NULL;
   }
@@ -151,6 +152,7 @@ void ax_lr_schedule_free(ax_lr_schedule *s) {
 static double anneal_cos(double start, double end, double pct) { return end + (start - end) / 2 * (cos(SCHED_PI * pct) + 1); }
 
 static double onecycle_at(const ax_lr_schedule *s, int64_t k) {
+  if (s->period == 1) return s->max; /* a one-step cycle has no phases: its step runs at the peak */
   if (k > s->period - 1) k = s->period - 1;
   double up_end = s->pct_start * (double)s->period - 1, down_end = (double)s->period - 1;
   if ((double)k <= up_end) return anneal_cos(s->initial, s->max, (double)k / up_end);

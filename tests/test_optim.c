@@ -420,8 +420,14 @@ Test(optim, schedule_errors) {
   cr_expect(tu_error_contains("ax_lr_multistep", "increasing", NULL));
   cr_expect_null(ax_lr_cosine(0.1, 0, 0));
   cr_expect(tu_error_contains("ax_lr_cosine", "t_max", NULL));
-  cr_expect_null(ax_lr_onecycle(0.1, 1, NULL));
+  cr_expect_null(ax_lr_onecycle(0.1, 0, NULL));
   cr_expect(tu_error_contains("ax_lr_onecycle", "total_steps", NULL));
+  /* one step (one batch, one epoch) is a cycle without phases: it runs at the peak */
+  ax_lr_schedule *one = ax_lr_onecycle(0.1, 1, NULL);
+  cr_assert_not_null(one, "%s", ax_last_error());
+  cr_expect_float_eq(ax_lr_at(one, 0), 0.1, 1e-12);
+  cr_expect_float_eq(ax_lr_at(one, 5), 0.1, 1e-12);
+  ax_lr_schedule_free(one);
   cr_expect_null(ax_lr_warmup(ax_lr_constant(0.1), 3, 2.0));
   cr_expect(tu_error_contains("ax_lr_warmup", "start_factor", NULL));
 }

@@ -213,3 +213,37 @@ Test(train_lm, errors_are_clear) {
   ax_module_free(w);
   fclose(c.log);
 }
+
+/* A loss that becomes inf at step 4 stops the run there with a message naming the step;
+ * the checkpoint of step 3 is left as it was and the weights file is not written.
+ * --allow-nonfinite lets the same run go on. */
+Test(train_lm, divergence_stops_and_keeps_the_last_good_checkpoint) {
+  for (int model = 0; model < 2; model++) {
+    ax_lm_config c = small_config();
+    if (model == 1) c.model = "char-lstm", c.lstm_embed = 8, c.lstm_hidden = 16, c.lstm_layers = 1;
+    char ck[320], ckfile[400], err[512] = "";
+    snprintf(ck, sizeof ck, "%s/ck", dir);
+    snprintf(ckfile, sizeof ckfile, "%s/checkpoint.safetensors", ck);
+    c.steps = 10;
+    c.checkpoint_dir = ck;
+    c.checkpoint_every = 1;
+    c.poison_step = 4;
+    remove(weights);
+    cr_assert_neq(ax_train_lm(&c, NULL, err, sizeof err), 0, "%s: a diverged run must fail", c.model);
+    cr_assert(strstr(err, "at step 4") && strstr(err, "inf") && strstr(err, "diverged"), "%s", err);
+    ax_state_dict *sd = ax_load_safetensors(ckfile, err, sizeof err);
+    cr_assert_not_null(sd, "%s", err);
+    cr_assert_str_eq(ax_state_dict_meta(sd, "step"), "3");
+    ax_state_dict_free(sd);
+    cr_assert_neq(access(weights, F_OK), 0, "%s: the weights file must not be written", c.model);
+    remove(ckfile);
+    rmdir(ck);
+    c.checkpoint_dir = NULL;
+    c.checkpoint_every = 0;
+    c.allow_nonfinite = true;
+    ax_lm_report r;
+    cr_assert_eq(ax_train_lm(&c, &r, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(r.steps_done, 10);
+    fclose(c.log);
+  }
+}

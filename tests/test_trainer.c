@@ -211,6 +211,75 @@ Test(trainer, command_line_exit_codes) {
   cr_assert_eq(run("train --help"), 0);
   cr_assert_eq(run("eval"), 2);
   char args[256];
-  snprintf(args, sizeof args, "train --data-dir %s/none --no-save", dir);
+  snprintf(args, sizeof args, "train --data-dir %s/none --no-save", dir); /* a flag naming no folder: usage */
+  cr_assert_eq(run(args), 2);
+  snprintf(args, sizeof args, "train --data-dir /tmp --no-save"); /* a folder without the files: the run fails */
   cr_assert_eq(run(args), 1);
+}
+
+/* Reads the "step" metadata of DIR/checkpoint.safetensors (-1 when unreadable). */
+static int64_t checkpoint_step(const char *ckdir) {
+  char path[256], err[256];
+  snprintf(path, sizeof path, "%s/checkpoint.safetensors", ckdir);
+  ax_state_dict *sd = ax_load_safetensors(path, err, sizeof err);
+  const char *v = sd ? ax_state_dict_meta(sd, "step") : NULL;
+  int64_t s = v ? atoll(v) : -1;
+  ax_state_dict_free(sd);
+  return s;
+}
+
+/* A loss that becomes inf at step 5 stops the run there: the message names the step, the
+ * checkpoint written after step 4 is the one left, and the weights file is not written. */
+Test(trainer, divergence_stops_and_keeps_the_last_good_checkpoint) {
+  ax_train_config c = base_config("mlp");
+  char ck[128], weights[128], err[512] = "";
+  snprintf(ck, sizeof ck, "%s/ck_div", dir);
+  snprintf(weights, sizeof weights, "%s/div.safetensors", dir);
+  c.checkpoint_dir = ck;
+  c.checkpoint_every = 1;
+  c.save_path = weights;
+  c.poison_step = 5;
+  ax_train_report r;
+  cr_assert_eq(ax_train(&c, &r, err, sizeof err), -1, "a diverged run must fail");
+  cr_assert(strstr(err, "at step 5") && strstr(err, "inf") && strstr(err, "diverged"), "%s", err);
+  cr_assert_eq(checkpoint_step(ck), 4, "the checkpoint must be the one after the last good step");
+  cr_assert_neq(access(weights, F_OK), 0, "the weights file must not be written");
+  /* --allow-nonfinite: the same run goes on to the end and writes its weights */
+  c.allow_nonfinite = true;
+  c.checkpoint_dir = NULL;
+  c.checkpoint_every = 0;
+  cr_assert_eq(ax_train(&c, &r, err, sizeof err), 0, "%s", err);
+  fclose(c.log);
+  cr_assert_eq(r.epochs_done, 2);
+  cr_assert_eq(access(weights, F_OK), 0);
+}
+
+/* A run of one batch (the onecycle schedule over one step) trains instead of aborting. */
+Test(trainer, one_step_onecycle_run) {
+  ax_train_config c = base_config("mlp");
+  c.epochs = 1;
+  c.batch_size = 1024; /* 640 images: one batch */
+  ax_train_report r;
+  char err[512] = "";
+  cr_assert_eq(ax_train(&c, &r, err, sizeof err), 0, "%s", err);
+  fclose(c.log);
+  cr_assert_eq(r.steps_done, 1);
+}
+
+/* Labels beyond the model's 10 classes and images of another size are errors before training. */
+Test(trainer, data_that_does_not_fit_the_model) {
+  unsigned char lab[640];
+  for (int i = 0; i < 640; i++) lab[i] = (unsigned char)(i % 10);
+  lab[17] = 10;
+  write_idx("train-labels-idx1-ubyte", 1, (int[]){640}, lab, 640);
+  ax_train_config c = base_config("cnn");
+  char err[512] = "";
+  cr_assert_eq(ax_train(&c, NULL, err, sizeof err), -1);
+  cr_assert(strstr(err, "label 10 of image 17") && strstr(err, "10 classes"), "%s", err);
+  unsigned char *img = calloc(640, 32 * 32);
+  write_idx("train-images-idx3-ubyte", 3, (int[]){640, 32, 32}, img, 640 * 32 * 32);
+  free(img);
+  cr_assert_eq(ax_train(&c, NULL, err, sizeof err), -1);
+  fclose(c.log);
+  cr_assert(strstr(err, "32x32") && strstr(err, "28x28"), "%s", err);
 }

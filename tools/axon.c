@@ -61,6 +61,9 @@ static int cmd_info(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
+  /* library errors come back as NULL / -1 and the command reports them (exit 1 or 2);
+   * the library's default handler would abort the process */
+  ax_cli_install_error_handler();
   if (argc < 2) {
     fputs(usage, stderr);
     return EXIT_USAGE;

@@ -682,12 +682,16 @@ static bool want(const char *op) {
 
 static const char *usage_line = "usage: axon bench [--device cpu|cuda] [--json FILE] [--quick] [OP|GROUP ...]";
 
+static const char *const bench_devices[] = {"cpu", "cuda", NULL};
+
 int ax_tool_bench(int argc, char **argv) {
   const char *device = NULL, *json = NULL;
   bool quick = false;
   const ax_flag flags[] = {
-      {"device", AX_FLAG_STRING, &device, "cpu|cuda", "where to run (default: cuda when a GPU is usable, else cpu)"},
-      {"json", AX_FLAG_STRING, &json, "FILE", "also write the results as JSON (rewritten after every row)"},
+      {"device", AX_FLAG_STRING, &device, "cpu|cuda", "where to run (default: cuda when a GPU is usable, else cpu)",
+       .choices = bench_devices},
+      {"json", AX_FLAG_STRING, &json, "FILE", "also write the results as JSON (rewritten after every row)",
+       .rules = AX_RULE_OUT_FILE},
       {"quick", AX_FLAG_BOOL, &quick, NULL, "fewer and shorter runs, smaller CPU sizes (a smoke test)"},
   };
   /* op names are positional; the flag parser sees the rest */

@@ -8,4 +8,11 @@ int ax_cmd_train_lm(int argc, char **argv); /* tools/train_lm_cmd.c: train --mod
 int ax_cmd_generate(int argc, char **argv); /* tools/train_lm_cmd.c */
 #include <stdbool.h>
 bool ax_train_is_lm(int argc, char **argv); /* --model gpt or char-lstm among the flags */
+#include "axon.h"
+/* --device cpu|cuda|cuda:N into *d (unchanged when s is NULL); 0, or -1 after the one-line error */
+int ax_cli_device(const char *cmd, const char *s, ax_device *d);
+/* the output checks both trainers share: --save, --metrics, --checkpoint against --resume /
+ * --overwrite, --dist-timeout / AXON_DIST_TIMEOUT; 0, or -1 after the one-line error */
+int ax_cli_check_outputs(const char *cmd, const char *save, const char *metrics, const char *checkpoint_dir,
+                         bool resume, bool overwrite, double dist_timeout);
 #endif

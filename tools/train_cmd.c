@@ -1,55 +1,78 @@
-/* `axon train` and `axon eval`: flags -> tools/trainer.c. */
+/* `axon train` and `axon eval`: flags -> tools/trainer.c. Every flag is checked
+ * here (tools/cli.c: range, finiteness, paths) before any work starts. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "tools/cli.h"
 #include "tools/commands.h"
 #include "tools/trainer.h"
 
-static int parse_device(const char *cmd, const char *s, ax_device *d) {
+int ax_cli_device(const char *cmd, const char *s, ax_device *d) {
   if (!s) return 0;
   if (!strcmp(s, "cpu")) {
     *d = AX_CPU;
     return 0;
   }
   int idx = 0;
-  if (!strcmp(s, "cuda") || sscanf(s, "cuda:%d", &idx) == 1) {
+  char tail = 0;
+  if (!strcmp(s, "cuda") || (sscanf(s, "cuda:%d%c", &idx, &tail) == 1 && idx >= 0)) {
     int n = ax_cuda_device_count();
-    if (!ax_has_cuda()) {
-      fprintf(stderr, "axon %s: --device %s: this build has no CUDA backend (rebuild with -DAXON_CUDA=ON)\n", cmd, s);
-      return -1;
-    }
-    if (idx < 0 || idx >= n) {
-      fprintf(stderr, "axon %s: --device %s: %d CUDA device%s found\n", cmd, s, n, n == 1 ? "" : "s");
-      return -1;
-    }
+    if (!ax_has_cuda())
+      return ax_cli_fail(cmd, -1, "bad value '%s' for option '--device': this build has no CUDA backend (rebuild with "
+                                  "-DAXON_CUDA=ON)", s);
+    if (idx >= n)
+      return ax_cli_fail(cmd, -1, "bad value '%s' for option '--device': %d CUDA device%s found", s, n,
+                         n == 1 ? "" : "s");
     *d = AX_CUDA(idx);
     return 0;
   }
-  fprintf(stderr, "axon %s: bad --device '%s' (cpu, cuda or cuda:N)\n", cmd, s);
-  return -1;
-}
-
-/* A flag whose value must be one of a list: like any bad flag, exit 2 with the usage line. */
-static int check_choice(const char *cmd, const char *usage, const char *flag, const char *value, const char *const *choices) {
-  for (int i = 0; choices[i]; i++)
-    if (!strcmp(value, choices[i])) return 0;
-  fprintf(stderr, "axon %s: bad value '%s' for option '--%s' (choose from:", cmd, value, flag);
-  for (int i = 0; choices[i]; i++) fprintf(stderr, "%s %s", i ? "," : "", choices[i]);
-  fprintf(stderr, ")\n%s\n", usage);
-  return -1;
+  return ax_cli_fail(cmd, -1, "bad value '%s' for option '--device' (cpu, cuda or cuda:N)", s);
 }
 
 static const char *const models[] = {"mlp", "cnn", "resnet", NULL};
 static const char *const datasets[] = {"fashion-mnist", "mnist", NULL};
+static const char *const optimizers[] = {"sgd", "adam", "adamw", "rmsprop", NULL};
+static const char *const schedules[] = {"none", "step", "exponential", "cosine", "onecycle", NULL};
+
+#define BIG 1e9 /* counts of steps, images, epochs: beyond this a value is a typo */
 
 static const char *train_usage =
     "usage: axon train [--model mlp|cnn|resnet] (gpt, char-lstm: see axon train --model gpt --help)\n"
     "                  [--dataset fashion-mnist|mnist] [--data-dir DIR] [--epochs N]\n"
     "                  [--batch-size B] [--optimizer sgd|adam|adamw|rmsprop] [--lr X] [--weight-decay W]\n"
     "                  [--schedule none|step|exponential|cosine|onecycle] [--device cpu|cuda] [--seed S]\n"
-    "                  [--metrics FILE] [--checkpoint DIR] [--resume] [--early-stop PATIENCE] [--save FILE]\n"
-    "                  [--bucket-mb MB] [--sync-bn] [--zero] ...";
+    "                  [--metrics FILE] [--checkpoint DIR] [--resume|--overwrite] [--early-stop PATIENCE] [--save FILE]\n"
+    "                  [--bucket-mb MB] [--sync-bn] [--zero] [--dist-timeout SECONDS] [--allow-nonfinite] ...";
+
+/* The checks every trainer shares once its flags are parsed: output paths, the
+ * checkpoint folder against --resume / --overwrite, the distributed timeout. */
+int ax_cli_check_outputs(const char *cmd, const char *save, const char *metrics, const char *checkpoint_dir,
+                         bool resume, bool overwrite, double dist_timeout) {
+  if (resume && overwrite)
+    return ax_cli_fail(cmd, -1, "--resume and --overwrite contradict each other (continue the run, or start over)");
+  if (resume && !checkpoint_dir) return ax_cli_fail(cmd, -1, "--resume needs --checkpoint DIR");
+  if (overwrite && !checkpoint_dir) return ax_cli_fail(cmd, -1, "--overwrite needs --checkpoint DIR");
+  if (save && ax_cli_check_out_file(cmd, "save", save)) return -1;
+  if (metrics && ax_cli_check_out_file(cmd, "metrics", metrics)) return -1;
+  if (checkpoint_dir) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/checkpoint.safetensors", checkpoint_dir);
+    struct stat st;
+    if (ax_cli_check_out_dir(cmd, "checkpoint", checkpoint_dir)) return -1;
+    if (stat(checkpoint_dir, &st) == 0 && ax_cli_check_out_file(cmd, "checkpoint", path)) return -1;
+    FILE *f = fopen(path, "rb");
+    if (f) {
+      fclose(f);
+      if (!resume && !overwrite)
+        return ax_cli_fail(cmd, -1, "--checkpoint %s already holds %s from an earlier run: add --resume to continue "
+                                    "it or --overwrite to start over and replace it", checkpoint_dir, path);
+    }
+  }
+  if (save && metrics && !strcmp(save, metrics)) return ax_cli_fail(cmd, -1, "--save and --metrics name the same file %s", save);
+  return ax_cli_dist_timeout(cmd, dist_timeout, ax_cli_given("dist-timeout"));
+}
 
 int ax_cmd_train(int argc, char **argv) {
   if (ax_train_is_lm(argc, argv)) return ax_cmd_train_lm(argc, argv); /* language models: tools/train_lm_cmd.c */
@@ -58,111 +81,117 @@ int ax_cmd_train(int argc, char **argv) {
   const char *device = NULL;
   char save_default[256];
   const char *save = NULL;
-  bool no_save = false, no_prefetch = false, plain = false;
-  int augment = -1;
+  bool no_save = false, no_prefetch = false, plain = false, overwrite = false;
   bool aug_on = false, aug_off = false;
+  double dist_timeout = 60;
   ax_flag flags[] = {
-      {"model", AX_FLAG_STRING, &c.model, "NAME", "model from the zoo: mlp, cnn (default), resnet"},
-      {"dataset", AX_FLAG_STRING, &c.dataset, "NAME", "fashion-mnist (default) or mnist"},
-      {"data-dir", AX_FLAG_STRING, &c.data_dir, "DIR", "folder with the IDX files (default: Debian's package folder)"},
-      {"epochs", AX_FLAG_INT, &c.epochs, "N", "passes over the training set (default 10)"},
-      {"batch-size", AX_FLAG_INT, &c.batch_size, "B", "images per step (default 128)"},
-      {"optimizer", AX_FLAG_STRING, &c.optimizer, "NAME", "sgd, adam, adamw (default), rmsprop"},
-      {"lr", AX_FLAG_DOUBLE, &c.lr, "X", "peak learning rate (default: 3e-3 for adam/adamw with onecycle, 0.1 sgd)"},
-      {"weight-decay", AX_FLAG_DOUBLE, &c.weight_decay, "W", "weight decay (default 1e-4 adamw, 5e-4 sgd, 0 others)"},
-      {"momentum", AX_FLAG_DOUBLE, &c.momentum, "M", "SGD momentum (Nesterov when > 0; default 0.9)"},
-      {"schedule", AX_FLAG_STRING, &c.schedule, "NAME", "none, step, exponential, cosine, onecycle (default)"},
-      {"warmup-steps", AX_FLAG_INT, &c.warmup_steps, "N", "linear warm-up before the schedule (default 0)"},
-      {"clip-norm", AX_FLAG_DOUBLE, &c.clip_norm, "X", "clip the global gradient norm to X (default off)"},
+      {"model", AX_FLAG_STRING, &c.model, "NAME", "model from the zoo: mlp, cnn (default), resnet", .choices = models},
+      {"dataset", AX_FLAG_STRING, &c.dataset, "NAME", "fashion-mnist (default) or mnist", .choices = datasets},
+      {"data-dir", AX_FLAG_STRING, &c.data_dir, "DIR", "folder with the IDX files (default: Debian's package folder)",
+       .rules = AX_RULE_IN_DIR},
+      {"epochs", AX_FLAG_INT, &c.epochs, "N", "passes over the training set (default 10)", 1, 1e6},
+      {"batch-size", AX_FLAG_INT, &c.batch_size, "B", "images per step (default 128)", 1, 65536},
+      {"optimizer", AX_FLAG_STRING, &c.optimizer, "NAME", "sgd, adam, adamw (default), rmsprop", .choices = optimizers},
+      {"lr", AX_FLAG_DOUBLE, &c.lr, "X", "peak learning rate (default: 3e-3 for adam/adamw with onecycle, 0.1 sgd)", 0,
+       1e6, AX_RULE_MIN_OPEN},
+      {"weight-decay", AX_FLAG_DOUBLE, &c.weight_decay, "W", "weight decay (default 1e-4 adamw, 5e-4 sgd, 0 others)", 0,
+       100},
+      {"momentum", AX_FLAG_DOUBLE, &c.momentum, "M", "SGD momentum in [0, 1) (Nesterov when > 0; default 0.9)", 0, 1, AX_RULE_MAX_OPEN},
+      {"schedule", AX_FLAG_STRING, &c.schedule, "NAME", "none, step, exponential, cosine, onecycle (default)",
+       .choices = schedules},
+      {"warmup-steps", AX_FLAG_INT, &c.warmup_steps, "N", "linear warm-up before the schedule (default 0)", 0, BIG},
+      {"clip-norm", AX_FLAG_DOUBLE, &c.clip_norm, "X", "clip the global gradient norm to X (default 0: off)", 0, 1e12},
       {"device", AX_FLAG_STRING, &device, "DEV", "cpu, cuda or cuda:N (default: cuda when there is a GPU)"},
-      {"seed", AX_FLAG_U64, &c.seed, "S", "seed of initialization, shuffling, augmentation, dropout (default 0)"},
-      {"threads", AX_FLAG_INT, &c.threads, "N", "CPU threads (default: OMP_NUM_THREADS or all cores)"},
-      {"val-size", AX_FLAG_INT, &c.val_size, "N", "hold N training images out for validation (default 0)"},
+      {"seed", AX_FLAG_U64, &c.seed, "S", "seed of initialization, shuffling, augmentation, dropout (default 0)",
+       .rules = AX_RULE_ANY},
+      {"threads", AX_FLAG_INT, &c.threads, "N", "CPU threads (default: OMP_NUM_THREADS or all cores)", 1, 4096},
+      {"val-size", AX_FLAG_INT, &c.val_size, "N", "hold N training images out for validation (default 0)", 0, BIG},
       {"augment", AX_FLAG_BOOL, &aug_on, NULL, "random crop (pad 2) and horizontal flip (default: resnet only)"},
       {"no-augment", AX_FLAG_BOOL, &aug_off, NULL, "turn augmentation off"},
-      {"limit-train", AX_FLAG_I64, &c.limit_train, "N", "use only the first N training images"},
-      {"limit-test", AX_FLAG_I64, &c.limit_test, "N", "use only the first N test images"},
-      {"early-stop", AX_FLAG_INT, &c.early_stop, "P", "stop when the validation (or test) loss has not improved for P epochs"},
-      {"metrics", AX_FLAG_STRING, &c.metrics_path, "FILE", "append one JSON object per epoch to FILE"},
-      {"checkpoint", AX_FLAG_STRING, &c.checkpoint_dir, "DIR", "write DIR/checkpoint.safetensors after every epoch"},
-      {"checkpoint-every", AX_FLAG_INT, &c.checkpoint_every, "N", "also checkpoint every N steps"},
+      {"limit-train", AX_FLAG_I64, &c.limit_train, "N", "use only the first N training images", 1, BIG},
+      {"limit-test", AX_FLAG_I64, &c.limit_test, "N", "use only the first N test images", 1, BIG},
+      {"early-stop", AX_FLAG_INT, &c.early_stop, "P",
+       "stop when the validation (or test) loss has not improved for P epochs (0: off)", 0, 1e6},
+      {"metrics", AX_FLAG_STRING, &c.metrics_path, "FILE", "append one JSON object per epoch to FILE",
+       .rules = AX_RULE_OUT_FILE},
+      {"checkpoint", AX_FLAG_STRING, &c.checkpoint_dir, "DIR", "write DIR/checkpoint.safetensors after every epoch",
+       .rules = AX_RULE_OUT_DIR},
+      {"checkpoint-every", AX_FLAG_INT, &c.checkpoint_every, "N", "also checkpoint every N steps (0: epoch ends only)", 0,
+       BIG},
       {"resume", AX_FLAG_BOOL, &c.resume, NULL, "continue from DIR/checkpoint.safetensors when it exists"},
-      {"save", AX_FLAG_STRING, &save, "FILE", "final weights (default: MODEL.safetensors)"},
+      {"overwrite", AX_FLAG_BOOL, &overwrite, NULL, "start over, replacing a checkpoint an earlier run left in DIR"},
+      {"save", AX_FLAG_STRING, &save, "FILE", "final weights (default: MODEL.safetensors)", .rules = AX_RULE_OUT_FILE},
       {"no-save", AX_FLAG_BOOL, &no_save, NULL, "do not write the final weights"},
       {"no-prefetch", AX_FLAG_BOOL, &no_prefetch, NULL, "prepare batches on the training thread"},
       {"plain", AX_FLAG_BOOL, &plain, NULL, "plain progress lines even on a terminal"},
-      {"bucket-mb", AX_FLAG_DOUBLE, &c.bucket_mb, "MB", "gradient bucket size of data-parallel runs (mpirun/srun; default 25)"},
+      {"allow-nonfinite", AX_FLAG_BOOL, &c.allow_nonfinite, NULL,
+       "debugging: keep training when the loss becomes inf or NaN (default: stop with an error)"},
+      {"bucket-mb", AX_FLAG_DOUBLE, &c.bucket_mb, "MB", "gradient bucket size of data-parallel runs (mpirun/srun; default 25)",
+       0, 65536, AX_RULE_MIN_OPEN},
       {"sync-bn", AX_FLAG_BOOL, &c.sync_bn, NULL, "data-parallel runs: batch-norm statistics over the global batch (SyncBatchNorm)"},
       {"zero", AX_FLAG_BOOL, &c.zero, NULL, "data-parallel runs: shard the optimizer state across ranks (ZeRO-1)"},
       {"ddp", AX_FLAG_BOOL, &c.force_ddp, NULL, "run through DDP even with one process (on a GPU: NCCL at world size 1)"},
-      {"stop-after-steps", AX_FLAG_I64, &c.stop_after_steps, "N", "checkpoint and stop after N steps (testing resume)"},
+      {"dist-timeout", AX_FLAG_DOUBLE, &dist_timeout, "SECONDS",
+       "data-parallel runs: end the job when a peer rank has not answered for this long (default 60; AXON_DIST_TIMEOUT)",
+       0, 86400, AX_RULE_MIN_OPEN},
+      {"stop-after-steps", AX_FLAG_I64, &c.stop_after_steps, "N", "checkpoint and stop after N steps (testing resume)", 1,
+       1e12},
   };
   int r = ax_cli_parse("train", train_usage,
                        "Trains an image classifier from the model zoo and reports the test accuracy after each epoch.",
                        flags, (int)(sizeof flags / sizeof *flags), argc, argv);
   if (r != 0) return r > 0 ? 0 : AX_EXIT_USAGE;
-  static const char *const optimizers[] = {"sgd", "adam", "adamw", "rmsprop", NULL};
-  static const char *const schedules[] = {"none", "step", "exponential", "cosine", "onecycle", NULL};
-  if (check_choice("train", train_usage, "model", c.model, models) ||
-      check_choice("train", train_usage, "dataset", c.dataset, datasets) ||
-      check_choice("train", train_usage, "optimizer", c.optimizer, optimizers) ||
-      check_choice("train", train_usage, "schedule", c.schedule, schedules) ||
-      parse_device("train", device, &c.device))
-    return AX_EXIT_USAGE;
-  if (c.epochs < 1 || c.batch_size < 1) {
-    fprintf(stderr, "axon train: --epochs and --batch-size must be at least 1\n%s\n", train_usage);
-    return AX_EXIT_USAGE;
-  }
-  if (aug_on) augment = 1;
-  if (aug_off) augment = 0;
-  c.augment = augment;
+  if (ax_cli_device("train", device, &c.device)) return AX_EXIT_USAGE;
+  if (aug_on && aug_off) return ax_cli_fail("train", AX_EXIT_USAGE, "--augment and --no-augment contradict each other");
+  if (save && no_save) return ax_cli_fail("train", AX_EXIT_USAGE, "--save and --no-save contradict each other");
+  if (ax_cli_given("momentum") && strcmp(c.optimizer, "sgd"))
+    return ax_cli_fail("train", AX_EXIT_USAGE, "--momentum applies to --optimizer sgd only (this run uses %s)",
+                       c.optimizer);
+  if (c.checkpoint_every > 0 && !c.checkpoint_dir)
+    return ax_cli_fail("train", AX_EXIT_USAGE, "--checkpoint-every needs --checkpoint DIR");
+  if (c.stop_after_steps > 0 && !c.checkpoint_dir)
+    return ax_cli_fail("train", AX_EXIT_USAGE, "--stop-after-steps needs --checkpoint DIR (it checkpoints and stops)");
+  c.augment = aug_on ? 1 : aug_off ? 0 : -1;
   c.prefetch = !no_prefetch;
   if (plain) c.progress = 0;
   if (!no_save) {
     snprintf(save_default, sizeof save_default, "%s.safetensors", c.model);
     c.save_path = save ? save : save_default;
   }
+  if (ax_cli_check_outputs("train", c.save_path, c.metrics_path, c.checkpoint_dir, c.resume, overwrite, dist_timeout))
+    return AX_EXIT_USAGE;
   char err[1024];
-  if (ax_train(&c, NULL, err, sizeof err) != 0) {
-    fprintf(stderr, "axon train: %s\n", err);
-    return 1;
-  }
+  if (ax_train(&c, NULL, err, sizeof err) != 0) return ax_cli_fail("train", AX_EXIT_RUNTIME, "%s", err);
   return 0;
 }
 
 static const char *eval_usage =
     "usage: axon eval --weights FILE [--model mlp|cnn|resnet] [--dataset fashion-mnist|mnist] [--data-dir DIR]\n"
-    "                 [--device cpu|cuda] [--batch-size B]";
+    "                 [--device cpu|cuda] [--batch-size B] [--limit-test N]";
 
 int ax_cmd_eval(int argc, char **argv) {
   ax_eval_config c = {.dataset = "fashion-mnist", .batch_size = 500};
   c.device = ax_default_device();
   const char *device = NULL;
   ax_flag flags[] = {
-      {"weights", AX_FLAG_STRING, &c.weights, "FILE", "safetensors weights written by axon train (required)"},
-      {"model", AX_FLAG_STRING, &c.model, "NAME", "the model the weights belong to (default: the one named in the file)"},
-      {"dataset", AX_FLAG_STRING, &c.dataset, "NAME", "fashion-mnist (default) or mnist"},
-      {"data-dir", AX_FLAG_STRING, &c.data_dir, "DIR", "folder with the IDX files"},
+      {"weights", AX_FLAG_STRING, &c.weights, "FILE", "safetensors weights written by axon train (required)",
+       .rules = AX_RULE_IN_FILE},
+      {"model", AX_FLAG_STRING, &c.model, "NAME", "the model the weights belong to (default: the one named in the file)",
+       .choices = models},
+      {"dataset", AX_FLAG_STRING, &c.dataset, "NAME", "fashion-mnist (default) or mnist", .choices = datasets},
+      {"data-dir", AX_FLAG_STRING, &c.data_dir, "DIR", "folder with the IDX files", .rules = AX_RULE_IN_DIR},
       {"device", AX_FLAG_STRING, &device, "DEV", "cpu, cuda or cuda:N"},
-      {"batch-size", AX_FLAG_INT, &c.batch_size, "B", "images per forward pass (default 500)"},
-      {"limit-test", AX_FLAG_I64, &c.limit_test, "N", "use only the first N test images"},
+      {"batch-size", AX_FLAG_INT, &c.batch_size, "B", "images per forward pass (default 500)", 1, 65536},
+      {"limit-test", AX_FLAG_I64, &c.limit_test, "N", "use only the first N test images", 1, BIG},
   };
   int r = ax_cli_parse("eval", eval_usage,
                        "Evaluates trained weights on the test set: accuracy, per-class precision/recall/F1 and the "
                        "confusion matrix.",
                        flags, (int)(sizeof flags / sizeof *flags), argc, argv);
   if (r != 0) return r > 0 ? 0 : AX_EXIT_USAGE;
-  if (!c.weights) {
-    fprintf(stderr, "axon eval: --weights FILE is required\n%s\n", eval_usage);
-    return AX_EXIT_USAGE;
-  }
-  if ((c.model && check_choice("eval", eval_usage, "model", c.model, models)) ||
-      check_choice("eval", eval_usage, "dataset", c.dataset, datasets) || parse_device("eval", device, &c.device))
-    return AX_EXIT_USAGE;
+  if (!c.weights) return ax_cli_fail("eval", AX_EXIT_USAGE, "--weights FILE is required (try 'axon eval --help')");
+  if (ax_cli_device("eval", device, &c.device)) return AX_EXIT_USAGE;
   char err[1024];
-  if (ax_eval(&c, NULL, err, sizeof err) != 0) {
-    fprintf(stderr, "axon eval: %s\n", err);
-    return 1;
-  }
+  if (ax_eval(&c, NULL, err, sizeof err) != 0) return ax_cli_fail("eval", AX_EXIT_RUNTIME, "%s", err);
   return 0;
 }

@@ -112,20 +112,18 @@ static double val_loss(lm *l, ax_text_dataset *ds, const ax_lm_config *c, int64_
   return rows ? sum / (double)rows : NAN;
 }
 
-static void write_metrics(const ax_lm_config *c, int64_t step, double train_loss, double vloss, double tps, double lr,
-                          double secs, double mfu) {
-  if (!c->metrics_path || ax_comm_rank(ax_comm_world()) != 0) return;
+static int write_metrics(const ax_lm_config *c, int64_t step, double train_loss, double vloss, double tps, double lr,
+                         double secs, double mfu, char *err, size_t errlen) {
+  if (!c->metrics_path || ax_comm_rank(ax_comm_world()) != 0) return 0;
   FILE *f = fopen(c->metrics_path, "a");
-  if (!f) {
-    fprintf(stderr, "axon train: cannot append to %s: %s\n", c->metrics_path, strerror(errno));
-    return;
-  }
+  if (!f) return fail(err, errlen, "cannot append to --metrics %s: %s", c->metrics_path, strerror(errno));
   fprintf(f, "{\"step\": %" PRId64 ", \"train_loss\": %.6f, \"val_loss\": %.6f, \"tokens_per_sec\": %.1f, "
              "\"lr\": %.6g, \"seconds\": %.2f",
           step, train_loss, vloss, tps, lr, secs);
   if (mfu > 0) fprintf(f, ", \"mfu\": %.4f", mfu);
   fprintf(f, "}\n");
-  fclose(f);
+  if (fclose(f) != 0) return fail(err, errlen, "cannot write to --metrics %s: %s", c->metrics_path, strerror(errno));
+  return 0;
 }
 
 static int save_weights(lm *l, const ax_lm_config *c, char *err, size_t errlen) {
@@ -296,7 +294,15 @@ static int lm_run(const ax_lm_config *c, ax_lm_report *out, ax_comm *comm, int r
   ax_lr_schedule *sched = !strcmp(c->schedule, "cosine")
                               ? ax_lr_cosine(c->lr, c->steps > c->warmup_steps ? c->steps - c->warmup_steps : 1, c->min_lr)
                               : ax_lr_constant(c->lr);
-  if (c->warmup_steps > 0) sched = ax_lr_warmup(sched, c->warmup_steps, 1.0 / c->warmup_steps);
+  if (sched && c->warmup_steps > 0) sched = ax_lr_warmup(sched, c->warmup_steps, 1.0 / c->warmup_steps);
+  if (!sched) {
+    if (zero) ax_zero_free(zero);
+    else ax_optimizer_free(opt);
+    ax_ddp_free(ddp);
+    ax_module_free(l.m);
+    ax_text_close(ds);
+    return fail(err, errlen, "could not build the %s schedule: %s", c->schedule, ax_last_error());
+  }
   bool fp16 = !strcmp(c->precision, "fp16"), bf16 = !strcmp(c->precision, "bf16");
   ax_loss_scaler *scaler = fp16 ? ax_loss_scaler_new(NULL) : NULL;
   double peak = gpu_peak_flops(c->device, fp16 || bf16);
@@ -343,6 +349,7 @@ static int lm_run(const ax_lm_config *c, ax_lm_report *out, ax_comm *comm, int r
         rc = fail(err, errlen, "%s", ax_last_error());
       } else {
         ax_tensor *loss = lm_loss_in(&l, c->precision, ax_to(x, c->device), ax_to(y, c->device));
+        if (loss && c->poison_step > 0 && step + 1 >= c->poison_step) loss = ax_mul_scalar(loss, INFINITY);
         if (c->grad_accum > 1) loss = ax_mul_scalar(loss, 1.0 / c->grad_accum);
         if (scaler) loss = ax_loss_scaler_scale(scaler, loss);
         if (!loss || ax_backward(loss, NULL)) rc = fail(err, errlen, "training step %" PRId64 ": %s", step, ax_last_error());
@@ -353,6 +360,14 @@ static int lm_run(const ax_lm_config *c, ax_lm_report *out, ax_comm *comm, int r
     if (rc == 0 && ddp && ax_ddp_finish(ddp)) rc = fail(err, errlen, "gradient reduction: %s", ax_last_error());
     if (rc) break;
     if (world > 1) step_loss = ax_comm_mean(comm, step_loss); /* the global batch's loss */
+    /* a non-finite loss stops every rank before the step: the weights, the last checkpoint and
+     * the weights file keep their last good values (fp16's scaler skips such steps by design) */
+    if (!isfinite(step_loss) && !c->allow_nonfinite && !scaler) {
+      rc = fail(err, errlen, "the training loss became %s at step %" PRId64 " (lr %g): the run diverged; nothing was "
+                             "written after the last good checkpoint (lower --lr, or pass --allow-nonfinite to keep "
+                             "going)", ax_tool_nonfinite_name(step_loss), step + 1, lr);
+      break;
+    }
     if (scaler) ax_loss_scaler_unscale(scaler, opt);
     if (c->clip_norm > 0) ax_clip_grad_norm(params, np, c->clip_norm, 2.0);
     if (scaler) {
@@ -361,8 +376,10 @@ static int lm_run(const ax_lm_config *c, ax_lm_report *out, ax_comm *comm, int r
       rc = fail(err, errlen, "optimizer step %" PRId64 ": %s", step, ax_last_error());
       break;
     }
-    if (!isfinite(step_loss)) {
-      rc = fail(err, errlen, "the loss became %g at step %" PRId64 " (lower --lr?)", step_loss, step);
+    if (!isfinite(step_loss) && !c->allow_nonfinite) { /* fp16: the scaler skipped the step; the loss is still bad */
+      rc = fail(err, errlen, "the training loss became %s at step %" PRId64 " (lr %g): the run diverged; nothing was "
+                             "written after the last good checkpoint (lower --lr, or pass --allow-nonfinite to keep "
+                             "going)", ax_tool_nonfinite_name(step_loss), step + 1, lr);
       break;
     }
     loss_acc += step_loss;
@@ -403,7 +420,7 @@ static int lm_run(const ax_lm_config *c, ax_lm_report *out, ax_comm *comm, int r
       double mfu = peak > 0 ? tps * flops_tok / peak : 0;
       fprintf(log, "step %" PRId64 "  validation loss %.4f  (%.1f s training, %.0f tok/s)\n", step + 1, v, t_train, tps);
       fflush(log);
-      write_metrics(c, step + 1, rep.train_loss, v, tps, lr, t_train, mfu);
+      if ((rc = write_metrics(c, step + 1, rep.train_loss, v, tps, lr, t_train, mfu, err, errlen)) != 0) break;
       t_log += now_s() - te; /* validation time is not training time */
     }
   }
@@ -495,7 +512,14 @@ int ax_generate(const ax_generate_config *c, char *err, size_t errlen) {
   }
   ax_module_train(m, false);
   ax_no_grad_begin();
-  int64_t *toks = malloc((size_t)(total > 0 ? total : 1) * sizeof *toks);
+  int64_t *toks = total >= 0 && (uint64_t)total < SIZE_MAX / sizeof(int64_t)
+                      ? malloc((size_t)(total > 0 ? total : 1) * sizeof *toks)
+                      : NULL;
+  if (!toks) {
+    ax_no_grad_end();
+    ax_module_free(m);
+    return fail(err, errlen, "cannot hold %" PRId64 " tokens in memory (lower --tokens)", total);
+  }
   for (int64_t i = 0; i < n0; i++) toks[i] = (unsigned char)prompt[i];
   ax_kv_cache *kv = c->no_cache ? NULL : ax_kv_cache_new(m, 1, cfg->block_size);
   uint64_t rng = c->seed * 0x9E3779B97F4A7C15ULL + 0x2545F4914F6CDD1DULL;

@@ -38,6 +38,8 @@ typedef struct ax_lm_config {
   int checkpoint_every;     /* steps between checkpoints (0: only at the end) */
   bool resume;              /* continue from DIR/checkpoint.safetensors when it exists */
   int64_t stop_after_steps; /* testing: checkpoint and stop after this many steps (an "interruption") */
+  bool allow_nonfinite;     /* keep training when the loss is inf / NaN (default: stop with an error naming the step) */
+  int64_t poison_step;     /* testing: from this optimizer step (1-based) on the loss is multiplied by inf */
   FILE *log;                /* NULL: stdout */
 } ax_lm_config;
 

@@ -21,110 +21,131 @@ bool ax_train_is_lm(int argc, char **argv) {
   return false;
 }
 
-static int lm_device(const char *cmd, const char *s, ax_device *d) {
-  if (!s) return 0;
-  int idx = 0;
-  if (!strcmp(s, "cpu")) *d = AX_CPU;
-  else if ((!strcmp(s, "cuda") || sscanf(s, "cuda:%d", &idx) == 1) && idx >= 0 && idx < ax_cuda_device_count())
-    *d = AX_CUDA(idx);
-  else {
-    fprintf(stderr, "axon %s: --device %s: not available here (%d CUDA device%s%s)\n", cmd, s, ax_cuda_device_count(),
-            ax_cuda_device_count() == 1 ? "" : "s", ax_has_cuda() ? "" : "; this build has no CUDA backend");
-    return -1;
+static const char *const lm_models[] = {"gpt", "char-lstm", NULL};
+static const char *const precisions[] = {"fp32", "bf16", "fp16", NULL};
+static const char *const lm_schedules[] = {"cosine", "none", NULL};
+
+#define BIG 1e9
+
+/* Training memory of the model, roughly: fp32 weights, gradients and two AdamW moments,
+ * plus the activations of one micro-batch. Only an order of magnitude: it catches sizes
+ * that cannot fit (--n-embd 65536 --n-layer 1000), not tight ones. */
+static double lm_train_bytes(const ax_lm_config *c, int64_t vocab) {
+  double B = c->batch_size, T = (double)c->gpt.block_size, params, act;
+  if (!strcmp(c->model, "gpt")) {
+    double E = (double)c->gpt.n_embd, L = (double)c->gpt.n_layer, H = (double)c->gpt.n_head, V = (double)vocab;
+    params = V * E + T * E + L * (12 * E * E + 13 * E) + 2 * E;
+    act = 4 * B * T * (L * (34 * E + 5 * H * T) + 2 * V);
+  } else {
+    double E = (double)c->lstm_embed, Hd = (double)c->lstm_hidden, L = c->lstm_layers;
+    params = 256 * E + 4 * Hd * (E + Hd + 2) + (L - 1) * 4 * Hd * (2 * Hd + 2) + 256 * Hd + 256;
+    act = 4 * B * T * (L * 12 * Hd + E + 512);
   }
-  return 0;
+  return 16 * params + act;
 }
 
 int ax_cmd_train_lm(int argc, char **argv) {
   ax_lm_config c;
   ax_lm_config_defaults(&c);
   const char *dataset = "text", *device = NULL, *save = NULL;
-  bool no_save = false;
+  bool no_save = false, overwrite = false;
+  double dist_timeout = 60;
   int64_t n_layer = c.gpt.n_layer, n_head = c.gpt.n_head, n_embd = c.gpt.n_embd, block = c.gpt.block_size;
   int64_t steps = c.steps;
   ax_flag flags[] = {
-      {"model", AX_FLAG_STRING, &c.model, "NAME", "gpt (GPT-2 layout) or char-lstm"},
+      {"model", AX_FLAG_STRING, &c.model, "NAME", "gpt (GPT-2 layout) or char-lstm", .choices = lm_models},
       {"dataset", AX_FLAG_STRING, &dataset, "text[:PATH]", "a text file or folder, or token shards (default: Debian's fortunes)"},
-      {"n-layer", AX_FLAG_I64, &n_layer, "N", "transformer blocks (default 4)"},
-      {"n-head", AX_FLAG_I64, &n_head, "N", "attention heads (default 4)"},
-      {"n-embd", AX_FLAG_I64, &n_embd, "N", "width (default 256)"},
-      {"block-size", AX_FLAG_I64, &block, "T", "context length in tokens (default 128)"},
-      {"dropout", AX_FLAG_DOUBLE, &c.gpt.dropout, "P", "dropout (default 0)"},
-      {"vocab-size", AX_FLAG_I64, &c.gpt.vocab_size, "V", "model vocabulary (default: the data's, 256 for bytes); at least the data's"},
-      {"lstm-embed", AX_FLAG_I64, &c.lstm_embed, "N", "char-lstm: embedding width (default 64)"},
-      {"lstm-hidden", AX_FLAG_I64, &c.lstm_hidden, "N", "char-lstm: hidden size (default 512)"},
-      {"lstm-layers", AX_FLAG_INT, &c.lstm_layers, "N", "char-lstm: layers (default 2)"},
-      {"steps", AX_FLAG_I64, &steps, "N", "optimizer steps (default 2000)"},
-      {"time-limit", AX_FLAG_DOUBLE, &c.time_limit, "SECONDS", "stop after this much training time"},
-      {"batch-size", AX_FLAG_INT, &c.batch_size, "B", "sequences per micro-batch, over all ranks (default 32)"},
-      {"grad-accum", AX_FLAG_INT, &c.grad_accum, "K", "micro-batches per optimizer step (default 1)"},
-      {"precision", AX_FLAG_STRING, &c.precision, "P", "fp32 (default), bf16 or fp16 (autocast; fp32 master weights)"},
-      {"eval-every", AX_FLAG_INT, &c.eval_every, "N", "steps between validation passes (default 250)"},
-      {"eval-batches", AX_FLAG_INT, &c.eval_batches, "N", "validation batches per pass (default 40; 0: all)"},
-      {"log-every", AX_FLAG_INT, &c.log_every, "N", "steps between progress lines (default 10)"},
-      {"lr", AX_FLAG_DOUBLE, &c.lr, "X", "peak learning rate (default 1e-3)"},
-      {"min-lr", AX_FLAG_DOUBLE, &c.min_lr, "X", "final learning rate of the cosine schedule (default 1e-4)"},
-      {"weight-decay", AX_FLAG_DOUBLE, &c.weight_decay, "W", "AdamW weight decay (default 0.1)"},
-      {"beta2", AX_FLAG_DOUBLE, &c.beta2, "B", "AdamW beta2 (default 0.95)"},
-      {"clip-norm", AX_FLAG_DOUBLE, &c.clip_norm, "X", "clip the global gradient norm (default 1; 0: off)"},
-      {"warmup-steps", AX_FLAG_INT, &c.warmup_steps, "N", "linear warm-up steps (default 100)"},
-      {"schedule", AX_FLAG_STRING, &c.schedule, "NAME", "cosine (default) or none"},
+      {"n-layer", AX_FLAG_I64, &n_layer, "N", "transformer blocks (default 4)", 1, 1024},
+      {"n-head", AX_FLAG_I64, &n_head, "N", "attention heads (default 4)", 1, 1024},
+      {"n-embd", AX_FLAG_I64, &n_embd, "N", "width, a multiple of --n-head (default 256)", 1, 65536},
+      {"block-size", AX_FLAG_I64, &block, "T", "context length in tokens (default 128)", 1, 1048576},
+      {"dropout", AX_FLAG_DOUBLE, &c.gpt.dropout, "P", "dropout probability in [0, 1) (default 0)", 0, 1, AX_RULE_MAX_OPEN},
+      {"vocab-size", AX_FLAG_I64, &c.gpt.vocab_size, "V", "model vocabulary (default: the data's, 256 for bytes); at least the data's", 1, 16777216},
+      {"lstm-embed", AX_FLAG_I64, &c.lstm_embed, "N", "char-lstm: embedding width (default 64)", 1, 65536},
+      {"lstm-hidden", AX_FLAG_I64, &c.lstm_hidden, "N", "char-lstm: hidden size (default 512)", 1, 65536},
+      {"lstm-layers", AX_FLAG_INT, &c.lstm_layers, "N", "char-lstm: layers (default 2)", 1, 64},
+      {"steps", AX_FLAG_I64, &steps, "N", "optimizer steps (default 2000)", 1, 1e12},
+      {"time-limit", AX_FLAG_DOUBLE, &c.time_limit, "SECONDS", "stop after this much training time", 0, 1e9, AX_RULE_MIN_OPEN},
+      {"batch-size", AX_FLAG_INT, &c.batch_size, "B", "sequences per micro-batch, over all ranks (default 32)", 1, 65536},
+      {"grad-accum", AX_FLAG_INT, &c.grad_accum, "K", "micro-batches per optimizer step (default 1)", 1, 65536},
+      {"precision", AX_FLAG_STRING, &c.precision, "P", "fp32 (default), bf16 or fp16 (autocast; fp32 master weights)", .choices = precisions},
+      {"eval-every", AX_FLAG_INT, &c.eval_every, "N", "steps between validation passes (default 250; 0: only at the end)", 0, BIG},
+      {"eval-batches", AX_FLAG_INT, &c.eval_batches, "N", "validation batches per pass (default 40; 0: all)", 0, BIG},
+      {"log-every", AX_FLAG_INT, &c.log_every, "N", "steps between progress lines (default 10)", 1, BIG},
+      {"lr", AX_FLAG_DOUBLE, &c.lr, "X", "peak learning rate (default 1e-3)", 0, 1e6, AX_RULE_MIN_OPEN},
+      {"min-lr", AX_FLAG_DOUBLE, &c.min_lr, "X", "final learning rate of the cosine schedule (default 1e-4)", 0, 1e6},
+      {"weight-decay", AX_FLAG_DOUBLE, &c.weight_decay, "W", "AdamW weight decay (default 0.1)", 0, 100},
+      {"beta2", AX_FLAG_DOUBLE, &c.beta2, "B", "AdamW beta2 in [0, 1) (default 0.95)", 0, 1, AX_RULE_MAX_OPEN},
+      {"clip-norm", AX_FLAG_DOUBLE, &c.clip_norm, "X", "clip the global gradient norm (default 1; 0: off)", 0, 1e12},
+      {"warmup-steps", AX_FLAG_INT, &c.warmup_steps, "N", "linear warm-up steps (default 100)", 0, BIG},
+      {"schedule", AX_FLAG_STRING, &c.schedule, "NAME", "cosine (default) or none", .choices = lm_schedules},
       {"device", AX_FLAG_STRING, &device, "DEV", "cpu, cuda or cuda:N (default: cuda when there is a GPU)"},
-      {"seed", AX_FLAG_U64, &c.seed, "S", "seed of initialization and batches (default 0)"},
-      {"threads", AX_FLAG_INT, &c.threads, "N", "CPU threads (default: OMP_NUM_THREADS or all cores)"},
-      {"metrics", AX_FLAG_STRING, &c.metrics_path, "FILE", "append one JSON object per validation pass"},
-      {"save", AX_FLAG_STRING, &save, "FILE", "final weights (default: MODEL.safetensors)"},
+      {"seed", AX_FLAG_U64, &c.seed, "S", "seed of initialization and batches (default 0)", .rules = AX_RULE_ANY},
+      {"threads", AX_FLAG_INT, &c.threads, "N", "CPU threads (default: OMP_NUM_THREADS or all cores)", 1, 4096},
+      {"metrics", AX_FLAG_STRING, &c.metrics_path, "FILE", "append one JSON object per validation pass", .rules = AX_RULE_OUT_FILE},
+      {"save", AX_FLAG_STRING, &save, "FILE", "final weights (default: MODEL.safetensors)", .rules = AX_RULE_OUT_FILE},
       {"no-save", AX_FLAG_BOOL, &no_save, NULL, "do not write the final weights"},
-      {"sample", AX_FLAG_INT, &c.sample_tokens, "N", "print N generated bytes after training (gpt)"},
-      {"bucket-mb", AX_FLAG_DOUBLE, &c.bucket_mb, "MB", "data parallel: gradient bucket size (default 25)"},
+      {"sample", AX_FLAG_INT, &c.sample_tokens, "N", "print N generated bytes after training (gpt)", 0, 1e8},
+      {"bucket-mb", AX_FLAG_DOUBLE, &c.bucket_mb, "MB", "data parallel: gradient bucket size (default 25)", 0, 65536, AX_RULE_MIN_OPEN},
       {"zero", AX_FLAG_BOOL, &c.zero, NULL, "data parallel: shard the AdamW state across ranks (ZeRO-1; not with fp16)"},
       {"ddp", AX_FLAG_BOOL, &c.force_ddp, NULL, "run through DDP even with one process (on a GPU: NCCL at world size 1)"},
-      {"checkpoint", AX_FLAG_STRING, &c.checkpoint_dir, "DIR", "write DIR/checkpoint.safetensors at the end (and every --checkpoint-every steps)"},
-      {"checkpoint-every", AX_FLAG_INT, &c.checkpoint_every, "N", "also checkpoint every N steps"},
+      {"checkpoint", AX_FLAG_STRING, &c.checkpoint_dir, "DIR", "write DIR/checkpoint.safetensors at the end (and every --checkpoint-every steps)", .rules = AX_RULE_OUT_DIR},
+      {"checkpoint-every", AX_FLAG_INT, &c.checkpoint_every, "N", "also checkpoint every N steps (0: only at the end)", 0, BIG},
       {"resume", AX_FLAG_BOOL, &c.resume, NULL, "continue from DIR/checkpoint.safetensors when it exists (any number of ranks)"},
-      {"stop-after-steps", AX_FLAG_I64, &c.stop_after_steps, "N", "checkpoint and stop after N steps (testing resume)"},
+      {"overwrite", AX_FLAG_BOOL, &overwrite, NULL, "start over, replacing a checkpoint an earlier run left in DIR"},
+      {"allow-nonfinite", AX_FLAG_BOOL, &c.allow_nonfinite, NULL,
+       "debugging: keep training when the loss becomes inf or NaN (default: stop with an error)"},
+      {"dist-timeout", AX_FLAG_DOUBLE, &dist_timeout, "SECONDS",
+       "data parallel: end the job when a peer rank has not answered for this long (default 60; AXON_DIST_TIMEOUT)",
+       0, 86400, AX_RULE_MIN_OPEN},
+      {"stop-after-steps", AX_FLAG_I64, &c.stop_after_steps, "N", "checkpoint and stop after N steps (testing resume)", 1, 1e12},
   };
   int r = ax_cli_parse("train", lm_usage,
                        "Trains a language model on text (bytes) or token shards and reports the validation loss.",
                        flags, (int)(sizeof flags / sizeof *flags), argc, argv);
   if (r != 0) return r > 0 ? 0 : AX_EXIT_USAGE;
-  if (strcmp(c.model, "gpt") && strcmp(c.model, "char-lstm")) {
-    fprintf(stderr, "axon train: bad value '%s' for option '--model' (gpt or char-lstm here)\n%s\n", c.model, lm_usage);
-    return AX_EXIT_USAGE;
-  }
-  if (strncmp(dataset, "text", 4) || (dataset[4] && dataset[4] != ':')) {
-    fprintf(stderr, "axon train: bad value '%s' for option '--dataset' (text or text:PATH)\n%s\n", dataset, lm_usage);
-    return AX_EXIT_USAGE;
-  }
+  const char *cmd = "train";
+  if (strncmp(dataset, "text", 4) || (dataset[4] && dataset[4] != ':'))
+    return ax_cli_fail(cmd, AX_EXIT_USAGE, "bad value '%s' for option '--dataset' (text or text:PATH)", dataset);
   c.data_path = dataset[4] == ':' && dataset[5] ? dataset + 5 : NULL;
-  if (strcmp(c.precision, "fp32") && strcmp(c.precision, "bf16") && strcmp(c.precision, "fp16")) {
-    fprintf(stderr, "axon train: bad value '%s' for option '--precision' (fp32, bf16 or fp16)\n%s\n", c.precision, lm_usage);
-    return AX_EXIT_USAGE;
-  }
-  if (strcmp(c.schedule, "cosine") && strcmp(c.schedule, "none")) {
-    fprintf(stderr, "axon train: bad value '%s' for option '--schedule' (cosine or none)\n%s\n", c.schedule, lm_usage);
-    return AX_EXIT_USAGE;
-  }
-  if (steps < 1 || c.batch_size < 1 || c.grad_accum < 1 || block < 1 || n_layer < 1 || n_head < 1 || n_embd < 1 ||
-      n_embd % n_head) {
-    fprintf(stderr, "axon train: --steps, --batch-size, --grad-accum, --block-size and the model sizes must be "
-                    "positive, --n-embd a multiple of --n-head\n%s\n", lm_usage);
-    return AX_EXIT_USAGE;
-  }
-  if (lm_device("train", device, &c.device)) return AX_EXIT_USAGE;
+  if (c.data_path && ax_cli_check_in_path(cmd, "dataset", c.data_path, AX_RULE_IN_PATH)) return AX_EXIT_USAGE;
+  bool gpt = !strcmp(c.model, "gpt");
+  if (gpt && n_embd % n_head)
+    return ax_cli_fail(cmd, AX_EXIT_USAGE, "--n-embd %lld is not a multiple of --n-head %lld", (long long)n_embd,
+                       (long long)n_head);
+  static const char *const gpt_only[] = {"n-layer", "n-head", "n-embd", "vocab-size", "sample", NULL};
+  static const char *const lstm_only[] = {"lstm-embed", "lstm-hidden", "lstm-layers", NULL};
+  for (const char *const *f = gpt ? lstm_only : gpt_only; *f; f++)
+    if (ax_cli_given(*f))
+      return ax_cli_fail(cmd, AX_EXIT_USAGE, "--%s does not apply to --model %s", *f, c.model);
+  if (save && no_save) return ax_cli_fail(cmd, AX_EXIT_USAGE, "--save and --no-save contradict each other");
+  if (c.checkpoint_every > 0 && !c.checkpoint_dir)
+    return ax_cli_fail(cmd, AX_EXIT_USAGE, "--checkpoint-every needs --checkpoint DIR");
+  if (c.stop_after_steps > 0 && !c.checkpoint_dir)
+    return ax_cli_fail(cmd, AX_EXIT_USAGE, "--stop-after-steps needs --checkpoint DIR (it checkpoints and stops)");
+  if (c.zero && !strcmp(c.precision, "fp16"))
+    return ax_cli_fail(cmd, AX_EXIT_USAGE, "--zero does not support --precision fp16 (use bf16, which needs no loss "
+                                           "scaler)");
+  if (ax_cli_device(cmd, device, &c.device)) return AX_EXIT_USAGE;
   c.steps = steps;
   c.gpt.n_layer = n_layer;
   c.gpt.n_head = n_head;
   c.gpt.n_embd = n_embd;
   c.gpt.block_size = block;
+  uint64_t mem = ax_cli_physical_memory();
+  double need = lm_train_bytes(&c, c.gpt.vocab_size > 0 ? c.gpt.vocab_size : 256);
+  if (c.device.type == AX_DEVICE_CPU && mem > 0 && need > (double)mem)
+    return ax_cli_fail(cmd, AX_EXIT_USAGE, "the model and batch need about %.1f GiB to train, more than this "
+                                           "machine's %.1f GiB of memory (lower --n-layer, --n-embd, --block-size, "
+                                           "--batch-size or the lstm sizes)", need / 1073741824.0,
+                       (double)mem / 1073741824.0);
   char save_default[64];
   snprintf(save_default, sizeof save_default, "%s.safetensors", c.model);
   c.save_path = no_save ? NULL : save ? save : save_default;
+  if (ax_cli_check_outputs(cmd, c.save_path, c.metrics_path, c.checkpoint_dir, c.resume, overwrite, dist_timeout))
+    return AX_EXIT_USAGE;
   char err[1024];
-  if (ax_train_lm(&c, NULL, err, sizeof err)) {
-    fprintf(stderr, "axon train: %s\n", err);
-    return 1;
-  }
+  if (ax_train_lm(&c, NULL, err, sizeof err)) return ax_cli_fail("train", AX_EXIT_RUNTIME, "%s", err);
   return 0;
 }
 
@@ -138,12 +159,12 @@ int ax_cmd_generate(int argc, char **argv) {
   const char *device = NULL;
   int64_t tokens = g.tokens;
   ax_flag flags[] = {
-      {"weights", AX_FLAG_STRING, &g.weights, "FILE", "GPT weights written by axon train (required)"},
+      {"weights", AX_FLAG_STRING, &g.weights, "FILE", "GPT weights written by axon train (required)", .rules = AX_RULE_IN_FILE},
       {"prompt", AX_FLAG_STRING, &g.prompt, "TEXT", "text to continue (default: a newline)"},
-      {"tokens", AX_FLAG_I64, &tokens, "N", "bytes to generate (default 500)"},
-      {"temperature", AX_FLAG_DOUBLE, &g.temperature, "T", "sampling temperature (default 0.8; 0: greedy)"},
-      {"top-k", AX_FLAG_INT, &g.top_k, "K", "sample among the K most likely (default 40; 0: all)"},
-      {"seed", AX_FLAG_U64, &g.seed, "S", "sampling seed (default 0)"},
+      {"tokens", AX_FLAG_I64, &tokens, "N", "bytes to generate (default 500)", 0, 1e8},
+      {"temperature", AX_FLAG_DOUBLE, &g.temperature, "T", "sampling temperature (default 0.8; 0: greedy)", 0, 1000},
+      {"top-k", AX_FLAG_INT, &g.top_k, "K", "sample among the K most likely (default 40; 0: all)", 0, 16777216},
+      {"seed", AX_FLAG_U64, &g.seed, "S", "sampling seed (default 0)", .rules = AX_RULE_ANY},
       {"device", AX_FLAG_STRING, &device, "DEV", "cpu, cuda or cuda:N"},
       {"no-cache", AX_FLAG_BOOL, &g.no_cache, NULL, "recompute the whole context for every token"},
   };
@@ -151,20 +172,13 @@ int ax_cmd_generate(int argc, char **argv) {
                        "Streams text from a trained GPT, one byte at a time, with a KV cache.", flags,
                        (int)(sizeof flags / sizeof *flags), argc, argv);
   if (r != 0) return r > 0 ? 0 : AX_EXIT_USAGE;
-  if (!g.weights) {
-    fprintf(stderr, "axon generate: --weights FILE is required\n%s\n", gen_usage);
-    return AX_EXIT_USAGE;
-  }
-  if (tokens < 0 || g.temperature < 0 || g.top_k < 0) {
-    fprintf(stderr, "axon generate: --tokens, --temperature and --top-k must not be negative\n%s\n", gen_usage);
-    return AX_EXIT_USAGE;
-  }
-  if (lm_device("generate", device, &g.device)) return AX_EXIT_USAGE;
+  if (!g.weights) return ax_cli_fail("generate", AX_EXIT_USAGE, "--weights FILE is required (try 'axon generate --help')");
+  if (ax_cli_device("generate", device, &g.device)) return AX_EXIT_USAGE;
   g.tokens = tokens;
   char err[1024];
   if (ax_generate(&g, err, sizeof err)) {
-    fprintf(stderr, "\naxon generate: %s\n", err);
-    return 1;
+    fflush(stdout);
+    return ax_cli_fail("generate", AX_EXIT_RUNTIME, "%s", err);
   }
   fputc('\n', stdout);
   return 0;

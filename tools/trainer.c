@@ -55,6 +55,33 @@ static int load_data(const ax_train_config *c, const char *dataset, const char *
   return *out ? 0 : -1;
 }
 
+/* The model zoo reads [N, 1, 28, 28] images and predicts 10 classes (include/axon/nn.h):
+ * a dataset that does not fit is an error before anything is built. */
+#define ZOO_C 1
+#define ZOO_H 28
+#define ZOO_W 28
+#define ZOO_CLASSES 10
+
+static int check_data_fits(const ax_dataset *ds, const char *model, const char *what, int64_t n_used, char *err,
+                           size_t errlen) {
+  ax_tensor *im = ax_dataset_images(ds), *lb = ax_dataset_labels(ds);
+  if (!im || !lb || im->ndim != 4) return fail(err, errlen, "the %s set holds no images", what);
+  if (im->shape[1] != ZOO_C || im->shape[2] != ZOO_H || im->shape[3] != ZOO_W)
+    return fail(err, errlen, "the %s images are %" PRId64 "x%" PRId64 "x%" PRId64 " (channels x height x width), but "
+                             "model %s reads %dx%dx%d images", what, im->shape[1], im->shape[2], im->shape[3], model,
+                ZOO_C, ZOO_H, ZOO_W);
+  if (ax_dataset_size(ds) < 1) return fail(err, errlen, "the %s set is empty", what);
+  if (lb->dtype != AX_I64 || !ax_is_contiguous(lb) || lb->device.type != AX_DEVICE_CPU)
+    return fail(err, errlen, "the %s labels are not i64 on the host", what);
+  const int64_t *v = ax_data_ptr(lb);
+  int64_t n = n_used > 0 && n_used < ax_dataset_size(ds) ? n_used : ax_dataset_size(ds);
+  for (int64_t i = 0; v && i < n; i++)
+    if (v[i] < 0 || v[i] >= ZOO_CLASSES)
+      return fail(err, errlen, "%s label %" PRId64 " of image %" PRId64 " is outside the %d classes [0, %d] of model %s",
+                  what, v[i], i, ZOO_CLASSES, ZOO_CLASSES - 1, model);
+  return 0;
+}
+
 /* ---- optimizer and schedule ---- */
 
 static ax_optimizer *make_optimizer(const ax_train_config *c, ax_tensor **params, int n, double lr, char *err,
@@ -293,21 +320,19 @@ out:
 
 /* ---- the loop ---- */
 
-static void write_metrics(const ax_train_config *c, int epoch, double train_loss, eval_result test, eval_result val,
-                          bool has_val, double lr, double secs, double sps) {
-  if (!c->metrics_path || ax_comm_rank(ax_comm_world()) != 0) return;
+static int write_metrics(const ax_train_config *c, int epoch, double train_loss, eval_result test, eval_result val,
+                         bool has_val, double lr, double secs, double sps, char *err, size_t errlen) {
+  if (!c->metrics_path || ax_comm_rank(ax_comm_world()) != 0) return 0;
   FILE *f = fopen(c->metrics_path, "a");
-  if (!f) {
-    fprintf(stderr, "axon train: cannot append to %s: %s\n", c->metrics_path, strerror(errno));
-    return;
-  }
+  if (!f) return fail(err, errlen, "cannot append to --metrics %s: %s", c->metrics_path, strerror(errno));
   fprintf(f,
           "{\"epoch\": %d, \"train_loss\": %.6f, \"test_loss\": %.6f, \"test_accuracy\": %.6f, \"seconds\": %.3f, "
           "\"samples_per_sec\": %.1f, \"lr\": %.6g",
           epoch, train_loss, test.loss, test.accuracy, secs, sps, lr);
   if (has_val) fprintf(f, ", \"val_loss\": %.6f, \"val_accuracy\": %.6f", val.loss, val.accuracy);
   fprintf(f, ", \"model\": \"%s\"}\n", c->model);
-  fclose(f);
+  if (fclose(f) != 0) return fail(err, errlen, "cannot write to --metrics %s: %s", c->metrics_path, strerror(errno));
+  return 0;
 }
 
 /* Data parallelism (mpirun / srun): rank r's loader reads its slice of every global
@@ -359,6 +384,18 @@ int ax_train(const ax_train_config *c, ax_train_report *report, char *err, size_
   if (load_data(c, c->dataset, c->data_dir, true, &train_ds, err, errlen) ||
       load_data(c, c->dataset, c->data_dir, false, &test_ds, err, errlen))
     goto out;
+  /* the data against the model, and the sizes against the data, before anything is built */
+  if (check_data_fits(train_ds, c->model, "training", c->limit_train, err, errlen) ||
+      check_data_fits(test_ds, c->model, "test", c->limit_test, err, errlen))
+    goto out;
+  {
+    int64_t avail = ax_dataset_size(train_ds), used = c->limit_train > 0 && c->limit_train < avail ? c->limit_train : avail;
+    if (c->val_size < 0 || c->val_size >= used) {
+      fail(err, errlen, "--val-size %d leaves no training images: it must be below the %" PRId64 " images used",
+           c->val_size, used);
+      goto out;
+    }
+  }
 
   ax_manual_seed(c->seed);
   model = ax_model_create(c->model, err, errlen);
@@ -373,7 +410,11 @@ int ax_train(const ax_train_config *c, ax_train_report *report, char *err, size_
     goto out;
   }
   int np = ax_module_parameters(model, NULL, 0);
-  params = calloc((size_t)np, sizeof *params);
+  params = calloc((size_t)(np > 0 ? np : 1), sizeof *params);
+  if (!params) {
+    fail(err, errlen, "out of host memory");
+    goto out;
+  }
   ax_module_parameters(model, params, np);
   double lr = c->lr > 0 ? c->lr : default_lr(c->optimizer, c->schedule);
   if (c->zero) {
@@ -479,15 +520,26 @@ int ax_train(const ax_train_config *c, ax_train_report *report, char *err, size_
       ax_optimizer_set_lr(opt, cur_lr);
       ax_tensor *logits = ax_module_forward(model, ax_to(x, c->device));
       ax_tensor *loss = ax_cross_entropy(logits, ax_to(y, c->device), NULL);
-      if (!loss) {
+      if (loss && c->poison_step > 0 && st.step + 1 >= c->poison_step) loss = ax_mul_scalar(loss, INFINITY);
+      if (!loss || ax_backward(loss, NULL) != 0) {
         ax_scope_end();
-        fail(err, errlen, "training step failed: %s", ax_last_error());
+        fail(err, errlen, "training step %" PRId64 " failed: %s", st.step + 1, ax_last_error());
         goto out;
       }
-      ax_backward(loss, NULL);
       if (ddp && ax_ddp_finish(ddp) != 0) {
         ax_scope_end();
         fail(err, errlen, "gradient reduction failed: %s", ax_last_error());
+        goto out;
+      }
+      /* the global batch's loss, before the step: a non-finite one stops every rank here, so
+       * neither the weights nor a checkpoint take a step computed from it */
+      double lv = world > 1 ? ax_comm_mean(comm, ax_item(loss)) : ax_item(loss);
+      if (!isfinite(lv) && !c->allow_nonfinite) {
+        ax_scope_end();
+        progress_end(&pg);
+        fail(err, errlen, "the training loss became %s at step %" PRId64 " (epoch %d, lr %g): the run diverged; "
+                          "nothing was written after the last good checkpoint (lower --lr, add --clip-norm, or pass "
+                          "--allow-nonfinite to keep going)", ax_tool_nonfinite_name(lv), st.step + 1, st.epoch + 1, cur_lr);
         goto out;
       }
       if (c->clip_norm > 0) ax_clip_grad_norm(params, np, c->clip_norm, 2.0);
@@ -498,7 +550,6 @@ int ax_train(const ax_train_config *c, ax_train_report *report, char *err, size_
         ax_optimizer_step(opt);
         ax_optimizer_zero_grad(opt);
       }
-      double lv = world > 1 ? ax_comm_mean(comm, ax_item(loss)) : ax_item(loss); /* the global batch's loss */
       int64_t batch_images = x->shape[0] * world;
       ax_scope_end();
       if (c->step_losses && st.step < c->max_step_losses) c->step_losses[st.step] = lv;
@@ -536,7 +587,9 @@ int ax_train(const ax_train_config *c, ax_train_report *report, char *err, size_
     if (val_ld) fprintf(log, "  val loss %.4f acc %.2f%%", val.loss, 100 * val.accuracy);
     fprintf(log, "  test loss %.4f acc %.2f%%  %.1fs  %.0f img/s\n", test.loss, 100 * test.accuracy, secs, sps);
     fflush(log);
-    write_metrics(c, st.epoch + 1, train_loss, test, val, val_ld != NULL, ax_optimizer_get_lr(opt), secs, sps);
+    if (write_metrics(c, st.epoch + 1, train_loss, test, val, val_ld != NULL, ax_optimizer_get_lr(opt), secs, sps, err,
+                      errlen))
+      goto out;
     rep.epochs_done = st.epoch + 1;
     rep.train_loss = train_loss;
     rep.test_loss = test.loss;
@@ -612,7 +665,20 @@ int ax_eval(const ax_eval_config *c, double *accuracy, char *err, size_t errlen)
   }
   /* without --model, the model named in the file (axon train writes it), else the default */
   const char *name = c->model ? c->model : ax_state_dict_meta(sd, "axon_model");
-  model = ax_model_create(name ? name : "cnn", err, errlen);
+  if (!name) name = "cnn";
+  if (strcmp(name, "mlp") && strcmp(name, "cnn") && strcmp(name, "resnet")) {
+    fail(err, errlen, "%s holds a '%s' model; axon eval evaluates the image classifiers (%s)", c->weights, name,
+         ax_model_names());
+    goto out;
+  }
+  /* the data first, checked against the model, then the model */
+  if (load_data(NULL, c->dataset, c->data_dir, true, &train_ds, err, errlen) ||
+      load_data(NULL, c->dataset, c->data_dir, false, &test_ds, err, errlen))
+    goto out;
+  if (check_data_fits(train_ds, name, "training", 0, err, errlen) ||
+      check_data_fits(test_ds, name, "test", c->limit_test, err, errlen))
+    goto out;
+  model = ax_model_create(name, err, errlen);
   if (!model) goto out;
   if (ax_module_load_state_dict(model, sd, true, e2, sizeof e2) != 0) {
     fail(err, errlen, "%s: %s", c->weights, e2);
@@ -622,10 +688,6 @@ int ax_eval(const ax_eval_config *c, double *accuracy, char *err, size_t errlen)
     fail(err, errlen, "cannot move the model to the device: %s", ax_last_error());
     goto out;
   }
-  /* normalization uses the training set's statistics, as in training */
-  if (load_data(NULL, c->dataset, c->data_dir, true, &train_ds, err, errlen) ||
-      load_data(NULL, c->dataset, c->data_dir, false, &test_ds, err, errlen))
-    goto out;
   float mean = 0, std = 1;
   ax_dataset_channel_stats(train_ds, NULL, ax_dataset_size(train_ds), &mean, &std);
   int64_t n_test = ax_dataset_size(test_ds);

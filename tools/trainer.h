@@ -39,12 +39,14 @@ typedef struct ax_train_config {
   bool sync_bn;               /* SyncBatchNorm: batch statistics over every rank's slice (data parallel) */
   bool zero;                  /* ZeRO-1: optimizer state sharded across ranks (ax_zero) */
   bool force_ddp;             /* DDP even with one process (checks the path; NCCL for CUDA tensors) */
+  bool allow_nonfinite;       /* keep training when the loss is inf / NaN (default: stop with an error naming the step) */
   FILE *log;                  /* progress and epoch lines (NULL: stdout) */
   int progress;               /* -1: a bar when log is a terminal; 0: plain lines; 1: bar */
   /* testing hooks */
   int64_t stop_after_steps;   /* > 0: checkpoint and stop after this many steps (an "interruption") */
   double *step_losses;        /* if set, the loss of global step s goes to step_losses[s] */
   int64_t max_step_losses;
+  int64_t poison_step;     /* testing: from this optimizer step (1-based) on the loss is multiplied by inf */
 } ax_train_config;
 
 typedef struct ax_train_report {

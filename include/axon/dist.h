@@ -13,7 +13,7 @@
  * in the same order with the same shapes and dtypes.
  *
  * Failures never hang: a collective that does not complete within
- * AXON_DIST_TIMEOUT seconds (default 300) prints which rank, which collective
+ * AXON_DIST_TIMEOUT seconds (default 60) prints which rank, which collective
  * and how long it waited, and ends the whole job with exit status 3.
  *
  * DDP (ax_ddp_*): parameters are broadcast from rank 0 (after checking that
@@ -67,7 +67,12 @@ int ax_comm_local_size(const ax_comm *c);
 const char *ax_comm_backend_name(const ax_comm *c); /* "single", "mpi" (+ "nccl" once used on GPUs) */
 /* The device this rank should train on: cuda:(local_rank mod GPUs) when there are GPUs, else the CPU. */
 ax_device ax_comm_device(const ax_comm *c);
-double ax_comm_timeout(const ax_comm *c); /* seconds (AXON_DIST_TIMEOUT) */
+/* How long a wait for peers may take before the job ends with a message: AXON_DIST_TIMEOUT
+ * seconds when set to a number > 0 (a bad value is reported and the default kept),
+ * else AX_DIST_TIMEOUT_DEFAULT; ax_comm_set_timeout changes it for this run (0, or -1 and an error). */
+#define AX_DIST_TIMEOUT_DEFAULT 60
+double ax_comm_timeout(const ax_comm *c);
+int ax_comm_set_timeout(ax_comm *c, double seconds);
 /* Ends the job now: prints "axon dist: rank R/N: <message>" and exits every rank with status code. */
 void ax_comm_abort(ax_comm *c, int code, const char *fmt, ...)
 #if defined(__GNUC__)

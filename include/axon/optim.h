@@ -130,7 +130,8 @@ typedef struct ax_onecycle_opts {
   double final_div_factor; /* final lr = initial / final_div_factor; 0 means 1e4 */
 } ax_onecycle_opts;
 /* OneCycleLR (two phases, cosine annealing), the learning rate only: no momentum
- * cycling. Steps past total_steps - 1 keep the final lr. o may be NULL. */
+ * cycling. Steps past total_steps - 1 keep the final lr. o may be NULL. total_steps = 1
+ * (one batch, one epoch) is a cycle without phases: its one step runs at max_lr. */
 ax_lr_schedule *ax_lr_onecycle(double max_lr, int64_t total_steps, const ax_onecycle_opts *o);
 /* Linear warm-up before `then` (LinearLR followed by `then` in a SequentialLR): for
  * k < warmup_steps, then(0) * (start_factor + (1 - start_factor) k / warmup_steps);

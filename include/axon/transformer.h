@@ -50,7 +50,18 @@ typedef struct ax_gpt_config {
 ax_gpt_config ax_gpt_config_default(void);
 /* 12 layers, 12 heads, 768 wide, block 1024, vocabulary 50257: GPT-2 124M. */
 ax_gpt_config ax_gpt_config_gpt2(void);
-/* GPT-2's initialization: N(0, 0.02), residual projections N(0, 0.02/sqrt(2 n_layer)). */
+/* The sizes a GPT config may have: beyond them a value is a typo or a damaged file. */
+#define AX_GPT_MAX_LAYERS 1024
+#define AX_GPT_MAX_HEADS 1024
+#define AX_GPT_MAX_EMBD 65536
+#define AX_GPT_MAX_BLOCK 1048576
+#define AX_GPT_MAX_VOCAB 16777216
+#define AX_GPT_MAX_PARAMS 1e12
+/* 0 when every field is in range (n_embd a multiple of n_head, dropout in [0, 1), the sizes
+ * within AX_GPT_MAX_*); else -1 with a one-line reason naming the field in err. */
+int ax_gpt_config_check(const ax_gpt_config *c, char *err, size_t errlen);
+/* GPT-2's initialization: N(0, 0.02), residual projections N(0, 0.02/sqrt(2 n_layer)).
+ * A config that fails ax_gpt_config_check is an error (NULL). */
 ax_module *ax_model_gpt(const ax_gpt_config *c);
 const ax_gpt_config *ax_gpt_config_of(ax_module *gpt); /* NULL if gpt is not a GPT */
 
@@ -81,6 +92,8 @@ ax_tensor *ax_gpt_forward_cached(ax_module *gpt, ax_tensor *idx, ax_kv_cache *c)
  * n_embd, block_size and vocab_size from the shapes and n_head from n_embd / 64. */
 int ax_gpt_save(ax_module *gpt, const char *path, char *err, size_t errlen);
 int ax_gpt_load_weights(ax_module *gpt, const char *path, char *err, size_t errlen);
+/* Every field is checked (ax_gpt_config_check) and against the tensors in the file (wte is
+ * [vocab_size, n_embd], wpe [block_size, n_embd], h.0 .. h.{n_layer-1}) before anything is built. */
 int ax_gpt_config_from_file(const char *path, ax_gpt_config *c, char *err, size_t errlen);
 /* ax_gpt_config_from_file + ax_model_gpt + ax_gpt_load_weights. */
 ax_module *ax_gpt_from_file(const char *path, char *err, size_t errlen);

@@ -2,6 +2,7 @@
  * LayerNorm and a head tied to the token embedding; Hugging Face's names
  * (see include/axon/transformer.h), a KV cache for generation, and weight
  * files that carry the config in their metadata. */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,14 +113,39 @@ const ax_gpt_config *ax_gpt_config_of(ax_module *gpt) {
   return &((gpt_impl *)ax_module_impl(gpt))->cfg;
 }
 
+int ax_gpt_config_check(const ax_gpt_config *c, char *err, size_t errlen) {
+  static const char *const names[] = {"n_layer", "n_head", "n_embd", "block_size", "vocab_size"};
+  const int64_t v[] = {c->n_layer, c->n_head, c->n_embd, c->block_size, c->vocab_size};
+  const int64_t max[] = {AX_GPT_MAX_LAYERS, AX_GPT_MAX_HEADS, AX_GPT_MAX_EMBD, AX_GPT_MAX_BLOCK, AX_GPT_MAX_VOCAB};
+  for (int i = 0; i < 5; i++)
+    if (v[i] < 1 || v[i] > max[i]) {
+      if (err && errlen) snprintf(err, errlen, "%s=%lld is outside [1, %lld]", names[i], (long long)v[i], (long long)max[i]);
+      return -1;
+    }
+  if (c->n_embd % c->n_head) {
+    if (err && errlen)
+      snprintf(err, errlen, "n_embd=%lld is not a multiple of n_head=%lld", (long long)c->n_embd,
+               (long long)c->n_head);
+    return -1;
+  }
+  if (!(c->dropout >= 0 && c->dropout < 1)) {
+    if (err && errlen) snprintf(err, errlen, "dropout=%g is outside [0, 1)", c->dropout);
+    return -1;
+  }
+  double E = (double)c->n_embd, params = (double)(c->vocab_size + c->block_size) * E + (double)c->n_layer * 12 * E * E;
+  if (params > AX_GPT_MAX_PARAMS) {
+    if (err && errlen) snprintf(err, errlen, "%.3g parameters (n_layer x 12 n_embd^2 + embeddings) exceed the limit %.0e",
+                                params, AX_GPT_MAX_PARAMS);
+    return -1;
+  }
+  return 0;
+}
+
 ax_module *ax_model_gpt(const ax_gpt_config *c) {
   ax_gpt_config cfg = c ? *c : ax_gpt_config_default();
-  if (cfg.n_layer < 1 || cfg.n_head < 1 || cfg.n_embd < 1 || cfg.n_embd % cfg.n_head || cfg.block_size < 1 ||
-      cfg.vocab_size < 1 || cfg.dropout < 0 || cfg.dropout >= 1) {
-    ax_error("ax_model_gpt: bad config n_layer=%lld n_head=%lld n_embd=%lld block_size=%lld vocab_size=%lld "
-             "dropout=%g (n_embd must be a multiple of n_head, dropout in [0, 1))",
-             (long long)cfg.n_layer, (long long)cfg.n_head, (long long)cfg.n_embd, (long long)cfg.block_size,
-             (long long)cfg.vocab_size, cfg.dropout);
+  char why[256];
+  if (ax_gpt_config_check(&cfg, why, sizeof why)) {
+    ax_error("ax_model_gpt: bad config: %s", why);
     return NULL;
   }
   ax_module *m = ax_module_new(&gpt_type, sizeof(gpt_impl));
@@ -261,30 +287,62 @@ int ax_gpt_config_from_file(const char *path, ax_gpt_config *c, char *err, size_
   ax_state_dict *sd = ax_load_safetensors(path, err, errlen);
   if (!sd) return -1;
   *c = (ax_gpt_config){0};
-  int found = 0;
+  int found = 0, rc = -1;
   for (int i = 0; i < 5; i++) {
     const char *v = ax_state_dict_meta(sd, config_keys[i]);
-    if (v) *config_field(c, i) = strtoll(v, NULL, 10), found++;
-  }
-  if (found != 5) { /* a file from elsewhere: read the shapes */
-    *c = (ax_gpt_config){0};
-    for (int i = 0; i < ax_state_dict_size(sd); i++) {
-      char name[256];
-      canonical_name(ax_state_dict_name(sd, i), name, sizeof name);
-      ax_tensor *t = ax_state_dict_tensor(sd, i);
-      int layer;
-      if (!strcmp(name, "transformer.wte.weight") && t->ndim == 2) c->vocab_size = t->shape[0], c->n_embd = t->shape[1];
-      if (!strcmp(name, "transformer.wpe.weight") && t->ndim == 2) c->block_size = t->shape[0];
-      if (sscanf(name, "transformer.h.%d.", &layer) == 1 && layer + 1 > c->n_layer) c->n_layer = layer + 1;
+    if (!v) continue;
+    char *end = NULL;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (end == v || *end || errno) {
+      if (err) snprintf(err, errlen, "%s: metadata %s = '%.40s' is not a whole number", path, config_keys[i], v);
+      goto out;
     }
+    *config_field(c, i) = x;
+    found++;
+  }
+  /* what the tensors say: wte [V, E], wpe [T, E], blocks h.0 .. h.{L-1} */
+  ax_gpt_config t = {0};
+  int64_t wte_e = 0, wpe_e = 0;
+  for (int i = 0; i < ax_state_dict_size(sd); i++) {
+    char name[256];
+    canonical_name(ax_state_dict_name(sd, i), name, sizeof name);
+    ax_tensor *w = ax_state_dict_tensor(sd, i);
+    long layer;
+    char dot;
+    if (!strcmp(name, "transformer.wte.weight") && w->ndim == 2) t.vocab_size = w->shape[0], wte_e = w->shape[1];
+    if (!strcmp(name, "transformer.wpe.weight") && w->ndim == 2) t.block_size = w->shape[0], wpe_e = w->shape[1];
+    if (sscanf(name, "transformer.h.%ld%c", &layer, &dot) == 2 && dot == '.' && layer >= 0 && layer < AX_GPT_MAX_LAYERS &&
+        layer + 1 > t.n_layer)
+      t.n_layer = layer + 1;
+  }
+  t.n_embd = wte_e;
+  if (found != 5) { /* a file from elsewhere: the shapes are the config */
+    *c = t;
     c->n_head = c->n_embd % 64 == 0 ? c->n_embd / 64 : 1;
   }
-  ax_state_dict_free(sd);
-  if (c->n_layer < 1 || c->n_embd < 1 || c->block_size < 1 || c->vocab_size < 1 || c->n_head < 1) {
-    if (err) snprintf(err, errlen, "%s: not a GPT weights file (no transformer.wte / wpe / h.N tensors or config)", path);
-    return -1;
+  if (t.n_layer < 1 || t.n_embd < 1 || t.block_size < 1 || t.vocab_size < 1) {
+    if (err) snprintf(err, errlen, "%s: not a GPT weights file (no transformer.wte / wpe / h.N tensors)", path);
+    goto out;
   }
-  return 0;
+  char why[256];
+  if (ax_gpt_config_check(c, why, sizeof why)) {
+    if (err) snprintf(err, errlen, "%s: bad GPT config: %s", path, why);
+    goto out;
+  }
+  if (wpe_e != wte_e || c->n_embd != t.n_embd || c->vocab_size != t.vocab_size || c->block_size != t.block_size ||
+      c->n_layer != t.n_layer) {
+    if (err)
+      snprintf(err, errlen, "%s: the config (n_layer %lld, n_embd %lld, block_size %lld, vocab_size %lld) does not match "
+               "the tensors (%lld blocks, wte [%lld, %lld], wpe [%lld, %lld])", path, (long long)c->n_layer,
+               (long long)c->n_embd, (long long)c->block_size, (long long)c->vocab_size, (long long)t.n_layer,
+               (long long)t.vocab_size, (long long)wte_e, (long long)t.block_size, (long long)wpe_e);
+    goto out;
+  }
+  rc = 0;
+out:
+  ax_state_dict_free(sd);
+  return rc;
 }
 
 int ax_gpt_load_weights(ax_module *gpt, const char *path, char *err, size_t errlen) {
