@@ -18,7 +18,8 @@ out=gpu-carry
 build=${AXON_CARRY_BUILD:-build-carry}
 archs=${AXON_CARRY_ARCHS:-90a;80}
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DAXON_CUDA=ON "-DCMAKE_CUDA_ARCHITECTURES=$archs" \
-  -DAXON_CUDART_STATIC=ON -DAXON_LINK_TOOLS_SHARED=ON -DAXON_MPI=OFF -DAXON_MARCH=x86-64-v3 >/dev/null
+  -DAXON_CUDART_STATIC=ON -DAXON_LINK_TOOLS_SHARED=ON -DAXON_MPI=OFF -DAXON_MARCH=x86-64-v3 \
+  -DAXON_BUILD_TESTS=ON ${AXON_CARRY_CMAKE_ARGS:-} >/dev/null
 grep -E '^(AXON_HAVE|AXON_CUDNN_LIBRARY|AXON_NCCL_LIBRARY)' "$build/CMakeCache.txt" || true
 cmake --build "$build" -j"$(nproc)" --target axon axon_parity bench_allreduce
 rm -rf "$out"
