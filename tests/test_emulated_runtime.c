@@ -45,13 +45,13 @@ static ax_cuda_emu_counters counters(void) {
   return c;
 }
 
-/* launches of every instantiation whose name starts with prefix */
-static unsigned long long launches(const char *prefix) {
+/* launches of every instantiation whose name contains `name` */
+static unsigned long long launches(const char *name) {
   static ax_cuda_kernel_count list[4096];
   int n = ax_cuda_kernel_counts(list, 4096);
   unsigned long long sum = 0;
   for (int i = 0; i < n && i < 4096; i++)
-    if (strncmp(list[i].name, prefix, strlen(prefix)) == 0) sum += list[i].launches;
+    if (strstr(list[i].name, name)) sum += list[i].launches;
   return sum;
 }
 
@@ -132,7 +132,7 @@ Test(emulated_runtime, out_of_range_index_is_reported_at_the_next_read_back) {
 
 Test(emulated_runtime, block_used_on_another_stream_waits_for_its_event) {
   ax_scope_begin();
-  ax_empty_cache(DEV);
+  ax_memory_empty_cache(DEV);
   ax_synchronize(DEV);
   int64_t n = 777 * 128; /* a size class nothing else uses: 777 * 512 bytes of f32 */
   ax_tensor_opts o = {.dtype = AX_F32, .device = DEV};
@@ -157,7 +157,9 @@ Test(emulated_runtime, block_used_on_another_stream_waits_for_its_event) {
   ax_tensor *v = ax_empty(1, &n, &o);
   cr_expect_eq(ax_data_ptr(v), p, "the block did not come back once its event completed");
   cr_expect_eq(ax_cuda_alloc_counters_get(0).pending_blocks, 0);
-  cr_expect(tu_allclose_data(ax_to(y, AX_CPU), (double[]){1, 1, 1}, 3, 0, 0));
+  ax_tensor *yh = ax_to(y, AX_CPU); /* exp(0): the side stream's kernel read the block before its reuse */
+  cr_assert(yh, "%s", ax_last_error());
+  cr_expect(tu_get(yh, 0) == 1.0 && tu_get(yh, n - 1) == 1.0);
   ax_scope_end();
   ax_synchronize(DEV);
   ax_cuda_stream_destroy(side);
