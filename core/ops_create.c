@@ -121,9 +121,10 @@ static ax_tensor *copy_to(const char *op, ax_tensor *t, ax_dtype dt, ax_device d
   if (!src) return NULL;
   ax_tensor *out = ax__new(op, dt, dev, t->ndim, t->shape);
   if (!out) return NULL;
-  if (dev.type == AX_DEVICE_CPU)
-    src->storage->backend->copy_to_host(ax_data_ptr(out), ax_data_ptr(src), ax_nbytes(out), src->device.index);
-  else if (t->device.type == AX_DEVICE_CPU)
+  if (dev.type == AX_DEVICE_CPU) {
+    if (src->storage->backend->copy_to_host(ax_data_ptr(out), ax_data_ptr(src), ax_nbytes(out), src->device.index))
+      return NULL; /* reported: the copy failed, or the device found an error in earlier work */
+  } else if (t->device.type == AX_DEVICE_CPU)
     out->storage->backend->copy_from_host(ax_data_ptr(out), ax_data_ptr(src), ax_nbytes(out), dev.index);
   else { /* GPU to GPU through the host: correct, not fast; peer copies come with the CUDA backend */
     ax_tensor *host = copy_to(op, src, dt, AX_CPU);

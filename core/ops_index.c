@@ -1,7 +1,12 @@
 /* Indexing ops: index_select, gather, scatter_add. Index tensors are i64 or
- * i32 on the input's device. Every index value is checked here, before a
- * kernel runs, so a bad index is a clear error on every backend and never an
- * out-of-bounds access. Gradients scatter back with the index_add and
+ * i32 on the input's device. A bad index is a clear error on every backend and
+ * never an out-of-bounds access. On the CPU every index value is checked here,
+ * before a kernel runs. On a GPU, index_select and gather (and ax_embedding)
+ * leave the check to the kernel, which records the op and the index in the
+ * device's status word; the error is reported at the next synchronization (the
+ * next read-back to the host, ax_synchronize), so an op never waits for the
+ * device to copy its indices back. scatter_add still checks on the host (its
+ * result would otherwise silently drop the bad entries). Gradients scatter back with the index_add and
  * scatter_add kernels into zeros. */
 #include <string.h>
 
@@ -50,9 +55,11 @@ static void index_min_max(const ax_tensor *h, int64_t *lo, int64_t *hi) {
 }
 
 /* Every value of index must lie in [0, size). Indices on another device are
- * copied to the host to be read. */
-static bool check_index_values(const char *op, ax_tensor *index, int dim, int64_t size) {
+ * copied to the host to be read, unless on_device: then the kernel checks them
+ * (see the top of this file). */
+static bool check_index_values(const char *op, ax_tensor *index, int dim, int64_t size, bool on_device) {
   if (ax_numel(index) == 0) return true;
+  if (on_device && index->device.type != AX_DEVICE_CPU) return true;
   ax_scope_begin();
   ax_tensor *h = index->device.type == AX_DEVICE_CPU ? index : ax_to(index, AX_CPU);
   bool ok = h != NULL;
@@ -119,7 +126,7 @@ ax_tensor *ax_index_select(ax_tensor *x, int dim, ax_tensor *index) {
     ax_error("%s: a 0-dim input takes exactly one index, got %s", op, ax__shp(index));
     return NULL;
   }
-  if (!check_index_values(op, index, d, dim_size(x, d))) return NULL;
+  if (!check_index_values(op, index, d, dim_size(x, d), true)) return NULL;
   int64_t shp[AX_MAX_DIMS];
   memcpy(shp, x->shape, sizeof shp);
   if (x->ndim) shp[d] = ax_numel(index);
@@ -182,7 +189,7 @@ ax_tensor *ax_gather(ax_tensor *x, int dim, ax_tensor *index) {
   if (!x || !index) return NULL;
   if (!check_index_tensor(op, x, index)) return NULL;
   int d = check_gather_shapes(op, x, dim, index);
-  if (d < 0 || !check_index_values(op, index, d, dim_size(x, d))) return NULL;
+  if (d < 0 || !check_index_values(op, index, d, dim_size(x, d), true)) return NULL;
   return gather_impl(op, x, d, index);
 }
 
@@ -227,7 +234,7 @@ ax_tensor *ax_scatter_add(ax_tensor *x, int dim, ax_tensor *index, ax_tensor *sr
                (long long)index->shape[k], (long long)src->shape[k]);
       return NULL;
     }
-  if (!check_index_values(op, index, d, dim_size(x, d))) return NULL;
+  if (!check_index_values(op, index, d, dim_size(x, d), false)) return NULL;
   ax_tensor *out = ax__new(op, x->dtype, x->device, x->ndim, x->shape);
   if (!out) return NULL;
   const ax_backend *be = out->storage->backend;

@@ -130,9 +130,12 @@ ax_tensor *ax_rms_norm(ax_tensor *x, ax_tensor *weight, double eps) {
 
 /* ---------------- embedding ---------------- */
 
-/* Every index must lie in [0, v). Reads the values on the host. */
+/* Every index must lie in [0, v). Reads the values on the host; indices on a
+ * GPU are checked by the kernel instead, which reports a bad one at the next
+ * synchronization (see core/ops_index.c), so the op never waits for the device. */
 static bool check_embedding_indices(const char *op, const ax_tensor *weight, ax_tensor *indices) {
   if (ax_numel(indices) == 0) return true;
+  if (indices->device.type != AX_DEVICE_CPU) return true;
   ax_scope_begin();
   ax_tensor *h = ax_contiguous(indices->device.type == AX_DEVICE_CPU ? indices : ax_to(indices, AX_CPU));
   bool ok = h != NULL;
@@ -200,7 +203,10 @@ ax_tensor *ax_embedding(ax_tensor *weight, ax_tensor *indices) {
   if (!out) return ax__scope_return(NULL);
   if (rows * c > 0) {
     ax_kt ko = rows_kt(out, rows, c), kw = ax__kt(weight), ki = ax__kt(flat);
-    be->index_select(&ko, &kw, 0, &ki);
+    if (be->embedding)
+      be->embedding(&ko, &kw, &ki);
+    else
+      be->index_select(&ko, &kw, 0, &ki);
   }
   ax_node *n = ax__record(out, "embedding", embedding_backward, 1, &weight);
   if (n) ax__save(n, 0, flat);

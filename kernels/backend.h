@@ -133,7 +133,9 @@ typedef struct ax_backend {
   void *(*alloc)(size_t nbytes, int device_index); /* NULL when out of memory (after reporting) */
   void (*free)(void *ptr, size_t nbytes, int device_index);
   void (*copy_from_host)(void *dst, const void *src, size_t nbytes, int device_index);
-  void (*copy_to_host)(void *dst, const void *src, size_t nbytes, int device_index);
+  /* 0, or -1 after reporting an error: the copy's, or one the device found in
+   * earlier work and reports at this synchronization (an index out of range) */
+  int (*copy_to_host)(void *dst, const void *src, size_t nbytes, int device_index);
   void (*synchronize)(int device_index);
   ax_memory_stats (*memory_stats)(int device_index);
   void (*empty_cache)(int device_index);
@@ -168,6 +170,10 @@ typedef struct ax_backend {
 
   /* indexing; index tensors are i64 or i32 */
   void (*index_select)(ax_kt *out, const ax_kt *in, int dim, const ax_kt *index);
+  /* optional: index_select along dim 0 of a [v, c] weight for ax_embedding, so
+   * that a device that checks indices in the kernel names the embedding (NULL:
+   * ax_embedding uses index_select) */
+  void (*embedding)(ax_kt *out, const ax_kt *weight, const ax_kt *index);
   /* out.index_add_(dim, index, src): out[.., index[i], ..] += src[.., i, ..] */
   void (*index_add)(ax_kt *out, int dim, const ax_kt *index, const ax_kt *src);
   void (*gather)(ax_kt *out, const ax_kt *in, int dim, const ax_kt *index);

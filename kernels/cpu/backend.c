@@ -8,9 +8,10 @@ static void cpu_copy_from_host(void *dst, const void *src, size_t n, int dev) {
   if (n) memcpy(dst, src, n);
 }
 
-static void cpu_copy_to_host(void *dst, const void *src, size_t n, int dev) {
+static int cpu_copy_to_host(void *dst, const void *src, size_t n, int dev) {
   (void)dev;
   if (n) memcpy(dst, src, n);
+  return 0;
 }
 
 static void cpu_synchronize(int dev) { (void)dev; }

@@ -260,7 +260,7 @@ struct Builder {
   cudnnDataType_t io; /* bf16 or f16 */
 
   Tensor tensor(int64_t uid, cudnnDataType_t type, const int64_t *dims, const int64_t *strides, bool is_virtual,
-                bool by_value = false) {
+                bool by_value = false, cudnnBackendTensorReordering_t reorder = CUDNN_TENSOR_REORDERING_NONE) {
     if (!is_virtual)
       for (const Tensor &b : p.bound)
         if (b.uid == uid) return b;
@@ -276,15 +276,18 @@ struct Builder {
     p.SET(t.desc, CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, CUDNN_TYPE_INT64, 1, &align);
     p.SET(t.desc, CUDNN_ATTR_TENSOR_IS_VIRTUAL, CUDNN_TYPE_BOOLEAN, 1, &is_virtual);
     if (by_value) p.SET(t.desc, CUDNN_ATTR_TENSOR_IS_BY_VALUE, CUDNN_TYPE_BOOLEAN, 1, &by_value);
+    if (reorder != CUDNN_TENSOR_REORDERING_NONE)
+      p.SET(t.desc, CUDNN_ATTR_TENSOR_REORDERING_MODE, CUDNN_TYPE_TENSOR_REORDERING_MODE, 1, &reorder);
     p.FINALIZE(t.desc);
     if (!is_virtual) p.uids.push_back(uid), p.bound.push_back(t);
     return t;
   }
 
   /* A [b, h, t, d] view with the given b, h, t strides (unit stride on the last dim). */
-  Tensor bound(int64_t uid, cudnnDataType_t type, int64_t b, int64_t h, int64_t t, int64_t d, const int64_t *s) {
+  Tensor bound(int64_t uid, cudnnDataType_t type, int64_t b, int64_t h, int64_t t, int64_t d, const int64_t *s,
+               cudnnBackendTensorReordering_t reorder = CUDNN_TENSOR_REORDERING_NONE) {
     int64_t dims[4] = {b, h, t, d}, strides[4] = {s[0], s[1], s[2], 1};
-    return tensor(uid, type, dims, strides, false);
+    return tensor(uid, type, dims, strides, false, false, reorder);
   }
 
   /* The same view with its last two dims swapped (K^T, V^T): strides only, no copy. */
@@ -485,7 +488,10 @@ void build_backward(Plan &p, cudnnDataType_t io) {
   Tensor dv = g.bound(U_DV, io, k.b, k.h, k.tk, k.d, k.dvs);
   const int64_t sum_s[3] = {k.h * k.tq, k.tq, 1}, acc_s[3] = {k.h * k.tq * k.d, k.tq * k.d, k.d};
   Tensor dsum = g.bound(U_DSUM, CUDNN_DATA_FLOAT, k.b, k.h, k.tq, 1, sum_s);
-  Tensor dq_acc = g.bound(U_DQ_ACC, CUDNN_DATA_FLOAT, k.b, k.h, k.tq, k.d, acc_s);
+  /* the f32 dQ accumulator, declared as cudnn-frontend's sdpa backward declares
+   * it (F16x16 reordering: the engines keep it in their own tile order) and
+   * zeroed by the caller before every run (run()) */
+  Tensor dq_acc = g.bound(U_DQ_ACC, CUDNN_DATA_FLOAT, k.b, k.h, k.tq, k.d, acc_s, CUDNN_TENSOR_REORDERING_F16x16);
   bool dropout = k.dropout_p > 0;
   Tensor keep = {}, drop_scale = {}, one = {};
   if (dropout) {
@@ -781,8 +787,9 @@ struct Call {
     }
     if (key.pass == BACKWARD) {
       bind.dsum = scratch + sum_at, bind.dq_acc = scratch + acc_at;
-      /* cuDNN before 9.6 expects the dQ accumulator zeroed by the caller */
-      if (ok && cudnnGetVersion() < 90600)
+      /* the engines accumulate dQ into it with atomics: zeroed before every run,
+       * on every cuDNN version (scratch from the cache holds the last user's bytes) */
+      if (ok)
         ok = AX_CUDA_CHECK(cudaMemsetAsync(bind.dq_acc, 0, n_rows * (size_t)key.d * 4, ax_cuda_stream()));
     }
     if (ok) execute(*plan, handle, plan->workspace ? scratch : nullptr);

@@ -25,6 +25,7 @@ static ax_backend make_cuda_backend(void) {
   b.softmax_backward = ax_cuda_softmax_backward;
   b.gemm = ax_cuda_gemm;
   b.index_select = ax_cuda_index_select;
+  b.embedding = ax_cuda_embedding;
   b.index_add = ax_cuda_index_add;
   b.gather = ax_cuda_gather;
   b.scatter_add = ax_cuda_scatter_add;

@@ -25,6 +25,33 @@ extern "C" int ax_cuda_current_device(void);
 extern "C" void *ax_cuda_scratch_alloc(size_t nbytes);
 extern "C" void ax_cuda_scratch_free(void *p);
 
+/* A per-device status word that kernels set instead of making the host wait:
+ * an index out of range found by index_select, gather, embedding or the index
+ * writes. The host reads it lazily, at the next synchronization (a read-back to
+ * the host, ax_synchronize), and reports it there as an error naming the op and
+ * the index (runtime.cu). The first error wins; later ones are dropped until it
+ * has been reported. */
+enum ax_cuda_status_op {
+  AX_STATUS_NONE = 0,
+  AX_STATUS_INDEX_SELECT,
+  AX_STATUS_GATHER,
+  AX_STATUS_EMBEDDING,
+  AX_STATUS_INDEX_ADD,
+  AX_STATUS_SCATTER_ADD,
+  AX_STATUS_EMBEDDING_BACKWARD
+};
+struct ax_cuda_status {
+  unsigned int flag; /* 0, or 1 once the fields below hold the first error */
+  int op;            /* ax_cuda_status_op */
+  int dim;
+  int pad;
+  long long index, size;
+};
+/* The current device's status word, for a kernel about to be queued on its
+ * stream: marks it to be read at the next synchronization. NULL after an error
+ * has been reported (kernels must accept NULL: then they only skip bad indices). */
+extern "C" ax_cuda_status *ax_cuda_status_arm(void);
+
 static inline bool ax_cuda_check_at(cudaError_t e, const char *what, const char *file, int line) {
   if (e == cudaSuccess) return true;
   ax_error("CUDA error %s (%s) in %s at %s:%d", cudaGetErrorName(e), cudaGetErrorString(e), what, file, line);
@@ -87,6 +114,20 @@ static inline cudaError_t ax_cuda_launch(void (*kernel)(P...), dim3 grid, dim3 b
 #else
 #define AX_DYNAMIC_SMEM(type, name) extern __shared__ __align__(16) type name[]
 #endif
+
+/* Records an index out of range in the status word (the first one only). */
+__device__ __forceinline__ void ax_cuda_report_index(ax_cuda_status *st, int op, int dim, long long index,
+                                                     long long size) {
+  if (!st) return;
+  if (atomicCAS(&st->flag, 0u, 2u) == 0u) { /* 2: being written */
+    st->op = op;
+    st->dim = dim;
+    st->index = index;
+    st->size = size;
+    __threadfence();
+    atomicExch(&st->flag, 1u);
+  }
+}
 
 /* Grid for a grid-stride loop over n items: enough blocks to fill the GPU, never more than needed. */
 static inline unsigned ax_cuda_blocks(int64_t n, int threads) {

@@ -22,6 +22,11 @@
  * the accumulation type (float, or double for f64) as they are loaded, so
  * bf16 and f16 accumulate in f32.
  *
+ * Index arithmetic: every quotient a loader or the store takes (by kh*kw, kw,
+ * oh*ow, ow, h*w, w, the strides) has a GEMM index (< 2^31: fits_int) as its
+ * dividend, so it is a 32-bit multiply-shift (ax_divmod32, divisors set up on
+ * the host), never a 64-bit division; only the final element offsets are 64-bit.
+ *
  * AXON_CONV=cudnn (read once) sends the three entries to conv_cudnn.cu instead.
  */
 #include <stdlib.h>
@@ -30,8 +35,8 @@
 #include <atomic>
 
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/loops.cuh"
 
-extern "C" void *ax_cuda_conv_workspace(size_t nbytes);
 #ifdef AXON_HAVE_CUDNN
 extern "C" void ax_cuda_cudnn_conv2d(ax_kt *y, const ax_kt *x, const ax_kt *w, const ax_kt *bias,
                                      const ax_conv_params *p);
@@ -59,7 +64,23 @@ struct ConvArgs {
   ax_conv_params p;
   int m, n, r;               /* GEMM sizes of one group */
   int splits, r_per_split;
+  /* divisors: kh*kw, kw, oh*ow, ow, h*w, w, sh, sw */
+  ax_divmod32 taps, kw, P, ow, hw, w, sh, sw;
 };
+
+/* q = v / d, r = v - q * d for 0 <= v < 2^31. */
+__device__ __forceinline__ int64_t qr(const ax_divmod32 &d, int64_t v, int64_t *r) {
+  int64_t q = (int64_t)d.div((uint32_t)v);
+  *r = v - q * (int64_t)d.d;
+  return q;
+}
+
+void init_divisors(ConvArgs &a) {
+  const ax_conv_params &p = a.p;
+  auto set = [](ax_divmod32 &d, int64_t v) { d.init((uint32_t)(v < 1 ? 1 : v >= (1LL << 31) ? (1LL << 31) - 1 : v)); };
+  set(a.taps, p.kh * p.kw), set(a.kw, p.kw), set(a.P, p.oh * p.ow), set(a.ow, p.ow);
+  set(a.hw, p.h * p.w), set(a.w, p.w), set(a.sh, p.sh), set(a.sw, p.sw);
+}
 
 /* A[m][k] of group g. */
 template <typename T, int PASS>
@@ -71,19 +92,21 @@ __device__ __forceinline__ typename ax_acc<T>::type load_a(const ConvArgs &a, in
   int64_t og = p.o / p.groups, cg = p.c / p.groups, taps = p.kh * p.kw;
   if (PASS == FORWARD) return widen<T>(src[(g * og + m) * (int64_t)a.r + k]);
   if (PASS == BACKWARD_INPUT) {
-    int64_t o = k / taps, t = k - o * taps;
+    int64_t t, o = qr(a.taps, k, &t);
     return widen<T>(src[((g * og + o) * cg + m) * taps + t]);
   }
-  int64_t P = p.oh * p.ow, img = k / P, pix = k - img * P;
+  int64_t P = p.oh * p.ow, pix, img = qr(a.P, k, &pix);
   return widen<T>(src[(img * p.o + g * og + m) * P + pix]);
 }
 /* x at window tap (c, i, j) of output pixel (img, oy, ox) of group g, or 0 in the padding. */
 template <typename T>
-__device__ __forceinline__ typename ax_acc<T>::type load_x_tap(const ax_conv_params &p, const T *x, int g,
-                                                                int64_t tap, int64_t out_pix) {
+__device__ __forceinline__ typename ax_acc<T>::type load_x_tap(const ConvArgs &a, const T *x, int g, int64_t tap,
+                                                                int64_t out_pix) {
   typedef typename ax_acc<T>::type A;
-  int64_t taps = p.kh * p.kw, c = tap / taps, t = tap - c * taps, i = t / p.kw, j = t - i * p.kw;
-  int64_t P = p.oh * p.ow, img = out_pix / P, q = out_pix - img * P, oy = q / p.ow, ox = q - oy * p.ow;
+  const ax_conv_params &p = a.p;
+  int64_t t, j, q, ox;
+  int64_t c = qr(a.taps, tap, &t), i = qr(a.kw, t, &j);
+  int64_t img = qr(a.P, out_pix, &q), oy = qr(a.ow, q, &ox);
   int64_t iy = oy * p.sh - p.ph + i * p.dh, ix = ox * p.sw - p.pw + j * p.dw;
   if (iy < 0 || iy >= p.h || ix < 0 || ix >= p.w) return A(0);
   int64_t cg = p.c / p.groups;
@@ -97,15 +120,17 @@ __device__ __forceinline__ typename ax_acc<T>::type load_b(const ConvArgs &a, in
   const T *src = (const T *)a.b_src;
   const ax_conv_params &p = a.p;
   if (k >= a.r || n >= a.n) return A(0);
-  if (PASS == FORWARD) return load_x_tap<T>(p, src, g, k, n);
-  if (PASS == BACKWARD_WEIGHT) return load_x_tap<T>(p, src, g, n, k);
+  if (PASS == FORWARD) return load_x_tap<T>(a, src, g, k, n);
+  if (PASS == BACKWARD_WEIGHT) return load_x_tap<T>(a, src, g, n, k);
   /* backward input: tap (o, i, j) of input pixel (img, iy, ix) came from output
    * pixel ((iy + ph - i dh) / sh, (ix + pw - j dw) / sw) when that divides exactly */
-  int64_t taps = p.kh * p.kw, o = k / taps, t = k - o * taps, i = t / p.kw, j = t - i * p.kw;
-  int64_t hw = p.h * p.w, img = n / hw, q = n - img * hw, iy = q / p.w, ix = q - iy * p.w;
+  int64_t t, j, q, ix;
+  int64_t o = qr(a.taps, k, &t), i = qr(a.kw, t, &j);
+  int64_t img = qr(a.hw, n, &q), iy = qr(a.w, q, &ix);
   int64_t ty = iy + p.ph - i * p.dh, tx = ix + p.pw - j * p.dw;
-  if (ty < 0 || tx < 0 || ty % p.sh || tx % p.sw) return A(0);
-  int64_t oy = ty / p.sh, ox = tx / p.sw;
+  if (ty < 0 || tx < 0) return A(0);
+  int64_t ry, rx, oy = qr(a.sh, ty, &ry), ox = qr(a.sw, tx, &rx);
+  if (ry || rx) return A(0);
   if (oy >= p.oh || ox >= p.ow) return A(0);
   int64_t og = p.o / p.groups;
   return widen<T>(src[((img * p.o + g * og + o) * p.oh + oy) * p.ow + ox]);
@@ -119,11 +144,11 @@ __device__ __forceinline__ void store_c(const ConvArgs &a, int g, int split, int
   const ax_conv_params &p = a.p;
   int64_t og = p.o / p.groups, cg = p.c / p.groups;
   if (PASS == FORWARD) {
-    int64_t P = p.oh * p.ow, img = n / P, q = n - img * P;
+    int64_t P = p.oh * p.ow, q, img = qr(a.P, n, &q);
     if (a.bias) v += widen<T>(((const T *)a.bias)[g * og + m]);
     ((T *)a.out)[(img * p.o + g * og + m) * P + q] = narrow<T>(v);
   } else if (PASS == BACKWARD_INPUT) {
-    int64_t hw = p.h * p.w, img = n / hw, q = n - img * hw;
+    int64_t hw = p.h * p.w, q, img = qr(a.hw, n, &q);
     ((T *)a.out)[(img * p.c + g * cg + m) * hw + q] = narrow<T>(v);
   } else if (a.splits == 1) {
     ((T *)a.out)[(g * og + m) * (int64_t)a.n + n] = narrow<T>(v);
@@ -228,6 +253,7 @@ bool fits_int(const char *what, int64_t v) {
 template <typename T, int PASS>
 void launch(ConvArgs a, const char *name) {
   const ax_conv_params &p = a.p;
+  init_divisors(a);
   int64_t tiles = ((a.m + BM - 1) / BM) * (int64_t)((a.n + BN - 1) / BN) * p.groups;
   a.splits = 1;
   a.r_per_split = a.r;
@@ -242,23 +268,26 @@ void launch(ConvArgs a, const char *name) {
       a.splits = (a.r + a.r_per_split - 1) / a.r_per_split;
     }
     if (a.splits > 1) {
-      a.out = ax_cuda_conv_workspace((size_t)a.splits * p.o * a.n * sizeof(A));
+      a.out = ax_cuda_scratch_alloc((size_t)a.splits * p.o * a.n * sizeof(A)); /* the caching allocator's */
       if (!a.out) return;
     }
   }
   dim3 grid((unsigned)((a.n + BN - 1) / BN), (unsigned)((a.m + BM - 1) / BM), (unsigned)(p.groups * a.splits));
   if (grid.y > 65535 || grid.z > 65535) {
     ax_error("%s: too many output channels or groups for one launch (%u x %u)", name, grid.y, grid.z);
+    if (a.splits > 1) ax_cuda_scratch_free(a.out);
     return;
   }
-  if (a.m == 0 || a.n == 0) return;
-  ax_cuda_launch(conv_igemm<T, PASS>, grid, THREADS, 0, ax_cuda_stream(), a);
-  if (!AX_CUDA_LAUNCH_CHECK("conv_igemm")) return;
-  if (a.splits > 1) {
-    int64_t count = (int64_t)p.o * a.n;
-    ax_cuda_launch(sum_splits<T>, ax_cuda_blocks(count, 256), 256, 0, ax_cuda_stream(), (T *)gw, (const A *)a.out, count, a.splits);
-    AX_CUDA_LAUNCH_CHECK("sum_splits");
+  if (a.m != 0 && a.n != 0) {
+    ax_cuda_launch(conv_igemm<T, PASS>, grid, THREADS, 0, ax_cuda_stream(), a);
+    if (AX_CUDA_LAUNCH_CHECK("conv_igemm") && a.splits > 1) {
+      int64_t count = (int64_t)p.o * a.n;
+      ax_cuda_launch(sum_splits<T>, ax_cuda_blocks(count, 256), 256, 0, ax_cuda_stream(), (T *)gw, (const A *)a.out,
+                     count, a.splits);
+      AX_CUDA_LAUNCH_CHECK("sum_splits");
+    }
   }
+  if (a.splits > 1) ax_cuda_scratch_free(a.out);
 }
 
 /* -1: follow AXON_CONV; 0: native; 1: cuDNN (ax_cuda_conv_force_backend: tests and the benchmark). */
@@ -301,21 +330,6 @@ extern "C" bool ax_cuda_conv_force_backend(int backend) {
 #endif
   forced_conv.store(backend < 0 ? -1 : backend == 1 ? 1 : 0, std::memory_order_relaxed);
   return true;
-}
-
-/* One cached device buffer per device, grown on demand (the conv passes run on one stream). */
-extern "C" void *ax_cuda_conv_workspace(size_t nbytes) {
-  static void *buf[64];
-  static size_t cap[64];
-  int dev = ax_cuda_current_device();
-  if (dev < 0 || dev >= 64) dev = 0;
-  if (nbytes <= cap[dev]) return buf[dev];
-  if (buf[dev] && !AX_CUDA_CHECK(cudaFree(buf[dev]))) return NULL; /* cudaFree waits for pending work */
-  buf[dev] = NULL;
-  cap[dev] = 0;
-  if (!AX_CUDA_CHECK(cudaMalloc(&buf[dev], nbytes))) return NULL;
-  cap[dev] = nbytes;
-  return buf[dev];
 }
 
 extern "C" void ax_cuda_conv2d(ax_kt *y, const ax_kt *x, const ax_kt *w, const ax_kt *bias, const ax_conv_params *p) {

@@ -6,14 +6,16 @@
  * any whose workspace would not fit) and are remembered per geometry, so a
  * training loop asks once per layer. f32 and f64 use plain FMA math so results
  * match the CPU backend's to rounding (no TF32); bf16 and f16 may use tensor
- * cores, accumulating in f32. The workspace is conv.cu's cached buffer. */
+ * cores, accumulating in f32. With AXON_DETERMINISTIC set (non-empty, not "0")
+ * only algorithms cuDNN reports as deterministic are taken (no atomics: the
+ * same inputs give the same bits on every run). The workspace comes from the
+ * caching allocator, on the stream the pass runs on. */
 #ifdef AXON_HAVE_CUDNN
 #include <cudnn.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kernels/cuda/common.cuh"
-
-extern "C" void *ax_cuda_conv_workspace(size_t nbytes);
 
 namespace {
 
@@ -107,16 +109,29 @@ void cache_add(const ax_conv_params *p, int dtype, int pass, int algo, size_t wo
   e->workspace = workspace;
 }
 
-/* The first heuristic result that succeeded and fits the workspace limit. */
+/* AXON_DETERMINISTIC set (non-empty, not "0"), read once. */
+bool deterministic() {
+  static int cached = -1;
+  if (cached < 0) {
+    const char *s = getenv("AXON_DETERMINISTIC");
+    cached = s && s[0] && strcmp(s, "0") != 0;
+  }
+  return cached;
+}
+
+/* The first heuristic result that succeeded, fits the workspace limit and,
+ * under AXON_DETERMINISTIC, is deterministic. */
 template <typename Perf>
 bool pick(const Perf *perf, int count, int *algo, size_t *workspace, const char *op) {
+  bool det = deterministic();
   for (int i = 0; i < count; i++)
-    if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= MAX_WORKSPACE) {
+    if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= MAX_WORKSPACE &&
+        (!det || perf[i].determinism == CUDNN_DETERMINISTIC)) {
       *algo = (int)perf[i].algo;
       *workspace = perf[i].memory;
       return true;
     }
-  ax_error("%s: cuDNN offers no algorithm for this convolution", op);
+  ax_error("%s: cuDNN offers no %salgorithm for this convolution", op, det ? "deterministic (AXON_DETERMINISTIC) " : "");
   return false;
 }
 
@@ -170,8 +185,12 @@ void run(int pass, int dtype, const ax_conv_params *p, void *out, const void *in
   int algo;
   size_t ws_size;
   if (!choose(h, d, p, dtype, pass, &algo, &ws_size, op)) return;
-  void *ws = ws_size ? ax_cuda_conv_workspace(ws_size) : nullptr;
+  void *ws = ws_size ? ax_cuda_scratch_alloc(ws_size) : nullptr; /* from the caching allocator */
   if (ws_size && !ws) return;
+  struct Release {
+    void *p;
+    ~Release() { if (p) ax_cuda_scratch_free(p); } /* after the pass is queued: reused only in stream order */
+  } release{ws};
   const void *one = ONE.for_dtype(dtype), *zero = ZERO.for_dtype(dtype);
   if (pass == FORWARD) { /* out y, in0 x, in1 w */
     if (CUDNN_CHECK(cudnnConvolutionForward(h, one, d.x, in0, d.w, in1, d.conv, (cudnnConvolutionFwdAlgo_t)algo,

@@ -45,6 +45,7 @@ bool ax_cuda_gemm_cublas(const ax_gemm_args *args);
 
 /* index.cu */
 void ax_cuda_index_select(ax_kt *out, const ax_kt *in, int dim, const ax_kt *index);
+void ax_cuda_embedding(ax_kt *out, const ax_kt *weight, const ax_kt *index);
 void ax_cuda_index_add(ax_kt *out, int dim, const ax_kt *index, const ax_kt *src);
 void ax_cuda_gather(ax_kt *out, const ax_kt *in, int dim, const ax_kt *index);
 void ax_cuda_scatter_add(ax_kt *out, int dim, const ax_kt *index, const ax_kt *src);

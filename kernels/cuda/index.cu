@@ -6,10 +6,12 @@
  * with stride 0 outside `dim`), so one offset calculation (loops.cuh) gives
  * all addresses.
  *
- * Out of range indices: the op layer checks every index on the host before a
- * kernel runs. The kernels still never touch memory out of bounds: a read of a
- * bad index writes 0, a write of one is skipped, and both raise a per-device
- * flag that ax_cuda_index_error() reads (and clears).
+ * Out of range indices are found here, not by the op layer (which would have
+ * to copy the indices to the host and wait): a read of a bad index writes 0, a
+ * write of one is skipped, and both record the op, the dim and the index in the
+ * device's status word (common.cuh), which the host reads at its next
+ * synchronization and reports as the op's error. (ax_scatter_add still checks
+ * its indices on the host first; its kernels report here too.)
  *
  * Determinism of the writes. Two schemes:
  *  - owner: one thread per target element scans the J entries along `dim`
@@ -27,8 +29,6 @@
 
 #include "kernels/cuda/loops.cuh"
 #include "kernels/cuda/runtime.h"
-
-__device__ unsigned int ax_index_oob_flag;
 
 namespace {
 
@@ -121,14 +121,21 @@ __device__ __forceinline__ void offsets(const ax_plan<4> &plan, int64_t i, int64
   for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (int64_t)gridDim.x * blockDim.x)
 
 /* operands: 0 out, 1 in (stride 0 along dim), 2 index */
+/* What a kernel reports an index out of range with: the status word, the op, the dim. */
+struct Oob {
+  ax_cuda_status *st;
+  int op, dim;
+};
+
 template <typename U, typename I, bool I32>
-__global__ void read_kernel(char *out, const char *in, const char *idx, ax_plan<4> plan, int64_t in_ds, int64_t size) {
+__global__ void read_kernel(char *out, const char *in, const char *idx, ax_plan<4> plan, int64_t in_ds, int64_t size,
+                            Oob oob) {
   GRID_STRIDE(i, plan.numel) {
     int64_t off[4];
     offsets<I32>(plan, i, off);
     int64_t v = (int64_t) * (const I *)(idx + off[2]);
     if (v < 0 || v >= size) {
-      ax_index_oob_flag = 1;
+      ax_cuda_report_index(oob.st, oob.op, oob.dim, v, size);
       *(U *)(out + off[0]) = (U)0;
       continue;
     }
@@ -139,14 +146,14 @@ __global__ void read_kernel(char *out, const char *in, const char *idx, ax_plan<
 /* operands: 0 direct, 1 target (stride 0 along dim), 2 index */
 template <int DT, typename I, bool I32>
 __global__ void add_atomic_kernel(char *target, const char *direct, const char *idx, ax_plan<4> plan, int64_t t_ds,
-                                  int64_t size) {
+                                  int64_t size, Oob oob) {
   typedef typename elem<DT>::T T;
   GRID_STRIDE(i, plan.numel) {
     int64_t off[4];
     offsets<I32>(plan, i, off);
     int64_t v = (int64_t) * (const I *)(idx + off[2]);
     if (v < 0 || v >= size) {
-      ax_index_oob_flag = 1;
+      ax_cuda_report_index(oob.st, oob.op, oob.dim, v, size);
       continue;
     }
     elem<DT>::atomic((T *)(target + off[1] + v * t_ds), *(const T *)(direct + off[0]));
@@ -157,7 +164,7 @@ __global__ void add_atomic_kernel(char *target, const char *direct, const char *
  * dim), 3 the target's coordinate along dim (byte stride 1 there, 0 elsewhere) */
 template <int DT, typename I, bool I32>
 __global__ void add_owner_kernel(char *target, const char *direct, const char *idx, ax_plan<4> plan, int64_t J,
-                                 int64_t d_ds, int64_t i_ds, int64_t size) {
+                                 int64_t d_ds, int64_t i_ds, int64_t size, Oob oob) {
   typedef typename elem<DT>::T T;
   GRID_STRIDE(i, plan.numel) {
     int64_t off[4];
@@ -172,7 +179,7 @@ __global__ void add_owner_kernel(char *target, const char *direct, const char *i
         acc = elem<DT>::add(acc, *(const T *)(direct + off[1] + j * d_ds));
         hit = true;
       } else if (v < 0 || v >= size) {
-        ax_index_oob_flag = 1;
+        ax_cuda_report_index(oob.st, oob.op, oob.dim, v, size);
       }
     }
     if (hit) *t = acc;
@@ -205,19 +212,19 @@ unsigned blocks_for(const ax_plan<4> &plan) { return ax_cuda_blocks(plan.numel, 
 
 template <typename U, typename I>
 void read_launch(const ax_kt &out, const ax_kt &in, const ax_kt &index, const ax_plan<4> &plan, int64_t in_ds,
-                 int64_t size) {
+                 int64_t size, Oob oob) {
   cudaStream_t st = ax_cuda_stream();
   if (plan.use32())
     ax_cuda_launch(read_kernel<U, I, true>, blocks_for(plan), 256, 0, st, (char *)out.data, (const char *)in.data,
-                                                              (const char *)index.data, plan, in_ds, size);
+                   (const char *)index.data, plan, in_ds, size, oob);
   else
     ax_cuda_launch(read_kernel<U, I, false>, blocks_for(plan), 256, 0, st, (char *)out.data, (const char *)in.data,
-                                                               (const char *)index.data, plan, in_ds, size);
+                   (const char *)index.data, plan, in_ds, size, oob);
   AX_CUDA_LAUNCH_CHECK("index read_kernel");
 }
 
 /* out[p] = in[p with coordinate dim replaced by index(p)] over out's shape */
-void run_read(const ax_kt *out_, const ax_kt *in_, int dim, const ax_kt *index, int per_element) {
+void run_read(const ax_kt *out_, const ax_kt *in_, int dim, const ax_kt *index, int per_element, int op) {
   ax_kt out = at_least_1d(out_), in = at_least_1d(in_);
   int64_t es = ax_cuda_elem_size(out.dtype);
   int64_t strides[4][AX_MAX_DIMS];
@@ -231,8 +238,10 @@ void run_read(const ax_kt *out_, const ax_kt *in_, int dim, const ax_kt *index, 
   if (plan.numel == 0) return;
   int64_t in_ds = in.strides[dim] * es, size = in.shape[dim];
   bool i64 = index->dtype == AX_I64;
+  Oob oob = {ax_cuda_status_arm(), op, dim};
 #define READ_CASE(U) \
-  (i64 ? read_launch<U, int64_t>(out, in, *index, plan, in_ds, size) : read_launch<U, int32_t>(out, in, *index, plan, in_ds, size))
+  (i64 ? read_launch<U, int64_t>(out, in, *index, plan, in_ds, size, oob) \
+       : read_launch<U, int32_t>(out, in, *index, plan, in_ds, size, oob))
   switch (es) {
     case 1: READ_CASE(uint8_t); break;
     case 2: READ_CASE(uint16_t); break;
@@ -253,7 +262,7 @@ bool force_deterministic(void) {
 
 template <int DT, typename I>
 void write_launch(const ax_kt &target, const ax_kt &direct, const ax_kt &index, int per_element, int dim,
-                  const int64_t *space) {
+                  const int64_t *space, Oob oob) {
   int nd = target.ndim;
   int64_t es = ax_cuda_elem_size(DT), ies = ax_cuda_elem_size(index.dtype);
   int64_t J = space[dim], R = target.shape[dim];
@@ -280,10 +289,10 @@ void write_launch(const ax_kt &target, const ax_kt &direct, const ax_kt &index, 
     int64_t d_ds = direct.strides[dim] * es;
     if (plan.use32())
       ax_cuda_launch(add_owner_kernel<DT, I, true>, blocks_for(plan), 256, 0, st,
-          (char *)target.data, (const char *)direct.data, (const char *)index.data, plan, J, d_ds, i_ds, R);
+          (char *)target.data, (const char *)direct.data, (const char *)index.data, plan, J, d_ds, i_ds, R, oob);
     else
       ax_cuda_launch(add_owner_kernel<DT, I, false>, blocks_for(plan), 256, 0, st,
-          (char *)target.data, (const char *)direct.data, (const char *)index.data, plan, J, d_ds, i_ds, R);
+          (char *)target.data, (const char *)direct.data, (const char *)index.data, plan, J, d_ds, i_ds, R, oob);
     AX_CUDA_LAUNCH_CHECK("index add_owner_kernel");
     return;
   }
@@ -297,10 +306,10 @@ void write_launch(const ax_kt &target, const ax_kt &direct, const ax_kt &index, 
   int64_t t_ds = target.strides[dim] * es;
   if (plan.use32())
     ax_cuda_launch(add_atomic_kernel<DT, I, true>, blocks_for(plan), 256, 0, st, (char *)target.data, (const char *)direct.data,
-                                                                     (const char *)index.data, plan, t_ds, R);
+                                                                     (const char *)index.data, plan, t_ds, R, oob);
   else
     ax_cuda_launch(add_atomic_kernel<DT, I, false>, blocks_for(plan), 256, 0, st, (char *)target.data, (const char *)direct.data,
-                                                                      (const char *)index.data, plan, t_ds, R);
+                                                                      (const char *)index.data, plan, t_ds, R, oob);
   AX_CUDA_LAUNCH_CHECK("index add_atomic_kernel");
 }
 
@@ -310,12 +319,13 @@ void run_write(const ax_kt *target_, int dim, const ax_kt *index, const ax_kt *d
   ax_kt target = at_least_1d(target_), direct = at_least_1d(direct_), sp = at_least_1d(space_of);
   const int64_t *space = sp.shape;
   bool i64 = index->dtype == AX_I64;
+  Oob oob = {ax_cuda_status_arm(), per_element ? AX_STATUS_SCATTER_ADD : AX_STATUS_INDEX_ADD, dim};
 #define WRITE_CASE(DT)                                                                   \
   case DT:                                                                               \
     if (i64)                                                                             \
-      write_launch<DT, int64_t>(target, direct, *index, per_element, dim, space);        \
+      write_launch<DT, int64_t>(target, direct, *index, per_element, dim, space, oob);   \
     else                                                                                 \
-      write_launch<DT, int32_t>(target, direct, *index, per_element, dim, space);        \
+      write_launch<DT, int32_t>(target, direct, *index, per_element, dim, space, oob);   \
     break;
   switch (target.dtype) {
     WRITE_CASE(AX_F32)
@@ -334,11 +344,15 @@ void run_write(const ax_kt *target_, int dim, const ax_kt *index, const ax_kt *d
 } // namespace
 
 extern "C" void ax_cuda_index_select(ax_kt *out, const ax_kt *in, int dim, const ax_kt *index) {
-  run_read(out, in, dim, index, 0);
+  run_read(out, in, dim, index, 0, AX_STATUS_INDEX_SELECT);
+}
+
+extern "C" void ax_cuda_embedding(ax_kt *out, const ax_kt *weight, const ax_kt *index) {
+  run_read(out, weight, 0, index, 0, AX_STATUS_EMBEDDING);
 }
 
 extern "C" void ax_cuda_gather(ax_kt *out, const ax_kt *in, int dim, const ax_kt *index) {
-  run_read(out, in, dim, index, 1);
+  run_read(out, in, dim, index, 1, AX_STATUS_GATHER);
 }
 
 extern "C" void ax_cuda_index_add(ax_kt *out, int dim, const ax_kt *index, const ax_kt *src) {
@@ -347,15 +361,4 @@ extern "C" void ax_cuda_index_add(ax_kt *out, int dim, const ax_kt *index, const
 
 extern "C" void ax_cuda_scatter_add(ax_kt *out, int dim, const ax_kt *index, const ax_kt *src) {
   run_write(out, dim, index, src, 1, index);
-}
-
-extern "C" int ax_cuda_index_error(void) {
-  unsigned int flag = 0, zero = 0;
-  cudaStream_t st = ax_cuda_stream();
-  if (!AX_CUDA_CHECK(cudaMemcpyFromSymbolAsync(&flag, ax_index_oob_flag, sizeof flag, 0, cudaMemcpyDeviceToHost, st)) ||
-      !AX_CUDA_CHECK(cudaStreamSynchronize(st)))
-    return 0;
-  if (flag) AX_CUDA_CHECK(cudaMemcpyToSymbolAsync(ax_index_oob_flag, &zero, sizeof zero, 0, cudaMemcpyHostToDevice, st));
-  if (flag) AX_CUDA_CHECK(cudaStreamSynchronize(st));
-  return flag != 0;
 }

@@ -252,10 +252,19 @@ static bool check_stats(const char *op, const ax_kt *x, const ax_kt *rstd) {
 
 /* ---------------- embedding backward ---------------- */
 
+/* An index out of range (the forward pass found it too, reported at the next
+ * synchronization) becomes key v_count: it sorts after every row and is summed
+ * into none (counts[v_count] lies past the rows the sums read). */
 template <typename I>
-__global__ void embedding_keys_kernel(const I *index, int64_t istride, int64_t n, int *keys, int *pos, int *counts) {
+__global__ void embedding_keys_kernel(const I *index, int64_t istride, int64_t n, int *keys, int *pos, int *counts,
+                                      int64_t v_count, ax_cuda_status *status) {
   for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-    int k = (int)index[i * istride];
+    int64_t k64 = (int64_t)index[i * istride];
+    if (k64 < 0 || k64 >= v_count) {
+      ax_cuda_report_index(status, AX_STATUS_EMBEDDING_BACKWARD, 0, k64, v_count);
+      k64 = v_count;
+    }
+    int k = (int)k64;
     keys[i] = k;
     pos[i] = (int)i;
     atomicAdd(&counts[k], 1); /* integer counts: the same result in any order */
@@ -356,7 +365,7 @@ extern "C" void ax_cuda_embedding_backward(ax_kt *gweight, const ax_kt *index, c
   }
   cudaStream_t st = ax_cuda_stream();
   int bits = 1;
-  while (bits < 31 && (1LL << bits) < v_count) bits++;
+  while (bits < 31 && (1LL << bits) <= v_count) bits++; /* keys 0 .. v_count (an index out of range) */
   /* ints: counts [V + 1], start [V + 1], keys and positions twice [N] each (sort in / out), the sort's histograms */
   size_t ints = 2 * (size_t)(v_count + 1) + 4 * (size_t)n + axsort::radix_scratch_ints(n);
   int *scratch = (int *)ax_cuda_scratch_alloc(ints * sizeof(int));
@@ -366,12 +375,13 @@ extern "C" void ax_cuda_embedding_backward(ax_kt *gweight, const ax_kt *index, c
   bool ok = AX_CUDA_CHECK(cudaMemsetAsync(counts, 0, (size_t)(v_count + 1) * sizeof(int), st));
   if (ok && n > 0) {
     unsigned blocks = ax_cuda_blocks(n, 256);
+    ax_cuda_status *status = ax_cuda_status_arm();
     if (index->dtype == AX_I64)
       ax_cuda_launch(embedding_keys_kernel<int64_t>, blocks, 256, 0, st, (const int64_t *)index->data, istride, n,
-                     keys, pos, counts);
+                     keys, pos, counts, v_count, status);
     else
       ax_cuda_launch(embedding_keys_kernel<int32_t>, blocks, 256, 0, st, (const int32_t *)index->data, istride, n,
-                     keys, pos, counts);
+                     keys, pos, counts, v_count, status);
     ok = AX_CUDA_LAUNCH_CHECK("embedding_keys_kernel") &&
          axsort::radix_sort_pairs(keys, pos, keys2, pos2, n, bits, sort_tmp, st, &keys_sorted, &order);
   }

@@ -264,8 +264,9 @@ void reduce_launch(const Layout &L, const ax_kt *out, const ax_kt *in) {
   }
   a.chunk = (a.nred + a.splits - 1) / a.splits;
   if (a.splits > 1) {
-    size_t bytes = (size_t)a.nout * a.splits * sizeof(A);
-    if (!AX_CUDA_CHECK(cudaMallocAsync(&a.ws, bytes, st))) return;
+    /* the partials, from the caching allocator (stream ordered: reused only by later work on st) */
+    a.ws = ax_cuda_scratch_alloc((size_t)a.nout * a.splits * sizeof(A));
+    if (!a.ws) return;
   }
   if (rows) {
     ax_cuda_launch(reduce_rows_kernel<T, O, A, Op>, grid, block, 0, st, a);
@@ -277,7 +278,7 @@ void reduce_launch(const Layout &L, const ax_kt *out, const ax_kt *in) {
   if (a.splits > 1) {
     ax_cuda_launch(reduce_combine_kernel<O, A, Op>, ax_cuda_blocks(a.nout, 256), 256, 0, st, a);
     AX_CUDA_LAUNCH_CHECK("reduce_combine_kernel");
-    AX_CUDA_CHECK(cudaFreeAsync(a.ws, st));
+    ax_cuda_scratch_free(a.ws);
   }
 }
 

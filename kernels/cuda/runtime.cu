@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <unordered_map>
@@ -151,6 +152,14 @@ static cudaStream_t stream_of(int dev) {
 extern "C" cudaStream_t ax_cuda_stream(void) { return stream_of(ax_cuda_current_device()); }
 extern "C" void *ax_cuda_get_stream(void) { return (void *)ax_cuda_stream(); }
 extern "C" void ax_cuda_set_stream(void *stream) { user_streams[ax_cuda_current_device()] = (cudaStream_t)stream; }
+extern "C" void *ax_cuda_stream_create(void) {
+  cudaStream_t st;
+  if (!AX_CUDA_CHECK(cudaStreamCreateWithFlags(&st, cudaStreamDefault))) return NULL;
+  return (void *)st;
+}
+extern "C" void ax_cuda_stream_destroy(void *stream) {
+  if (stream) AX_CUDA_CHECK(cudaStreamDestroy((cudaStream_t)stream));
+}
 
 extern "C" void *ax_cuda_event_create(void) {
   cudaEvent_t e;
@@ -190,12 +199,20 @@ struct block_info {
   int dev;
   cudaStream_t stream;
   bool in_use;
+  std::vector<cudaStream_t> used_on; /* streams other than `stream` it was recorded on (ax_cuda_record_stream) */
+};
+/* A freed block that other streams used: back to its free list once every event completed. */
+struct pending_free {
+  void *p;
+  std::vector<cudaEvent_t> events;
 };
 typedef std::multimap<std::pair<cudaStream_t, size_t>, void *> free_list; /* (stream, size) -> block */
 struct alloc_state {
   std::mutex lock;
   std::unordered_map<void *, block_info> blocks; /* every block we hold, in use or cached */
   free_list free_blocks[AX_MAX_CUDA_DEVICES];
+  std::vector<pending_free> pending[AX_MAX_CUDA_DEVICES];
+  std::vector<cudaEvent_t> spare_events[AX_MAX_CUDA_DEVICES]; /* completed, for the next deferred free */
   ax_memory_stats stats[AX_MAX_CUDA_DEVICES];
   ax_cuda_alloc_counters counters[AX_MAX_CUDA_DEVICES];
 };
@@ -225,6 +242,35 @@ static const char *fmt_bytes(size_t n, char *buf, size_t cap) {
   return buf;
 }
 
+/* With A.lock held: the deferred frees of dev whose events have all completed
+ * go back to their free lists (wait: synchronize the events first, for a
+ * release of the whole cache). Never blocks otherwise: cudaEventQuery only. */
+static void collect_pending(alloc_state &A, int dev, bool wait) {
+  std::vector<pending_free> &pl = A.pending[dev];
+  size_t keep = 0;
+  for (size_t i = 0; i < pl.size(); i++) {
+    pending_free &pf = pl[i];
+    bool done = true;
+    for (cudaEvent_t e : pf.events) {
+      cudaError_t r = wait ? cudaEventSynchronize(e) : cudaEventQuery(e);
+      if (r == cudaErrorNotReady) {
+        done = false;
+        break;
+      }
+      if (r != cudaSuccess) cudaGetLastError(); /* a broken event: the device reports its error elsewhere */
+    }
+    if (!done) {
+      if (keep != i) pl[keep] = std::move(pf);
+      keep++;
+      continue;
+    }
+    for (cudaEvent_t e : pf.events) A.spare_events[dev].push_back(e);
+    block_info &b = A.blocks[pf.p];
+    A.free_blocks[dev].insert(std::make_pair(std::make_pair(b.stream, b.size), pf.p));
+  }
+  pl.resize(keep);
+}
+
 /* cudaFree every cached block of dev (the current device). cudaFree waits for
  * the device, so blocks still used by queued kernels are safe to release. */
 static bool release_cache(int dev, bool report) {
@@ -232,6 +278,7 @@ static bool release_cache(int dev, bool report) {
   std::vector<void *> victims;
   {
     std::lock_guard<std::mutex> g(A.lock);
+    collect_pending(A, dev, true);
     for (auto &kv : A.free_blocks[dev]) {
       victims.push_back(kv.second);
       A.blocks.erase(kv.second);
@@ -270,6 +317,7 @@ static void *cuda_alloc(size_t nbytes, int dev) {
   alloc_state &A = allocator();
   {
     std::lock_guard<std::mutex> g(A.lock);
+    if (!A.pending[dev].empty()) collect_pending(A, dev, false);
     free_list &fl = A.free_blocks[dev];
     auto it = fl.lower_bound(std::make_pair(st, size));
     if (it != fl.end() && it->first.first == st && block_fits(it->first.second, size)) {
@@ -320,7 +368,7 @@ static void *cuda_alloc(size_t nbytes, int dev) {
     return NULL;
   }
   std::lock_guard<std::mutex> g(A.lock);
-  A.blocks[p] = block_info{size, dev, st, true};
+  A.blocks[p] = block_info{size, dev, st, true, {}};
   ax_memory_stats &s = A.stats[dev];
   s.live_bytes += size;
   s.os_allocs++;
@@ -328,6 +376,23 @@ static void *cuda_alloc(size_t nbytes, int dev) {
   A.counters[dev].cache_misses++;
   AX_EMU_HANDED_OUT(p, nbytes, size);
   return p;
+}
+
+/* With A.lock held: adds st to the streams b is used on (not its own stream). */
+static void note_stream(block_info &b, cudaStream_t st) {
+  if (st == b.stream) return;
+  for (cudaStream_t u : b.used_on)
+    if (u == st) return;
+  b.used_on.push_back(st);
+}
+
+extern "C" int ax_cuda_record_stream(void *ptr, void *stream) {
+  alloc_state &A = allocator();
+  std::lock_guard<std::mutex> g(A.lock);
+  auto it = A.blocks.find(ptr);
+  if (it == A.blocks.end() || !it->second.in_use) return -1;
+  note_stream(it->second, (cudaStream_t)stream);
+  return 0;
 }
 
 static void cuda_free(void *p, size_t nbytes, int dev) {
@@ -343,15 +408,60 @@ static void cuda_free(void *p, size_t nbytes, int dev) {
     return;
   }
   block_info &b = it->second;
+  /* the stream current now may have used the block last (a tensor made on the
+   * device's stream, used and dropped under ax_cuda_set_stream) */
+  if (user_streams[b.dev]) note_stream(b, user_streams[b.dev]);
   b.in_use = false;
   AX_EMU_RETURNED(p);
-  A.free_blocks[b.dev].insert(std::make_pair(std::make_pair(b.stream, b.size), p));
   A.stats[b.dev].live_bytes -= b.size;
   A.stats[b.dev].cached_bytes += b.size;
+  if (b.used_on.empty()) {
+    A.free_blocks[b.dev].insert(std::make_pair(std::make_pair(b.stream, b.size), p));
+    return;
+  }
+  /* used on other streams: an event on each, and the block waits in pending
+   * until they have all completed (stream order alone protects only its own stream) */
+  pending_free pf;
+  pf.p = p;
+  int prev = ax_cuda_current_device();
+  bool ok = set_device(b.dev) == cudaSuccess;
+  for (cudaStream_t u : b.used_on) {
+    cudaEvent_t e = nullptr;
+    std::vector<cudaEvent_t> &spare = A.spare_events[b.dev];
+    if (!spare.empty()) {
+      e = spare.back();
+      spare.pop_back();
+    } else if (!ok || cudaEventCreateWithFlags(&e, cudaEventDisableTiming) != cudaSuccess) {
+      ok = false;
+      break;
+    }
+    pf.events.push_back(e);
+    if (cudaEventRecord(e, u) != cudaSuccess) {
+      ok = false;
+      break;
+    }
+  }
+  if (!ok) { /* no event: wait for the device instead, the block is then free for anyone */
+    cudaGetLastError();
+    cudaDeviceSynchronize();
+    for (cudaEvent_t e : pf.events) cudaEventDestroy(e);
+    pf.events.clear();
+  }
+  if (prev != b.dev) set_device(prev);
+  b.used_on.clear();
+  A.counters[b.dev].deferred_frees++;
+  if (pf.events.empty())
+    A.free_blocks[b.dev].insert(std::make_pair(std::make_pair(b.stream, b.size), p));
+  else
+    A.pending[b.dev].push_back(std::move(pf));
 }
 
 #if !defined(AX_CUDA_EMULATE)
 extern "C" int ax_cuda_is_emulated(void) { return 0; }
+extern "C" int ax_cuda_emu_counters_get(ax_cuda_emu_counters *out) {
+  memset(out, 0, sizeof *out);
+  return -1;
+}
 extern "C" int ax_cuda_kernel_counts(ax_cuda_kernel_count *out, int cap) { return -1; }
 #endif
 
@@ -370,7 +480,9 @@ extern "C" ax_cuda_alloc_counters ax_cuda_alloc_counters_get(int dev) {
   if (dev < 0 || dev >= AX_MAX_CUDA_DEVICES) return c;
   alloc_state &A = allocator();
   std::lock_guard<std::mutex> g(A.lock);
-  return A.counters[dev];
+  c = A.counters[dev];
+  c.pending_blocks = A.pending[dev].size();
+  return c;
 }
 
 static void cuda_empty_cache(int dev) {
@@ -384,6 +496,83 @@ extern "C" void *ax_cuda_scratch_alloc(size_t nbytes) {
   return p;
 }
 extern "C" void ax_cuda_scratch_free(void *p) { cuda_free(p, 0, 0); }
+
+/* ------------------------------------------------------------------------ */
+/* the device status word (common.cuh): errors found by kernels, read lazily  */
+
+struct status_slot {
+  std::once_flag once;
+  std::mutex lock;      /* one reader at a time of host_word */
+  bool ok;
+  ax_cuda_status *dev_word, *host_word; /* device memory; its pinned copy */
+  std::atomic<bool> armed; /* a kernel that may set it was queued since the last read */
+};
+static status_slot status_slots[AX_MAX_CUDA_DEVICES];
+
+extern "C" ax_cuda_status *ax_cuda_status_arm(void) {
+  int dev = ax_cuda_current_device();
+  status_slot &s = status_slots[dev];
+  std::call_once(s.once, [&s, dev] {
+    s.ok = AX_CUDA_CHECK(cudaMalloc((void **)&s.dev_word, sizeof(ax_cuda_status))) &&
+           AX_CUDA_CHECK(cudaMallocHost((void **)&s.host_word, sizeof(ax_cuda_status))) &&
+           AX_CUDA_CHECK(cudaMemsetAsync(s.dev_word, 0, sizeof(ax_cuda_status), stream_of(dev)));
+    if (s.ok) memset(s.host_word, 0, sizeof(ax_cuda_status));
+  });
+  if (!s.ok) return NULL;
+  s.armed.store(true);
+  return s.dev_word;
+}
+
+/* Before the host waits for st: if a kernel may have set dev's status word,
+ * queue a copy of it into pinned memory (s.lock is then held until status_end). */
+static bool status_begin(int dev, cudaStream_t st) {
+  status_slot &s = status_slots[dev];
+  if (!s.armed.load()) return false;
+  s.lock.lock();
+  s.armed.store(false);
+  if (cudaMemcpyAsync(s.host_word, s.dev_word, sizeof(ax_cuda_status), cudaMemcpyDeviceToHost, st) != cudaSuccess) {
+    cudaGetLastError();
+    s.armed.store(true);
+    s.lock.unlock();
+    return false;
+  }
+  return true;
+}
+
+static const char *status_op_name(int op) {
+  switch (op) {
+    case AX_STATUS_INDEX_SELECT: return "ax_index_select";
+    case AX_STATUS_GATHER: return "ax_gather";
+    case AX_STATUS_EMBEDDING: return "ax_embedding";
+    case AX_STATUS_INDEX_ADD: return "index_add (ax_index_select's gradient)";
+    case AX_STATUS_SCATTER_ADD: return "ax_scatter_add";
+    case AX_STATUS_EMBEDDING_BACKWARD: return "ax_embedding's gradient";
+    default: return "an index kernel";
+  }
+}
+
+/* After the host waited for st (begun: status_begin's answer): reports an error
+ * the word holds, and clears it. false when one was reported. */
+static bool status_end(int dev, cudaStream_t st, bool begun, bool waited) {
+  if (!begun) return true;
+  status_slot &s = status_slots[dev];
+  ax_cuda_status w = *s.host_word;
+  memset(s.host_word, 0, sizeof w);
+  if (!waited) s.armed.store(true); /* the copy may not have landed: read it next time */
+  if (!waited || !w.flag) {
+    s.lock.unlock();
+    return true;
+  }
+  AX_CUDA_CHECK(cudaMemsetAsync(s.dev_word, 0, sizeof(ax_cuda_status), st));
+  s.lock.unlock();
+  if (w.op == AX_STATUS_EMBEDDING || w.op == AX_STATUS_EMBEDDING_BACKWARD)
+    ax_error("%s: index %lld is out of range for %lld embeddings on cuda:%d (found on the device at the next "
+             "synchronization)", status_op_name(w.op), w.index, w.size, dev);
+  else
+    ax_error("%s: index %lld is out of range for dim %d of size %lld on cuda:%d (found on the device at the next "
+             "synchronization)", status_op_name(w.op), w.index, w.dim, w.size, dev);
+  return false;
+}
 
 /* ------------------------------------------------------------------------ */
 /* transfers through pinned staging buffers                                 */
@@ -434,15 +623,28 @@ static void cuda_copy_from_host(void *dst, const void *src, size_t n, int dev) {
   }
 }
 
-static void cuda_copy_to_host(void *dst, const void *src, size_t n, int dev) {
-  if (!n || !use_device(dev)) return;
+static bool copy_to_host_on(void *dst, const void *src, size_t n, int dev, cudaStream_t st);
+
+/* 0, or -1 after reporting an error: the copy's, or one a kernel left in the
+ * device's status word (an index out of range) since the last synchronization. */
+static int cuda_copy_to_host(void *dst, const void *src, size_t n, int dev) {
+  if (!use_device(dev)) return -1;
   cudaStream_t st = stream_of(dev);
+  bool begun = status_begin(dev, st);
+  bool waited = copy_to_host_on(dst, src, n, dev, st) && (!begun || n || AX_CUDA_CHECK(cudaStreamSynchronize(st)));
+  if (!status_end(dev, st, begun, waited)) return -1;
+  return waited ? 0 : -1;
+}
+
+/* The copy itself, on st; true once the bytes are in dst (the stream has passed
+ * everything queued before the copy). */
+static bool copy_to_host_on(void *dst, const void *src, size_t n, int dev, cudaStream_t st) {
+  if (!n) return true;
   staging &s = stages[dev];
   std::lock_guard<std::mutex> g(s.lock);
-  if (!staging_ready(s)) {
-    if (AX_CUDA_CHECK(cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToHost, st))) AX_CUDA_CHECK(cudaStreamSynchronize(st));
-    return;
-  }
+  if (!staging_ready(s))
+    return AX_CUDA_CHECK(cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToHost, st)) &&
+           AX_CUDA_CHECK(cudaStreamSynchronize(st));
   /* double buffered: chunk i lands in one buffer while chunk i-1 is copied out of the other */
   size_t pend_off[2] = {0, 0}, pend_len[2] = {0, 0};
   bool pend[2] = {false, false};
@@ -456,21 +658,23 @@ static void cuda_copy_to_host(void *dst, const void *src, size_t n, int dev) {
     size_t len = n - off < STAGE_BYTES ? n - off : STAGE_BYTES;
     int b = s.next;
     s.next ^= 1;
-    if (!drain(b)) return;
-    if (!AX_CUDA_CHECK(cudaMemcpyAsync(s.buf[b], (const char *)src + off, len, cudaMemcpyDeviceToHost, st))) return;
-    if (!AX_CUDA_CHECK(cudaEventRecord(s.done[b], st))) return;
+    if (!drain(b)) return false;
+    if (!AX_CUDA_CHECK(cudaMemcpyAsync(s.buf[b], (const char *)src + off, len, cudaMemcpyDeviceToHost, st))) return false;
+    if (!AX_CUDA_CHECK(cudaEventRecord(s.done[b], st))) return false;
     pend[b] = true;
     pend_off[b] = off;
     pend_len[b] = len;
   }
   /* s.next is now the buffer written first of the two last chunks */
   int first = s.next;
-  if (drain(first)) drain(first ^ 1);
+  return drain(first) && drain(first ^ 1);
 }
 
 static void cuda_synchronize(int dev) {
   if (!valid_device(dev) || !use_device(dev)) return;
-  AX_CUDA_CHECK(cudaStreamSynchronize(stream_of(dev)));
+  cudaStream_t st = stream_of(dev);
+  bool begun = status_begin(dev, st);
+  status_end(dev, st, begun, AX_CUDA_CHECK(cudaStreamSynchronize(st)));
 }
 
 extern "C" void ax_cuda_runtime_fill_table(ax_backend *b) {

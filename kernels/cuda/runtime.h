@@ -33,6 +33,10 @@ int ax_cuda_device_info_get(int dev, ax_cuda_device_info *out); /* 0, or -1 */
  * ax_cuda_set_stream (NULL goes back to the device's own). */
 void *ax_cuda_get_stream(void);
 void ax_cuda_set_stream(void *stream);
+/* A new stream on the current device (blocking, like the device's own); NULL
+ * after reporting an error. Destroy it only after the tensors used on it. */
+void *ax_cuda_stream_create(void);
+void ax_cuda_stream_destroy(void *stream);
 
 /* Events for timing: recorded on the current stream; elapsed waits for `end`.
  * create returns NULL after reporting an error; elapsed returns -1 then. */
@@ -47,17 +51,34 @@ typedef struct ax_cuda_alloc_counters {
   size_t cache_hits;   /* allocations served from the cache */
   size_t cache_misses; /* allocations that called cudaMalloc */
   size_t oom_retries;  /* cudaMalloc failures that emptied the cache and retried */
+  size_t deferred_frees; /* frees of blocks used on other streams, held until an event on each completed */
+  size_t pending_blocks; /* such blocks still waiting now (not in any free list) */
 } ax_cuda_alloc_counters;
 ax_cuda_alloc_counters ax_cuda_alloc_counters_get(int dev);
+
+/* Stream recording (PyTorch's record_stream): the block holding `ptr` (the
+ * start of a tensor's storage or of scratch from the caching allocator) is used
+ * by work queued on `stream`, which is not the stream it was allocated on. When
+ * it is freed, an event is recorded on each such stream and the block goes back
+ * to its free list only once every event has completed (polled at later
+ * allocations), so it is never handed out while that work may still read or
+ * write it. Freeing a block while another stream than its own is current records
+ * that stream implicitly. Returns 0, or -1 if ptr is not a block in use. */
+int ax_cuda_record_stream(void *ptr, void *stream);
 
 /* Why the latest failed allocation on this thread failed ("" if none); the op
  * layer puts it in its out-of-memory error. */
 const char *ax_cuda_alloc_failure(void);
 
-/* index.cu: 1 if an index kernel on the current device met an index out of
- * range since the last call (the op layer checks indices on the host first,
- * so this is a second line of defence); waits for the stream and clears the flag. */
-int ax_cuda_index_error(void);
+/* What the emulated device's runtime has done since the program started (for
+ * tests that assert an op needs no host round trip): cudaMallocAsync calls,
+ * copies into host memory (device to host, from a symbol), and host waits (a
+ * stream, event or device synchronize, a synchronous copy or memset, a pageable
+ * device-to-host copy, cudaFree). Returns 0, or -1 in a real CUDA build. */
+typedef struct ax_cuda_emu_counters {
+  unsigned long long malloc_async, device_to_host, host_waits;
+} ax_cuda_emu_counters;
+int ax_cuda_emu_counters_get(ax_cuda_emu_counters *out);
 
 /* The emulated device (AXON_CUDA=EMULATE, kernels/cuda/emulate/): 1 when cuda:0
  * is the host emulator rather than a GPU, 0 in a real CUDA build. */

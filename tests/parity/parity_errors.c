@@ -2,7 +2,8 @@
  * different devices fails with a message naming both, an allocation larger than the
  * GPU fails with the out-of-memory message (asked, live and cached bytes) instead of
  * crashing, and the device keeps working afterwards; a bad index into a CUDA
- * embedding and a device index that does not exist are errors too. */
+ * embedding, index_select or gather (found by the kernel, reported at the next
+ * synchronization) and a device index that does not exist are errors too. */
 #include <stdint.h>
 
 #include "parity.h"
@@ -29,8 +30,26 @@ void pr_family_errors(void) {
   int64_t ws[2] = {10, 4}, is = 3;
   ax_tensor *w = pr_randn(AX_F32, 2, ws);
   ax_tensor *idx = ax_from_data((int64_t[]){1, 10, 2}, 1, &is, &(ax_tensor_opts){.dtype = AX_I64});
-  pr_expect_error(OP, "embedding index 10 of 10 rows on cuda", ax_embedding(pr_cuda(w), pr_cuda(idx)) == NULL,
-                  "out of range");
+  /* CUDA checks indices in the kernel: the op returns, and the next read-back to
+   * the host reports the error, naming the op and the index */
+  ax_tensor *emb = ax_embedding(pr_cuda(w), pr_cuda(idx));
+  pr_expect_error(OP, "embedding index 10 of 10 rows on cuda, at the read-back", emb && ax_to(emb, AX_CPU) == NULL,
+                  "ax_embedding: index 10 is out of range for 10 embeddings on cuda:0 (found on the device at the next "
+                  "synchronization)");
+  ax_tensor *sel = ax_index_select(pr_cuda(w), 0, pr_cuda(idx));
+  pr_expect_error(OP, "index_select index 10 of 10 rows on cuda, at ax_synchronize",
+                  sel && (ax_synchronize(AX_CUDA(0)), true),
+                  "ax_index_select: index 10 is out of range for dim 0 of size 10 on cuda:0 (found on the device");
+  int64_t gs[2] = {2, 4};
+  ax_tensor *gidx = ax_from_data((int64_t[]){0, 1, 2, 3, 1, 2, 3, -1}, 2, gs, &(ax_tensor_opts){.dtype = AX_I64});
+  ax_tensor *gat = ax_gather(pr_cuda(w), 1, pr_cuda(gidx));
+  pr_expect_error(OP, "gather index -1 on cuda, at the read-back", gat && ax_to(gat, AX_CPU) == NULL,
+                  "ax_gather: index -1 is out of range for dim 1 of size 4 on cuda:0");
+  /* reported once, then cleared: the device works and later read-backs succeed */
+  int64_t okn = 2;
+  ax_tensor *good = ax_from_data((int64_t[]){9, 0}, 1, &okn, &(ax_tensor_opts){.dtype = AX_I64});
+  pr_check(OP, "embedding after the deferred errors", ax_embedding(w, good), ax_embedding(pr_cuda(w), pr_cuda(good)),
+           PR_EXACT);
 
   pr_expect_error(OP, "to cuda:4096", ax_to(cpu, AX_CUDA(4096)) == NULL, "cuda:4096");
   ax_scope_end();

@@ -3,7 +3,11 @@
  * weight and bias, in training and eval modes, for f32, f64, bf16 and f16.
  * For bf16/f16 the reference runs in f32 on the same rounded values. Cases:
  * the default CNN's two layers, [N, C] and 5-D inputs, odd channel counts,
- * inputs with mean 3, no affine parameters, and strided inputs. */
+ * inputs with mean 3, no affine parameters, and strided inputs; few channels
+ * with many elements each, where each channel's reduction is split across
+ * blocks (ragged last chunk; training, eval and eval without affine
+ * parameters); and a few cases again with 64-bit element indices
+ * (ax_cuda_force_index64), the path otherwise taken past 2^31 elements. */
 #include <stdio.h>
 
 #include "parity.h"
@@ -24,6 +28,9 @@ static const bn_case cases[] = {
     {4, {5, 13, 7, 9}, 0, 1, 0},
     {2, {7, 129}, 0, 1, 1},
     {3, {4, 5, 6}, 0, 0, 0},
+    {3, {2, 5, 12289}, 1, 1, 0}, /* split: 7 chunks of 3512, the last one ragged */
+    {3, {3, 2, 5000}, 0, 1, 1},  /* split, eval */
+    {3, {3, 2, 5000}, 0, 0, 0},  /* split, eval, no affine: gx only, no sums */
 };
 
 /* The emulate tier: the two CNN layers smaller (planes of 13x13 and 7x7: still odd,
@@ -38,7 +45,17 @@ static const bn_case emu_cases[] = {
     {4, {5, 13, 7, 9}, 0, 1, 0},
     {2, {7, 129}, 0, 1, 1},
     {3, {4, 5, 6}, 0, 0, 0},
+    {3, {2, 5, 12289}, 1, 1, 0},
+    {3, {3, 2, 5000}, 0, 1, 1},
+    {3, {3, 2, 5000}, 0, 0, 0},
 };
+
+/* Again with 64-bit element indices: a block per channel, and split channels. */
+static const bn_case index64_cases[] = {
+    {2, {129, 33}, 1, 1, 0},
+    {3, {1, 3, 4097}, 1, 1, 0},
+};
+void ax_cuda_force_index64(int on) __attribute__((weak));
 
 static bool half_type(ax_dtype dt) { return dt == AX_BF16 || dt == AX_F16; }
 
@@ -98,4 +115,9 @@ void pr_family_norm(void) {
   const bn_case *list = pr_emulated_tier() ? emu_cases : cases;
   for (size_t d = 0; d < sizeof dts / sizeof dts[0]; d++)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(dts[d], &list[i]);
+  if (!ax_cuda_force_index64) return;
+  ax_cuda_force_index64(1);
+  for (size_t d = 0; d < sizeof dts / sizeof dts[0]; d++)
+    for (size_t i = 0; i < sizeof index64_cases / sizeof index64_cases[0]; i++) run_case(dts[d], &index64_cases[i]);
+  ax_cuda_force_index64(0);
 }

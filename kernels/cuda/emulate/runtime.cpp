@@ -84,6 +84,7 @@ struct allocation {
 
 struct event_state {
   bool recorded, done;
+  int polls; /* cudaEventQuery answers "not ready" since the latest record */
   double ms; /* host clock when the queue reached it */
 };
 
@@ -104,6 +105,7 @@ struct emu_state {
   std::unordered_map<const void *, kernel_stats> kernels;
   std::unordered_map<const void *, int> race_checked; /* launches that got the race check */
   std::string running_kernel;
+  ax_cuda_emu_counters counters = {0, 0, 0}; /* ax_cuda_emu_counters_get */
 };
 
 emu_state &S() {
@@ -224,6 +226,12 @@ void run_queue(void) {
     op();
   }
   s.running = false;
+}
+
+/* The host waits for the device: counted (ax_cuda_emu_counters_get), then the queue runs. */
+void host_wait(void) {
+  S().counters.host_waits++;
+  run_queue();
 }
 
 void enqueue(std::function<void()> op) {
@@ -389,6 +397,12 @@ static std::vector<const void *> compiled_kernels(void) {
 /* ---- the C interface of runtime.h that only the emulated device has ---- */
 
 extern "C" int ax_cuda_is_emulated(void) { return 1; }
+
+extern "C" int ax_cuda_emu_counters_get(ax_cuda_emu_counters *out) {
+  guard g(S().lock);
+  *out = S().counters;
+  return 0;
+}
 
 extern "C" int ax_cuda_kernel_counts(ax_cuda_kernel_count *out, int cap) {
   emu_state &s = S();
@@ -559,7 +573,7 @@ static cudaError_t emu_free(void *p, bool host) {
   if (!p) return cudaSuccess;
   emu_state &s = S();
   guard g(s.lock);
-  run_queue(); /* cudaFree waits for the device */
+  host_wait(); /* cudaFree waits for the device */
   auto it = s.allocs.find((uintptr_t)p);
   if (it == s.allocs.end() || it->second.host != host) return fail(cudaErrorInvalidValue);
   if (!host) {
@@ -579,7 +593,11 @@ cudaError_t cudaFree(void *p) { return emu_free(p, false); }
 cudaError_t cudaMallocHost(void **p, size_t n) { return emu_malloc(p, n, true); }
 cudaError_t cudaHostAlloc(void **p, size_t n, unsigned int) { return emu_malloc(p, n, true); }
 cudaError_t cudaFreeHost(void *p) { return emu_free(p, true); }
-cudaError_t cudaMallocAsync(void **p, size_t n, cudaStream_t) { return emu_malloc(p, n, false); }
+cudaError_t cudaMallocAsync(void **p, size_t n, cudaStream_t) {
+  guard g(S().lock);
+  S().counters.malloc_async++;
+  return emu_malloc(p, n, false);
+}
 cudaError_t cudaFreeAsync(void *p, cudaStream_t) { return emu_free(p, false); }
 
 cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t n, cudaMemcpyKind kind, cudaStream_t st) {
@@ -598,14 +616,15 @@ cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t n, cudaMemcpyKind
     enqueue([dst, copy = std::move(copy)] { copy_now(dst, copy.data(), copy.size()); });
     return cudaSuccess;
   }
+  if (kind == cudaMemcpyDeviceToHost) s.counters.device_to_host++;
   enqueue([dst, src, n] { copy_now(dst, src, n); });
-  if (kind == cudaMemcpyDeviceToHost && !is_pinned(dst)) run_queue(); /* pageable: synchronous */
+  if (kind == cudaMemcpyDeviceToHost && !is_pinned(dst)) host_wait(); /* pageable: synchronous */
   return cudaSuccess;
 }
 cudaError_t cudaMemcpy(void *dst, const void *src, size_t n, cudaMemcpyKind kind) {
   guard g(S().lock);
   cudaError_t e = cudaMemcpyAsync(dst, src, n, kind, 0);
-  run_queue();
+  host_wait();
   return e;
 }
 cudaError_t cudaMemsetAsync(void *p, int v, size_t n, cudaStream_t) {
@@ -618,7 +637,7 @@ cudaError_t cudaMemsetAsync(void *p, int v, size_t n, cudaStream_t) {
 cudaError_t cudaMemset(void *p, int v, size_t n) {
   guard g(S().lock);
   cudaError_t e = cudaMemsetAsync(p, v, n, 0);
-  run_queue();
+  host_wait();
   return e;
 }
 /* __device__ variables are host globals here: the symbol is its own address */
@@ -632,20 +651,21 @@ cudaError_t cudaMemcpyToSymbolAsync(const void *symbol, const void *src, size_t 
 cudaError_t cudaMemcpyFromSymbolAsync(void *dst, const void *symbol, size_t n, size_t offset, cudaMemcpyKind,
                                       cudaStream_t) {
   guard g(S().lock);
+  S().counters.device_to_host++;
   enqueue([dst, symbol, n, offset] { copy_now(dst, (const char *)symbol + offset, n); });
-  if (!is_pinned(dst)) run_queue();
+  if (!is_pinned(dst)) host_wait();
   return cudaSuccess;
 }
 cudaError_t cudaMemcpyToSymbol(const void *symbol, const void *src, size_t n, size_t offset, cudaMemcpyKind k) {
   guard g(S().lock);
   cudaMemcpyToSymbolAsync(symbol, src, n, offset, k, 0);
-  run_queue();
+  host_wait();
   return cudaSuccess;
 }
 cudaError_t cudaMemcpyFromSymbol(void *dst, const void *symbol, size_t n, size_t offset, cudaMemcpyKind k) {
   guard g(S().lock);
   cudaMemcpyFromSymbolAsync(dst, symbol, n, offset, k, 0);
-  run_queue();
+  host_wait();
   return cudaSuccess;
 }
 
@@ -660,35 +680,35 @@ cudaError_t cudaStreamCreate(cudaStream_t *st) { return cudaStreamCreateWithFlag
 cudaError_t cudaStreamDestroy(cudaStream_t st) {
   guard g(S().lock);
   if (!S().streams.erase(st)) return fail(cudaErrorInvalidResourceHandle);
-  run_queue();
+  host_wait();
   delete (char *)st;
   return cudaSuccess;
 }
 cudaError_t cudaStreamSynchronize(cudaStream_t) {
   guard g(S().lock);
-  run_queue();
+  host_wait();
   return cudaSuccess;
 }
 cudaError_t cudaStreamQuery(cudaStream_t) {
   guard g(S().lock);
-  run_queue();
+  host_wait();
   return cudaSuccess;
 }
 cudaError_t cudaDeviceSynchronize(void) {
   guard g(S().lock);
-  run_queue();
+  host_wait();
   return cudaSuccess;
 }
 cudaError_t cudaStreamWaitEvent(cudaStream_t, cudaEvent_t, unsigned int) { return cudaSuccess; /* one FIFO */ }
 
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, unsigned int) {
-  *e = (cudaEvent_t) new event_state{false, false, 0};
+  *e = (cudaEvent_t) new event_state{false, false, 0, 0};
   return cudaSuccess;
 }
 cudaError_t cudaEventCreate(cudaEvent_t *e) { return cudaEventCreateWithFlags(e, 0); }
 cudaError_t cudaEventDestroy(cudaEvent_t e) {
   guard g(S().lock);
-  run_queue(); /* a queued record still points at it */
+  host_wait(); /* a queued record still points at it */
   delete (event_state *)e;
   return cudaSuccess;
 }
@@ -697,17 +717,25 @@ cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t) {
   event_state *ev = (event_state *)e;
   ev->recorded = true;
   ev->done = false;
+  ev->polls = 0;
   enqueue([ev] { ev->done = true, ev->ms = now_ms(); });
   return cudaSuccess;
 }
 cudaError_t cudaEventSynchronize(cudaEvent_t e) {
   guard g(S().lock);
-  if (((event_state *)e)->recorded) run_queue();
+  if (((event_state *)e)->recorded) host_wait();
   return cudaSuccess;
 }
+/* An event whose record is still queued is not ready, as on a GPU where the work
+ * before it is still running (the caching allocator's deferred frees rely on
+ * seeing that). Progress: after 64 "not ready" answers for one record the queue
+ * runs, so a host loop polling it does not spin forever. */
 cudaError_t cudaEventQuery(cudaEvent_t e) {
   guard g(S().lock);
-  if (((event_state *)e)->recorded) run_queue(); /* progress: a poller must not spin forever */
+  event_state *ev = (event_state *)e;
+  if (!ev->recorded || ev->done) return cudaSuccess;
+  if (++ev->polls < 64) return cudaErrorNotReady; /* not sticky: cudaGetLastError stays as it was */
+  host_wait();
   return cudaSuccess;
 }
 cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t a, cudaEvent_t b) {
