@@ -503,7 +503,7 @@ int main(int argc, char **argv) {
 
   /* bench */
   U("'--device'", "bench --device tpu");
-  U("unknown op 'nosuchop'", "bench nosuchop");
+  U("unknown op or group 'nosuchop'", "bench nosuchop");
   U("does not exist", "bench --json @/nodir/b.json");
   U("is a folder", "bench --json @/adir");
   U("unknown option '--bogus'", "bench --bogus");
