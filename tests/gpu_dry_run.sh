@@ -30,7 +30,7 @@ cat "$work/session1.log"
 planned=$(awk '$1 == "total" { print $2 }' "$work/out/plan.txt" 2>/dev/null)
 [ -n "$planned" ] && [ "$planned" -le 480 ] || bad "the first call's plan is ${planned:-missing} s, over 480 s"
 grep -q "exit [1-9]" "$work/out/summary.txt" && bad "a step failed: $(grep 'exit [1-9]' "$work/out/summary.txt" | head -3)"
-for f in copy softmax gemm attention_cudnn errors; do
+for f in copy loss attention_cudnn errors; do
   grep -qE "cases, ([0-9]+) passed, 0 failed" "$work/out/parity_$f.txt" || bad "parity $f did not pass"
 done
 for g in memory gemm attention conv; do
