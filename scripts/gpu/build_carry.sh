@@ -35,6 +35,9 @@ done > "$out/data/fortunes.txt" 2>/dev/null || true
 # the shared libraries the binaries load that are neither carried nor part of every Linux system
 for f in "$out"/bin/* "$out"/lib/libaxon.so.*; do readelf -d "$f" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p'; done |
   sort -u | grep -E '^lib(cublas|cublasLt|cudnn|nccl)' > "$out/NEEDED" || true
+# cuBLAS loads cuBLASLt (same version) itself: its folder must be on the path too
+sed -n 's/^libcublas\.so\.\([0-9]*\)$/libcublasLt.so.\1/p' "$out/NEEDED" >> "$out/NEEDED"
+sort -u -o "$out/NEEDED" "$out/NEEDED"
 size=$(du -sb "$out" | cut -f1)
 {
   echo "commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!gpu-carry' || echo ' (with uncommitted changes)')"
