@@ -533,3 +533,10 @@ int ax_generate(const ax_generate_config *c, char *err, size_t errlen) {
   ax_module_free(m);
   return rc;
 }
+
+int ax__lm_checkpoint_io(const ax_lm_config *c, ax_module *m, ax_optimizer *opt, ax_loss_scaler *scaler, bool save,
+                         char *err, size_t errlen) {
+  int64_t step = 7;
+  return save ? lm_save_checkpoint(c, m, opt, NULL, scaler, step, err, errlen)
+              : lm_load_checkpoint(c, m, opt, NULL, scaler, &step, err, errlen);
+}

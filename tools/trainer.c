@@ -658,3 +658,10 @@ out:
   ax_module_free(model);
   return rc;
 }
+
+int ax__train_checkpoint_io(const ax_train_config *c, ax_module *model, ax_optimizer *opt, bool save, char *err,
+                            size_t errlen) {
+  train_state st = {.epoch = 1, .batch = 3, .step = 12, .best_loss = INFINITY, .loss_sum = 4.5, .loss_count = 3};
+  return save ? save_checkpoint(c, model, opt, NULL, &st, err, errlen)
+              : load_checkpoint(c, model, opt, NULL, &st, err, errlen);
+}

@@ -2,6 +2,7 @@
  * LayerNorm and a head tied to the token embedding; Hugging Face's names
  * (see include/axon/transformer.h), a KV cache for generation, and weight
  * files that carry the config in their metadata. */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -257,34 +258,73 @@ static void canonical_name(const char *n, char *out, size_t len) {
   else snprintf(out, len, "transformer.%s", n);
 }
 
+/* The largest config a file may ask for: far beyond GPT-2 XL (48 layers, 1600 wide,
+ * block 1024, vocabulary 50257), and small enough that no product overflows. */
+static const int64_t config_max[] = {1024, 4096, 1 << 16, 1 << 20, 1 << 24};
+
 int ax_gpt_config_from_file(const char *path, ax_gpt_config *c, char *err, size_t errlen) {
   ax_state_dict *sd = ax_load_safetensors(path, err, errlen);
   if (!sd) return -1;
   *c = (ax_gpt_config){0};
-  int found = 0;
+  int found = 0, rc = -1;
   for (int i = 0; i < 5; i++) {
     const char *v = ax_state_dict_meta(sd, config_keys[i]);
-    if (v) *config_field(c, i) = strtoll(v, NULL, 10), found++;
-  }
-  if (found != 5) { /* a file from elsewhere: read the shapes */
-    *c = (ax_gpt_config){0};
-    for (int i = 0; i < ax_state_dict_size(sd); i++) {
-      char name[256];
-      canonical_name(ax_state_dict_name(sd, i), name, sizeof name);
-      ax_tensor *t = ax_state_dict_tensor(sd, i);
-      int layer;
-      if (!strcmp(name, "transformer.wte.weight") && t->ndim == 2) c->vocab_size = t->shape[0], c->n_embd = t->shape[1];
-      if (!strcmp(name, "transformer.wpe.weight") && t->ndim == 2) c->block_size = t->shape[0];
-      if (sscanf(name, "transformer.h.%d.", &layer) == 1 && layer + 1 > c->n_layer) c->n_layer = layer + 1;
+    if (!v) continue;
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (errno || end == v || *end || x < 1 || x > config_max[i]) {
+      if (err)
+        snprintf(err, errlen, "%s: metadata %s is \"%.40s\", not a whole number from 1 to %lld", path, config_keys[i], v,
+                 (long long)config_max[i]);
+      goto out;
     }
+    *config_field(c, i) = x;
+    found++;
+  }
+  /* what the tensors say, to read a file from elsewhere or to check the metadata against */
+  ax_gpt_config t = {0};
+  for (int i = 0; i < ax_state_dict_size(sd); i++) {
+    char name[256];
+    canonical_name(ax_state_dict_name(sd, i), name, sizeof name);
+    ax_tensor *x = ax_state_dict_tensor(sd, i);
+    int layer;
+    if (!strcmp(name, "transformer.wte.weight") && x->ndim == 2) t.vocab_size = x->shape[0], t.n_embd = x->shape[1];
+    if (!strcmp(name, "transformer.wpe.weight") && x->ndim == 2) t.block_size = x->shape[0];
+    if (sscanf(name, "transformer.h.%d.", &layer) == 1 && layer >= 0 && layer < config_max[0] && layer + 1 > t.n_layer)
+      t.n_layer = layer + 1;
+  }
+  if (found != 5) { /* a file from elsewhere: the shapes alone */
+    *c = t;
     c->n_head = c->n_embd % 64 == 0 ? c->n_embd / 64 : 1;
+  } else {
+    /* the metadata must describe the tensors the file holds: a model is allocated from
+     * it before the weights are read, so a config that claims more is refused here */
+    const char *what = t.vocab_size != c->vocab_size ? "gpt.vocab_size (rows of transformer.wte.weight)"
+                       : t.n_embd != c->n_embd       ? "gpt.n_embd (columns of transformer.wte.weight)"
+                       : t.block_size != c->block_size ? "gpt.block_size (rows of transformer.wpe.weight)"
+                       : t.n_layer != c->n_layer       ? "gpt.n_layer (the transformer.h.N tensors)"
+                                                       : NULL;
+    if (what) {
+      if (err) snprintf(err, errlen, "%s: metadata %s disagrees with the file's tensors", path, what);
+      goto out;
+    }
+    if (c->n_embd % c->n_head) {
+      if (err)
+        snprintf(err, errlen, "%s: gpt.n_embd %lld is not a multiple of gpt.n_head %lld", path, (long long)c->n_embd,
+                 (long long)c->n_head);
+      goto out;
+    }
   }
+  for (int i = 0; i < 5; i++)
+    if (*config_field(c, i) < 1 || *config_field(c, i) > config_max[i]) {
+      if (err) snprintf(err, errlen, "%s: not a GPT weights file (no transformer.wte / wpe / h.N tensors or config)", path);
+      goto out;
+    }
+  rc = 0;
+out:
   ax_state_dict_free(sd);
-  if (c->n_layer < 1 || c->n_embd < 1 || c->block_size < 1 || c->vocab_size < 1 || c->n_head < 1) {
-    if (err) snprintf(err, errlen, "%s: not a GPT weights file (no transformer.wte / wpe / h.N tensors or config)", path);
-    return -1;
-  }
-  return 0;
+  return rc;
 }
 
 int ax_gpt_load_weights(ax_module *gpt, const char *path, char *err, size_t errlen) {
