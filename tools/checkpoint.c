@@ -1,3 +1,4 @@
+#define _POSIX_C_SOURCE 200809L /* clock_gettime in tools/util.h under clang -std=c11 */
 /* Training checkpoints shared by the trainers; see tools/checkpoint.h. */
 #include "tools/checkpoint.h"
 

@@ -263,14 +263,18 @@ static int idx_open(const char *path, idx_reader *rp, idx_header *hd, char *err,
     else fail(err, errlen, "%s: truncated header (fewer dims than the magic announces)", path);
     goto out;
   }
-  int64_t shape[AX_MAX_DIMS], numel = 1;
+  /* sizes multiply with zero sizes counted as 1 too: an empty [0, 2^31, 2^31, 2^31] holds
+   * nothing, but its strides would overflow (the tensor's own cap refuses it) */
+  int64_t shape[AX_MAX_DIMS], numel = 1, span = 1;
   for (int i = 0; i < ndim; i++) {
     shape[i] = (int64_t)be(head + 4 + 4 * i, 4);
-    if (shape[i] != 0 && numel > IDX_MAX_BYTES / size / shape[i]) {
-      fail(err, errlen, "%s: the header's dims overflow the IDX reader's limit (they need more than %lld bytes of data)", path,
-           (long long)IDX_MAX_BYTES);
+    int64_t d = shape[i] > 1 ? shape[i] : 1;
+    if (span > IDX_MAX_BYTES / size / d) {
+      fail(err, errlen, "%s: the header's dims overflow the IDX reader's limit (they need more than %lld bytes of "
+           "data, zero sizes counted as 1)", path, (long long)IDX_MAX_BYTES);
       goto out;
     }
+    span *= d;
     numel *= shape[i];
   }
   int64_t need = numel * size;
