@@ -13,7 +13,10 @@ src=$(cd "$(dirname "$0")" && pwd)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(safetensors ckpt_image ckpt_lm idx idx_gz text shards gpt_config)
 seeds="$build/fuzz-seeds"
-rm -rf "$seeds" && mkdir -p "$seeds/ckpt_image" "$seeds/ckpt_lm" "$build/fuzz-logs" "$build/fuzz-artifacts"
+rm -rf "$seeds" && mkdir -p "$seeds/ckpt_image" "$seeds/ckpt_lm" "$build/fuzz-logs" "$build/fuzz-artifacts/earlier"
+for t in "${targets[@]}"; do # findings of earlier runs are kept, out of this run's count
+  for f in "$build/fuzz-artifacts/$t-"*; do [ -e "$f" ] && mv "$f" "$build/fuzz-artifacts/earlier/"; done
+done
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 "$build/tests/fuzz/fuzz_seeds" "$seeds" >/dev/null &&
   "$build/tests/fuzz/fuzz_seeds_ckpt_image" "$seeds/ckpt_image" &&
