@@ -62,6 +62,13 @@ ax_kt ax__kt(const ax_tensor *t);
 ax_kt ax__kt_broadcast(const ax_tensor *t, int ndim, const int64_t *shape);
 void ax__contiguous_strides(int ndim, const int64_t *shape, int64_t *strides);
 int64_t ax__shape_numel(int ndim, const int64_t *shape);
+/* The most elements a shape may describe (2^56: byte counts of any dtype fit in 63 bits). */
+#define AX_MAX_NUMEL ((int64_t)1 << 56)
+/* false, with an error naming op, when the sizes (zero sizes counted as 1) multiply past
+ * AX_MAX_NUMEL; every shape that reaches strides or a byte count passes here first. */
+bool ax__shape_ok(const char *op, int ndim, const int64_t *shape);
+/* sd's metadata becomes a copy of src's; 0 or -1 (out of memory, sd unchanged) */
+int ax__state_dict_replace_meta(ax_state_dict *sd, const ax_state_dict *src);
 void ax__detach_inplace(ax_tensor *t);
 /* GPU parity runner only: fill every new CUDA tensor with NaN (floats) or 0x7f
  * bytes (integers, bool) so that unwritten elements fail the comparison. */

@@ -35,6 +35,7 @@ static bool infer_shape(const char *op, const ax_tensor *x, int ndim, const int6
              ax__shp(x));
     return false;
   }
+  if (!ax__shape_ok(op, ndim, shape)) return false;
   int infer = -1;
   int64_t known = 1, numel = ax_numel(x);
   for (int i = 0; i < ndim; i++) {
@@ -319,6 +320,7 @@ ax_tensor *ax_expand(ax_tensor *x, int ndim, const int64_t *shape) {
       return NULL;
     }
   }
+  if (!ax__shape_ok("ax_expand", ndim, shp)) return NULL;
   return make_view(x, ndim, shp, str, x->offset, "expand", expand_backward, NULL);
 }
 

@@ -35,9 +35,31 @@ const char *ax_device_str(ax_device d, char *buf, size_t n) {
 
 /* ---------------- shape helpers ---------------- */
 
-int64_t ax__shape_numel(int ndim, const int64_t *shape) {
+/* Element counts and strides are products of sizes; a zero dim makes the count 0 but
+ * not the strides (they multiply the other sizes), so the cap applies to the product
+ * of every size with zeros counted as 1: [0, 2^40, 2^40] is refused like [2^40, 2^40]. */
+bool ax__shape_ok(const char *op, int ndim, const int64_t *shape) {
   int64_t n = 1;
-  for (int i = 0; i < ndim; i++) n *= shape[i];
+  for (int i = 0; i < ndim; i++) {
+    int64_t d = shape[i] > 1 ? shape[i] : 1;
+    if (n > AX_MAX_NUMEL / d) {
+      ax_error("%s: shape %s is too large (its sizes multiply past %lld elements, zero sizes counted as 1)", op,
+               ax__shp_raw(ndim, shape), (long long)AX_MAX_NUMEL);
+      return false;
+    }
+    n *= d;
+  }
+  return true;
+}
+
+/* 0 when any size is 0 (checked first, so sizes after it cannot overflow the
+ * product); saturates at INT64_MAX for shapes ax__shape_ok refuses. */
+int64_t ax__shape_numel(int ndim, const int64_t *shape) {
+  for (int i = 0; i < ndim; i++)
+    if (shape[i] == 0) return 0;
+  int64_t n = 1;
+  for (int i = 0; i < ndim; i++)
+    if (__builtin_mul_overflow(n, shape[i], &n)) return INT64_MAX;
   return n;
 }
 
@@ -45,7 +67,7 @@ void ax__contiguous_strides(int ndim, const int64_t *shape, int64_t *strides) {
   int64_t s = 1;
   for (int i = ndim - 1; i >= 0; i--) {
     strides[i] = s;
-    s *= shape[i] > 0 ? shape[i] : 1;
+    if (__builtin_mul_overflow(s, shape[i] > 0 ? shape[i] : 1, &s)) s = INT64_MAX; /* refused by ax__shape_ok */
   }
 }
 
@@ -224,6 +246,7 @@ ax_tensor *ax__new(const char *op, ax_dtype dt, ax_device dev, int ndim, const i
       ax_error("%s: negative size in shape %s", op, ax__shp_raw(ndim, shape));
       return NULL;
     }
+  if (!ax__shape_ok(op, ndim, shape)) return NULL;
   const ax_backend *be = ax__backend(dev, op);
   if (!be) return NULL;
   size_t nbytes = (size_t)ax__shape_numel(ndim, shape) * ax_dtype_size(dt);

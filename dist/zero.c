@@ -15,6 +15,7 @@
  * every parameter (every rank sees the same grads), so writing a state dict
  * needs one all-gather per state tensor and nothing else. */
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -414,6 +415,9 @@ static int validate(const ax_zero *z, const ax_state_dict *sd, char *err, size_t
     ax_tensor *t = ax_state_dict_tensor(sd, e);
     if (!strcmp(key, "step") || !strcmp(key, "lr")) {
       if (ax_numel(t) != 1) LOAD_FAIL("%s: expected one value, got shape %s", key, ax_shape_str(t, a, sizeof a));
+      double v = ax_item(t);
+      if (key[0] == 's' ? !(v >= 0 && v <= 9007199254740992.0) || v != (double)(int64_t)v : !(v >= 0) || !isfinite(v))
+        LOAD_FAIL("%s: %g is out of range (%s)", key, v, key[0] == 's' ? "a whole number from 0 to 2^53" : "finite, >= 0");
       continue;
     }
     int i, off = 0;
@@ -424,7 +428,9 @@ static int validate(const ax_zero *z, const ax_state_dict *sd, char *err, size_t
     if (k < 0)
       LOAD_FAIL("%s: unknown state '%s' for the %s optimizer as configured", key, key + off, ax_optimizer_name(z->opt));
     if (k == ZERO_STATES) {
-      if (ax_numel(t) != 1 || !(ax_item(t) >= 1)) LOAD_FAIL("%s: expected one value >= 1", key);
+      double v = ax_numel(t) == 1 ? ax_item(t) : 0; /* a whole number in [1, 2^53]: its int64 conversion is defined */
+      if (!(v >= 1 && v <= 9007199254740992.0) || v != (double)(int64_t)v)
+        LOAD_FAIL("%s: expected one whole number from 1 to 2^53", key);
       continue;
     }
     if (!ax_same_shape(t, z->params[i]))

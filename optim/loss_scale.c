@@ -162,9 +162,11 @@ int ax_loss_scaler_load_state_dict(ax_loss_scaler *s, const ax_state_dict *sd, c
     return -1;
   }
   double scale = ax_item(sc), tracker = ax_item(gt);
-  if (!(scale > 0) || !isfinite(scale) || !(tracker >= 0)) {
-    if (err && errlen) snprintf(err, errlen, "%s / %s: need scale > 0 and growth_tracker >= 0 (got %g, %g)", name,
-                                name2, scale, tracker);
+  if (!(scale > 0) || !isfinite(scale) || !(tracker >= 0 && tracker <= 9007199254740992.0) ||
+      tracker != (double)(int64_t)tracker) {
+    if (err && errlen)
+      snprintf(err, errlen, "%s / %s: need a finite scale > 0 and a growth_tracker that is a whole number from 0 to 2^53 "
+               "(got %g, %g)", name, name2, scale, tracker);
     return -1;
   }
   ax_loss_scaler_set_state(s, scale, (int64_t)tracker);

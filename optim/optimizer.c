@@ -232,6 +232,10 @@ static int field_index(const ax_optimizer *o, const char *field) {
 
 static bool is_scalar_value(const ax_tensor *t) { return t && ax_numel(t) == 1; }
 
+/* A step counter read from a file: a whole number in [lo, 2^53] (exact in a double, and
+ * far beyond any run), so that converting it to int64 is defined. */
+static bool is_count(double v, double lo) { return v >= lo && v <= 9007199254740992.0 && v == (double)(int64_t)v; }
+
 /* Checks every key of sd against o; nothing is modified. */
 static int validate(const ax_optimizer *o, const ax_state_dict *sd, char *err, size_t errlen) {
   int count = ax_state_dict_size(sd);
@@ -240,6 +244,8 @@ static int validate(const ax_optimizer *o, const ax_state_dict *sd, char *err, s
     ax_tensor *t = ax_state_dict_tensor(sd, e);
     if (strcmp(key, "step") == 0 || strcmp(key, "lr") == 0) {
       if (!is_scalar_value(t)) LOAD_FAIL("%s: expected one value, got shape %s", key, ax__shp(t));
+      if (key[0] == 's' && !is_count(ax_item(t), 0))
+        LOAD_FAIL("step: %g is not a step count (a whole number from 0 to 2^53)", ax_item(t));
       continue;
     }
     int i, off = 0;
@@ -250,7 +256,9 @@ static int validate(const ax_optimizer *o, const ax_state_dict *sd, char *err, s
     int k = field_index(o, key + off);
     if (k < 0) LOAD_FAIL("%s: unknown state '%s' for the %s optimizer as configured", key, key + off, o->name);
     if (k == AX_OPTIM_STATES) {
-      if (!is_scalar_value(t) || !(ax_item(t) >= 1)) LOAD_FAIL("%s: expected one value >= 1", key);
+      if (!is_scalar_value(t) || !is_count(ax_item(t), 1))
+        LOAD_FAIL("%s: expected one whole number from 1 to 2^53, got %s%g", key, is_scalar_value(t) ? "" : "shape ",
+                  is_scalar_value(t) ? ax_item(t) : (double)ax_numel(t));
       continue;
     }
     if (!ax_same_shape(t, o->params[i])) {
@@ -262,7 +270,8 @@ static int validate(const ax_optimizer *o, const ax_state_dict *sd, char *err, s
   }
   if (!ax_state_dict_get(sd, "step")) LOAD_FAIL("step: missing key");
   if (!ax_state_dict_get(sd, "lr")) LOAD_FAIL("lr: missing key");
-  if (!(ax_item(ax_state_dict_get(sd, "lr")) >= 0)) LOAD_FAIL("lr: must be >= 0");
+  double lr = ax_item(ax_state_dict_get(sd, "lr"));
+  if (!(lr >= 0) || !isfinite(lr)) LOAD_FAIL("lr: must be finite and >= 0, got %g", lr);
   /* a parameter with a step has every state this configuration uses, and only then */
   char name[96];
   for (int i = 0; i < o->n; i++) {

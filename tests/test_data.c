@@ -220,6 +220,45 @@ Test(data, idx_bad_gzip_files) {
   expect_bad(p, NULL);
 }
 
+/* A gzip bomb: a few hundred bytes that claim gigabytes stop at the header, with the
+ * largest size the compressed file can inflate to (deflate expands at most 1032:1). */
+Test(data, idx_gzip_claiming_gigabytes_is_refused_from_its_header) {
+#ifndef AXON_HAVE_ZLIB
+  cr_skip_test("built without zlib");
+#endif
+  static uint8_t zeros[1 << 16];
+  const char *p = path_in("bomb.idx.gz");
+  write_idx(p, 0x08, 3, (uint32_t[]){1000000, 60, 50}, zeros, sizeof zeros, true); /* claims 3 GB */
+  long n = file_size(p);
+  cr_assert(n < 1000, "the bomb is %ld bytes", n);
+  expect_bad(p, "truncated");
+  cr_assert(strstr(err, "3000000000 bytes") && strstr(err, "inflates to at most"), "%s", err);
+  /* over the 4 GiB cap, however it is compressed */
+  write_idx(p, 0x08, 3, (uint32_t[]){4000000, 40, 40}, zeros, 16, true);
+  expect_bad(p, "more than 4294967296 bytes");
+}
+
+/* The images' and labels' counts come from the headers, before either body is read: a
+ * label file that disagrees stops the load even when the image data is a bomb. */
+Test(data, mnist_like_counts_are_checked_from_the_headers) {
+#ifndef AXON_HAVE_ZLIB
+  cr_skip_test("built without zlib");
+#endif
+  static uint8_t zeros[1 << 16], noise[1 << 16];
+  uint32_t x = 1;
+  for (size_t i = 0; i < sizeof noise; i++) noise[i] = (uint8_t)((x = x * 1664525u + 1013904223u) >> 24);
+  /* images claim 1000 x 28 x 28 but hold 64 KB (of noise, which gzip cannot shrink, so the
+   * claim is plausible from the file's size): reading the body would say "truncated" */
+  write_idx(path_in("train-images-idx3-ubyte.gz"), 0x08, 3, (uint32_t[]){1000, 28, 28}, noise, sizeof noise, true);
+  write_idx(path_in("train-labels-idx1-ubyte.gz"), 0x08, 1, (uint32_t[]){999}, zeros, 999, true);
+  cr_assert_null(ax_mnist_like_load(dir, "mnist", true, err, sizeof err));
+  cr_assert(strstr(err, "labels [1000]") && strstr(err, "[999]") && strstr(err, "from the headers"), "%s", err);
+  /* labels of another type: also from the header */
+  write_idx(path_in("train-labels-idx1-ubyte.gz"), 0x0C, 1, (uint32_t[]){1000}, zeros, 4000, true);
+  cr_assert_null(ax_mnist_like_load(dir, "mnist", true, err, sizeof err));
+  cr_assert(strstr(err, "i32 [1000]"), "%s", err);
+}
+
 /* ---- MNIST-style datasets ---- */
 
 #define H 5

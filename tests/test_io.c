@@ -86,7 +86,8 @@ Test(io, round_trip_every_dtype) {
 }
 
 Test(io, exact_layout) {
-  /* the bytes the reference implementation writes for {"w": F32 [2] = {1, 2}} */
+  /* the bytes the reference implementation writes for {"w": F32 [2] = {1, 2}}, plus the
+   * tensor's CRC-32 in __metadata__ (zlib.crc32 of its 8 bytes) */
   ax_state_dict *sd = ax_state_dict_new();
   float v[2] = {1, 2};
   ax_state_dict_set(sd, "w", ax_from_data(v, AX_SHAPE(2), NULL));
@@ -95,7 +96,7 @@ Test(io, exact_layout) {
   ax_state_dict_free(sd);
   unsigned char buf[256];
   size_t n = read_bytes(path_in("b.safetensors"), buf, sizeof buf);
-  const char *json = "{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}";
+  const char *json = "{\"__metadata__\":{\"axon.crc32.w\":\"2e3fa576\"},\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}";
   size_t hl = strlen(json);
   size_t padded = (hl + 7) / 8 * 8;
   cr_assert_eq(n, 8 + padded + 8);

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -159,9 +160,9 @@ static int lm_save_checkpoint(const ax_lm_config *c, ax_module *m, ax_optimizer 
   ax_state_dict_set_meta(sd, "format", LM_CKPT_FORMAT);
   ax_state_dict_set_meta(sd, "model", c->model);
   ax_tool_meta_set_i64(sd, "step", steps_done);
-  ax_tool_meta_set_i64(sd, "rng_seed", (int64_t)seed);
-  ax_tool_meta_set_i64(sd, "rng_offset", (int64_t)offset);
-  ax_tool_meta_set_i64(sd, "data_seed", (int64_t)c->seed);
+  ax_tool_meta_set_u64(sd, "rng_seed", seed);
+  ax_tool_meta_set_u64(sd, "rng_offset", offset);
+  ax_tool_meta_set_u64(sd, "data_seed", c->seed);
   ax_tool_meta_set_i64(sd, "batch_size", c->batch_size);
   ax_tool_meta_set_i64(sd, "grad_accum", c->grad_accum);
   ax_tool_meta_set_i64(sd, "block_size", c->gpt.block_size);
@@ -181,28 +182,30 @@ static int lm_load_checkpoint(const ax_lm_config *c, ax_module *m, ax_optimizer 
   ax_state_dict *sd = ax_load_safetensors(path, e, sizeof e);
   if (!sd) return fail(err, errlen, "cannot resume: %s", e);
   const char *fmt = ax_state_dict_meta(sd, "format"), *model = ax_state_dict_meta(sd, "model");
-  int64_t st, seed, offset, dseed, bs, ga, block;
+  int64_t st, bs, ga, block;
+  uint64_t seed, offset, dseed;
   int rc = -1;
   if (!fmt || strcmp(fmt, LM_CKPT_FORMAT)) fail(err, errlen, "%s: not an axon language-model checkpoint", path);
   else if (!model || strcmp(model, c->model))
     fail(err, errlen, "%s: the checkpoint is of model '%s', not '%s'", path, model ? model : "?", c->model);
-  else if (ax_tool_meta_i64(sd, "step", &st, path, err, errlen) || ax_tool_meta_i64(sd, "rng_seed", &seed, path, err, errlen) ||
-           ax_tool_meta_i64(sd, "rng_offset", &offset, path, err, errlen) ||
-           ax_tool_meta_i64(sd, "data_seed", &dseed, path, err, errlen) ||
-           ax_tool_meta_i64(sd, "batch_size", &bs, path, err, errlen) ||
-           ax_tool_meta_i64(sd, "grad_accum", &ga, path, err, errlen) ||
-           ax_tool_meta_i64(sd, "block_size", &block, path, err, errlen))
+  else if (ax_tool_meta_i64(sd, "step", 0, AX_TOOL_MAX_COUNT, &st, path, err, errlen) ||
+           ax_tool_meta_u64(sd, "rng_seed", &seed, path, err, errlen) ||
+           ax_tool_meta_u64(sd, "rng_offset", &offset, path, err, errlen) ||
+           ax_tool_meta_u64(sd, "data_seed", &dseed, path, err, errlen) ||
+           ax_tool_meta_i64(sd, "batch_size", 1, INT_MAX, &bs, path, err, errlen) ||
+           ax_tool_meta_i64(sd, "grad_accum", 1, INT_MAX, &ga, path, err, errlen) ||
+           ax_tool_meta_i64(sd, "block_size", 1, INT_MAX, &block, path, err, errlen))
     ;
-  else if (bs != c->batch_size || ga != c->grad_accum || block != c->gpt.block_size || (uint64_t)dseed != c->seed)
+  else if (bs != c->batch_size || ga != c->grad_accum || block != c->gpt.block_size || dseed != c->seed)
     fail(err, errlen, "%s: written with --batch-size %" PRId64 " --grad-accum %" PRId64 " --block-size %" PRId64
-                      " --seed %" PRId64 "; resuming with other values would not continue the same data",
+                      " --seed %" PRIu64 "; resuming with other values would not continue the same data",
          path, bs, ga, block, dseed);
   else if (ax_tool_ckpt_restore(sd, m, opt, zero, path, err, errlen) != 0)
     ;
   else if (scaler && ax_loss_scaler_load_state_dict(scaler, sd, "scaler.", e, sizeof e) != 0)
     fail(err, errlen, "%s: %s", path, e);
   else {
-    ax_rng_set_state((uint64_t)seed, (uint64_t)offset);
+    ax_rng_set_state(seed, offset);
     *step = st;
     rc = 0;
   }
@@ -553,4 +556,11 @@ int ax_generate(const ax_generate_config *c, char *err, size_t errlen) {
   free(toks);
   ax_module_free(m);
   return rc;
+}
+
+int ax__lm_checkpoint_io(const ax_lm_config *c, ax_module *m, ax_optimizer *opt, ax_loss_scaler *scaler, bool save,
+                         char *err, size_t errlen) {
+  int64_t step = 7;
+  return save ? lm_save_checkpoint(c, m, opt, NULL, scaler, step, err, errlen)
+              : lm_load_checkpoint(c, m, opt, NULL, scaler, &step, err, errlen);
 }

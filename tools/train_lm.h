@@ -66,4 +66,10 @@ typedef struct ax_generate_config {
 /* 0, or -1 with a reason in err (bad file, prompt longer than the block size, ...). */
 int ax_generate(const ax_generate_config *c, char *err, size_t errlen);
 
+/* The checkpoint code of ax_train_lm alone, for the fuzzers and their seed corpus
+ * (tests/fuzz): save writes c->checkpoint_dir/checkpoint.safetensors from m, opt and scaler
+ * (NULL: none) after 7 steps, load is --resume's reading and checking of it. 0, or -1. */
+int ax__lm_checkpoint_io(const ax_lm_config *c, ax_module *m, ax_optimizer *opt, ax_loss_scaler *scaler, bool save,
+                         char *err, size_t errlen);
+
 #endif

@@ -4,7 +4,9 @@
 #include "tools/trainer.h"
 
 #include <errno.h>
+#include <float.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -282,7 +284,8 @@ static int load_checkpoint(const ax_train_config *c, ax_module *model, ax_optimi
   if (!sd) return fail(err, errlen, "cannot resume: %s", e2);
   int rc = -1;
   const char *fmt = ax_state_dict_meta(sd, "format"), *mname = ax_state_dict_meta(sd, "model");
-  int64_t epoch, batch, step, bad, cnt, seed, offset, bs;
+  int64_t epoch, batch, step, bad, cnt, bs;
+  uint64_t seed, offset;
   double best, lsum;
   if (!fmt || strcmp(fmt, CKPT_FORMAT)) {
     fail(err, errlen, "%s: not an axon training checkpoint", path);
@@ -292,11 +295,16 @@ static int load_checkpoint(const ax_train_config *c, ax_module *model, ax_optimi
     fail(err, errlen, "%s: the checkpoint is of model '%s', not '%s'", path, mname ? mname : "?", c->model);
     goto out;
   }
-  if (meta_i64(sd, "epoch", &epoch, path, err, errlen) || meta_i64(sd, "batch", &batch, path, err, errlen) ||
-      meta_i64(sd, "step", &step, path, err, errlen) || meta_i64(sd, "bad_epochs", &bad, path, err, errlen) ||
-      meta_i64(sd, "loss_count", &cnt, path, err, errlen) || meta_i64(sd, "rng_seed", &seed, path, err, errlen) ||
-      meta_i64(sd, "rng_offset", &offset, path, err, errlen) || meta_i64(sd, "batch_size", &bs, path, err, errlen) ||
-      meta_f64(sd, "best_loss", &best, path, err, errlen) || meta_f64(sd, "loss_sum", &lsum, path, err, errlen))
+  if (meta_i64(sd, "epoch", 0, INT_MAX - 1, &epoch, path, err, errlen) ||
+      meta_i64(sd, "batch", 0, AX_TOOL_MAX_COUNT, &batch, path, err, errlen) ||
+      meta_i64(sd, "step", 0, AX_TOOL_MAX_COUNT, &step, path, err, errlen) ||
+      meta_i64(sd, "bad_epochs", 0, INT_MAX, &bad, path, err, errlen) ||
+      meta_i64(sd, "loss_count", 0, AX_TOOL_MAX_COUNT, &cnt, path, err, errlen) ||
+      ax_tool_meta_u64(sd, "rng_seed", &seed, path, err, errlen) ||
+      ax_tool_meta_u64(sd, "rng_offset", &offset, path, err, errlen) ||
+      meta_i64(sd, "batch_size", 1, INT_MAX, &bs, path, err, errlen) ||
+      meta_f64(sd, "best_loss", -DBL_MAX, INFINITY, &best, path, err, errlen) || /* inf: no best yet */
+      meta_f64(sd, "loss_sum", -DBL_MAX, DBL_MAX, &lsum, path, err, errlen))
     goto out;
   if (bs != c->batch_size) {
     fail(err, errlen, "%s: written with --batch-size %" PRId64 ", resumed with %d: the data position would not match",
@@ -304,7 +312,7 @@ static int load_checkpoint(const ax_train_config *c, ax_module *model, ax_optimi
     goto out;
   }
   if (ax_tool_ckpt_restore(sd, model, opt, zero, path, err, errlen) != 0) goto out;
-  ax_rng_set_state((uint64_t)seed, (uint64_t)offset);
+  ax_rng_set_state(seed, offset);
   st->epoch = (int)epoch;
   st->batch = batch;
   st->step = step;
@@ -711,4 +719,11 @@ out:
   ax_state_dict_free(sd);
   ax_module_free(model);
   return rc;
+}
+
+int ax__train_checkpoint_io(const ax_train_config *c, ax_module *model, ax_optimizer *opt, bool save, char *err,
+                            size_t errlen) {
+  train_state st = {.epoch = 1, .batch = 3, .step = 12, .best_loss = INFINITY, .loss_sum = 4.5, .loss_count = 3};
+  return save ? save_checkpoint(c, model, opt, NULL, &st, err, errlen)
+              : load_checkpoint(c, model, opt, NULL, &st, err, errlen);
 }

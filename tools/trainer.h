@@ -72,4 +72,10 @@ typedef struct ax_eval_config {
 /* Prints accuracy, the per-class table and the confusion matrix; *accuracy gets the accuracy. */
 int ax_eval(const ax_eval_config *c, double *accuracy, char *err, size_t errlen);
 
+/* The checkpoint code of ax_train alone, for the fuzzers and their seed corpus (tests/fuzz):
+ * save writes c->checkpoint_dir/checkpoint.safetensors from model and opt (at a made-up
+ * position in training), load is --resume's reading and checking of it. 0, or -1 with a reason. */
+int ax__train_checkpoint_io(const ax_train_config *c, ax_module *model, ax_optimizer *opt, bool save, char *err,
+                            size_t errlen);
+
 #endif

@@ -9,12 +9,50 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+#ifdef AXON_HAVE_ZLIB
+#include <zlib.h>
+#endif
 
 #include "core/internal.h"
 #include "core/io/atomic_file.h"
 
 #define ST_MAX_HEADER (100u << 20) /* the format's own limit is 100 MB */
+
+/* Axon's writer stores each tensor's CRC-32 (the zlib / IEEE 802.3 polynomial) of its
+ * data bytes in __metadata__ as "axon.crc32.<name>": "<8 lowercase hex digits>"; the
+ * reader verifies them and keeps them out of the returned dict's metadata. Files
+ * without them (older Axon, other writers) load unverified. */
+#define ST_CRC_PREFIX "axon.crc32."
+
+static uint32_t st_crc32(uint32_t crc, const void *data, size_t n) {
+#ifdef AXON_HAVE_ZLIB
+  const unsigned char *p = data;
+  while (n > 0) { /* zlib's length is a uInt */
+    unsigned k = n > (1u << 30) ? (1u << 30) : (unsigned)n;
+    crc = (uint32_t)crc32(crc, p, k);
+    p += k;
+    n -= k;
+  }
+  return crc;
+#else
+  static uint32_t table[256];
+  static int ready;
+  if (!__atomic_load_n(&ready, __ATOMIC_ACQUIRE)) {
+    for (uint32_t i = 0; i < 256; i++) {
+      uint32_t c = i;
+      for (int k = 0; k < 8; k++) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+      table[i] = c;
+    }
+    __atomic_store_n(&ready, 1, __ATOMIC_RELEASE);
+  }
+  const unsigned char *p = data;
+  crc = ~crc;
+  for (size_t i = 0; i < n; i++) crc = table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
+  return ~crc;
+#endif
+}
 
 static const struct {
   ax_dtype dt;
@@ -99,18 +137,30 @@ int ax_save_safetensors(const char *path, const ax_state_dict *sd, char *err, si
   int rc = -1;
   ax_atomic_file f = {0};
   void *host = NULL;
+  size_t *crc_at = NULL; /* where each tensor's checksum goes in the header */
   if (st_put(&h, "{", 1)) goto oom;
   int nm = ax_state_dict_meta_count(sd);
-  if (nm > 0) {
-    if (st_put(&h, "\"__metadata__\":{", 16)) goto oom;
-    for (int i = 0; i < nm; i++) {
-      const char *k = ax_state_dict_meta_key(sd, i);
-      if ((i && st_put(&h, ",", 1)) || st_put_json_string(&h, k) || st_put(&h, ":", 1) ||
-          st_put_json_string(&h, ax_state_dict_meta(sd, k)))
-        goto oom;
-    }
-    if (st_put(&h, "}", 1)) goto oom;
+  crc_at = calloc((size_t)(n > 0 ? n : 1), sizeof *crc_at);
+  if (!crc_at) goto oom;
+  if (st_put(&h, "\"__metadata__\":{", 16)) goto oom;
+  bool first = true;
+  for (int i = 0; i < nm; i++) {
+    const char *k = ax_state_dict_meta_key(sd, i);
+    if (!strncmp(k, ST_CRC_PREFIX, strlen(ST_CRC_PREFIX))) continue; /* recomputed below */
+    if ((!first && st_put(&h, ",", 1)) || st_put_json_string(&h, k) || st_put(&h, ":", 1) ||
+        st_put_json_string(&h, ax_state_dict_meta(sd, k)))
+      goto oom;
+    first = false;
   }
+  for (int i = 0; i < n; i++) {
+    char key[600];
+    snprintf(key, sizeof key, ST_CRC_PREFIX "%s", ax_state_dict_name(sd, i));
+    if ((!first && st_put(&h, ",", 1)) || st_put_json_string(&h, key) || st_put(&h, ":\"", 2)) goto oom;
+    crc_at[i] = h.n;
+    if (st_put(&h, "00000000\"", 9)) goto oom; /* filled in once the data is written */
+    first = false;
+  }
+  if (st_put(&h, "}", 1)) goto oom;
   uint64_t off = 0;
   for (int i = 0; i < n; i++) {
     ax_tensor *t = ax_state_dict_tensor(sd, i);
@@ -121,7 +171,7 @@ int ax_save_safetensors(const char *path, const ax_state_dict *sd, char *err, si
       goto out;
     }
     uint64_t nb = (uint64_t)ax_numel(t) * ax_dtype_size(t->dtype);
-    if (((nm > 0 || i) && st_put(&h, ",", 1)) || st_put_json_string(&h, ax_state_dict_name(sd, i)) ||
+    if (st_put(&h, ",", 1) || st_put_json_string(&h, ax_state_dict_name(sd, i)) ||
         st_putf(&h, ":{\"dtype\":\"%s\",\"shape\":[", dn))
       goto oom;
     for (int d = 0; d < t->ndim; d++)
@@ -149,7 +199,11 @@ int ax_save_safetensors(const char *path, const ax_state_dict *sd, char *err, si
       goto out;
     }
     if (ax_atomic_write(&f, host, nb)) goto io;
+    char hex[9];
+    snprintf(hex, sizeof hex, "%08x", (unsigned)st_crc32(0, host, nb));
+    memcpy(h.p + crc_at[i], hex, 8);
   }
+  if (n > 0 && ax_atomic_rewrite(&f, 8, h.p, h.n)) goto io; /* the header, now with the checksums */
   if (ax_atomic_commit(&f, err, errlen)) goto out;
   rc = 0;
   goto out;
@@ -162,17 +216,21 @@ out:
   if (rc) ax_atomic_abort(&f);
   free(h.p);
   free(host);
+  free(crc_at);
   return rc;
 }
 
 /* ---- reading: a small JSON parser for exactly what the header may hold ---- */
 
 typedef struct st_json {
-  const char *p, *end;
+  const char *p, *end, *base; /* base: the header's first byte, file byte 8 */
   char *err;
   size_t errlen;
   const char *path;
 } st_json;
+
+/* the file offset of the parser's position, for messages */
+static long long st_at(const st_json *j) { return 8 + (long long)(j->p - j->base); }
 
 static void st_ws(st_json *j) {
   while (j->p < j->end && (*j->p == ' ' || *j->p == '\n' || *j->p == '\r' || *j->p == '\t')) j->p++;
@@ -181,8 +239,12 @@ static void st_ws(st_json *j) {
 static int st_expect(st_json *j, char c) {
   st_ws(j);
   if (j->p >= j->end || *j->p != c) {
-    st_err(j->err, j->errlen, "%s: bad safetensors header: expected '%c' at byte %ld", j->path, c,
-           (long)(j->p - (j->end - (j->end - j->p))));
+    if (j->p >= j->end)
+      st_err(j->err, j->errlen, "%s: bad safetensors header: expected '%c' at byte %lld, found the header's end", j->path,
+             c, st_at(j));
+    else
+      st_err(j->err, j->errlen, "%s: bad safetensors header: expected '%c' at byte %lld, found '%c'", j->path, c,
+             st_at(j), *j->p >= 0x20 && *j->p < 0x7f ? *j->p : '?');
     return -1;
   }
   j->p++;
@@ -220,7 +282,8 @@ static int st_string(st_json *j, char *out, size_t cap) {
       }
     }
     if (n + 1 >= cap) {
-      st_err(j->err, j->errlen, "%s: bad safetensors header: a string is longer than %zu bytes", j->path, cap - 1);
+      st_err(j->err, j->errlen, "%s: bad safetensors header: a string is longer than %zu bytes (at byte %lld)", j->path,
+             cap - 1, st_at(j));
       return -1;
     }
     out[n++] = c;
@@ -230,20 +293,21 @@ static int st_string(st_json *j, char *out, size_t cap) {
   out[n] = 0;
   return 0;
 bad:
-  st_err(j->err, j->errlen, "%s: bad safetensors header: unterminated or bad string", j->path);
+  st_err(j->err, j->errlen, "%s: bad safetensors header: unterminated or bad string (at byte %lld)", j->path, st_at(j));
   return -1;
 }
 
 static int st_uint(st_json *j, uint64_t *v) {
   st_ws(j);
   if (j->p >= j->end || *j->p < '0' || *j->p > '9') {
-    st_err(j->err, j->errlen, "%s: bad safetensors header: expected a non-negative integer", j->path);
+    st_err(j->err, j->errlen, "%s: bad safetensors header: expected a non-negative integer at byte %lld", j->path,
+           st_at(j));
     return -1;
   }
   uint64_t x = 0;
   while (j->p < j->end && *j->p >= '0' && *j->p <= '9') {
     if (x > (UINT64_MAX - 9) / 10) {
-      st_err(j->err, j->errlen, "%s: bad safetensors header: integer overflow", j->path);
+      st_err(j->err, j->errlen, "%s: bad safetensors header: integer overflow at byte %lld", j->path, st_at(j));
       return -1;
     }
     x = x * 10 + (uint64_t)(*j->p++ - '0');
@@ -263,7 +327,8 @@ static int st_uint_list(st_json *j, uint64_t *v, int max) {
   }
   for (;;) {
     if (n >= max) {
-      st_err(j->err, j->errlen, "%s: bad safetensors header: more than %d entries in a list", j->path, max);
+      st_err(j->err, j->errlen, "%s: bad safetensors header: more than %d entries in a list at byte %lld", j->path, max,
+             st_at(j));
       return -1;
     }
     if (st_uint(j, &v[n++])) return -1;
@@ -283,6 +348,7 @@ typedef struct st_entry {
   int ndim;
   int64_t shape[AX_MAX_DIMS];
   uint64_t begin, end;
+  long long at; /* where its entry starts in the file */
 } st_entry;
 
 static int st_parse_entry(st_json *j, st_entry *e) {
@@ -347,7 +413,7 @@ static int st_parse_meta(st_json *j, ax_state_dict *sd) {
     return 0;
   }
   for (;;) {
-    char key[256];
+    char key[600];
     char *val = malloc(65536);
     if (!val) return -1;
     int bad = st_string(j, key, sizeof key) || st_expect(j, ':') || st_string(j, val, 65536) ||
@@ -363,6 +429,72 @@ static int st_parse_meta(st_json *j, ax_state_dict *sd) {
   }
 }
 
+static int st_by_offset(const void *a, const void *b) {
+  const st_entry *x = *(const st_entry *const *)a, *y = *(const st_entry *const *)b;
+  if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;
+  if (x->end != y->end) return x->end < y->end ? -1 : 1;
+  return 0;
+}
+
+/* "axon.crc32.<name>" -> the checksum; -1 when absent, -2 when malformed */
+static long long st_crc_of(const ax_state_dict *sd, const char *name) {
+  char key[600];
+  snprintf(key, sizeof key, ST_CRC_PREFIX "%s", name);
+  const char *v = ax_state_dict_meta(sd, key);
+  if (!v) return -1;
+  unsigned long long x = 0;
+  for (int i = 0; i < 8; i++) {
+    char c = v[i];
+    int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    if (d < 0) return -2;
+    x = x * 16 + (unsigned)d;
+  }
+  return v[8] ? -2 : (long long)x;
+}
+
+/* Checks the checksum keys against the tensors and removes them from sd's metadata. */
+static int st_take_crcs(ax_state_dict *sd, const st_entry *ents, int nents, long long *crcs, const char *path,
+                        char *err, size_t errlen) {
+  size_t np = strlen(ST_CRC_PREFIX);
+  int have = 0;
+  for (int k = 0; k < nents; k++) {
+    crcs[k] = st_crc_of(sd, ents[k].name);
+    if (crcs[k] == -2) {
+      st_err(err, errlen, "%s: tensor %s: its checksum \"%s%s\" is not 8 lowercase hex digits", path, ents[k].name,
+             ST_CRC_PREFIX, ents[k].name);
+      return -1;
+    }
+    have += crcs[k] >= 0;
+  }
+  if (have && have != nents)
+    for (int k = 0; k < nents; k++)
+      if (crcs[k] < 0) {
+        st_err(err, errlen, "%s: tensor %s has no checksum though the file's other tensors do", path, ents[k].name);
+        return -1;
+      }
+  /* the metadata that stays is every key but the checksums (each of which names a tensor) */
+  ax_state_dict *keep = ax_state_dict_new();
+  if (!keep) return -1;
+  for (int i = 0; i < ax_state_dict_meta_count(sd); i++) {
+    const char *key = ax_state_dict_meta_key(sd, i);
+    if (!strncmp(key, ST_CRC_PREFIX, np)) {
+      bool known = false;
+      for (int k = 0; k < nents && !known; k++) known = !strcmp(key + np, ents[k].name);
+      if (!known) {
+        st_err(err, errlen, "%s: metadata \"%s\" is the checksum of a tensor the file does not hold", path, key);
+        ax_state_dict_free(keep);
+        return -1;
+      }
+    } else if (ax_state_dict_set_meta(keep, key, ax_state_dict_meta(sd, key))) {
+      ax_state_dict_free(keep);
+      return -1;
+    }
+  }
+  int rc = ax__state_dict_replace_meta(sd, keep);
+  ax_state_dict_free(keep);
+  return rc;
+}
+
 ax_state_dict *ax_load_safetensors(const char *path, char *err, size_t errlen) {
   FILE *fp = fopen(path, "rb");
   if (!fp) {
@@ -372,14 +504,20 @@ ax_state_dict *ax_load_safetensors(const char *path, char *err, size_t errlen) {
   ax_state_dict *sd = NULL;
   char *hdr = NULL;
   void *data = NULL;
-  st_entry *ents = NULL;
+  st_entry *ents = NULL, **order = NULL;
+  long long *crcs = NULL;
   int nents = 0, cap = 0;
+  struct stat stt;
+  if (fstat(fileno(fp), &stt) == 0 && S_ISDIR(stt.st_mode)) {
+    st_err(err, errlen, "%s: is a directory, not a safetensors file", path);
+    goto fail;
+  }
   if (fseek(fp, 0, SEEK_END) != 0) goto ioerr;
   long fsize = ftell(fp);
   if (fsize < 0 || fseek(fp, 0, SEEK_SET) != 0) goto ioerr;
   unsigned char len8[8];
   if (fsize < 8 || fread(len8, 1, 8, fp) != 8) {
-    st_err(err, errlen, "%s: not a safetensors file (shorter than its 8-byte header size)", path);
+    st_err(err, errlen, "%s: not a safetensors file (%ld bytes, shorter than its 8-byte header size)", path, fsize);
     goto fail;
   }
   uint64_t hlen = 0;
@@ -392,11 +530,11 @@ ax_state_dict *ax_load_safetensors(const char *path, char *err, size_t errlen) {
   hdr = malloc(hlen + 1);
   if (!hdr || fread(hdr, 1, hlen, fp) != hlen) goto ioerr;
   hdr[hlen] = 0;
-  uint64_t data_size = (uint64_t)fsize - 8 - hlen;
+  uint64_t data_start = 8 + hlen, data_size = (uint64_t)fsize - data_start;
 
   sd = ax_state_dict_new();
   if (!sd) goto fail;
-  st_json j = {hdr, hdr + hlen, err, errlen, path};
+  st_json j = {hdr, hdr + hlen, hdr, err, errlen, path};
   if (st_expect(&j, '{')) goto fail;
   st_ws(&j);
   if (j.p < j.end && *j.p == '}') {
@@ -404,6 +542,8 @@ ax_state_dict *ax_load_safetensors(const char *path, char *err, size_t errlen) {
   } else {
     for (;;) {
       char name[512];
+      st_ws(&j);
+      long long at = st_at(&j);
       if (st_string(&j, name, sizeof name) || st_expect(&j, ':')) goto fail;
       if (strcmp(name, "__metadata__") == 0) {
         if (st_parse_meta(&j, sd)) goto fail;
@@ -417,10 +557,11 @@ ax_state_dict *ax_load_safetensors(const char *path, char *err, size_t errlen) {
         st_entry *e = &ents[nents];
         memset(e, 0, sizeof *e);
         snprintf(e->name, sizeof e->name, "%s", name);
+        e->at = at;
         if (st_parse_entry(&j, e)) goto fail;
         for (int k = 0; k < nents; k++)
           if (strcmp(ents[k].name, name) == 0) {
-            st_err(err, errlen, "%s: tensor %s appears twice", path, name);
+            st_err(err, errlen, "%s: tensor %s appears twice (at bytes %lld and %lld)", path, name, ents[k].at, at);
             goto fail;
           }
         nents++;
@@ -434,31 +575,91 @@ ax_state_dict *ax_load_safetensors(const char *path, char *err, size_t errlen) {
       break;
     }
   }
+  st_ws(&j);
+  if (j.p < j.end) { /* the reference writer pads with spaces only */
+    st_err(err, errlen, "%s: bad safetensors header: unexpected '%c' at byte %lld after the header's closing '}'",
+           path, *j.p >= 0x20 && *j.p < 0x7f ? *j.p : '?', st_at(&j));
+    goto fail;
+  }
   for (int k = 0; k < nents; k++) {
     st_entry *e = &ents[k];
-    uint64_t numel = 1;
+    /* sizes multiply with zero dims counted as 1: a tensor's strides multiply them all */
+    uint64_t span = 1, numel = 1;
     for (int d = 0; d < e->ndim; d++) {
-      if (e->shape[d] && numel > UINT64_MAX / 16 / (uint64_t)e->shape[d]) {
-        st_err(err, errlen, "%s: %s: shape overflows", path, e->name);
+      uint64_t s = (uint64_t)e->shape[d];
+      if (s > 1 && span > (uint64_t)AX_MAX_NUMEL / s) {
+        st_err(err, errlen, "%s: tensor %s (header byte %lld): shape %s is too large", path, e->name, e->at,
+               ax__shp_raw(e->ndim, e->shape));
         goto fail;
       }
-      numel *= (uint64_t)e->shape[d];
+      span *= s > 1 ? s : 1;
+      numel *= s;
     }
     uint64_t nb = numel * ax_dtype_size(e->dtype);
-    if (e->end < e->begin || e->end > data_size || e->end - e->begin != nb) {
-      st_err(err, errlen, "%s: %s: data_offsets [%llu, %llu] do not fit its shape (%llu bytes) or the file (%llu data bytes)",
-             path, e->name, (unsigned long long)e->begin, (unsigned long long)e->end, (unsigned long long)nb,
-             (unsigned long long)data_size);
+    if (e->end < e->begin || e->end - e->begin != nb) {
+      st_err(err, errlen,
+             "%s: tensor %s (header byte %lld): data_offsets [%llu, %llu] (%lld bytes) do not fit its %s shape %s (%llu bytes)",
+             path, e->name, e->at, (unsigned long long)e->begin, (unsigned long long)e->end,
+             e->end < e->begin ? -1LL : (long long)(e->end - e->begin), ax_dtype_name(e->dtype),
+             ax__shp_raw(e->ndim, e->shape), (unsigned long long)nb);
+      goto fail;
+    }
+    if (e->end > data_size) {
+      st_err(err, errlen,
+             "%s: tensor %s: data_offsets put it at file bytes [%llu, %llu), past the end of the file (%ld bytes): truncated",
+             path, e->name, (unsigned long long)(data_start + e->begin), (unsigned long long)(data_start + e->end),
+             fsize);
       goto fail;
     }
   }
+  /* the tensors must cover the data section exactly: no gap, no overlap, nothing after */
+  order = malloc((size_t)(nents > 0 ? nents : 1) * sizeof *order);
+  if (!order) goto fail;
+  for (int k = 0; k < nents; k++) order[k] = &ents[k];
+  qsort(order, (size_t)nents, sizeof *order, st_by_offset);
+  uint64_t pos = 0;
+  for (int k = 0; k < nents; k++) {
+    st_entry *e = order[k];
+    if (e->begin > pos) {
+      st_err(err, errlen, "%s: %llu bytes at file bytes [%llu, %llu) belong to no tensor (a gap before tensor %s)",
+             path, (unsigned long long)(e->begin - pos), (unsigned long long)(data_start + pos),
+             (unsigned long long)(data_start + e->begin), e->name);
+      goto fail;
+    }
+    if (e->begin < pos) {
+      st_err(err, errlen, "%s: tensor %s, file bytes [%llu, %llu), overlaps tensor %s, which ends at file byte %llu",
+             path, e->name, (unsigned long long)(data_start + e->begin), (unsigned long long)(data_start + e->end),
+             order[k - 1]->name, (unsigned long long)(data_start + pos));
+      goto fail;
+    }
+    pos = e->end;
+  }
+  if (pos != data_size) {
+    st_err(err, errlen, "%s: %llu bytes of trailing data at file bytes [%llu, %ld) after the last tensor%s%s", path,
+           (unsigned long long)(data_size - pos), (unsigned long long)(data_start + pos), fsize,
+           nents ? " " : "", nents ? order[nents - 1]->name : "");
+    goto fail;
+  }
+  crcs = malloc((size_t)(nents > 0 ? nents : 1) * sizeof *crcs);
+  if (!crcs || st_take_crcs(sd, ents, nents, crcs, path, err, errlen)) goto fail;
   for (int k = 0; k < nents; k++) {
     st_entry *e = &ents[k];
     size_t nb = (size_t)(e->end - e->begin);
     void *q = realloc(data, nb ? nb : 1);
     if (!q) goto fail;
     data = q;
-    if (fseek(fp, (long)(8 + hlen + e->begin), SEEK_SET) != 0 || fread(data, 1, nb, fp) != nb) goto ioerr;
+    if (fseek(fp, (long)(data_start + e->begin), SEEK_SET) != 0 || fread(data, 1, nb, fp) != nb) goto ioerr;
+    if (crcs[k] >= 0) {
+      uint32_t got = st_crc32(0, data, nb);
+      if (got != (uint32_t)crcs[k]) {
+        st_err(err, errlen,
+               "%s: tensor %s: checksum mismatch (crc32 %08x in the header, %08x of its data at file bytes [%llu, "
+               "%llu)): the file is corrupt",
+               path, e->name, (unsigned)crcs[k], (unsigned)got, (unsigned long long)(data_start + e->begin),
+               (unsigned long long)(data_start + e->end));
+        goto fail;
+      }
+    }
     ax_scope_begin(); /* the scope drops its reference; the dict keeps one */
     ax_tensor *t = ax_from_data(data, e->ndim, e->shape, &(ax_tensor_opts){.dtype = e->dtype});
     int bad = !t || ax_state_dict_set(sd, e->name, t);
@@ -477,5 +678,7 @@ done:
   free(hdr);
   free(data);
   free(ents);
+  free(order);
+  free(crcs);
   return sd;
 }

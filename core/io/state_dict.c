@@ -119,6 +119,33 @@ const char *ax_state_dict_meta(const ax_state_dict *sd, const char *key) {
   return NULL;
 }
 
+int ax__state_dict_replace_meta(ax_state_dict *sd, const ax_state_dict *src) {
+  sd_meta *m = NULL;
+  int cap = 0;
+  if (src->n_meta && sd_grow((void **)&m, &cap, src->n_meta, sizeof *m)) return -1;
+  for (int i = 0; i < src->n_meta; i++) {
+    m[i].key = strdup(src->meta[i].key);
+    m[i].value = strdup(src->meta[i].value);
+    if (!m[i].key || !m[i].value) {
+      for (int k = 0; k <= i; k++) {
+        free(m[k].key);
+        free(m[k].value);
+      }
+      free(m);
+      return -1;
+    }
+  }
+  for (int i = 0; i < sd->n_meta; i++) {
+    free(sd->meta[i].key);
+    free(sd->meta[i].value);
+  }
+  free(sd->meta);
+  sd->meta = m;
+  sd->n_meta = src->n_meta;
+  sd->cap_meta = cap;
+  return 0;
+}
+
 int ax_state_dict_meta_count(const ax_state_dict *sd) { return sd ? sd->n_meta : 0; }
 const char *ax_state_dict_meta_key(const ax_state_dict *sd, int i) {
   return sd && i >= 0 && i < sd->n_meta ? sd->meta[i].key : NULL;
@@ -139,6 +166,35 @@ int ax_state_copy_into(ax_tensor *dst, ax_tensor *src, const char *name, char *e
       snprintf(err, errlen, "%s: shape %s in the file does not fit the model's %s", name ? name : "?", b, a);
     }
     return -1;
+  }
+  if (!ax_dtype_is_float(dst->dtype) && src->dtype != dst->dtype) {
+    /* a value that does not fit an integer buffer (1e300 into num_batches_tracked, NaN,
+     * 2.5) would be undefined to convert: refuse it, naming the element */
+    double lo = dst->dtype == AX_I32 ? -2147483648.0 : dst->dtype == AX_I64 ? -9223372036854775808.0 : 0;
+    double hi = dst->dtype == AX_I32 ? 2147483647.0 : dst->dtype == AX_I64 ? 0x1.fffffffffffffp62
+              : dst->dtype == AX_U8 ? 255 : 1;
+    ax_scope_begin();
+    ax_tensor *h = ax_cast(ax_to(src, AX_CPU), AX_F64);
+    int64_t n = ax_numel(src);
+    double *v = h ? malloc((size_t)(n > 0 ? n : 1) * sizeof *v) : NULL;
+    int bad = !v || ax_to_data(h, v, (size_t)n * sizeof *v) != 0 ? -2 : -1;
+    int64_t at = -1;
+    if (bad == -1)
+      for (int64_t i = 0; i < n && at < 0; i++)
+        if (!(v[i] >= lo && v[i] <= hi && v[i] == (double)(int64_t)v[i])) at = i;
+    double x = at >= 0 ? v[at] : 0;
+    free(v);
+    ax_scope_end();
+    if (bad == -2) {
+      if (err) snprintf(err, errlen, "%s: cannot read the tensor: %s", name ? name : "?", ax_last_error());
+      return -1;
+    }
+    if (at >= 0) {
+      if (err)
+        snprintf(err, errlen, "%s: element %lld is %g, which a %s tensor cannot hold (integers %.0f to %.0f)",
+                 name ? name : "?", (long long)at, x, ax_dtype_name(dst->dtype), lo, hi);
+      return -1;
+    }
   }
   ax_no_grad_begin();
   ax_scope_begin(); /* a file's tensors are on the CPU; the model's may be on a GPU */

@@ -20,15 +20,21 @@ double ax_cpu_load(const void *p, int dtype) {
   return 0;
 }
 
+/* A double converted to an integer type out of its range (or NaN) is undefined in C; the
+ * conversions here saturate instead (NaN gives 0). */
+static inline double sat(double v, double lo, double hi) { return v != v ? 0 : v < lo ? lo : v > hi ? hi : v; }
+
 void ax_cpu_store(void *p, int dtype, double v) {
   switch (dtype) {
     case AX_F32: *(float *)p = (float)v; break;
     case AX_F64: *(double *)p = v; break;
     case AX_BF16: *(uint16_t *)p = ax_f32_to_bf16((float)v); break;
     case AX_F16: *(uint16_t *)p = ax_f32_to_f16((float)v); break;
-    case AX_I32: *(int32_t *)p = (int32_t)v; break;
-    case AX_I64: *(int64_t *)p = (int64_t)v; break;
-    case AX_U8: *(uint8_t *)p = (uint8_t)(int64_t)v; break;
+    case AX_I32: *(int32_t *)p = (int32_t)sat(v, -2147483648.0, 2147483647.0); break;
+    case AX_I64: /* 2^63 itself is out of range; the largest double below it is 2^63 - 1024 */
+      *(int64_t *)p = v >= 9223372036854775808.0 ? INT64_MAX : (int64_t)sat(v, -9223372036854775808.0, 0x1.fffffffffffffp62);
+      break;
+    case AX_U8: *(uint8_t *)p = (uint8_t)(int64_t)sat(v, -9223372036854775808.0, 0x1.fffffffffffffp62); break;
     case AX_BOOL: *(uint8_t *)p = v != 0.0; break;
   }
 }

@@ -36,8 +36,15 @@ static inline void ax_iter_init(ax_iter *it, int nops, const ax_kt *const *ops) 
   it->nops = nops;
   const ax_kt *o = ops[0];
   it->numel = 1;
-  for (int d = 0; d < o->ndim; d++) it->numel *= o->shape[d];
   for (int k = 0; k < nops; k++) it->base[k] = (char *)ops[k]->data;
+  for (int d = 0; d < o->ndim; d++)
+    if (o->shape[d] == 0) { /* empty: nothing to run, and the other sizes are never multiplied */
+      it->numel = 0;
+      it->shape[0] = 0;
+      it->ndim = 1;
+      return;
+    }
+  for (int d = 0; d < o->ndim; d++) it->numel *= o->shape[d];
   int n = 0;
   for (int d = 0; d < o->ndim; d++) {
     if (o->shape[d] == 1) continue;

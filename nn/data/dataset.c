@@ -99,6 +99,14 @@ ax_tensor *ax_dataset_labels(const ax_dataset *ds) { return ds ? ds->labels : NU
 
 /* ---- MNIST-style files ---- */
 
+static const char *ax_shape_str_raw(int ndim, const int64_t *shape) {
+  static _Thread_local char b[160];
+  size_t n = (size_t)snprintf(b, sizeof b, "[");
+  for (int i = 0; i < ndim && n < sizeof b - 24; i++) n += (size_t)snprintf(b + n, sizeof b - n, i ? ", %lld" : "%lld", (long long)shape[i]);
+  snprintf(b + n, sizeof b - n, "]");
+  return b;
+}
+
 /* dir/base.gz if it exists, else dir/base if it exists; false if neither. */
 static bool find_file(const char *dir, const char *base, char *path, size_t n) {
   snprintf(path, n, "%s/%s.gz", dir, base);
@@ -128,6 +136,18 @@ ax_dataset *ax_mnist_like_load(const char *dir, const char *name, bool train, ch
   if (!find_file(dir, img_base, img_path, sizeof img_path) || !find_file(dir, lab_base, lab_path, sizeof lab_path))
     return not_found(dir, name, err, errlen);
 
+  /* both headers first: a mismatch stops here, before either body is inflated */
+  ax_dtype idt, ldt;
+  int ind, lnd;
+  int64_t ishape[AX_MAX_DIMS], lshape[AX_MAX_DIMS];
+  if (ax__idx_peek(img_path, &idt, &ind, ishape, err, errlen) || ax__idx_peek(lab_path, &ldt, &lnd, lshape, err, errlen))
+    return NULL;
+  if (idt != AX_U8 || ind != 3)
+    return fail(err, errlen, "%s: expected u8 images [N, rows, cols], got %s %s (from its header)", img_path,
+                ax_dtype_name(idt), ax_shape_str_raw(ind, ishape));
+  if (ldt != AX_U8 || lnd != 1 || lshape[0] != ishape[0])
+    return fail(err, errlen, "%s: expected u8 labels [%lld] to match %s, got %s %s (from the headers)", lab_path,
+                (long long)ishape[0], img_path, ax_dtype_name(ldt), ax_shape_str_raw(lnd, lshape));
   ax_dataset *ds = NULL;
   ax_scope_begin();
   ax_tensor *img = ax_idx_load(img_path, err, errlen);

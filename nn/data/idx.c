@@ -19,8 +19,14 @@
 #include "nn/data/internal.h"
 #include "axon/ops.h"
 
-/* Far above any real IDX file, and small enough that byte counts never overflow. */
-#define IDX_MAX_BYTES ((int64_t)1 << 40)
+/* The most data one IDX file may hold: 4 GiB, far above real ones (Fashion-MNIST's
+ * training images are 47 MB, EMNIST's largest set under 1 GB), and small enough that a
+ * lying header cannot ask for more memory than a workstation has. */
+#define IDX_MAX_BYTES ((int64_t)1 << 32)
+/* Deflate cannot expand one compressed byte into more than 1032 (RFC 1951: a 258-byte
+ * match costs at least 2 bits); a gzip member also has an 18-byte frame. A header that
+ * promises more than compressed size * 1032 is a lie we can see before inflating. */
+#define GZ_MAX_RATIO 1032
 
 
 /* One reader over plain and gzipped files. */
@@ -169,26 +175,69 @@ static int is_gzip(const char *path) {
   return k == 2 && m[0] == 0x1f && m[1] == 0x8b;
 }
 
+/* Opens path and reads its header: element code, size, dtype, ndim, shape, numel and the
+ * data bytes it promises (checked against the cap, the plain file's size or the gzip
+ * file's largest possible inflated size). 0, or -1 with a reason and r closed. */
+typedef struct idx_header {
+  unsigned code;
+  int size, ndim;
+  ax_dtype dt;
+  int64_t shape[AX_MAX_DIMS], numel, need;
+} idx_header;
+
+static int idx_open(const char *path, idx_reader *r, idx_header *h, char *err, size_t errlen);
+
+int ax__idx_peek(const char *path, ax_dtype *dt, int *ndim, int64_t *shape, char *err, size_t errlen) {
+  if (!path) return fail(err, errlen, "ax_idx_load: no path given") ? 0 : -1;
+  idx_reader r = {0};
+  idx_header h;
+  if (idx_open(path, &r, &h, err, errlen)) return -1;
+  rd_close(&r);
+  *dt = h.dt;
+  *ndim = h.ndim;
+  memcpy(shape, h.shape, sizeof h.shape);
+  return 0;
+}
+
 ax_tensor *ax_idx_load(const char *path, char *err, size_t errlen) {
   if (!path) return fail(err, errlen, "ax_idx_load: no path given");
   idx_reader r = {0};
+  idx_header h;
+  if (idx_open(path, &r, &h, err, errlen)) return NULL;
+  ax_tensor *out = NULL;
+  void *host = NULL;
+  unsigned char *data = read_data(&r, h.need, path, err, errlen);
+  if (!data) goto out;
+  host = convert(h.code, h.size, h.numel, data);
+  if (!host) {
+    fail(err, errlen, "%s: out of memory", path);
+    goto out;
+  }
+  out = ax_from_data(host, h.ndim, h.shape, &(ax_tensor_opts){.dtype = h.dt});
+  if (!out) fail(err, errlen, "%s: %s", path, ax_last_error());
+out:
+  if (host != data) free(host);
+  free(data);
+  rd_close(&r);
+  return out;
+}
+
+static int idx_open(const char *path, idx_reader *rp, idx_header *hd, char *err, size_t errlen) {
+  idx_reader r = {0};
   int gz = is_gzip(path);
-  if (gz < 0) return fail(err, errlen, "%s: %s", path, strerror(errno ? errno : ENOENT));
+  if (gz < 0) return fail(err, errlen, "%s: %s", path, strerror(errno ? errno : ENOENT)) ? 0 : -1;
   if (gz) {
 #ifdef AXON_HAVE_ZLIB
     r.gz = gzopen(path, "rb");
-    if (!r.gz) return fail(err, errlen, "%s: %s", path, strerror(errno ? errno : ENOMEM));
+    if (!r.gz) return fail(err, errlen, "%s: %s", path, strerror(errno ? errno : ENOMEM)) ? 0 : -1;
 #else
-    return fail(err, errlen, "%s: gzip-compressed, but axon was built without zlib (gunzip it first)", path);
+    return fail(err, errlen, "%s: gzip-compressed, but axon was built without zlib (gunzip it first)", path) ? 0 : -1;
 #endif
   } else {
     r.f = fopen(path, "rb");
-    if (!r.f) return fail(err, errlen, "%s: %s", path, strerror(errno ? errno : ENOENT));
+    if (!r.f) return fail(err, errlen, "%s: %s", path, strerror(errno ? errno : ENOENT)) ? 0 : -1;
   }
 
-  ax_tensor *out = NULL;
-  unsigned char *data = NULL;
-  void *host = NULL;
   unsigned char head[4 + 4 * AX_MAX_DIMS];
   const char *why = "unexpected end of file";
   int64_t k = rd(&r, head, 4, &why);
@@ -214,39 +263,47 @@ ax_tensor *ax_idx_load(const char *path, char *err, size_t errlen) {
     else fail(err, errlen, "%s: truncated header (fewer dims than the magic announces)", path);
     goto out;
   }
-  int64_t shape[AX_MAX_DIMS], numel = 1;
+  /* sizes multiply with zero sizes counted as 1 too: an empty [0, 2^31, 2^31, 2^31] holds
+   * nothing, but its strides would overflow (the tensor's own cap refuses it) */
+  int64_t shape[AX_MAX_DIMS], numel = 1, span = 1;
   for (int i = 0; i < ndim; i++) {
     shape[i] = (int64_t)be(head + 4 + 4 * i, 4);
-    if (shape[i] != 0 && numel > IDX_MAX_BYTES / size / shape[i]) {
-      fail(err, errlen, "%s: the header's dims overflow (more than %lld bytes of data)", path,
-           (long long)IDX_MAX_BYTES);
+    int64_t d = shape[i] > 1 ? shape[i] : 1;
+    if (span > IDX_MAX_BYTES / size / d) {
+      fail(err, errlen, "%s: the header's dims overflow the IDX reader's limit (they need more than %lld bytes of "
+           "data, zero sizes counted as 1)", path, (long long)IDX_MAX_BYTES);
       goto out;
     }
+    span *= d;
     numel *= shape[i];
   }
   int64_t need = numel * size;
-  if (r.f) {
-    /* a plain file's size is known: refuse a mismatch before allocating anything */
-    struct stat st;
-    int64_t have = fstat(fileno(r.f), &st) == 0 ? (int64_t)st.st_size - 4 - 4 * ndim : -1;
-    if (have >= 0 && have != need) {
-      fail(err, errlen, "%s: %s (the header's dims need %lld bytes of data, the file has %lld)", path,
-           have < need ? "truncated" : "trailing data", (long long)need, (long long)have);
+  struct stat st;
+  if (r.f ? fstat(fileno(r.f), &st) == 0 : stat(path, &st) == 0) {
+    if (r.f) {
+      /* a plain file's size is known: refuse a mismatch before allocating anything */
+      int64_t have = (int64_t)st.st_size - 4 - 4 * ndim;
+      if (have != need) {
+        fail(err, errlen, "%s: %s (the header's dims need %lld bytes of data, the file has %lld)", path,
+             have < need ? "truncated" : "trailing data", (long long)need, (long long)have);
+        goto out;
+      }
+    } else if ((need - 1) / GZ_MAX_RATIO > (int64_t)st.st_size) {
+      fail(err, errlen, "%s: truncated (the header's dims need %lld bytes of data; a gzip file of %lld bytes inflates "
+           "to at most %lld)", path, (long long)need, (long long)st.st_size, (long long)st.st_size * GZ_MAX_RATIO);
       goto out;
     }
   }
-  data = read_data(&r, need, path, err, errlen);
-  if (!data) goto out;
-  host = convert(head[2], size, numel, data);
-  if (!host) {
-    fail(err, errlen, "%s: out of memory", path);
-    goto out;
-  }
-  out = ax_from_data(host, ndim, shape, &(ax_tensor_opts){.dtype = dt});
-  if (!out) fail(err, errlen, "%s: %s", path, ax_last_error());
+  hd->code = head[2];
+  hd->size = size;
+  hd->ndim = ndim;
+  hd->dt = dt;
+  memcpy(hd->shape, shape, sizeof shape);
+  hd->numel = numel;
+  hd->need = need;
+  *rp = r;
+  return 0;
 out:
-  if (host != data) free(host);
-  free(data);
   rd_close(&r);
-  return out;
+  return -1;
 }

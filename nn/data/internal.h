@@ -20,6 +20,10 @@ static inline void *fail(char *err, size_t n, const char *fmt, ...) {
   return NULL;
 }
 
+/* An IDX file's header alone (nn/data/idx.c): its element dtype, ndim and shape, checked
+ * as ax_idx_load checks them, without reading the data. 0, or -1 with a reason. */
+int ax__idx_peek(const char *path, ax_dtype *dt, int *ndim, int64_t *shape, char *err, size_t errlen);
+
 struct ax_dataset {
   ax_tensor *images; /* u8 [N, C, H, W], contiguous, persistent */
   ax_tensor *labels; /* i64 [N], contiguous, persistent */

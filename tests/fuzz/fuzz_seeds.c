@@ -1,0 +1,93 @@
+/* Writes the seed corpus of the fuzz targets that need no model (tests/fuzz/README.md):
+ * files as Axon writes them, into DIR/<target>/. The checkpoint targets write their own
+ * (fuzz_ckpt_*.c built with -DFUZZ_SEED_MAIN). */
+#define _DEFAULT_SOURCE
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "axon.h"
+#include "axon/transformer.h"
+
+static char root[3000];
+
+static const char *at(const char *target, const char *name) {
+  static char p[4096];
+  snprintf(p, sizeof p, "%s/%s", root, target);
+  mkdir(p, 0755);
+  snprintf(p, sizeof p, "%s/%s/%s", root, target, name);
+  return p;
+}
+
+static void put(const char *path, const void *data, size_t n) {
+  FILE *f = fopen(path, "wb");
+  if (!f || fwrite(data, 1, n, f) != n || fclose(f)) {
+    perror(path);
+    exit(1);
+  }
+}
+
+/* an IDX file: type, dims, then payload bytes (already big-endian) */
+static size_t idx(uint8_t *buf, int type, int ndim, const uint32_t *dims, const void *payload, size_t n) {
+  buf[0] = buf[1] = 0;
+  buf[2] = (uint8_t)type;
+  buf[3] = (uint8_t)ndim;
+  for (int i = 0; i < ndim; i++)
+    for (int b = 0; b < 4; b++) buf[4 + 4 * i + b] = (uint8_t)(dims[i] >> (24 - 8 * b));
+  memcpy(buf + 4 + 4 * ndim, payload, n);
+  return 4 + 4 * (size_t)ndim + n;
+}
+
+int main(int argc, char **argv) {
+  if (argc != 2) return fprintf(stderr, "usage: %s DIR\n", argv[0]), 2;
+  snprintf(root, sizeof root, "%s", argv[1]);
+  mkdir(root, 0755);
+  char err[512];
+  /* safetensors: every dtype, metadata, an empty tensor, a scalar */
+  ax_state_dict *sd = ax_state_dict_new();
+  ax_dtype dts[] = {AX_F32, AX_F64, AX_BF16, AX_F16, AX_I32, AX_I64, AX_U8, AX_BOOL};
+  const char *names[] = {"f32", "f64", "bf16", "f16", "i32", "i64", "u8", "bool"};
+  ax_scope_begin();
+  for (int i = 0; i < 8; i++)
+    ax_state_dict_set(sd, names[i], ax_zeros(AX_SHAPE(2, 3), &(ax_tensor_opts){.dtype = dts[i]}));
+  ax_state_dict_set(sd, "empty", ax_zeros(AX_SHAPE(0, 4), NULL));
+  ax_state_dict_set(sd, "scalar", ax_scalar(3.5, NULL));
+  ax_scope_end();
+  ax_state_dict_set_meta(sd, "format", "pt");
+  if (ax_save_safetensors(at("safetensors", "all_dtypes.safetensors"), sd, err, sizeof err)) return puts(err), 1;
+  ax_state_dict_free(sd);
+  /* GPT weights: with the config in __metadata__ */
+  ax_gpt_config gc = {.n_layer = 2, .n_head = 2, .n_embd = 8, .block_size = 8, .vocab_size = 16};
+  ax_module *g = ax_model_gpt(&gc);
+  if (ax_gpt_save(g, at("gpt_config", "gpt_tiny.safetensors"), err, sizeof err)) return puts(err), 1;
+  ax_module_free(g);
+  /* IDX: u8 images and labels, i16, f32, f64 */
+  uint8_t buf[4096], px[48];
+  for (int i = 0; i < 48; i++) px[i] = (uint8_t)(i * 5);
+  put(at("idx", "images_u8"), buf, idx(buf, 0x08, 3, (uint32_t[]){3, 4, 4}, px, 48));
+  put(at("idx", "labels_u8"), buf, idx(buf, 0x08, 1, (uint32_t[]){3}, px, 3));
+  put(at("idx", "i16"), buf, idx(buf, 0x0B, 2, (uint32_t[]){2, 3}, px, 12));
+  put(at("idx", "f32"), buf, idx(buf, 0x0D, 1, (uint32_t[]){4}, px, 16));
+  put(at("idx", "f64"), buf, idx(buf, 0x0E, 2, (uint32_t[]){1, 2}, px, 16));
+  /* idx_gz: a mode byte, then the inflated content (fuzz_idx_gz.c) */
+  buf[0] = 0x00;
+  put(at("idx_gz", "images_u8"), buf, 1 + idx(buf + 1, 0x08, 3, (uint32_t[]){3, 4, 4}, px, 48));
+  buf[0] = 0x80;
+  put(at("idx_gz", "images_and_labels"), buf, 1 + idx(buf + 1, 0x08, 3, (uint32_t[]){3, 4, 4}, px, 48));
+  buf[0] = 0x01;
+  put(at("idx_gz", "cut_stream"), buf, 1 + idx(buf + 1, 0x08, 1, (uint32_t[]){40}, px, 40));
+  /* text: a few fortunes */
+  const char *text = "Q: Why did the chicken cross the road?\nA: To get to the other side.\n%\n"
+                     "You will be successful in your work.\n%\nThe best way to predict the future is to invent it.\n";
+  put(at("text", "fortunes.txt"), text, strlen(text));
+  /* token shards: llm.c's header (magic 20240520, version 1, count), uint16 tokens */
+  int32_t hdr[256] = {20240520, 1, 24};
+  uint16_t tok[24];
+  for (int i = 0; i < 24; i++) tok[i] = (uint16_t)(i * 37 % 50257);
+  memcpy(buf, hdr, sizeof hdr);
+  memcpy(buf + sizeof hdr, tok, sizeof tok);
+  put(at("shards", "train_000.bin"), buf, sizeof hdr + sizeof tok);
+  return 0;
+}
