@@ -274,13 +274,21 @@ static int lm_run(const ax_lm_config *c, ax_lm_report *out, ax_comm *comm, int r
     ax_text_close(ds);
     return fail(err, errlen, "could not build the model: %s", ax_last_error());
   }
-  ax_tensor *params[512];
-  int np = ax_module_parameters(l.m, params, 512);
+  /* every parameter, however many layers (a fixed array of 512 overflowed at 43 GPT layers) */
+  int np = ax_module_parameters(l.m, NULL, 0);
+  ax_tensor **params = np > 0 ? malloc((size_t)np * sizeof *params) : NULL;
+  if (!params) {
+    ax_module_free(l.m);
+    ax_text_close(ds);
+    return fail(err, errlen, "could not build the model: %s", np > 0 ? "out of memory" : "it has no parameters");
+  }
+  ax_module_parameters(l.m, params, np);
   bool use_ddp = world > 1 || c->force_ddp;
   ax_ddp *ddp = use_ddp ? ax_ddp_new(l.m, comm, &(ax_ddp_opts){.bucket_mb = c->bucket_mb}) : NULL;
   if (use_ddp && !ddp) {
     ax_module_free(l.m);
     ax_text_close(ds);
+    free(params);
     return fail(err, errlen, "data parallel set-up failed: %s", ax_last_error());
   }
   ax_adam_opts ao = {.lr = c->lr, .beta1 = c->beta1, .beta2 = c->beta2, .eps = 1e-8,
@@ -292,6 +300,7 @@ static int lm_run(const ax_lm_config *c, ax_lm_report *out, ax_comm *comm, int r
     ax_ddp_free(ddp);
     ax_module_free(l.m);
     ax_text_close(ds);
+    free(params);
     return fail(err, errlen, "%scould not build the optimizer: %s", c->zero ? "--zero: " : "", ax_last_error());
   }
   ax_lr_schedule *sched = !strcmp(c->schedule, "cosine")
@@ -304,6 +313,7 @@ static int lm_run(const ax_lm_config *c, ax_lm_report *out, ax_comm *comm, int r
     ax_ddp_free(ddp);
     ax_module_free(l.m);
     ax_text_close(ds);
+    free(params);
     return fail(err, errlen, "could not build the %s schedule: %s", c->schedule, ax_last_error());
   }
   bool fp16 = !strcmp(c->precision, "fp16"), bf16 = !strcmp(c->precision, "bf16");
@@ -452,6 +462,7 @@ static int lm_run(const ax_lm_config *c, ax_lm_report *out, ax_comm *comm, int r
   ax_module_free(l.m);
   ax_text_close(ds);
   *out = rep;
+  free(params);
   return rc;
 }
 

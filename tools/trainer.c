@@ -366,17 +366,16 @@ static ax_loader *shard_loader(const ax_dataset *ds, const ax_loader_opts *lo, a
 int ax_train(const ax_train_config *c, ax_train_report *report, char *err, size_t errlen) {
   ax_comm *comm = ax_comm_world();
   int world = ax_comm_size(comm);
+  if (c->epochs < 1 || c->batch_size < 1) return fail(err, errlen, "--epochs and --batch-size must be at least 1");
+  if (c->resume && !c->checkpoint_dir) return fail(err, errlen, "--resume needs --checkpoint DIR");
+  if (world > 1 && c->batch_size % world != 0)
+    return fail(err, errlen, "--batch-size %d is not divisible by the %d ranks", c->batch_size, world);
+  /* the checks above return before this handle exists (they used to leak it) */
   FILE *log = c->log ? c->log : stdout, *devnull = NULL;
   if (ax_comm_rank(comm) != 0) log = devnull = fopen("/dev/null", "w"); /* only rank 0 reports */
-  if (world > 1 && c->batch_size % world != 0) {
-    if (devnull) fclose(devnull);
-    return fail(err, errlen, "--batch-size %d is not divisible by the %d ranks", c->batch_size, world);
-  }
   ax_ddp *ddp = NULL;
   ax_train_report rep;
   memset(&rep, 0, sizeof rep);
-  if (c->epochs < 1 || c->batch_size < 1) return fail(err, errlen, "--epochs and --batch-size must be at least 1");
-  if (c->resume && !c->checkpoint_dir) return fail(err, errlen, "--resume needs --checkpoint DIR");
   if (c->threads > 0) ax_set_num_threads(c->threads);
 
   int rc = -1;
