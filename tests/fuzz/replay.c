@@ -63,7 +63,7 @@ int main(int argc, char **argv) {
       names[n++] = strdup(e->d_name);
     }
     if (d) closedir(d);
-    qsort(names, (size_t)n, sizeof *names, cmp);
+    if (n > 1) qsort(names, (size_t)n, sizeof *names, cmp); /* names is NULL for an empty folder */
     for (int k = 0; k < n; k++) {
       char p[4096];
       snprintf(p, sizeof p, "%s/%s", argv[i], names[k]);
