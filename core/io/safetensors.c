@@ -3,6 +3,7 @@
  * "data_offsets": [begin, end]}}, then the raw little-endian data. The loader
  * trusts nothing in the file: every size and offset is checked against the
  * file's length before anything is read. */
+#define _POSIX_C_SOURCE 200809L /* fileno, fstat */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
