@@ -17,10 +17,12 @@ rm -rf "$seeds" && mkdir -p "$seeds/ckpt_image" "$seeds/ckpt_lm" "$build/fuzz-lo
 for t in "${targets[@]}"; do # findings of earlier runs are kept, out of this run's count
   for f in "$build/fuzz-artifacts/$t-"*; do [ -e "$f" ] && mv "$f" "$build/fuzz-artifacts/earlier/"; done
 done
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-# one OpenMP thread everywhere, the seed writers too: with clang's libomp worker threads
-# alive at exit, LeakSanitizer cannot stop the world here ("LeakSanitizer has encountered
-# a fatal error") and the seed writer failed in CI; single-threaded, leak checking works
+# No leak checking in the clang build: clang 14's LeakSanitizer cannot stop the world on
+# these machines (its tracer faults: "LeakSanitizer has encountered a fatal error"), in
+# the LM trainer's seed writer even with one thread. Leaks are checked instead by the
+# gcc ASan build, where ctest replays every seed and regression input (label fuzz) with
+# detect_leaks=1. Set ASAN_OPTIONS=detect_leaks=1 to try here.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0} UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export OMP_NUM_THREADS=1
 "$build/tests/fuzz/fuzz_seeds" "$seeds" >/dev/null &&
   "$build/tests/fuzz/fuzz_seeds_ckpt_image" "$seeds/ckpt_image" &&
