@@ -18,6 +18,7 @@
 
 #include "core/internal.h"
 #include "core/io/atomic_file.h"
+#include "core/fail.h"
 
 #define ST_MAX_HEADER (100u << 20) /* the format's own limit is 100 MB */
 
@@ -76,13 +77,6 @@ static int st_dtype_of(const char *name, ax_dtype *dt) {
   return -1;
 }
 
-static void st_err(char *err, size_t n, const char *fmt, ...) {
-  if (!err || !n) return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, n, fmt, ap);
-  va_end(ap);
-}
 
 /* ---- writing ---- */
 
@@ -167,7 +161,7 @@ int ax_save_safetensors(const char *path, const ax_state_dict *sd, char *err, si
     ax_tensor *t = ax_state_dict_tensor(sd, i);
     const char *dn = st_dtype_name(t->dtype);
     if (!dn) {
-      st_err(err, errlen, "%s: dtype %s cannot be stored in safetensors", ax_state_dict_name(sd, i),
+      ax__fail(err, errlen, "%s: dtype %s cannot be stored in safetensors", ax_state_dict_name(sd, i),
              ax_dtype_name(t->dtype));
       goto out;
     }
@@ -196,7 +190,7 @@ int ax_save_safetensors(const char *path, const ax_state_dict *sd, char *err, si
     if (!q) goto oom;
     host = q;
     if (ax_to_data(t, host, nb) != 0) {
-      st_err(err, errlen, "%s: cannot read the tensor: %s", ax_state_dict_name(sd, i), ax_last_error());
+      ax__fail(err, errlen, "%s: cannot read the tensor: %s", ax_state_dict_name(sd, i), ax_last_error());
       goto out;
     }
     if (ax_atomic_write(&f, host, nb)) goto io;
@@ -209,10 +203,10 @@ int ax_save_safetensors(const char *path, const ax_state_dict *sd, char *err, si
   rc = 0;
   goto out;
 io:
-  st_err(err, errlen, "%s: write failed: %s", path, strerror(errno));
+  ax__fail(err, errlen, "%s: write failed: %s", path, strerror(errno));
   goto out;
 oom:
-  st_err(err, errlen, "%s: out of memory while writing", path);
+  ax__fail(err, errlen, "%s: out of memory while writing", path);
 out:
   if (rc) ax_atomic_abort(&f);
   free(h.p);
@@ -241,10 +235,10 @@ static int st_expect(st_json *j, char c) {
   st_ws(j);
   if (j->p >= j->end || *j->p != c) {
     if (j->p >= j->end)
-      st_err(j->err, j->errlen, "%s: bad safetensors header: expected '%c' at byte %lld, found the header's end", j->path,
+      ax__fail(j->err, j->errlen, "%s: bad safetensors header: expected '%c' at byte %lld, found the header's end", j->path,
              c, st_at(j));
     else
-      st_err(j->err, j->errlen, "%s: bad safetensors header: expected '%c' at byte %lld, found '%c'", j->path, c,
+      ax__fail(j->err, j->errlen, "%s: bad safetensors header: expected '%c' at byte %lld, found '%c'", j->path, c,
              st_at(j), *j->p >= 0x20 && *j->p < 0x7f ? *j->p : '?');
     return -1;
   }
@@ -283,7 +277,7 @@ static int st_string(st_json *j, char *out, size_t cap) {
       }
     }
     if (n + 1 >= cap) {
-      st_err(j->err, j->errlen, "%s: bad safetensors header: a string is longer than %zu bytes (at byte %lld)", j->path,
+      ax__fail(j->err, j->errlen, "%s: bad safetensors header: a string is longer than %zu bytes (at byte %lld)", j->path,
              cap - 1, st_at(j));
       return -1;
     }
@@ -294,21 +288,21 @@ static int st_string(st_json *j, char *out, size_t cap) {
   out[n] = 0;
   return 0;
 bad:
-  st_err(j->err, j->errlen, "%s: bad safetensors header: unterminated or bad string (at byte %lld)", j->path, st_at(j));
+  ax__fail(j->err, j->errlen, "%s: bad safetensors header: unterminated or bad string (at byte %lld)", j->path, st_at(j));
   return -1;
 }
 
 static int st_uint(st_json *j, uint64_t *v) {
   st_ws(j);
   if (j->p >= j->end || *j->p < '0' || *j->p > '9') {
-    st_err(j->err, j->errlen, "%s: bad safetensors header: expected a non-negative integer at byte %lld", j->path,
+    ax__fail(j->err, j->errlen, "%s: bad safetensors header: expected a non-negative integer at byte %lld", j->path,
            st_at(j));
     return -1;
   }
   uint64_t x = 0;
   while (j->p < j->end && *j->p >= '0' && *j->p <= '9') {
     if (x > (UINT64_MAX - 9) / 10) {
-      st_err(j->err, j->errlen, "%s: bad safetensors header: integer overflow at byte %lld", j->path, st_at(j));
+      ax__fail(j->err, j->errlen, "%s: bad safetensors header: integer overflow at byte %lld", j->path, st_at(j));
       return -1;
     }
     x = x * 10 + (uint64_t)(*j->p++ - '0');
@@ -328,7 +322,7 @@ static int st_uint_list(st_json *j, uint64_t *v, int max) {
   }
   for (;;) {
     if (n >= max) {
-      st_err(j->err, j->errlen, "%s: bad safetensors header: more than %d entries in a list at byte %lld", j->path, max,
+      ax__fail(j->err, j->errlen, "%s: bad safetensors header: more than %d entries in a list at byte %lld", j->path, max,
              st_at(j));
       return -1;
     }
@@ -361,7 +355,7 @@ static int st_parse_entry(st_json *j, st_entry *e) {
     if (strcmp(key, "dtype") == 0) {
       if (st_string(j, val, sizeof val)) return -1;
       if (st_dtype_of(val, &e->dtype)) {
-        st_err(j->err, j->errlen, "%s: %s: dtype %s is not supported", j->path, e->name, val);
+        ax__fail(j->err, j->errlen, "%s: %s: dtype %s is not supported", j->path, e->name, val);
         return -1;
       }
       has_dtype = true;
@@ -372,7 +366,7 @@ static int st_parse_entry(st_json *j, st_entry *e) {
       e->ndim = n;
       for (int d = 0; d < n; d++) {
         if (s[d] > (1ULL << 40)) {
-          st_err(j->err, j->errlen, "%s: %s: dimension %llu is too large", j->path, e->name, (unsigned long long)s[d]);
+          ax__fail(j->err, j->errlen, "%s: %s: dimension %llu is too large", j->path, e->name, (unsigned long long)s[d]);
           return -1;
         }
         e->shape[d] = (int64_t)s[d];
@@ -381,14 +375,14 @@ static int st_parse_entry(st_json *j, st_entry *e) {
     } else if (strcmp(key, "data_offsets") == 0) {
       uint64_t o[2];
       if (st_uint_list(j, o, 2) != 2) {
-        st_err(j->err, j->errlen, "%s: %s: data_offsets must hold two integers", j->path, e->name);
+        ax__fail(j->err, j->errlen, "%s: %s: data_offsets must hold two integers", j->path, e->name);
         return -1;
       }
       e->begin = o[0];
       e->end = o[1];
       has_off = true;
     } else {
-      st_err(j->err, j->errlen, "%s: %s: unexpected key \"%s\"", j->path, e->name, key);
+      ax__fail(j->err, j->errlen, "%s: %s: unexpected key \"%s\"", j->path, e->name, key);
       return -1;
     }
     st_ws(j);
@@ -400,7 +394,7 @@ static int st_parse_entry(st_json *j, st_entry *e) {
     break;
   }
   if (!has_dtype || !has_shape || !has_off) {
-    st_err(j->err, j->errlen, "%s: %s: needs dtype, shape and data_offsets", j->path, e->name);
+    ax__fail(j->err, j->errlen, "%s: %s: needs dtype, shape and data_offsets", j->path, e->name);
     return -1;
   }
   return 0;
@@ -461,7 +455,7 @@ static int st_take_crcs(ax_state_dict *sd, const st_entry *ents, int nents, long
   for (int k = 0; k < nents; k++) {
     crcs[k] = st_crc_of(sd, ents[k].name);
     if (crcs[k] == -2) {
-      st_err(err, errlen, "%s: tensor %s: its checksum \"%s%s\" is not 8 lowercase hex digits", path, ents[k].name,
+      ax__fail(err, errlen, "%s: tensor %s: its checksum \"%s%s\" is not 8 lowercase hex digits", path, ents[k].name,
              ST_CRC_PREFIX, ents[k].name);
       return -1;
     }
@@ -470,7 +464,7 @@ static int st_take_crcs(ax_state_dict *sd, const st_entry *ents, int nents, long
   if (have && have != nents)
     for (int k = 0; k < nents; k++)
       if (crcs[k] < 0) {
-        st_err(err, errlen, "%s: tensor %s has no checksum though the file's other tensors do", path, ents[k].name);
+        ax__fail(err, errlen, "%s: tensor %s has no checksum though the file's other tensors do", path, ents[k].name);
         return -1;
       }
   /* the metadata that stays is every key but the checksums (each of which names a tensor) */
@@ -482,7 +476,7 @@ static int st_take_crcs(ax_state_dict *sd, const st_entry *ents, int nents, long
       bool known = false;
       for (int k = 0; k < nents && !known; k++) known = !strcmp(key + np, ents[k].name);
       if (!known) {
-        st_err(err, errlen, "%s: metadata \"%s\" is the checksum of a tensor the file does not hold", path, key);
+        ax__fail(err, errlen, "%s: metadata \"%s\" is the checksum of a tensor the file does not hold", path, key);
         ax_state_dict_free(keep);
         return -1;
       }
@@ -499,7 +493,7 @@ static int st_take_crcs(ax_state_dict *sd, const st_entry *ents, int nents, long
 ax_state_dict *ax_load_safetensors(const char *path, char *err, size_t errlen) {
   FILE *fp = fopen(path, "rb");
   if (!fp) {
-    st_err(err, errlen, "%s: %s", path, strerror(errno));
+    ax__fail(err, errlen, "%s: %s", path, strerror(errno));
     return NULL;
   }
   ax_state_dict *sd = NULL;
@@ -510,7 +504,7 @@ ax_state_dict *ax_load_safetensors(const char *path, char *err, size_t errlen) {
   int nents = 0, cap = 0;
   struct stat stt;
   if (fstat(fileno(fp), &stt) == 0 && S_ISDIR(stt.st_mode)) {
-    st_err(err, errlen, "%s: is a directory, not a safetensors file", path);
+    ax__fail(err, errlen, "%s: is a directory, not a safetensors file", path);
     goto fail;
   }
   if (fseek(fp, 0, SEEK_END) != 0) goto ioerr;
@@ -518,13 +512,13 @@ ax_state_dict *ax_load_safetensors(const char *path, char *err, size_t errlen) {
   if (fsize < 0 || fseek(fp, 0, SEEK_SET) != 0) goto ioerr;
   unsigned char len8[8];
   if (fsize < 8 || fread(len8, 1, 8, fp) != 8) {
-    st_err(err, errlen, "%s: not a safetensors file (%ld bytes, shorter than its 8-byte header size)", path, fsize);
+    ax__fail(err, errlen, "%s: not a safetensors file (%ld bytes, shorter than its 8-byte header size)", path, fsize);
     goto fail;
   }
   uint64_t hlen = 0;
   for (int i = 0; i < 8; i++) hlen |= (uint64_t)len8[i] << (8 * i);
   if (hlen > ST_MAX_HEADER || hlen > (uint64_t)fsize - 8) {
-    st_err(err, errlen, "%s: not a safetensors file or truncated (header of %llu bytes, file of %ld)", path,
+    ax__fail(err, errlen, "%s: not a safetensors file or truncated (header of %llu bytes, file of %ld)", path,
            (unsigned long long)hlen, fsize);
     goto fail;
   }
@@ -562,7 +556,7 @@ ax_state_dict *ax_load_safetensors(const char *path, char *err, size_t errlen) {
         if (st_parse_entry(&j, e)) goto fail;
         for (int k = 0; k < nents; k++)
           if (strcmp(ents[k].name, name) == 0) {
-            st_err(err, errlen, "%s: tensor %s appears twice (at bytes %lld and %lld)", path, name, ents[k].at, at);
+            ax__fail(err, errlen, "%s: tensor %s appears twice (at bytes %lld and %lld)", path, name, ents[k].at, at);
             goto fail;
           }
         nents++;
@@ -578,7 +572,7 @@ ax_state_dict *ax_load_safetensors(const char *path, char *err, size_t errlen) {
   }
   st_ws(&j);
   if (j.p < j.end) { /* the reference writer pads with spaces only */
-    st_err(err, errlen, "%s: bad safetensors header: unexpected '%c' at byte %lld after the header's closing '}'",
+    ax__fail(err, errlen, "%s: bad safetensors header: unexpected '%c' at byte %lld after the header's closing '}'",
            path, *j.p >= 0x20 && *j.p < 0x7f ? *j.p : '?', st_at(&j));
     goto fail;
   }
@@ -589,7 +583,7 @@ ax_state_dict *ax_load_safetensors(const char *path, char *err, size_t errlen) {
     for (int d = 0; d < e->ndim; d++) {
       uint64_t s = (uint64_t)e->shape[d];
       if (s > 1 && span > (uint64_t)AX_MAX_NUMEL / s) {
-        st_err(err, errlen, "%s: tensor %s (header byte %lld): shape %s is too large", path, e->name, e->at,
+        ax__fail(err, errlen, "%s: tensor %s (header byte %lld): shape %s is too large", path, e->name, e->at,
                ax__shp_raw(e->ndim, e->shape));
         goto fail;
       }
@@ -598,7 +592,7 @@ ax_state_dict *ax_load_safetensors(const char *path, char *err, size_t errlen) {
     }
     uint64_t nb = numel * ax_dtype_size(e->dtype);
     if (e->end < e->begin || e->end - e->begin != nb) {
-      st_err(err, errlen,
+      ax__fail(err, errlen,
              "%s: tensor %s (header byte %lld): data_offsets [%llu, %llu] (%lld bytes) do not fit its %s shape %s (%llu bytes)",
              path, e->name, e->at, (unsigned long long)e->begin, (unsigned long long)e->end,
              e->end < e->begin ? -1LL : (long long)(e->end - e->begin), ax_dtype_name(e->dtype),
@@ -606,7 +600,7 @@ ax_state_dict *ax_load_safetensors(const char *path, char *err, size_t errlen) {
       goto fail;
     }
     if (e->end > data_size) {
-      st_err(err, errlen,
+      ax__fail(err, errlen,
              "%s: tensor %s: data_offsets put it at file bytes [%llu, %llu), past the end of the file (%ld bytes): truncated",
              path, e->name, (unsigned long long)(data_start + e->begin), (unsigned long long)(data_start + e->end),
              fsize);
@@ -622,13 +616,13 @@ ax_state_dict *ax_load_safetensors(const char *path, char *err, size_t errlen) {
   for (int k = 0; k < nents; k++) {
     st_entry *e = order[k];
     if (e->begin > pos) {
-      st_err(err, errlen, "%s: %llu bytes at file bytes [%llu, %llu) belong to no tensor (a gap before tensor %s)",
+      ax__fail(err, errlen, "%s: %llu bytes at file bytes [%llu, %llu) belong to no tensor (a gap before tensor %s)",
              path, (unsigned long long)(e->begin - pos), (unsigned long long)(data_start + pos),
              (unsigned long long)(data_start + e->begin), e->name);
       goto fail;
     }
     if (e->begin < pos) {
-      st_err(err, errlen, "%s: tensor %s, file bytes [%llu, %llu), overlaps tensor %s, which ends at file byte %llu",
+      ax__fail(err, errlen, "%s: tensor %s, file bytes [%llu, %llu), overlaps tensor %s, which ends at file byte %llu",
              path, e->name, (unsigned long long)(data_start + e->begin), (unsigned long long)(data_start + e->end),
              order[k - 1]->name, (unsigned long long)(data_start + pos));
       goto fail;
@@ -636,7 +630,7 @@ ax_state_dict *ax_load_safetensors(const char *path, char *err, size_t errlen) {
     pos = e->end;
   }
   if (pos != data_size) {
-    st_err(err, errlen, "%s: %llu bytes of trailing data at file bytes [%llu, %ld) after the last tensor%s%s", path,
+    ax__fail(err, errlen, "%s: %llu bytes of trailing data at file bytes [%llu, %ld) after the last tensor%s%s", path,
            (unsigned long long)(data_size - pos), (unsigned long long)(data_start + pos), fsize,
            nents ? " " : "", nents ? order[nents - 1]->name : "");
     goto fail;
@@ -653,7 +647,7 @@ ax_state_dict *ax_load_safetensors(const char *path, char *err, size_t errlen) {
     if (crcs[k] >= 0) {
       uint32_t got = st_crc32(0, data, nb);
       if (got != (uint32_t)crcs[k]) {
-        st_err(err, errlen,
+        ax__fail(err, errlen,
                "%s: tensor %s: checksum mismatch (crc32 %08x in the header, %08x of its data at file bytes [%llu, "
                "%llu)): the file is corrupt",
                path, e->name, (unsigned)crcs[k], (unsigned)got, (unsigned long long)(data_start + e->begin),
@@ -664,13 +658,13 @@ ax_state_dict *ax_load_safetensors(const char *path, char *err, size_t errlen) {
     ax_scope_begin(); /* the scope drops its reference; the dict keeps one */
     ax_tensor *t = ax_from_data(data, e->ndim, e->shape, &(ax_tensor_opts){.dtype = e->dtype});
     int bad = !t || ax_state_dict_set(sd, e->name, t);
-    if (bad) st_err(err, errlen, "%s: %s: %s", path, e->name, t ? "out of memory" : ax_last_error());
+    if (bad) ax__fail(err, errlen, "%s: %s: %s", path, e->name, t ? "out of memory" : ax_last_error());
     ax_scope_end();
     if (bad) goto fail;
   }
   goto done;
 ioerr:
-  st_err(err, errlen, "%s: read failed (%s)", path, ferror(fp) ? strerror(errno) : "unexpected end of file");
+  ax__fail(err, errlen, "%s: read failed (%s)", path, ferror(fp) ? strerror(errno) : "unexpected end of file");
 fail:
   ax_state_dict_free(sd);
   sd = NULL;

@@ -188,7 +188,7 @@ typedef struct idx_header {
 static int idx_open(const char *path, idx_reader *r, idx_header *h, char *err, size_t errlen);
 
 int ax__idx_peek(const char *path, ax_dtype *dt, int *ndim, int64_t *shape, char *err, size_t errlen) {
-  if (!path) return fail(err, errlen, "ax_idx_load: no path given") ? 0 : -1;
+  if (!path) return ax__fail(err, errlen, "ax_idx_load: no path given");
   idx_reader r = {0};
   idx_header h;
   if (idx_open(path, &r, &h, err, errlen)) return -1;
@@ -210,11 +210,11 @@ ax_tensor *ax_idx_load(const char *path, char *err, size_t errlen) {
   if (!data) goto out;
   host = convert(h.code, h.size, h.numel, data);
   if (!host) {
-    fail(err, errlen, "%s: out of memory", path);
+    ax__fail(err, errlen, "%s: out of memory", path);
     goto out;
   }
   out = ax_from_data(host, h.ndim, h.shape, &(ax_tensor_opts){.dtype = h.dt});
-  if (!out) fail(err, errlen, "%s: %s", path, ax_last_error());
+  if (!out) ax__fail(err, errlen, "%s: %s", path, ax_last_error());
 out:
   if (host != data) free(host);
   free(data);
@@ -225,42 +225,42 @@ out:
 static int idx_open(const char *path, idx_reader *rp, idx_header *hd, char *err, size_t errlen) {
   idx_reader r = {0};
   int gz = is_gzip(path);
-  if (gz < 0) return fail(err, errlen, "%s: %s", path, strerror(errno ? errno : ENOENT)) ? 0 : -1;
+  if (gz < 0) return ax__fail(err, errlen, "%s: %s", path, strerror(errno ? errno : ENOENT));
   if (gz) {
 #ifdef AXON_HAVE_ZLIB
     r.gz = gzopen(path, "rb");
-    if (!r.gz) return fail(err, errlen, "%s: %s", path, strerror(errno ? errno : ENOMEM)) ? 0 : -1;
+    if (!r.gz) return ax__fail(err, errlen, "%s: %s", path, strerror(errno ? errno : ENOMEM));
 #else
-    return fail(err, errlen, "%s: gzip-compressed, but axon was built without zlib (gunzip it first)", path) ? 0 : -1;
+    return ax__fail(err, errlen, "%s: gzip-compressed, but axon was built without zlib (gunzip it first)", path);
 #endif
   } else {
     r.f = fopen(path, "rb");
-    if (!r.f) return fail(err, errlen, "%s: %s", path, strerror(errno ? errno : ENOENT)) ? 0 : -1;
+    if (!r.f) return ax__fail(err, errlen, "%s: %s", path, strerror(errno ? errno : ENOENT));
   }
 
   unsigned char head[4 + 4 * AX_MAX_DIMS];
   const char *why = "unexpected end of file";
   int64_t k = rd(&r, head, 4, &why);
   if (k != 4) {
-    if (k < 0 || gz_trailing_error(&r)) fail(err, errlen, "%s: %s", path, k < 0 ? why : gz_trailing_error(&r));
-    else fail(err, errlen, "%s: not an IDX file (shorter than the 4-byte magic)", path);
+    if (k < 0 || gz_trailing_error(&r)) ax__fail(err, errlen, "%s: %s", path, k < 0 ? why : gz_trailing_error(&r));
+    else ax__fail(err, errlen, "%s: not an IDX file (shorter than the 4-byte magic)", path);
     goto out;
   }
   ax_dtype dt;
   int size;
   int ndim = head[3];
   if (head[0] != 0 || head[1] != 0 || elem_type(head[2], &dt, &size) != 0) {
-    fail(err, errlen, "%s: not an IDX file (bad magic %02x %02x %02x %02x)", path, head[0], head[1], head[2], head[3]);
+    ax__fail(err, errlen, "%s: not an IDX file (bad magic %02x %02x %02x %02x)", path, head[0], head[1], head[2], head[3]);
     goto out;
   }
   if (ndim < 1 || ndim > AX_MAX_DIMS) {
-    fail(err, errlen, "%s: IDX file with %d dims (1 to %d are supported)", path, ndim, AX_MAX_DIMS);
+    ax__fail(err, errlen, "%s: IDX file with %d dims (1 to %d are supported)", path, ndim, AX_MAX_DIMS);
     goto out;
   }
   k = rd(&r, head + 4, 4 * ndim, &why);
   if (k != 4 * ndim) {
-    if (k < 0 || gz_trailing_error(&r)) fail(err, errlen, "%s: %s", path, k < 0 ? why : gz_trailing_error(&r));
-    else fail(err, errlen, "%s: truncated header (fewer dims than the magic announces)", path);
+    if (k < 0 || gz_trailing_error(&r)) ax__fail(err, errlen, "%s: %s", path, k < 0 ? why : gz_trailing_error(&r));
+    else ax__fail(err, errlen, "%s: truncated header (fewer dims than the magic announces)", path);
     goto out;
   }
   /* sizes multiply with zero sizes counted as 1 too: an empty [0, 2^31, 2^31, 2^31] holds
@@ -270,7 +270,7 @@ static int idx_open(const char *path, idx_reader *rp, idx_header *hd, char *err,
     shape[i] = (int64_t)be(head + 4 + 4 * i, 4);
     int64_t d = shape[i] > 1 ? shape[i] : 1;
     if (span > IDX_MAX_BYTES / size / d) {
-      fail(err, errlen, "%s: the header's dims overflow the IDX reader's limit (they need more than %lld bytes of "
+      ax__fail(err, errlen, "%s: the header's dims overflow the IDX reader's limit (they need more than %lld bytes of "
            "data, zero sizes counted as 1)", path, (long long)IDX_MAX_BYTES);
       goto out;
     }
@@ -284,12 +284,12 @@ static int idx_open(const char *path, idx_reader *rp, idx_header *hd, char *err,
       /* a plain file's size is known: refuse a mismatch before allocating anything */
       int64_t have = (int64_t)st.st_size - 4 - 4 * ndim;
       if (have != need) {
-        fail(err, errlen, "%s: %s (the header's dims need %lld bytes of data, the file has %lld)", path,
+        ax__fail(err, errlen, "%s: %s (the header's dims need %lld bytes of data, the file has %lld)", path,
              have < need ? "truncated" : "trailing data", (long long)need, (long long)have);
         goto out;
       }
     } else if ((need - 1) / GZ_MAX_RATIO > (int64_t)st.st_size) {
-      fail(err, errlen, "%s: truncated (the header's dims need %lld bytes of data; a gzip file of %lld bytes inflates "
+      ax__fail(err, errlen, "%s: truncated (the header's dims need %lld bytes of data; a gzip file of %lld bytes inflates "
            "to at most %lld)", path, (long long)need, (long long)st.st_size, (long long)st.st_size * GZ_MAX_RATIO);
       goto out;
     }
