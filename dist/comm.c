@@ -64,16 +64,7 @@ ax_comm *ax_comm_world(void) {
   if (world_comm) return world_comm;
   ax_comm *c = calloc(1, sizeof *c);
   c->size = c->local_size = 1;
-  const char *t = getenv("AXON_DIST_TIMEOUT");
-  c->timeout = AX_DIST_TIMEOUT_DEFAULT;
-  if (t) {
-    char *end = NULL;
-    double x = strtod(t, &end);
-    if (end != t && !*end && isfinite(x) && x > 0) c->timeout = x;
-    else /* not silently: the library cannot refuse to start, so it says what it does */
-      fprintf(stderr, "axon dist: AXON_DIST_TIMEOUT='%s' is not a number of seconds > 0; using the default %g s\n", t,
-              (double)AX_DIST_TIMEOUT_DEFAULT);
-  }
+  c->timeout = ax_settings_get()->dist_timeout; /* AXON_DIST_TIMEOUT (docs/settings.md) */
   snprintf(c->name, sizeof c->name, "single");
   if (launched()) {
     int size = env_int(size_vars, 1), rank = env_int(rank_vars, 0);

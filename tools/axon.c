@@ -24,14 +24,15 @@ static const char *usage =
     "  generate  stream text from a trained GPT (KV cache)\n"
     "  eval      evaluate trained weights: accuracy, per-class table, confusion matrix\n"
     "  bench     time the kernels against the machine's copy bandwidth and the vendor libraries\n"
-    "  info      print the version, the backends compiled in, the devices found and the thread count\n"
+    "  info      print the version, the backends, the devices, the thread count and the settings\n"
     "  help      print this help (also: axon --help, axon <command> --help)\n";
 
 static int cmd_info(int argc, char **argv) {
   for (int i = 0; i < argc; i++) {
     if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-      printf("usage: axon info\n\nPrints the Axon version, the backends compiled in, the devices found and the\n"
-             "number of CPU threads (set with OMP_NUM_THREADS).\n");
+      printf("usage: axon info\n\nPrints the Axon version, the backends compiled in, the devices found, the\n"
+             "number of CPU threads (set with OMP_NUM_THREADS) and every setting (AXON_* variables,\n"
+             "docs/settings.md) with its value and its source: default, env or set.\n");
       return 0;
     }
     fprintf(stderr, "axon info: unknown option '%s' (try 'axon info --help')\n", argv[i]);
@@ -57,6 +58,14 @@ static int cmd_info(int argc, char **argv) {
   }
 #endif
   if (ax_has_cuda() && n == 0) printf("  (no usable CUDA device found)\n");
+  printf("settings: (docs/settings.md)\n");
+  for (int i = 0; i < ax_settings_count(); i++) {
+    ax_setting_info si;
+    if (ax_settings_info(i, &si) != 0) continue;
+    printf("  %-27s %-10s %s", si.name, si.value, si.source);
+    if (si.rejected[0]) printf(" (the environment's '%s' is not valid: %s)", si.rejected, si.valid);
+    printf("\n");
+  }
   return 0;
 }
 
