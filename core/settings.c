@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/fail.h"
 #include "core/internal.h"
 
 typedef enum { K_IMPL, K_BOOL, K_INT, K_REAL } kind;
@@ -63,6 +64,7 @@ static char sources[N_SPECS];       /* 'd' default, 'e' env, 's' set */
 static char rejected[N_SPECS][64];  /* an invalid environment value */
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static bool quiet; /* ax_settings_check came first: the program reports bad values itself */
 
 static void *field(const spec *s) { return (char *)&current + s->offset; }
 
@@ -124,8 +126,9 @@ static void read_env(void) {
       sources[i] = 'e';
     } else {
       snprintf(rejected[i], sizeof rejected[i], "%s", e);
-      fprintf(stderr, "axon: %s='%s' is not valid: expected %s; using the default (%s)\n", s->name, e, s->valid,
-              s->deflt);
+      if (!quiet)
+        fprintf(stderr, "axon: %s='%s' is not valid: expected %s; using the default (%s)\n", s->name, e, s->valid,
+                s->deflt);
     }
   }
 }
@@ -174,6 +177,21 @@ int ax_settings_set(const char *name, const char *value) {
   }
   pthread_mutex_unlock(&lock);
   if (rc) ax_error("ax_settings_set: %s='%s' is not valid: expected %s", s->name, value, s->valid);
+  return rc;
+}
+
+int ax_settings_check(char *err, size_t errlen) {
+  pthread_mutex_lock(&lock);
+  quiet = true;
+  pthread_mutex_unlock(&lock);
+  pthread_once(&once, init);
+  pthread_mutex_lock(&lock);
+  int rc = 0;
+  for (int i = 0; i < N_SPECS && rc == 0; i++)
+    if (rejected[i][0])
+      rc = ax__fail(err, errlen, "%s='%s' is not valid: expected %s (docs/settings.md)", specs[i].name, rejected[i],
+                    specs[i].valid);
+  pthread_mutex_unlock(&lock);
   return rc;
 }
 

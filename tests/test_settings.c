@@ -159,3 +159,15 @@ Test(settings, classifier_chunk_rows) {
   cr_assert_float_eq(chunked, whole, 1e-5);
   ax_scope_end();
 }
+
+/* a program that refuses a bad environment itself (axon): the first bad value, in words */
+Test(settings, check_reports_the_first_bad_value) {
+  clear_env();
+  char msg[256] = "";
+  cr_assert_eq(ax_settings_check(msg, sizeof msg), 0);
+  setenv("AXON_CONV", "cudnnn", 1);
+  ax_settings_reload();
+  cr_assert_eq(ax_settings_check(msg, sizeof msg), -1);
+  cr_assert(strstr(msg, "AXON_CONV='cudnnn' is not valid") && strstr(msg, "native | cudnn"), "%s", msg);
+  cr_assert_eq(ax_settings_check(NULL, 0), -1);
+}

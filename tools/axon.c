@@ -86,7 +86,13 @@ int main(int argc, char **argv) {
     printf("axon %s\n", AX_VERSION_STRING);
     return 0;
   }
-  if (!strcmp(cmd, "info")) return cmd_info(argc - 2, argv + 2);
+  if (!strcmp(cmd, "info")) return cmd_info(argc - 2, argv + 2); /* shows bad settings, does not refuse them */
+  bool known = !strcmp(cmd, "train") || !strcmp(cmd, "eval") || !strcmp(cmd, "bench") || !strcmp(cmd, "generate");
+  char bad[256];
+  if (known && ax_settings_check(bad, sizeof bad) != 0) { /* a bad AXON_* variable is a usage error */
+    fprintf(stderr, "axon %s: %s\n", cmd, bad);
+    return EXIT_USAGE;
+  }
   if (!strcmp(cmd, "train")) return ax_cmd_train(argc - 2, argv + 2);
   if (!strcmp(cmd, "eval")) return ax_cmd_eval(argc - 2, argv + 2);
   if (!strcmp(cmd, "bench")) return ax_tool_bench(argc - 2, argv + 2);

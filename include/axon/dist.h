@@ -13,8 +13,9 @@
  * in the same order with the same shapes and dtypes.
  *
  * Failures never hang: a collective that does not complete within
- * AXON_DIST_TIMEOUT seconds (default 60) prints which rank, which collective
- * and how long it waited, and ends the whole job with exit status 3.
+ * AXON_DIST_TIMEOUT seconds (default 60) fails with an error (ax_error) naming
+ * the rank, the collective and how long it waited; the default handler ends the
+ * process, and mpirun then the whole job (the library itself never exits).
  *
  * DDP (ax_ddp_*): parameters are broadcast from rank 0 (after checking that
  * every rank built the same model) and their gradients are averaged across

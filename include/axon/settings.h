@@ -53,6 +53,11 @@ const ax_settings *ax_settings_get(void);
 int ax_settings_set(const char *name, const char *value);
 /* Reads the environment again, dropping every override (for programs that setenv). */
 void ax_settings_reload(void);
+/* For programs that refuse a bad environment themselves (`axon` makes it a usage error):
+ * 0 when every AXON_* variable set is valid, else -1 with "AXON_X='v' is not valid:
+ * expected ..." for the first bad one in err. Called before the first ax_settings_get, it
+ * also keeps the library from printing its own warnings about them. */
+int ax_settings_check(char *err, size_t errlen);
 
 /* One setting described, for `axon info` and documentation. */
 typedef struct ax_setting_info {
