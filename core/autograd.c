@@ -209,31 +209,36 @@ ax_tensor *ax__sum_to(ax_tensor *g, int ndim, const int64_t *shape) {
 
 typedef struct { ax_tensor *t; int next; } dfs_frame;
 
-int ax_backward(ax_tensor *root, ax_tensor *grad) {
-  if (!root) return -1;
+/* The arguments of ax_backward: false (with an error) when root cannot be backpropagated from. */
+static bool backward_args_ok(ax_tensor *root, ax_tensor *grad) {
+  if (!root || !ax__check_alive("ax_backward", root) || !ax__check_alive("ax_backward", grad)) return false;
   if (!root->requires_grad) {
     ax_error("ax_backward: the %s tensor %s does not require grad: it was not computed from any tensor with "
              "requires_grad, or grad mode was off, or an op on the way is not differentiable (comparisons, argmax, "
              "integer results)",
              ax_dtype_name(root->dtype), ax__shp(root));
-    return -1;
+    return false;
   }
   if (!grad && ax_numel(root) != 1) {
     ax_error("ax_backward: a gradient can be created implicitly only for a one-element tensor, got shape %s; pass a "
              "gradient of that shape",
              ax__shp(root));
-    return -1;
+    return false;
   }
   if (grad) {
     if (!ax_same_shape(grad, root)) {
       ax_error("ax_backward: gradient shape %s does not match the tensor's shape %s", ax__shp(grad), ax__shp(root));
-      return -1;
+      return false;
     }
-    if (!ax__check_same_device("ax_backward", root, grad)) return -1;
+    if (!ax__check_same_device("ax_backward", root, grad)) return false;
   }
+  return true;
+}
 
-  uint32_t mark = __atomic_add_fetch(&pass_mark, 1, __ATOMIC_RELAXED);
-  /* Post-order DFS over the graph: every tensor appears after all of its inputs. */
+/* Post-order DFS over the graph below root: every tensor appears after all of its inputs.
+ * Marks each with this pass's mark and counts its pending gradients. Returns the order
+ * (malloc'ed) and its length in *n. */
+static ax_tensor **graph_order(ax_tensor *root, uint32_t mark, int *n) {
   int cap = 256, n_order = 0, depth = 0, stack_cap = 256;
   ax_tensor **order = malloc((size_t)cap * sizeof *order);
   dfs_frame *stack = malloc((size_t)stack_cap * sizeof *stack);
@@ -266,15 +271,13 @@ int ax_backward(ax_tensor *root, ax_tensor *grad) {
     depth--;
   }
   free(stack);
+  *n = n_order;
+  return order;
+}
 
-  ax_scope_begin();
-  ax_no_grad_begin();
-  ax_autocast_begin(AX_F32); /* gradients keep their forward dtypes even if backward runs in a region */
-  ax_tensor *g0 = grad ? grad : ax_ones_like(root);
-  int rc = 0;
-  if (!g0) {
-    rc = -1;
-  } else if (root->grad_fn) {
+/* Seeds root with g0: its node's accumulator, or its .grad when it is a leaf. */
+static void seed_root(ax_tensor *root, ax_tensor *g0) {
+  if (root->grad_fn) {
     root->grad_fn->grad_accum = ax_retain(g0);
     root->grad_fn->grad_accum_private = false;
   } else { /* the root is itself a leaf */
@@ -282,6 +285,11 @@ int ax_backward(ax_tensor *root, ax_tensor *grad) {
     root->pending_grads = 0;
     if (root->grad_hook) root->grad_hook(root, root->grad_hook_user);
   }
+}
+
+/* Runs each node's backward in reverse order; 0, or -1 after the first that reported an error. */
+static int run_nodes(ax_tensor **order, int n_order) {
+  int rc = 0;
   for (int k = n_order - 1; k >= 0 && rc == 0; k--) {
     ax_tensor *t = order[k];
     ax_node *node = t->grad_fn;
@@ -297,7 +305,12 @@ int ax_backward(ax_tensor *root, ax_tensor *grad) {
     ax_free(g);
     ax_scope_end();
   }
-  /* Leaves whose remaining edges produced no gradient still get their hook. */
+  return rc;
+}
+
+/* Leaves whose remaining edges produced no gradient still get their hook; an aborted
+ * pass's leftover accumulators are released. */
+static void finish_pass(ax_tensor **order, int n_order) {
   for (int k = 0; k < n_order; k++) {
     ax_tensor *t = order[k];
     if (!t->grad_fn && t->pending_grads > 0) {
@@ -309,6 +322,24 @@ int ax_backward(ax_tensor *root, ax_tensor *grad) {
       t->grad_fn->grad_accum = NULL;
     }
   }
+}
+
+int ax_backward(ax_tensor *root, ax_tensor *grad) {
+  if (!backward_args_ok(root, grad)) return -1;
+  uint32_t mark = __atomic_add_fetch(&pass_mark, 1, __ATOMIC_RELAXED);
+  int n_order;
+  ax_tensor **order = graph_order(root, mark, &n_order);
+
+  ax_scope_begin();
+  ax_no_grad_begin();
+  ax_autocast_begin(AX_F32); /* gradients keep their forward dtypes even if backward runs in a region */
+  ax_tensor *g0 = grad ? grad : ax_ones_like(root);
+  int rc = -1;
+  if (g0) {
+    seed_root(root, g0);
+    rc = run_nodes(order, n_order);
+  }
+  finish_pass(order, n_order);
   ax_autocast_end();
   ax_no_grad_end();
   ax_scope_end();

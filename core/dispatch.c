@@ -78,6 +78,10 @@ const ax_backend *ax__backend(ax_device d, const char *op) {
     return NULL;
 #endif
   }
+  if (d.type == AX__DEVICE_DEAD) {
+    ax__report_dead_device(op, d); /* a tensor used after its scope ended (AXON_DEBUG_SCOPES) */
+    return NULL;
+  }
   ax_error("%s: unknown device type %d", op, d.type);
   return NULL;
 }

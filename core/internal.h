@@ -2,6 +2,8 @@
 #ifndef AXON_CORE_INTERNAL_H
 #define AXON_CORE_INTERNAL_H
 
+#include <stdio.h>
+
 #include "axon.h"
 #include "kernels/backend.h"
 
@@ -66,6 +68,14 @@ ax_tensor *ax__new(const char *op, ax_dtype dt, ax_device dev, int ndim, const i
 /* A view of base's storage owned by the current scope. */
 ax_tensor *ax__view(ax_tensor *base, int ndim, const int64_t *shape, const int64_t *strides, int64_t offset);
 ax_kt ax__kt(const ax_tensor *t);
+/* Scope debugging (AXON_DEBUG_SCOPES): a released tensor's header is kept, poisoned, with
+ * its device set to AX__DEVICE_DEAD (index: its quarantine slot), so the op layer's checks
+ * (ax__backend, ax__check_same_device, ax__check_alive) recognise it. */
+#define AX__DEVICE_DEAD 0x7ead
+bool ax__check_alive(const char *op, const ax_tensor *t); /* false, with an error naming op and t's origin */
+void ax__report_dead_device(const char *op, ax_device d);
+/* Writes "N scopes still open; innermost opened at FILE:LINE" for this thread to f; returns N. */
+int ax__scope_report_open(FILE *f);
 /* t viewed with out's shape by NumPy broadcasting (stride 0 on broadcast dims). */
 ax_kt ax__kt_broadcast(const ax_tensor *t, int ndim, const int64_t *shape);
 void ax__contiguous_strides(int ndim, const int64_t *shape, int64_t *strides);
@@ -85,6 +95,14 @@ void ax__set_poison_new_tensors(bool on);
 /* Rotating per-thread buffers so several shapes fit in one message. */
 const char *ax__shp(const ax_tensor *t);
 const char *ax__shp_raw(int ndim, const int64_t *shape);
+
+/* The same, exported for the parity runner linked to libaxon.so (core/testing.c) */
+const ax_backend *ax_testing_backend(ax_device d, const char *op);
+ax_tensor *ax_testing_new(const char *op, ax_dtype dt, ax_device dev, int ndim, const int64_t *shape);
+ax_kt ax_testing_kt(const ax_tensor *t);
+ax_kt ax_testing_kt_broadcast(const ax_tensor *t, int ndim, const int64_t *shape);
+void ax_testing_set_poison_new_tensors(bool on);
+const char *ax_testing_shp(const ax_tensor *t);
 const char *ax__dev(ax_device d);
 
 /* Normalize a possibly negative dim for a tensor of ndim dims (ndim 0 accepts 0 and -1).

@@ -36,8 +36,7 @@ static const char OP[] = "ax_classifier_cross_entropy";
 _Static_assert(AX_NODE_SAVED >= 6, "the classifier node saves h, W, b, the target, the logsumexp and the logits");
 
 static int64_t chunk_rows(int64_t n, int64_t v, const ax_tensor *h) {
-  const char *env = getenv("AXON_CLASSIFIER_CHUNK_ROWS");
-  int64_t rows = env ? atoll(env) : 0;
+  int64_t rows = ax_settings_get()->classifier_chunk_rows; /* AXON_CLASSIFIER_CHUNK_ROWS */
   int64_t bytes = ax_backend_caps(h->storage->backend, AX_KID_cross_entropy).chunk_bytes; /* the backend's size */
   if (rows <= 0) rows = bytes / ((v > 0 ? v : 1) * (int64_t)ax_dtype_size(h->dtype));
   if (rows < 1) rows = 1;

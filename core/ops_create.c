@@ -106,6 +106,7 @@ ax_tensor *ax_from_data(const void *data, int ndim, const int64_t *shape, const 
 
 /* A new contiguous tensor with t's values, converted to dt, on dev. */
 static ax_tensor *copy_to(const char *op, ax_tensor *t, ax_dtype dt, ax_device dev) {
+  if (!ax__check_alive(op, t)) return NULL;
   if (ax_device_eq(t->device, dev)) {
     ax_tensor *out = ax__new(op, dt, dev, t->ndim, t->shape);
     if (!out) return NULL;
@@ -136,7 +137,7 @@ static ax_tensor *copy_to(const char *op, ax_tensor *t, ax_dtype dt, ax_device d
 }
 
 int ax_to_data(const ax_tensor *t, void *dst, size_t nbytes) {
-  if (!t) return -1;
+  if (!t || !ax__check_alive("ax_to_data", t)) return -1;
   if (nbytes < ax_nbytes(t)) {
     ax_error("ax_to_data: buffer of %zu bytes is too small for a %s %s tensor (%zu bytes)", nbytes,
              ax_dtype_name(t->dtype), ax__shp(t), ax_nbytes(t));
@@ -155,7 +156,7 @@ int ax_to_data(const ax_tensor *t, void *dst, size_t nbytes) {
 }
 
 double ax_item(const ax_tensor *t) {
-  if (!t) return NAN;
+  if (!t || !ax__check_alive("ax_item", t)) return NAN;
   if (ax_numel(t) != 1) {
     ax_error("ax_item: expected a one-element tensor, got shape %s", ax__shp(t));
     return NAN;
@@ -235,6 +236,7 @@ int ax_copy_(ax_tensor *dst, ax_tensor *src) {
   }
   int nd;
   int64_t shape[AX_MAX_DIMS];
+  if (!ax__check_alive("ax_copy_", dst) || !ax__check_alive("ax_copy_", src)) return -1;
   if (!ax__broadcast_shape("ax_copy_", dst, src, &nd, shape)) return -1;
   bool same = nd == dst->ndim;
   for (int i = 0; same && i < nd; i++) same = shape[i] == dst->shape[i];

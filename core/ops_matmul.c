@@ -96,6 +96,44 @@ ax_tensor *ax_matmul(ax_tensor *a, ax_tensor *b) {
   return ax__scope_return(matmul(a, b));
 }
 
+/* The broadcast batch dims of a2 [..., m, k] and b2 [..., k, n] (a and b as given, for the
+ * messages): false with an error when they do not broadcast or are too many. */
+static bool broadcast_batch(const ax_tensor *a, const ax_tensor *b, const ax_tensor *a2, const ax_tensor *b2,
+                            int *nbatch_out, int64_t *batch) {
+  int na = a2->ndim - 2, nb = b2->ndim - 2, nbatch = na > nb ? na : nb;
+  for (int i = 0; i < nbatch; i++) {
+    int ia = na - nbatch + i, ib = nb - nbatch + i;
+    int64_t sa = ia >= 0 ? a2->shape[ia] : 1, sb = ib >= 0 ? b2->shape[ib] : 1;
+    if (sa != sb && sa != 1 && sb != 1) {
+      ax_error("ax_matmul: batch dims of %s and %s do not broadcast (%lld vs %lld)", ax__shp(a), ax__shp(b),
+               (long long)sa, (long long)sb);
+      return false;
+    }
+    batch[i] = sa == 1 ? sb : sa;
+  }
+  if (nbatch + 2 > AX_MAX_DIMS) {
+    ax_error("ax_matmul: too many dims (%s by %s)", ax__shp(a), ax__shp(b));
+    return false;
+  }
+  *nbatch_out = nbatch;
+  return true;
+}
+
+/* c [batch..., m, n] without the dims that 1-D operands gained (a view; c itself otherwise). */
+static ax_tensor *drop_vector_dims(ax_tensor *c, const ax_tensor *a, const ax_tensor *b, int nbatch,
+                                   const int64_t *batch, int64_t m, int64_t n) {
+  if (a->ndim != 1 && b->ndim != 1) return c;
+  int64_t shp[AX_MAX_DIMS];
+  int nd = 0;
+  for (int i = 0; i < nbatch; i++) shp[nd++] = batch[i];
+  if (a->ndim != 1) shp[nd++] = m;
+  if (b->ndim != 1) shp[nd++] = n;
+  ax_no_grad_begin();
+  ax_tensor *out = ax_reshape(c, nd, shp);
+  ax_no_grad_end();
+  return out;
+}
+
 static ax_tensor *matmul(ax_tensor *a, ax_tensor *b) {
   if (!ax__check_same_device("ax_matmul", a, b) || !ax__check_same_dtype("ax_matmul", a, b)) return NULL;
   if (!ax__check_float("ax_matmul", a)) return NULL;
@@ -112,23 +150,9 @@ static ax_tensor *matmul(ax_tensor *a, ax_tensor *b) {
     ax_error("ax_matmul: cannot multiply %s by %s (%lld != %lld)", ax__shp(a), ax__shp(b), (long long)k, (long long)kb);
     return NULL;
   }
-  /* broadcast the batch dims */
-  int na = a2->ndim - 2, nb = b2->ndim - 2, nbatch = na > nb ? na : nb;
+  int nbatch;
   int64_t batch[AX_MAX_DIMS];
-  for (int i = 0; i < nbatch; i++) {
-    int ia = na - nbatch + i, ib = nb - nbatch + i;
-    int64_t sa = ia >= 0 ? a2->shape[ia] : 1, sb = ib >= 0 ? b2->shape[ib] : 1;
-    if (sa != sb && sa != 1 && sb != 1) {
-      ax_error("ax_matmul: batch dims of %s and %s do not broadcast (%lld vs %lld)", ax__shp(a), ax__shp(b),
-               (long long)sa, (long long)sb);
-      return NULL;
-    }
-    batch[i] = sa == 1 ? sb : sa;
-  }
-  if (nbatch + 2 > AX_MAX_DIMS) {
-    ax_error("ax_matmul: too many dims (%s by %s)", ax__shp(a), ax__shp(b));
-    return NULL;
-  }
+  if (!broadcast_batch(a, b, a2, b2, &nbatch, batch)) return NULL;
   int64_t shape_a[AX_MAX_DIMS], shape_b[AX_MAX_DIMS], shape_c[AX_MAX_DIMS];
   memcpy(shape_a, batch, sizeof(int64_t) * nbatch);
   memcpy(shape_b, batch, sizeof(int64_t) * nbatch);
@@ -159,18 +183,7 @@ static ax_tensor *matmul(ax_tensor *a, ax_tensor *b) {
     };
     if (!AX_KCALL("ax_matmul", be, gemm, &g)) return NULL;
   }
-  /* drop the dims that 1-D operands gained */
-  ax_tensor *out = c;
-  if (a->ndim == 1 || b->ndim == 1) {
-    int64_t shp[AX_MAX_DIMS];
-    int nd = 0;
-    for (int i = 0; i < nbatch; i++) shp[nd++] = batch[i];
-    if (a->ndim != 1) shp[nd++] = m;
-    if (b->ndim != 1) shp[nd++] = n;
-    ax_no_grad_begin();
-    out = ax_reshape(c, nd, shp);
-    ax_no_grad_end();
-  }
+  ax_tensor *out = drop_vector_dims(c, a, b, nbatch, batch, m, n);
   ax_tensor *inputs[2] = {a, b};
   ax_node *node = ax__record(out, "matmul", matmul_backward, 2, inputs);
   if (node) {

@@ -11,6 +11,13 @@
 /* A view of x's storage with the given layout, recorded as `name`. */
 static ax_tensor *make_view(ax_tensor *x, int ndim, const int64_t *shape, const int64_t *strides, int64_t offset,
                             const char *name, ax_backward_fn fn, ax_node **node) {
+  if (node) *node = NULL;
+  if (x && x->device.type == AX__DEVICE_DEAD) { /* released (scope debugging): the error names ax_<name> */
+    char op[64];
+    snprintf(op, sizeof op, "ax_%s", name);
+    ax__check_alive(op, x);
+    return NULL;
+  }
   ax_tensor *out = ax__view(x, ndim, shape, strides, offset);
   ax_node *n = ax__record(out, name, fn, 1, &x);
   if (node) *node = n;

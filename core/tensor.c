@@ -1,5 +1,7 @@
 /* Tensors and storage: creation, reference counting, views, scopes. */
 #include <math.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -148,6 +150,7 @@ bool ax__broadcast_shape(const char *op, const ax_tensor *a, const ax_tensor *b,
 }
 
 bool ax__check_same_device(const char *op, const ax_tensor *a, const ax_tensor *b) {
+  if (!ax__check_alive(op, a) || !ax__check_alive(op, b)) return false;
   if (!ax_device_eq(a->device, b->device)) {
     ax_error("%s: tensors are on different devices (%s %s and %s %s)", op, ax__dev(a->device), ax__shp(a),
              ax__dev(b->device), ax__shp(b));
@@ -178,6 +181,7 @@ bool ax__check_float(const char *op, const ax_tensor *t) {
 ax_kt ax__kt(const ax_tensor *t) {
   ax_kt k;
   memset(&k, 0, sizeof k);
+  if (t->device.type == AX__DEVICE_DEAD) return k; /* released (scope debugging): no data, reported by the op */
   k.data = ax_data_ptr(t);
   k.dtype = t->dtype;
   k.ndim = t->ndim;
@@ -204,10 +208,13 @@ ax_kt ax__kt_broadcast(const ax_tensor *t, int ndim, const int64_t *shape) {
 
 /* ---------------- creation and lifetime ---------------- */
 
-static ax_tensor *tensor_struct(void) {
+static void note_origin(ax_tensor *t, const char *op);
+
+static ax_tensor *tensor_struct(const char *op) {
   ax_tensor *t = calloc(1, sizeof *t);
   if (!t) return NULL;
   t->refcount = 1;
+  note_origin(t, op);
   __atomic_add_fetch(&live_tensor_count, 1, __ATOMIC_RELAXED);
   return t;
 }
@@ -270,7 +277,7 @@ ax_tensor *ax__new(const char *op, ax_dtype dt, ax_device dev, int ndim, const i
   s->refcount = 1;
   s->device = dev;
   s->backend = be;
-  ax_tensor *t = tensor_struct();
+  ax_tensor *t = tensor_struct(op);
   t->dtype = dt;
   t->device = dev;
   t->ndim = ndim;
@@ -283,7 +290,8 @@ ax_tensor *ax__new(const char *op, ax_dtype dt, ax_device dev, int ndim, const i
 }
 
 ax_tensor *ax__view(ax_tensor *base, int ndim, const int64_t *shape, const int64_t *strides, int64_t offset) {
-  ax_tensor *t = tensor_struct();
+  if (!ax__check_alive("a view op", base)) return NULL;
+  ax_tensor *t = tensor_struct(base->origin);
   t->dtype = base->dtype;
   t->device = base->device;
   t->ndim = ndim;
@@ -299,6 +307,7 @@ ax_tensor *ax__view(ax_tensor *base, int ndim, const int64_t *shape, const int64
 }
 
 ax_tensor *ax_retain(ax_tensor *t) {
+  if (t && !ax__check_alive("ax_retain", t)) return NULL;
   if (t) __atomic_add_fetch(&t->refcount, 1, __ATOMIC_RELAXED);
   return t;
 }
@@ -341,8 +350,11 @@ void ax__node_free(ax_node *n) {
   free(s.items);
 }
 
+static void quarantine(ax_tensor *t);
+
 void ax_free(ax_tensor *t) {
-  if (!t) return;
+  if (!t || !ax__check_alive("ax_free", t)) return;
+  bool debug = ax_settings_get()->debug_scopes;
   tensor_stack s = {0};
   push(&s, t);
   while (s.n) {
@@ -352,7 +364,8 @@ void ax_free(ax_tensor *t) {
     push(&s, u->grad);
     if (u->storage) storage_release(u->storage);
     __atomic_sub_fetch(&live_tensor_count, 1, __ATOMIC_RELAXED);
-    free(u);
+    if (debug) quarantine(u);
+    else free(u);
   }
   free(s.items);
 }
@@ -370,6 +383,8 @@ void ax__detach_inplace(ax_tensor *t) {
 /* ---------------- scopes ---------------- */
 
 typedef struct scope {
+  const char *file; /* where it was opened (ax_scope_begin_at) */
+  int line;
   ax_tensor **owned;
   int n_owned, cap_owned;
   ax_tensor **detach_at_end; /* kept tensors: detached when this scope ends */
@@ -387,7 +402,12 @@ static void list_push(ax_tensor ***list, int *n, int *cap, ax_tensor *t) {
   (*list)[(*n)++] = t;
 }
 
-void ax_scope_begin(void) {
+void(ax_scope_begin)(void) { ax_scope_begin_at(NULL, 0); }
+
+static void at_exit_report(void);
+static void at_exit_report_register(void) { atexit(at_exit_report); }
+
+void ax_scope_begin_at(const char *file, int line) {
   if (scope_depth == scope_cap) {
     int old = scope_cap;
     scope_cap = scope_cap ? 2 * scope_cap : 16;
@@ -397,6 +417,22 @@ void ax_scope_begin(void) {
   scope *s = &scopes[scope_depth++];
   s->n_owned = 0;
   s->n_detach = 0;
+  s->file = file;
+  s->line = line;
+  if (ax_settings_get()->debug_scopes) {
+    static pthread_once_t registered = PTHREAD_ONCE_INIT;
+    pthread_once(&registered, at_exit_report_register);
+    static _Thread_local bool warned;
+    if (scope_depth > AX_SCOPE_DEPTH_WARN && !warned) {
+      warned = true;
+      fprintf(stderr,
+              "axon: scope nesting passed depth %d (the scope opened at %s:%d): is there a loop whose body skips "
+              "ax_scope_end (a continue, break or return between ax_scope_begin and ax_scope_end)? "
+              "(AXON_DEBUG_SCOPES; reported once)\n",
+              AX_SCOPE_DEPTH_WARN, file ? file : "?", line);
+      fflush(stderr);
+    }
+  }
 }
 
 int ax_scope_depth(void) { return scope_depth; }
@@ -432,7 +468,7 @@ ax_tensor *ax__scope_return(ax_tensor *out) {
 }
 
 ax_tensor *ax_keep(ax_tensor *t) {
-  if (!t) return NULL;
+  if (!t || !ax__check_alive("ax_keep", t)) return NULL;
   if (scope_depth == 0) {
     ax_error("ax_keep: no scope is open");
     return NULL;
@@ -450,7 +486,79 @@ ax_tensor *ax_keep(ax_tensor *t) {
 }
 
 ax_tensor *ax_persist(ax_tensor *t) {
-  if (!t) return NULL;
+  if (!t || !ax__check_alive("ax_persist", t)) return NULL;
   ax__detach_inplace(t);
   return ax_retain(t);
 }
+
+/* ---------------- scope debugging (AXON_DEBUG_SCOPES, docs/settings.md) ---------------- */
+
+static void note_origin(ax_tensor *t, const char *op) {
+  t->origin = op;
+  if (scope_depth > 0) {
+    t->origin_file = scopes[scope_depth - 1].file;
+    t->origin_line = scopes[scope_depth - 1].line;
+  }
+}
+
+/* Released headers are kept (not freed) in a ring, poisoned: no storage, no graph, the
+ * device AX__DEVICE_DEAD with the ring slot as its index. The ring holds the last
+ * QUARANTINE headers; the oldest is freed when it is full. */
+enum { QUARANTINE = 1 << 16 };
+static ax_tensor *ring[QUARANTINE];
+static unsigned long ring_next;
+static pthread_mutex_t ring_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void quarantine(ax_tensor *t) {
+  pthread_mutex_lock(&ring_lock);
+  int slot = (int)(ring_next++ % QUARANTINE);
+  ax_tensor *old = ring[slot];
+  t->storage = NULL;
+  t->grad = NULL;
+  t->grad_fn = NULL;
+  t->refcount = 0;
+  t->device = (ax_device){AX__DEVICE_DEAD, slot};
+  ring[slot] = t;
+  pthread_mutex_unlock(&ring_lock);
+  free(old);
+}
+
+static void report_dead(const char *op, const ax_tensor *t) {
+  char where[256];
+  if (t->origin_file)
+    snprintf(where, sizeof where, "inside the scope opened at %s:%d, and released when that scope ended",
+             t->origin_file, t->origin_line);
+  else
+    snprintf(where, sizeof where, "inside a scope or outside any, and released since (ax_scope_end or ax_free)");
+  ax_error("%s: a tensor used after it was released: the %s %s tensor made by %s %s (AXON_DEBUG_SCOPES; ax_keep "
+           "hands a tensor to the enclosing scope, ax_persist to you)",
+           op, ax_dtype_name(t->dtype), ax__shp(t), t->origin ? t->origin : "an unknown op", where);
+}
+
+bool ax__check_alive(const char *op, const ax_tensor *t) {
+  if (!t || t->device.type != AX__DEVICE_DEAD) return true;
+  report_dead(op, t);
+  return false;
+}
+
+void ax__report_dead_device(const char *op, ax_device d) {
+  pthread_mutex_lock(&ring_lock);
+  ax_tensor *t = d.index >= 0 && d.index < QUARANTINE ? ring[d.index] : NULL;
+  ax_tensor copy;
+  if (t) copy = *t;
+  pthread_mutex_unlock(&ring_lock);
+  if (t) report_dead(op, &copy);
+  else ax_error("%s: a tensor used after it was released (AXON_DEBUG_SCOPES)", op);
+}
+
+int ax__scope_report_open(FILE *f) {
+  if (scope_depth == 0) return 0;
+  const scope *s = &scopes[scope_depth - 1];
+  fprintf(f, "axon: %d scope%s still open; innermost opened at %s:%d (AXON_DEBUG_SCOPES: every ax_scope_begin needs "
+             "its ax_scope_end)\n",
+          scope_depth, scope_depth == 1 ? "" : "s", s->file ? s->file : "?", s->line);
+  fflush(f);
+  return scope_depth;
+}
+
+static void at_exit_report(void) { ax__scope_report_open(stderr); }

@@ -46,20 +46,25 @@ static bool launched(void) {
 
 static ax_comm *world_comm;
 
+/* A fatal error of the communicator: reported through ax_error (the default handler
+ * prints it and ends this process, and mpirun the job; a program with its own handler
+ * gets -1 / NULL from the call), and remembered, so every later collective fails at
+ * once with the same reason. The library itself never exits. */
+static void comm_fail(ax_comm *c, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(c->why, sizeof c->why, fmt, ap);
+  va_end(ap);
+  c->failed = true;
+  if (c->mpi) ax__mpi_mark_failed();
+  ax_error("axon dist: rank %d/%d: %s", c->rank, c->size, c->why);
+}
+
 ax_comm *ax_comm_world(void) {
   if (world_comm) return world_comm;
   ax_comm *c = calloc(1, sizeof *c);
   c->size = c->local_size = 1;
-  const char *t = getenv("AXON_DIST_TIMEOUT");
-  c->timeout = AX_DIST_TIMEOUT_DEFAULT;
-  if (t) {
-    char *end = NULL;
-    double x = strtod(t, &end);
-    if (end != t && !*end && isfinite(x) && x > 0) c->timeout = x;
-    else /* not silently: the library cannot refuse to start, so it says what it does */
-      fprintf(stderr, "axon dist: AXON_DIST_TIMEOUT='%s' is not a number of seconds > 0; using the default %g s\n", t,
-              (double)AX_DIST_TIMEOUT_DEFAULT);
-  }
+  c->timeout = ax_settings_get()->dist_timeout; /* AXON_DIST_TIMEOUT (docs/settings.md) */
   snprintf(c->name, sizeof c->name, "single");
   if (launched()) {
     int size = env_int(size_vars, 1), rank = env_int(rank_vars, 0);
@@ -69,13 +74,16 @@ ax_comm *ax_comm_world(void) {
       if (size > 1) {
         c->size = size;
         world_comm = c;
-        ax_comm_abort(c, 3, "launched as one of %d ranks, but this build has no MPI (install libopenmpi-dev and "
-                            "rebuild); refusing to train %d independent copies", size, size);
+        comm_fail(c, "launched as one of %d ranks, but this build has no MPI (install libopenmpi-dev and rebuild); "
+                     "refusing to train %d independent copies", size, size);
+        return c; /* a failed communicator: every collective reports the reason */
       }
     } else {
       if (ax__mpi_init(c) != 0) {
         world_comm = c;
-        ax_comm_abort(c, 3, "MPI start-up failed: %s", ax_last_error());
+        c->size = size;
+        comm_fail(c, "MPI start-up failed: %s", ax_last_error());
+        return c;
       }
       c->mpi = true;
       snprintf(c->name, sizeof c->name, "mpi");
@@ -107,19 +115,6 @@ int ax_comm_set_timeout(ax_comm *c, double seconds) {
 ax_device ax_comm_device(const ax_comm *c) {
   int n = ax_cuda_device_count();
   return n > 0 ? AX_CUDA(ax_comm_local_rank(c) % n) : AX_CPU;
-}
-
-void ax_comm_abort(ax_comm *c, int code, const char *fmt, ...) {
-  char msg[1024];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
-  fprintf(stderr, "axon dist: rank %d/%d: %s\n", ax_comm_rank(c), ax_comm_size(c), msg);
-  fflush(stderr);
-  fflush(stdout);
-  if (c && c->mpi) ax__mpi_abort(code);
-  exit(code);
 }
 
 /* ---- argument checks ---- */
@@ -182,11 +177,12 @@ int ax_comm_work_wait(ax_comm_work *w) {
   while (!ax_comm_work_test(w)) {
     if (ax__dist_now() - w->started > w->comm->timeout) {
       char s[64];
-      ax_comm_abort(w->comm, 3,
-                    "%s of %s %s timed out after %g s (--dist-timeout / AXON_DIST_TIMEOUT): a peer rank never "
-                    "arrived (did it fail, exit or stop?)",
-                    ax__coll_name(w->args.coll), w->t ? ax_dtype_name(w->t->dtype) : "", w->t ? ax_shape_str(w->t, s, sizeof s) : "",
-                    w->comm->timeout);
+      comm_fail(w->comm,
+                "%s of %s %s timed out after %g s (--dist-timeout / AXON_DIST_TIMEOUT): a peer rank never "
+                "arrived (did it fail, exit or stop?)",
+                ax__coll_name(w->args.coll), w->t ? ax_dtype_name(w->t->dtype) : "",
+                w->t ? ax_shape_str(w->t, s, sizeof s) : "", w->comm->timeout);
+      return -1; /* w stays allocated: the transport may still write into its buffers */
     }
     /* spin briefly for latency, then give the core away: ranks may outnumber cores */
     if (++spins > 64) {
@@ -204,6 +200,10 @@ int ax_comm_work_wait(ax_comm_work *w) {
 /* Starts a collective; the local cases (world size 1) complete at once. src is the
  * input of all_gather / reduce_scatter (a copy of it is the answer on one rank). */
 static ax_comm_work *start(ax_comm *c, ax__coll_args a, ax_tensor *keep, ax_tensor *src) {
+  if (c->failed) {
+    ax_error("%s: the communicator failed earlier: %s", ax__coll_name(a.coll), c->why);
+    return NULL;
+  }
   ax_comm_work *w = calloc(1, sizeof *w);
   w->comm = c;
   w->args = a;

@@ -19,8 +19,12 @@
 bool ax__mpi_available(void) { return true; }
 
 static MPI_Comm world = MPI_COMM_NULL;
+static bool failed;
+
+void ax__mpi_mark_failed(void) { failed = true; }
 
 static void finalize_at_exit(void) {
+  if (failed) return; /* an outstanding request would make MPI_Finalize wait forever */
   int done = 0, init = 0;
   MPI_Initialized(&init);
   MPI_Finalized(&done);
@@ -136,13 +140,6 @@ int ax__mpi_test(void *req) {
   return flag;
 }
 
-void ax__mpi_abort(int code) {
-  int init = 0, done = 0;
-  MPI_Initialized(&init);
-  MPI_Finalized(&done);
-  if (init && !done) MPI_Abort(MPI_COMM_WORLD, code);
-}
-
 #else /* no MPI in this build */
 
 bool ax__mpi_available(void) { return false; }
@@ -160,6 +157,6 @@ int ax__mpi_test(void *req) {
   (void)req;
   return 1;
 }
-void ax__mpi_abort(int code) { (void)code; }
+void ax__mpi_mark_failed(void) {}
 
 #endif

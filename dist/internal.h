@@ -37,6 +37,10 @@ struct ax_comm {
   bool mpi;   /* collectives on CPU tensors go through MPI */
   void *nccl; /* comm_nccl.c's state, created on the first CUDA collective */
   char name[32];
+  /* set when start-up failed or a wait timed out: every later collective fails at once
+   * with this reason (a timed-out request cannot be cancelled or reused) */
+  bool failed;
+  char why[512];
 };
 
 typedef enum { AX__WORK_DONE = 0, AX__WORK_MPI, AX__WORK_NCCL } ax__work_kind;
@@ -59,7 +63,9 @@ bool ax__mpi_available(void); /* the build has MPI */
 int ax__mpi_init(ax_comm *c); /* fills rank, size, local_*; 0 or -1 */
 int ax__mpi_start(ax_comm *c, const ax__coll_args *a, void **req); /* 0 or -1 (after ax_error) */
 int ax__mpi_test(void *req);  /* 1 done (req freed), 0 pending */
-void ax__mpi_abort(int code); /* MPI_Abort when initialized; returns otherwise */
+/* After a communicator failed: skip MPI_Finalize at exit (it would wait for the request
+ * that never completed); mpirun then ends the job, since this rank exits unfinalized. */
+void ax__mpi_mark_failed(void);
 
 /* comm_nccl.c: enqueue on the communication stream after the compute stream's work;
  * *req becomes an event recorded after the collective. */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "axon.h"
+#include "core/fail.h"
 
 typedef struct entry {
   char *name;
@@ -420,7 +421,7 @@ static int copy_one(const char *name, ax_tensor *t, void *user) {
 int ax_module_load_state_dict(ax_module *m, const ax_state_dict *sd, bool strict, char *err, size_t errlen) {
   if (err && errlen) err[0] = '\0';
   if (!m || !sd) {
-    if (err) snprintf(err, errlen, "ax_module_load_state_dict: no module or state dict");
+    ax__fail(err, errlen, "ax_module_load_state_dict: no module or state dict");
     return -1;
   }
   load_check c = {.sd = sd, .strict = strict};

@@ -14,6 +14,7 @@
 
 #include "core/internal.h"
 #include "optim/optim_internal.h"
+#include "core/fail.h"
 
 struct ax_loss_scaler {
   double scale, growth_factor, backoff_factor;
@@ -158,14 +159,13 @@ int ax_loss_scaler_load_state_dict(ax_loss_scaler *s, const ax_state_dict *sd, c
   ax_tensor *sc = s && sd ? ax_state_dict_get(sd, name) : NULL, *gt = s && sd ? ax_state_dict_get(sd, name2) : NULL;
   const char *bad = !sc || ax_numel(sc) != 1 ? name : !gt || ax_numel(gt) != 1 ? name2 : NULL;
   if (bad) {
-    if (err && errlen) snprintf(err, errlen, "%s: missing key or not one value", bad);
+    ax__fail(err, errlen, "%s: missing key or not one value", bad);
     return -1;
   }
   double scale = ax_item(sc), tracker = ax_item(gt);
   if (!(scale > 0) || !isfinite(scale) || !(tracker >= 0 && tracker <= 9007199254740992.0) ||
       tracker != (double)(int64_t)tracker) {
-    if (err && errlen)
-      snprintf(err, errlen, "%s / %s: need a finite scale > 0 and a growth_tracker that is a whole number from 0 to 2^53 "
+    ax__fail(err, errlen, "%s / %s: need a finite scale > 0 and a growth_tracker that is a whole number from 0 to 2^53 "
                "(got %g, %g)", name, name2, scale, tracker);
     return -1;
   }

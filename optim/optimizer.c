@@ -8,6 +8,7 @@
 
 #include "core/internal.h"
 #include "optim/optim_internal.h"
+#include "core/fail.h"
 
 double ax__opt_or(double v, double def) {
   if (v == AX_OPTIM_ZERO) return 0;
@@ -218,7 +219,7 @@ void ax_optimizer_state_dict(ax_optimizer *o, ax_state_dict *sd) {
 
 #define LOAD_FAIL(...)                                   \
   do {                                                   \
-    if (err && errlen) snprintf(err, errlen, __VA_ARGS__); \
+    ax__fail(err, errlen, __VA_ARGS__); \
     return -1;                                           \
   } while (0)
 

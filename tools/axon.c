@@ -24,14 +24,15 @@ static const char *usage =
     "  generate  stream text from a trained GPT (KV cache)\n"
     "  eval      evaluate trained weights: accuracy, per-class table, confusion matrix\n"
     "  bench     time the kernels against the machine's copy bandwidth and the vendor libraries\n"
-    "  info      print the version, the backends compiled in, the devices found and the thread count\n"
+    "  info      print the version, the backends, the devices, the thread count and the settings\n"
     "  help      print this help (also: axon --help, axon <command> --help)\n";
 
 static int cmd_info(int argc, char **argv) {
   for (int i = 0; i < argc; i++) {
     if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-      printf("usage: axon info\n\nPrints the Axon version, the backends compiled in, the devices found and the\n"
-             "number of CPU threads (set with OMP_NUM_THREADS).\n");
+      printf("usage: axon info\n\nPrints the Axon version, the backends compiled in, the devices found, the\n"
+             "number of CPU threads (set with OMP_NUM_THREADS) and every setting (AXON_* variables,\n"
+             "docs/settings.md) with its value and its source: default, env or set.\n");
       return 0;
     }
     fprintf(stderr, "axon info: unknown option '%s' (try 'axon info --help')\n", argv[i]);
@@ -57,6 +58,14 @@ static int cmd_info(int argc, char **argv) {
   }
 #endif
   if (ax_has_cuda() && n == 0) printf("  (no usable CUDA device found)\n");
+  printf("settings: (docs/settings.md)\n");
+  for (int i = 0; i < ax_settings_count(); i++) {
+    ax_setting_info si;
+    if (ax_settings_info(i, &si) != 0) continue;
+    printf("  %-27s %-10s %s", si.name, si.value, si.source);
+    if (si.rejected[0]) printf(" (the environment's '%s' is not valid: %s)", si.rejected, si.valid);
+    printf("\n");
+  }
   return 0;
 }
 
@@ -77,7 +86,13 @@ int main(int argc, char **argv) {
     printf("axon %s\n", AX_VERSION_STRING);
     return 0;
   }
-  if (!strcmp(cmd, "info")) return cmd_info(argc - 2, argv + 2);
+  if (!strcmp(cmd, "info")) return cmd_info(argc - 2, argv + 2); /* shows bad settings, does not refuse them */
+  bool known = !strcmp(cmd, "train") || !strcmp(cmd, "eval") || !strcmp(cmd, "bench") || !strcmp(cmd, "generate");
+  char bad[256];
+  if (known && ax_settings_check(bad, sizeof bad) != 0) { /* a bad AXON_* variable is a usage error */
+    fprintf(stderr, "axon %s: %s\n", cmd, bad);
+    return EXIT_USAGE;
+  }
   if (!strcmp(cmd, "train")) return ax_cmd_train(argc - 2, argv + 2);
   if (!strcmp(cmd, "eval")) return ax_cmd_eval(argc - 2, argv + 2);
   if (!strcmp(cmd, "bench")) return ax_tool_bench(argc - 2, argv + 2);

@@ -684,28 +684,18 @@ static const char *usage_line = "usage: axon bench [--device cpu|cuda] [--json F
 
 static const char *const bench_devices[] = {"cpu", "cuda", NULL};
 
-int ax_tool_bench(int argc, char **argv) {
-  const char *device = NULL, *json = NULL;
-  bool quick = false;
-  const ax_flag flags[] = {
-      {"device", AX_FLAG_STRING, &device, "cpu|cuda", "where to run (default: cuda when a GPU is usable, else cpu)",
-       .choices = bench_devices},
-      {"json", AX_FLAG_STRING, &json, "FILE", "also write the results as JSON (rewritten after every row)",
-       .rules = AX_RULE_OUT_FILE},
-      {"quick", AX_FLAG_BOOL, &quick, NULL, "fewer and shorter runs, smaller CPU sizes (a smoke test)"},
-  };
-  /* op names are positional; the flag parser sees the rest */
-  char *rest[64];
-  int nrest = 0;
+/* Marks the ops and groups named among argv as wanted; the options and their values go
+ * to rest (for the flag parser). 0, or -1 after a message (a usage error). */
+static int select_ops(int argc, char **argv, char **rest, int *nrest) {
   for (int i = 0; i < argc; i++) {
     const char *a = argv[i];
     if (a[0] == '-') {
-      if (nrest >= 62) {
+      if (*nrest >= 62) {
         fprintf(stderr, "axon bench: too many arguments\n");
-        return AX_EXIT_USAGE;
+        return -1;
       }
-      rest[nrest++] = argv[i];
-      if ((!strcmp(a, "--device") || !strcmp(a, "--json")) && i + 1 < argc) rest[nrest++] = argv[++i];
+      rest[(*nrest)++] = argv[i];
+      if ((!strcmp(a, "--device") || !strcmp(a, "--json")) && i + 1 < argc) rest[(*nrest)++] = argv[++i];
       continue;
     }
     if (!strcmp(a, "memory")) { /* a group: the memory-bound ops */
@@ -719,10 +709,75 @@ int ax_tool_bench(int argc, char **argv) {
     while (k < NUM_OPS && strcmp(op_names[k], a)) k++;
     if (k == NUM_OPS) {
       fprintf(stderr, "axon bench: unknown op or group '%s' (ops: copy copy_t add relu gelu sum softmax cross_entropy gemm conv2d attention; groups: memory gemm conv attention)\n", a);
-      return AX_EXIT_USAGE;
+      return -1;
     }
     wanted[k] = any_wanted = true;
   }
+  return 0;
+}
+
+/* Times every wanted op at the sizes of this device (B.dev, B.tiny). */
+static void run_benches(bool quick) {
+  /* sizes: 64 MB f32 tensors (the targets are stated for >= 64 MB); smaller for a quick CPU run */
+  bool small = quick && !on_gpu();
+  int64_t n = B.tiny ? 256 : small ? 1024 : 4096, ce_rows = B.tiny ? 8 : small ? 64 : 512, vocab = B.tiny ? 1024 : 50304;
+  bench_memory_ops(n, ce_rows, vocab, want);
+  if (want("gemm")) {
+    if (on_gpu()) {
+      const ax_dtype dts[2] = {AX_F32, AX_BF16};
+      for (int d = 0; d < 2; d++) {
+        bench_gemm(dts[d], B.tiny ? 64 : 4096);
+        bench_gemm(dts[d], B.tiny ? 129 : 8192);
+      }
+    } else {
+      bench_gemm(AX_F32, small ? 256 : 1024);
+      bench_gemm(AX_F32, small ? 512 : 2048);
+    }
+  }
+  if (want("conv2d")) {
+    int64_t batch = B.tiny ? 1 : small ? 16 : 128;
+    bench_conv("conv2d cnn.1", batch, 1, 28, 32);
+    bench_conv("conv2d cnn.2", batch, 32, 14, 64);
+  }
+  if (want("attention"))
+    for (int train = 0; train < 2; train++) {
+      if (B.tiny) {
+        bench_attention(AX_BF16, 1, 2, 128, 64, train);
+      } else if (on_gpu()) {
+        const int64_t ts[2] = {1024, 4096}, ds[2] = {64, 128};
+        for (int ti = 0; ti < 2; ti++)
+          for (int di = 0; di < 2; di++)
+            bench_attention(AX_BF16, 16384 / ts[ti], 2048 / ds[di], ts[ti], ds[di], train);
+      } else {
+        bench_attention(AX_F32, small ? 8 : 32, 4, 128, 64, train);
+      }
+    }
+}
+
+/* The ceilings the roofline percentages were measured against. */
+static void print_footer(void) {
+  if (!B.printed_header) print_header();
+  printf("\ncopy ceiling: %.1f GB/s (%s, read + write counted)", B.copy_bytes_per_s * 1e-9,
+         on_gpu() ? "cudaMemcpy device to device" : "memcpy on every thread");
+  for (int d = 0; d < AX_NUM_DTYPES; d++)
+    if (B.peak_flops[d] > 0) printf("; %s peak: %.1f TFLOP/s (cuBLAS 8192^3)", ax_dtype_name((ax_dtype)d), B.peak_flops[d] * 1e-12);
+  printf("\nspeed: vendor time / our time (above 1: ours is faster)\n");
+}
+
+int ax_tool_bench(int argc, char **argv) {
+  const char *device = NULL, *json = NULL;
+  bool quick = false;
+  const ax_flag flags[] = {
+      {"device", AX_FLAG_STRING, &device, "cpu|cuda", "where to run (default: cuda when a GPU is usable, else cpu)",
+       .choices = bench_devices},
+      {"json", AX_FLAG_STRING, &json, "FILE", "also write the results as JSON (rewritten after every row)",
+       .rules = AX_RULE_OUT_FILE},
+      {"quick", AX_FLAG_BOOL, &quick, NULL, "fewer and shorter runs, smaller CPU sizes (a smoke test)"},
+  };
+  /* op names are positional; the flag parser sees the rest */
+  char *rest[64];
+  int nrest = 0;
+  if (select_ops(argc, argv, rest, &nrest)) return AX_EXIT_USAGE;
   int rc = ax_cli_parse("bench", usage_line,
                         "Times each kernel (median of batches, inputs rotated past the L2 cache) and prints time,\n"
                         "GB/s or FLOP/s, % of the roofline measured in the same run (copy bandwidth; cuBLAS at\n"
@@ -765,47 +820,8 @@ int ax_tool_bench(int argc, char **argv) {
   ax_error_handler old = ax_set_error_handler(record_error, NULL);
   ax_scope_begin();
 
-  /* sizes: 64 MB f32 tensors (the targets are stated for >= 64 MB); smaller for a quick CPU run */
-  bool small = quick && !on_gpu();
-  int64_t n = B.tiny ? 256 : small ? 1024 : 4096, ce_rows = B.tiny ? 8 : small ? 64 : 512, vocab = B.tiny ? 1024 : 50304;
-  bench_memory_ops(n, ce_rows, vocab, want);
-  if (want("gemm")) {
-    if (on_gpu()) {
-      const ax_dtype dts[2] = {AX_F32, AX_BF16};
-      for (int d = 0; d < 2; d++) {
-        bench_gemm(dts[d], B.tiny ? 64 : 4096);
-        bench_gemm(dts[d], B.tiny ? 129 : 8192);
-      }
-    } else {
-      bench_gemm(AX_F32, small ? 256 : 1024);
-      bench_gemm(AX_F32, small ? 512 : 2048);
-    }
-  }
-  if (want("conv2d")) {
-    int64_t batch = B.tiny ? 1 : small ? 16 : 128;
-    bench_conv("conv2d cnn.1", batch, 1, 28, 32);
-    bench_conv("conv2d cnn.2", batch, 32, 14, 64);
-  }
-  if (want("attention"))
-    for (int train = 0; train < 2; train++) {
-      if (B.tiny) {
-        bench_attention(AX_BF16, 1, 2, 128, 64, train);
-      } else if (on_gpu()) {
-        const int64_t ts[2] = {1024, 4096}, ds[2] = {64, 128};
-        for (int ti = 0; ti < 2; ti++)
-          for (int di = 0; di < 2; di++)
-            bench_attention(AX_BF16, 16384 / ts[ti], 2048 / ds[di], ts[ti], ds[di], train);
-      } else {
-        bench_attention(AX_F32, small ? 8 : 32, 4, 128, 64, train);
-      }
-    }
-
-  if (!B.printed_header) print_header();
-  printf("\ncopy ceiling: %.1f GB/s (%s, read + write counted)", B.copy_bytes_per_s * 1e-9,
-         on_gpu() ? "cudaMemcpy device to device" : "memcpy on every thread");
-  for (int d = 0; d < AX_NUM_DTYPES; d++)
-    if (B.peak_flops[d] > 0) printf("; %s peak: %.1f TFLOP/s (cuBLAS 8192^3)", ax_dtype_name((ax_dtype)d), B.peak_flops[d] * 1e-12);
-  printf("\nspeed: vendor time / our time (above 1: ours is faster)\n");
+  run_benches(quick);
+  print_footer();
 
   ax_scope_end();
   ax_set_error_handler(old, NULL);

@@ -262,17 +262,17 @@ uint64_t ax_cli_physical_memory(void) {
 
 int ax_cli_dist_timeout(const char *command, double flag_value, bool given_flag) {
   char buf[64];
-  if (given_flag) {
+  if (given_flag) { /* the flag wins over the variable: an override of the setting */
     snprintf(buf, sizeof buf, "%.17g", flag_value);
-    setenv("AXON_DIST_TIMEOUT", buf, 1);
-    return 0;
+    return ax_settings_set("AXON_DIST_TIMEOUT", buf) == 0
+               ? 0
+               : ax_cli_fail(command, -1, "bad value for --dist-timeout: %s", ax_last_error());
   }
-  const char *e = getenv("AXON_DIST_TIMEOUT");
-  if (!e) return 0;
-  char *end = NULL;
-  double x = strtod(e, &end);
-  if (end == e || *end || !isfinite(x) || !(x > 0) || x > 86400)
-    return ax_cli_fail(command, -1, "bad value '%s' for AXON_DIST_TIMEOUT: expected a number of seconds in (0, 86400]",
-                       e);
+  for (int i = 0; i < ax_settings_count(); i++) { /* a bad variable is a usage error of the command line */
+    ax_setting_info s;
+    if (ax_settings_info(i, &s) == 0 && !strcmp(s.name, "AXON_DIST_TIMEOUT") && s.rejected[0])
+      return ax_cli_fail(command, -1, "bad value '%s' for AXON_DIST_TIMEOUT: expected a number of seconds in (0, 86400]",
+                         s.rejected);
+  }
   return 0;
 }

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "core/fail.h"
+
 /* CLOCK_MONOTONIC is POSIX: <time.h> declares it only when the including file asked for
  * POSIX (_DEFAULT_SOURCE or _POSIX_C_SOURCE before its first header; the build is -std=c11
  * without extensions). A file that did not gets C11's timespec_get, a wall clock, instead
@@ -24,19 +26,8 @@ static inline double ax_tool_now_s(void) {
 /* "NaN", "inf" or "-inf" for the divergence messages (printf's "-nan" depends on the sign bit) */
 static inline const char *ax_tool_nonfinite_name(double x) { return x != x ? "NaN" : x > 0 ? "inf" : "-inf"; }
 
-static inline int ax_tool_fail(char *err, size_t n, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-static inline int ax_tool_fail(char *err, size_t n, const char *fmt, ...) {
-  if (err && n) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, n, fmt, ap);
-    va_end(ap);
-  }
-  return -1;
-}
+/* The library's one fail helper (core/fail.h): writes a one-line reason to err, returns -1.
+ * ax_tool_fail is its old name here, kept as a thin alias for the training files. */
+#define ax_tool_fail(err, errlen, ...) ax__fail(err, errlen, __VA_ARGS__)
 
 #endif

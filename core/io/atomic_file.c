@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include "core/fail.h"
 
 /* Leftovers of killed writers. A writer holds an exclusive flock on its temporary file
  * from right after mkstemp until it closes it (just before the rename); the kernel drops
@@ -67,14 +68,14 @@ int ax_atomic_open(ax_atomic_file *f, const char *path, char *err, size_t errlen
   f->path = strdup(path);
   f->tmp_path = malloc(n + 16);
   if (!f->path || !f->tmp_path) {
-    if (err) snprintf(err, errlen, "%s: out of memory", path);
+    ax__fail(err, errlen, "%s: out of memory", path);
     ax_atomic_abort(f);
     return -1;
   }
   snprintf(f->tmp_path, n + 16, "%s.tmp.XXXXXX", path);
   int fd = mkstemp(f->tmp_path);
   if (fd < 0) {
-    if (err) snprintf(err, errlen, "%s: cannot create a temporary file next to it: %s", path, strerror(errno));
+    ax__fail(err, errlen, "%s: cannot create a temporary file next to it: %s", path, strerror(errno));
     free(f->tmp_path);
     f->tmp_path = NULL;
     ax_atomic_abort(f);
@@ -85,7 +86,7 @@ int ax_atomic_open(ax_atomic_file *f, const char *path, char *err, size_t errlen
   f->fp = fdopen(fd, "wb");
   if (!f->fp) {
     close(fd);
-    if (err) snprintf(err, errlen, "%s: %s", path, strerror(errno));
+    ax__fail(err, errlen, "%s: %s", path, strerror(errno));
     ax_atomic_abort(f);
     return -1;
   }
@@ -110,7 +111,7 @@ int ax_atomic_commit(ax_atomic_file *f, char *err, size_t errlen) {
   bad |= fclose(f->fp) != 0;
   f->fp = NULL;
   if (bad || rename(f->tmp_path, f->path) != 0) {
-    if (err) snprintf(err, errlen, "%s: cannot write: %s", f->path, strerror(bad ? e : errno));
+    ax__fail(err, errlen, "%s: cannot write: %s", f->path, strerror(bad ? e : errno));
     ax_atomic_abort(f);
     return -1;
   }

@@ -18,6 +18,7 @@
 
 #include "core/internal.h"
 #include "core/io/atomic_file.h"
+#include "core/fail.h"
 
 #define ST_MAX_HEADER (100u << 20) /* the format's own limit is 100 MB */
 
@@ -76,13 +77,6 @@ static int st_dtype_of(const char *name, ax_dtype *dt) {
   return -1;
 }
 
-static void st_err(char *err, size_t n, const char *fmt, ...) {
-  if (!err || !n) return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, n, fmt, ap);
-  va_end(ap);
-}
 
 /* ---- writing ---- */
 
@@ -132,58 +126,72 @@ static int st_put_json_string(st_buf *b, const char *s) {
   return st_put(b, "\"", 1);
 }
 
+/* The header's metadata object: the state dict's entries, then a checksum placeholder
+ * per tensor whose position goes to crc_at[i]. 0, or -1 when out of memory. */
+static int st_header_meta(st_buf *h, const ax_state_dict *sd, size_t *crc_at) {
+  int n = ax_state_dict_size(sd), nm = ax_state_dict_meta_count(sd);
+  if (st_put(h, "\"__metadata__\":{", 16)) return -1;
+  bool first = true;
+  for (int i = 0; i < nm; i++) {
+    const char *k = ax_state_dict_meta_key(sd, i);
+    if (!strncmp(k, ST_CRC_PREFIX, strlen(ST_CRC_PREFIX))) continue; /* recomputed below */
+    if ((!first && st_put(h, ",", 1)) || st_put_json_string(h, k) || st_put(h, ":", 1) ||
+        st_put_json_string(h, ax_state_dict_meta(sd, k)))
+      return -1;
+    first = false;
+  }
+  for (int i = 0; i < n; i++) {
+    char key[600];
+    snprintf(key, sizeof key, ST_CRC_PREFIX "%s", ax_state_dict_name(sd, i));
+    if ((!first && st_put(h, ",", 1)) || st_put_json_string(h, key) || st_put(h, ":\"", 2)) return -1;
+    crc_at[i] = h->n;
+    if (st_put(h, "00000000\"", 9)) return -1; /* filled in once the data is written */
+    first = false;
+  }
+  return st_put(h, "}", 1);
+}
+
+/* The whole header: metadata, each tensor's dtype, shape and offsets, padding to 8 bytes.
+ * 0; -1 when out of memory; -2 after writing the reason to err (a dtype safetensors lacks). */
+static int st_header(st_buf *h, const ax_state_dict *sd, size_t *crc_at, char *err, size_t errlen) {
+  int n = ax_state_dict_size(sd);
+  if (st_put(h, "{", 1) || st_header_meta(h, sd, crc_at)) return -1;
+  uint64_t off = 0;
+  for (int i = 0; i < n; i++) {
+    ax_tensor *t = ax_state_dict_tensor(sd, i);
+    const char *dn = st_dtype_name(t->dtype);
+    if (!dn) {
+      ax__fail(err, errlen, "%s: dtype %s cannot be stored in safetensors", ax_state_dict_name(sd, i),
+               ax_dtype_name(t->dtype));
+      return -2;
+    }
+    uint64_t nb = (uint64_t)ax_numel(t) * ax_dtype_size(t->dtype);
+    if (st_put(h, ",", 1) || st_put_json_string(h, ax_state_dict_name(sd, i)) ||
+        st_putf(h, ":{\"dtype\":\"%s\",\"shape\":[", dn))
+      return -1;
+    for (int d = 0; d < t->ndim; d++)
+      if (st_putf(h, d ? ",%lld" : "%lld", (long long)t->shape[d])) return -1;
+    if (st_putf(h, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)off, (unsigned long long)(off + nb)))
+      return -1;
+    off += nb;
+  }
+  if (st_put(h, "}", 1)) return -1;
+  while (h->n % 8) /* the data starts 8-byte aligned, as the reference writer does */
+    if (st_put(h, " ", 1)) return -1;
+  return 0;
+}
+
 int ax_save_safetensors(const char *path, const ax_state_dict *sd, char *err, size_t errlen) {
   int n = ax_state_dict_size(sd);
   st_buf h = {0};
   int rc = -1;
   ax_atomic_file f = {0};
   void *host = NULL;
-  size_t *crc_at = NULL; /* where each tensor's checksum goes in the header */
-  if (st_put(&h, "{", 1)) goto oom;
-  int nm = ax_state_dict_meta_count(sd);
-  crc_at = calloc((size_t)(n > 0 ? n : 1), sizeof *crc_at);
+  size_t *crc_at = calloc((size_t)(n > 0 ? n : 1), sizeof *crc_at); /* where each tensor's checksum goes */
   if (!crc_at) goto oom;
-  if (st_put(&h, "\"__metadata__\":{", 16)) goto oom;
-  bool first = true;
-  for (int i = 0; i < nm; i++) {
-    const char *k = ax_state_dict_meta_key(sd, i);
-    if (!strncmp(k, ST_CRC_PREFIX, strlen(ST_CRC_PREFIX))) continue; /* recomputed below */
-    if ((!first && st_put(&h, ",", 1)) || st_put_json_string(&h, k) || st_put(&h, ":", 1) ||
-        st_put_json_string(&h, ax_state_dict_meta(sd, k)))
-      goto oom;
-    first = false;
-  }
-  for (int i = 0; i < n; i++) {
-    char key[600];
-    snprintf(key, sizeof key, ST_CRC_PREFIX "%s", ax_state_dict_name(sd, i));
-    if ((!first && st_put(&h, ",", 1)) || st_put_json_string(&h, key) || st_put(&h, ":\"", 2)) goto oom;
-    crc_at[i] = h.n;
-    if (st_put(&h, "00000000\"", 9)) goto oom; /* filled in once the data is written */
-    first = false;
-  }
-  if (st_put(&h, "}", 1)) goto oom;
-  uint64_t off = 0;
-  for (int i = 0; i < n; i++) {
-    ax_tensor *t = ax_state_dict_tensor(sd, i);
-    const char *dn = st_dtype_name(t->dtype);
-    if (!dn) {
-      st_err(err, errlen, "%s: dtype %s cannot be stored in safetensors", ax_state_dict_name(sd, i),
-             ax_dtype_name(t->dtype));
-      goto out;
-    }
-    uint64_t nb = (uint64_t)ax_numel(t) * ax_dtype_size(t->dtype);
-    if (st_put(&h, ",", 1) || st_put_json_string(&h, ax_state_dict_name(sd, i)) ||
-        st_putf(&h, ":{\"dtype\":\"%s\",\"shape\":[", dn))
-      goto oom;
-    for (int d = 0; d < t->ndim; d++)
-      if (st_putf(&h, d ? ",%lld" : "%lld", (long long)t->shape[d])) goto oom;
-    if (st_putf(&h, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)off, (unsigned long long)(off + nb)))
-      goto oom;
-    off += nb;
-  }
-  if (st_put(&h, "}", 1)) goto oom;
-  while (h.n % 8) /* the data starts 8-byte aligned, as the reference writer does */
-    if (st_put(&h, " ", 1)) goto oom;
+  int hr = st_header(&h, sd, crc_at, err, errlen);
+  if (hr == -1) goto oom;
+  if (hr) goto out;
 
   if (ax_atomic_open(&f, path, err, errlen)) goto out;
   unsigned char len[8];
@@ -196,7 +204,7 @@ int ax_save_safetensors(const char *path, const ax_state_dict *sd, char *err, si
     if (!q) goto oom;
     host = q;
     if (ax_to_data(t, host, nb) != 0) {
-      st_err(err, errlen, "%s: cannot read the tensor: %s", ax_state_dict_name(sd, i), ax_last_error());
+      ax__fail(err, errlen, "%s: cannot read the tensor: %s", ax_state_dict_name(sd, i), ax_last_error());
       goto out;
     }
     if (ax_atomic_write(&f, host, nb)) goto io;
@@ -209,10 +217,10 @@ int ax_save_safetensors(const char *path, const ax_state_dict *sd, char *err, si
   rc = 0;
   goto out;
 io:
-  st_err(err, errlen, "%s: write failed: %s", path, strerror(errno));
+  ax__fail(err, errlen, "%s: write failed: %s", path, strerror(errno));
   goto out;
 oom:
-  st_err(err, errlen, "%s: out of memory while writing", path);
+  ax__fail(err, errlen, "%s: out of memory while writing", path);
 out:
   if (rc) ax_atomic_abort(&f);
   free(h.p);
@@ -241,10 +249,10 @@ static int st_expect(st_json *j, char c) {
   st_ws(j);
   if (j->p >= j->end || *j->p != c) {
     if (j->p >= j->end)
-      st_err(j->err, j->errlen, "%s: bad safetensors header: expected '%c' at byte %lld, found the header's end", j->path,
+      ax__fail(j->err, j->errlen, "%s: bad safetensors header: expected '%c' at byte %lld, found the header's end", j->path,
              c, st_at(j));
     else
-      st_err(j->err, j->errlen, "%s: bad safetensors header: expected '%c' at byte %lld, found '%c'", j->path, c,
+      ax__fail(j->err, j->errlen, "%s: bad safetensors header: expected '%c' at byte %lld, found '%c'", j->path, c,
              st_at(j), *j->p >= 0x20 && *j->p < 0x7f ? *j->p : '?');
     return -1;
   }
@@ -283,7 +291,7 @@ static int st_string(st_json *j, char *out, size_t cap) {
       }
     }
     if (n + 1 >= cap) {
-      st_err(j->err, j->errlen, "%s: bad safetensors header: a string is longer than %zu bytes (at byte %lld)", j->path,
+      ax__fail(j->err, j->errlen, "%s: bad safetensors header: a string is longer than %zu bytes (at byte %lld)", j->path,
              cap - 1, st_at(j));
       return -1;
     }
@@ -294,21 +302,21 @@ static int st_string(st_json *j, char *out, size_t cap) {
   out[n] = 0;
   return 0;
 bad:
-  st_err(j->err, j->errlen, "%s: bad safetensors header: unterminated or bad string (at byte %lld)", j->path, st_at(j));
+  ax__fail(j->err, j->errlen, "%s: bad safetensors header: unterminated or bad string (at byte %lld)", j->path, st_at(j));
   return -1;
 }
 
 static int st_uint(st_json *j, uint64_t *v) {
   st_ws(j);
   if (j->p >= j->end || *j->p < '0' || *j->p > '9') {
-    st_err(j->err, j->errlen, "%s: bad safetensors header: expected a non-negative integer at byte %lld", j->path,
+    ax__fail(j->err, j->errlen, "%s: bad safetensors header: expected a non-negative integer at byte %lld", j->path,
            st_at(j));
     return -1;
   }
   uint64_t x = 0;
   while (j->p < j->end && *j->p >= '0' && *j->p <= '9') {
     if (x > (UINT64_MAX - 9) / 10) {
-      st_err(j->err, j->errlen, "%s: bad safetensors header: integer overflow at byte %lld", j->path, st_at(j));
+      ax__fail(j->err, j->errlen, "%s: bad safetensors header: integer overflow at byte %lld", j->path, st_at(j));
       return -1;
     }
     x = x * 10 + (uint64_t)(*j->p++ - '0');
@@ -328,7 +336,7 @@ static int st_uint_list(st_json *j, uint64_t *v, int max) {
   }
   for (;;) {
     if (n >= max) {
-      st_err(j->err, j->errlen, "%s: bad safetensors header: more than %d entries in a list at byte %lld", j->path, max,
+      ax__fail(j->err, j->errlen, "%s: bad safetensors header: more than %d entries in a list at byte %lld", j->path, max,
              st_at(j));
       return -1;
     }
@@ -361,7 +369,7 @@ static int st_parse_entry(st_json *j, st_entry *e) {
     if (strcmp(key, "dtype") == 0) {
       if (st_string(j, val, sizeof val)) return -1;
       if (st_dtype_of(val, &e->dtype)) {
-        st_err(j->err, j->errlen, "%s: %s: dtype %s is not supported", j->path, e->name, val);
+        ax__fail(j->err, j->errlen, "%s: %s: dtype %s is not supported", j->path, e->name, val);
         return -1;
       }
       has_dtype = true;
@@ -372,7 +380,7 @@ static int st_parse_entry(st_json *j, st_entry *e) {
       e->ndim = n;
       for (int d = 0; d < n; d++) {
         if (s[d] > (1ULL << 40)) {
-          st_err(j->err, j->errlen, "%s: %s: dimension %llu is too large", j->path, e->name, (unsigned long long)s[d]);
+          ax__fail(j->err, j->errlen, "%s: %s: dimension %llu is too large", j->path, e->name, (unsigned long long)s[d]);
           return -1;
         }
         e->shape[d] = (int64_t)s[d];
@@ -381,14 +389,14 @@ static int st_parse_entry(st_json *j, st_entry *e) {
     } else if (strcmp(key, "data_offsets") == 0) {
       uint64_t o[2];
       if (st_uint_list(j, o, 2) != 2) {
-        st_err(j->err, j->errlen, "%s: %s: data_offsets must hold two integers", j->path, e->name);
+        ax__fail(j->err, j->errlen, "%s: %s: data_offsets must hold two integers", j->path, e->name);
         return -1;
       }
       e->begin = o[0];
       e->end = o[1];
       has_off = true;
     } else {
-      st_err(j->err, j->errlen, "%s: %s: unexpected key \"%s\"", j->path, e->name, key);
+      ax__fail(j->err, j->errlen, "%s: %s: unexpected key \"%s\"", j->path, e->name, key);
       return -1;
     }
     st_ws(j);
@@ -400,7 +408,7 @@ static int st_parse_entry(st_json *j, st_entry *e) {
     break;
   }
   if (!has_dtype || !has_shape || !has_off) {
-    st_err(j->err, j->errlen, "%s: %s: needs dtype, shape and data_offsets", j->path, e->name);
+    ax__fail(j->err, j->errlen, "%s: %s: needs dtype, shape and data_offsets", j->path, e->name);
     return -1;
   }
   return 0;
@@ -461,7 +469,7 @@ static int st_take_crcs(ax_state_dict *sd, const st_entry *ents, int nents, long
   for (int k = 0; k < nents; k++) {
     crcs[k] = st_crc_of(sd, ents[k].name);
     if (crcs[k] == -2) {
-      st_err(err, errlen, "%s: tensor %s: its checksum \"%s%s\" is not 8 lowercase hex digits", path, ents[k].name,
+      ax__fail(err, errlen, "%s: tensor %s: its checksum \"%s%s\" is not 8 lowercase hex digits", path, ents[k].name,
              ST_CRC_PREFIX, ents[k].name);
       return -1;
     }
@@ -470,7 +478,7 @@ static int st_take_crcs(ax_state_dict *sd, const st_entry *ents, int nents, long
   if (have && have != nents)
     for (int k = 0; k < nents; k++)
       if (crcs[k] < 0) {
-        st_err(err, errlen, "%s: tensor %s has no checksum though the file's other tensors do", path, ents[k].name);
+        ax__fail(err, errlen, "%s: tensor %s has no checksum though the file's other tensors do", path, ents[k].name);
         return -1;
       }
   /* the metadata that stays is every key but the checksums (each of which names a tensor) */
@@ -482,7 +490,7 @@ static int st_take_crcs(ax_state_dict *sd, const st_entry *ents, int nents, long
       bool known = false;
       for (int k = 0; k < nents && !known; k++) known = !strcmp(key + np, ents[k].name);
       if (!known) {
-        st_err(err, errlen, "%s: metadata \"%s\" is the checksum of a tensor the file does not hold", path, key);
+        ax__fail(err, errlen, "%s: metadata \"%s\" is the checksum of a tensor the file does not hold", path, key);
         ax_state_dict_free(keep);
         return -1;
       }
@@ -496,190 +504,232 @@ static int st_take_crcs(ax_state_dict *sd, const st_entry *ents, int nents, long
   return rc;
 }
 
-ax_state_dict *ax_load_safetensors(const char *path, char *err, size_t errlen) {
-  FILE *fp = fopen(path, "rb");
-  if (!fp) {
-    st_err(err, errlen, "%s: %s", path, strerror(errno));
-    return NULL;
-  }
-  ax_state_dict *sd = NULL;
-  char *hdr = NULL;
-  void *data = NULL;
-  st_entry *ents = NULL, **order = NULL;
-  long long *crcs = NULL;
-  int nents = 0, cap = 0;
+/* An open safetensors file being loaded: where its data section lies, and the caller's
+ * error buffer. */
+typedef struct st_file {
+  FILE *fp;
+  const char *path;
+  char *err;
+  size_t errlen;
+  long fsize;
+  uint64_t data_start, data_size; /* the data section: after the 8-byte length and the header */
+} st_file;
+
+static int st_read_failed(const st_file *f) {
+  return ax__fail(f->err, f->errlen, "%s: read failed (%s)", f->path,
+                  ferror(f->fp) ? strerror(errno) : "unexpected end of file");
+}
+
+/* Reads the header's length and text (NUL-terminated, malloc'ed into *hdr, *hlen bytes) and
+ * sets the data section's bounds. 0, or -1 with a reason. */
+static int st_read_header(st_file *f, char **hdr, uint64_t *hlen_out) {
   struct stat stt;
-  if (fstat(fileno(fp), &stt) == 0 && S_ISDIR(stt.st_mode)) {
-    st_err(err, errlen, "%s: is a directory, not a safetensors file", path);
-    goto fail;
-  }
-  if (fseek(fp, 0, SEEK_END) != 0) goto ioerr;
-  long fsize = ftell(fp);
-  if (fsize < 0 || fseek(fp, 0, SEEK_SET) != 0) goto ioerr;
+  if (fstat(fileno(f->fp), &stt) == 0 && S_ISDIR(stt.st_mode))
+    return ax__fail(f->err, f->errlen, "%s: is a directory, not a safetensors file", f->path);
+  if (fseek(f->fp, 0, SEEK_END) != 0) return st_read_failed(f);
+  f->fsize = ftell(f->fp);
+  if (f->fsize < 0 || fseek(f->fp, 0, SEEK_SET) != 0) return st_read_failed(f);
   unsigned char len8[8];
-  if (fsize < 8 || fread(len8, 1, 8, fp) != 8) {
-    st_err(err, errlen, "%s: not a safetensors file (%ld bytes, shorter than its 8-byte header size)", path, fsize);
-    goto fail;
-  }
+  if (f->fsize < 8 || fread(len8, 1, 8, f->fp) != 8)
+    return ax__fail(f->err, f->errlen, "%s: not a safetensors file (%ld bytes, shorter than its 8-byte header size)",
+                    f->path, f->fsize);
   uint64_t hlen = 0;
   for (int i = 0; i < 8; i++) hlen |= (uint64_t)len8[i] << (8 * i);
-  if (hlen > ST_MAX_HEADER || hlen > (uint64_t)fsize - 8) {
-    st_err(err, errlen, "%s: not a safetensors file or truncated (header of %llu bytes, file of %ld)", path,
-           (unsigned long long)hlen, fsize);
-    goto fail;
-  }
-  hdr = malloc(hlen + 1);
-  if (!hdr || fread(hdr, 1, hlen, fp) != hlen) goto ioerr;
-  hdr[hlen] = 0;
-  uint64_t data_start = 8 + hlen, data_size = (uint64_t)fsize - data_start;
+  if (hlen > ST_MAX_HEADER || hlen > (uint64_t)f->fsize - 8)
+    return ax__fail(f->err, f->errlen, "%s: not a safetensors file or truncated (header of %llu bytes, file of %ld)",
+                    f->path, (unsigned long long)hlen, f->fsize);
+  *hdr = malloc(hlen + 1);
+  if (!*hdr || fread(*hdr, 1, hlen, f->fp) != hlen) return st_read_failed(f);
+  (*hdr)[hlen] = 0;
+  f->data_start = 8 + hlen;
+  f->data_size = (uint64_t)f->fsize - f->data_start;
+  *hlen_out = hlen;
+  return 0;
+}
 
-  sd = ax_state_dict_new();
-  if (!sd) goto fail;
-  st_json j = {hdr, hdr + hlen, hdr, err, errlen, path};
-  if (st_expect(&j, '{')) goto fail;
-  st_ws(&j);
-  if (j.p < j.end && *j.p == '}') {
-    j.p++;
+/* One "name": {...} member of the header: the metadata into sd, a tensor entry appended to
+ * *ents (a name may appear once). 0, or -1 with a reason. */
+static int st_parse_member(st_json *j, ax_state_dict *sd, st_entry **ents, int *nents, int *cap) {
+  char name[512];
+  st_ws(j);
+  long long at = st_at(j);
+  if (st_string(j, name, sizeof name) || st_expect(j, ':')) return -1;
+  if (strcmp(name, "__metadata__") == 0) return st_parse_meta(j, sd);
+  if (*nents == *cap) {
+    *cap = *cap ? *cap * 2 : 64;
+    st_entry *q = realloc(*ents, (size_t)*cap * sizeof **ents);
+    if (!q) return -1;
+    *ents = q;
+  }
+  st_entry *e = &(*ents)[*nents];
+  memset(e, 0, sizeof *e);
+  snprintf(e->name, sizeof e->name, "%s", name);
+  e->at = at;
+  if (st_parse_entry(j, e)) return -1;
+  for (int k = 0; k < *nents; k++)
+    if (strcmp((*ents)[k].name, name) == 0)
+      return ax__fail(j->err, j->errlen, "%s: tensor %s appears twice (at bytes %lld and %lld)", j->path, name,
+                      (*ents)[k].at, at);
+  (*nents)++;
+  return 0;
+}
+
+/* The header object: its members, then nothing but padding. 0, or -1 with a reason. */
+static int st_parse_header(st_json *j, ax_state_dict *sd, st_entry **ents, int *nents) {
+  int cap = 0;
+  if (st_expect(j, '{')) return -1;
+  st_ws(j);
+  if (j->p < j->end && *j->p == '}') {
+    j->p++;
   } else {
     for (;;) {
-      char name[512];
-      st_ws(&j);
-      long long at = st_at(&j);
-      if (st_string(&j, name, sizeof name) || st_expect(&j, ':')) goto fail;
-      if (strcmp(name, "__metadata__") == 0) {
-        if (st_parse_meta(&j, sd)) goto fail;
-      } else {
-        if (nents == cap) {
-          cap = cap ? cap * 2 : 64;
-          st_entry *q = realloc(ents, (size_t)cap * sizeof *ents);
-          if (!q) goto fail;
-          ents = q;
-        }
-        st_entry *e = &ents[nents];
-        memset(e, 0, sizeof *e);
-        snprintf(e->name, sizeof e->name, "%s", name);
-        e->at = at;
-        if (st_parse_entry(&j, e)) goto fail;
-        for (int k = 0; k < nents; k++)
-          if (strcmp(ents[k].name, name) == 0) {
-            st_err(err, errlen, "%s: tensor %s appears twice (at bytes %lld and %lld)", path, name, ents[k].at, at);
-            goto fail;
-          }
-        nents++;
-      }
-      st_ws(&j);
-      if (j.p < j.end && *j.p == ',') {
-        j.p++;
+      if (st_parse_member(j, sd, ents, nents, &cap)) return -1;
+      st_ws(j);
+      if (j->p < j->end && *j->p == ',') {
+        j->p++;
         continue;
       }
-      if (st_expect(&j, '}')) goto fail;
+      if (st_expect(j, '}')) return -1;
       break;
     }
   }
-  st_ws(&j);
-  if (j.p < j.end) { /* the reference writer pads with spaces only */
-    st_err(err, errlen, "%s: bad safetensors header: unexpected '%c' at byte %lld after the header's closing '}'",
-           path, *j.p >= 0x20 && *j.p < 0x7f ? *j.p : '?', st_at(&j));
-    goto fail;
-  }
+  st_ws(j);
+  if (j->p < j->end) /* the reference writer pads with spaces only */
+    return ax__fail(j->err, j->errlen,
+                    "%s: bad safetensors header: unexpected '%c' at byte %lld after the header's closing '}'", j->path,
+                    *j->p >= 0x20 && *j->p < 0x7f ? *j->p : '?', st_at(j));
+  return 0;
+}
+
+/* Each entry's shape, byte count and offsets are consistent and inside the file. 0, or -1 with a reason. */
+static int st_check_entries(const st_file *f, const st_entry *ents, int nents) {
   for (int k = 0; k < nents; k++) {
-    st_entry *e = &ents[k];
+    const st_entry *e = &ents[k];
     /* sizes multiply with zero dims counted as 1: a tensor's strides multiply them all */
     uint64_t span = 1, numel = 1;
     for (int d = 0; d < e->ndim; d++) {
       uint64_t s = (uint64_t)e->shape[d];
-      if (s > 1 && span > (uint64_t)AX_MAX_NUMEL / s) {
-        st_err(err, errlen, "%s: tensor %s (header byte %lld): shape %s is too large", path, e->name, e->at,
-               ax__shp_raw(e->ndim, e->shape));
-        goto fail;
-      }
+      if (s > 1 && span > (uint64_t)AX_MAX_NUMEL / s)
+        return ax__fail(f->err, f->errlen, "%s: tensor %s (header byte %lld): shape %s is too large", f->path, e->name,
+                        e->at, ax__shp_raw(e->ndim, e->shape));
       span *= s > 1 ? s : 1;
       numel *= s;
     }
     uint64_t nb = numel * ax_dtype_size(e->dtype);
-    if (e->end < e->begin || e->end - e->begin != nb) {
-      st_err(err, errlen,
-             "%s: tensor %s (header byte %lld): data_offsets [%llu, %llu] (%lld bytes) do not fit its %s shape %s (%llu bytes)",
-             path, e->name, e->at, (unsigned long long)e->begin, (unsigned long long)e->end,
-             e->end < e->begin ? -1LL : (long long)(e->end - e->begin), ax_dtype_name(e->dtype),
-             ax__shp_raw(e->ndim, e->shape), (unsigned long long)nb);
-      goto fail;
-    }
-    if (e->end > data_size) {
-      st_err(err, errlen,
-             "%s: tensor %s: data_offsets put it at file bytes [%llu, %llu), past the end of the file (%ld bytes): truncated",
-             path, e->name, (unsigned long long)(data_start + e->begin), (unsigned long long)(data_start + e->end),
-             fsize);
-      goto fail;
-    }
+    if (e->end < e->begin || e->end - e->begin != nb)
+      return ax__fail(
+          f->err, f->errlen,
+          "%s: tensor %s (header byte %lld): data_offsets [%llu, %llu] (%lld bytes) do not fit its %s shape %s (%llu bytes)",
+          f->path, e->name, e->at, (unsigned long long)e->begin, (unsigned long long)e->end,
+          e->end < e->begin ? -1LL : (long long)(e->end - e->begin), ax_dtype_name(e->dtype),
+          ax__shp_raw(e->ndim, e->shape), (unsigned long long)nb);
+    if (e->end > f->data_size)
+      return ax__fail(
+          f->err, f->errlen,
+          "%s: tensor %s: data_offsets put it at file bytes [%llu, %llu), past the end of the file (%ld bytes): truncated",
+          f->path, e->name, (unsigned long long)(f->data_start + e->begin),
+          (unsigned long long)(f->data_start + e->end), f->fsize);
   }
-  /* the tensors must cover the data section exactly: no gap, no overlap, nothing after */
-  order = malloc((size_t)(nents > 0 ? nents : 1) * sizeof *order);
-  if (!order) goto fail;
+  return 0;
+}
+
+/* The tensors cover the data section exactly: no gap, no overlap, nothing after. 0, or -1 with a reason. */
+static int st_check_coverage(const st_file *f, st_entry *ents, int nents) {
+  st_entry **order = malloc((size_t)(nents > 0 ? nents : 1) * sizeof *order);
+  if (!order) return ax__fail(f->err, f->errlen, "%s: out of memory", f->path);
   for (int k = 0; k < nents; k++) order[k] = &ents[k];
   qsort(order, (size_t)nents, sizeof *order, st_by_offset);
-  uint64_t pos = 0;
-  for (int k = 0; k < nents; k++) {
+  uint64_t pos = 0, start = f->data_start;
+  int rc = 0;
+  for (int k = 0; k < nents && rc == 0; k++) {
     st_entry *e = order[k];
-    if (e->begin > pos) {
-      st_err(err, errlen, "%s: %llu bytes at file bytes [%llu, %llu) belong to no tensor (a gap before tensor %s)",
-             path, (unsigned long long)(e->begin - pos), (unsigned long long)(data_start + pos),
-             (unsigned long long)(data_start + e->begin), e->name);
-      goto fail;
-    }
-    if (e->begin < pos) {
-      st_err(err, errlen, "%s: tensor %s, file bytes [%llu, %llu), overlaps tensor %s, which ends at file byte %llu",
-             path, e->name, (unsigned long long)(data_start + e->begin), (unsigned long long)(data_start + e->end),
-             order[k - 1]->name, (unsigned long long)(data_start + pos));
-      goto fail;
-    }
+    if (e->begin > pos)
+      rc = ax__fail(f->err, f->errlen,
+                    "%s: %llu bytes at file bytes [%llu, %llu) belong to no tensor (a gap before tensor %s)", f->path,
+                    (unsigned long long)(e->begin - pos), (unsigned long long)(start + pos),
+                    (unsigned long long)(start + e->begin), e->name);
+    else if (e->begin < pos)
+      rc = ax__fail(f->err, f->errlen,
+                    "%s: tensor %s, file bytes [%llu, %llu), overlaps tensor %s, which ends at file byte %llu", f->path,
+                    e->name, (unsigned long long)(start + e->begin), (unsigned long long)(start + e->end),
+                    order[k - 1]->name, (unsigned long long)(start + pos));
     pos = e->end;
   }
-  if (pos != data_size) {
-    st_err(err, errlen, "%s: %llu bytes of trailing data at file bytes [%llu, %ld) after the last tensor%s%s", path,
-           (unsigned long long)(data_size - pos), (unsigned long long)(data_start + pos), fsize,
-           nents ? " " : "", nents ? order[nents - 1]->name : "");
-    goto fail;
-  }
-  crcs = malloc((size_t)(nents > 0 ? nents : 1) * sizeof *crcs);
-  if (!crcs || st_take_crcs(sd, ents, nents, crcs, path, err, errlen)) goto fail;
-  for (int k = 0; k < nents; k++) {
-    st_entry *e = &ents[k];
+  if (rc == 0 && pos != f->data_size)
+    rc = ax__fail(f->err, f->errlen, "%s: %llu bytes of trailing data at file bytes [%llu, %ld) after the last tensor%s%s",
+                  f->path, (unsigned long long)(f->data_size - pos), (unsigned long long)(start + pos), f->fsize,
+                  nents ? " " : "", nents ? order[nents - 1]->name : "");
+  free(order);
+  return rc;
+}
+
+/* Reads each tensor's data, checks its checksum (crcs[k] < 0: none) and adds it to sd.
+ * 0, or -1 with a reason. */
+static int st_read_tensors(const st_file *f, ax_state_dict *sd, const st_entry *ents, int nents,
+                           const long long *crcs) {
+  void *data = NULL;
+  int rc = 0;
+  for (int k = 0; k < nents && rc == 0; k++) {
+    const st_entry *e = &ents[k];
     size_t nb = (size_t)(e->end - e->begin);
     void *q = realloc(data, nb ? nb : 1);
-    if (!q) goto fail;
+    if (!q) {
+      rc = ax__fail(f->err, f->errlen, "%s: out of memory", f->path);
+      break;
+    }
     data = q;
-    if (fseek(fp, (long)(data_start + e->begin), SEEK_SET) != 0 || fread(data, 1, nb, fp) != nb) goto ioerr;
-    if (crcs[k] >= 0) {
-      uint32_t got = st_crc32(0, data, nb);
-      if (got != (uint32_t)crcs[k]) {
-        st_err(err, errlen,
-               "%s: tensor %s: checksum mismatch (crc32 %08x in the header, %08x of its data at file bytes [%llu, "
-               "%llu)): the file is corrupt",
-               path, e->name, (unsigned)crcs[k], (unsigned)got, (unsigned long long)(data_start + e->begin),
-               (unsigned long long)(data_start + e->end));
-        goto fail;
-      }
+    if (fseek(f->fp, (long)(f->data_start + e->begin), SEEK_SET) != 0 || fread(data, 1, nb, f->fp) != nb) {
+      rc = st_read_failed(f);
+      break;
+    }
+    uint32_t got = crcs[k] >= 0 ? st_crc32(0, data, nb) : 0;
+    if (crcs[k] >= 0 && got != (uint32_t)crcs[k]) {
+      rc = ax__fail(f->err, f->errlen,
+                    "%s: tensor %s: checksum mismatch (crc32 %08x in the header, %08x of its data at file bytes [%llu, "
+                    "%llu)): the file is corrupt",
+                    f->path, e->name, (unsigned)crcs[k], (unsigned)got, (unsigned long long)(f->data_start + e->begin),
+                    (unsigned long long)(f->data_start + e->end));
+      break;
     }
     ax_scope_begin(); /* the scope drops its reference; the dict keeps one */
     ax_tensor *t = ax_from_data(data, e->ndim, e->shape, &(ax_tensor_opts){.dtype = e->dtype});
-    int bad = !t || ax_state_dict_set(sd, e->name, t);
-    if (bad) st_err(err, errlen, "%s: %s: %s", path, e->name, t ? "out of memory" : ax_last_error());
+    if (!t || ax_state_dict_set(sd, e->name, t))
+      rc = ax__fail(f->err, f->errlen, "%s: %s: %s", f->path, e->name, t ? "out of memory" : ax_last_error());
     ax_scope_end();
-    if (bad) goto fail;
   }
+  free(data);
+  return rc;
+}
+
+ax_state_dict *ax_load_safetensors(const char *path, char *err, size_t errlen) {
+  st_file f = {fopen(path, "rb"), path, err, errlen, 0, 0, 0};
+  if (!f.fp) {
+    ax__fail(err, errlen, "%s: %s", path, strerror(errno));
+    return NULL;
+  }
+  ax_state_dict *sd = NULL;
+  char *hdr = NULL;
+  st_entry *ents = NULL;
+  long long *crcs = NULL;
+  int nents = 0;
+  uint64_t hlen = 0;
+  if (st_read_header(&f, &hdr, &hlen)) goto fail;
+  sd = ax_state_dict_new();
+  if (!sd) goto fail;
+  st_json j = {hdr, hdr + hlen, hdr, err, errlen, path};
+  if (st_parse_header(&j, sd, &ents, &nents) || st_check_entries(&f, ents, nents) || st_check_coverage(&f, ents, nents))
+    goto fail;
+  crcs = malloc((size_t)(nents > 0 ? nents : 1) * sizeof *crcs);
+  if (!crcs || st_take_crcs(sd, ents, nents, crcs, path, err, errlen)) goto fail;
+  if (st_read_tensors(&f, sd, ents, nents, crcs)) goto fail;
   goto done;
-ioerr:
-  st_err(err, errlen, "%s: read failed (%s)", path, ferror(fp) ? strerror(errno) : "unexpected end of file");
 fail:
   ax_state_dict_free(sd);
   sd = NULL;
 done:
-  fclose(fp);
+  fclose(f.fp);
   free(hdr);
-  free(data);
   free(ents);
-  free(order);
   free(crcs);
   return sd;
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/internal.h"
+#include "core/fail.h"
 
 typedef struct sd_entry {
   char *name;
@@ -153,7 +154,7 @@ const char *ax_state_dict_meta_key(const ax_state_dict *sd, int i) {
 
 int ax_state_copy_into(ax_tensor *dst, ax_tensor *src, const char *name, char *err, size_t errlen) {
   if (!dst || !src) {
-    if (err) snprintf(err, errlen, "%s: missing tensor", name ? name : "?");
+    ax__fail(err, errlen, "%s: missing tensor", name ? name : "?");
     return -1;
   }
   bool same = dst->ndim == src->ndim;
@@ -186,7 +187,7 @@ int ax_state_copy_into(ax_tensor *dst, ax_tensor *src, const char *name, char *e
     free(v);
     ax_scope_end();
     if (bad == -2) {
-      if (err) snprintf(err, errlen, "%s: cannot read the tensor: %s", name ? name : "?", ax_last_error());
+      ax__fail(err, errlen, "%s: cannot read the tensor: %s", name ? name : "?", ax_last_error());
       return -1;
     }
     if (at >= 0) {
@@ -202,6 +203,6 @@ int ax_state_copy_into(ax_tensor *dst, ax_tensor *src, const char *name, char *e
   int rc = moved ? ax_copy_(dst, moved) : -1;
   ax_scope_end();
   ax_no_grad_end();
-  if (rc != 0 && err) snprintf(err, errlen, "%s: %s", name ? name : "?", ax_last_error());
+  if (rc != 0) ax__fail(err, errlen, "%s: %s", name ? name : "?", ax_last_error());
   return rc;
 }

@@ -13,8 +13,9 @@
  * in the same order with the same shapes and dtypes.
  *
  * Failures never hang: a collective that does not complete within
- * AXON_DIST_TIMEOUT seconds (default 60) prints which rank, which collective
- * and how long it waited, and ends the whole job with exit status 3.
+ * AXON_DIST_TIMEOUT seconds (default 60) fails with an error (ax_error) naming
+ * the rank, the collective and how long it waited; the default handler ends the
+ * process, and mpirun then the whole job (the library itself never exits).
  *
  * DDP (ax_ddp_*): parameters are broadcast from rank 0 (after checking that
  * every rank built the same model) and their gradients are averaged across
@@ -58,7 +59,9 @@ typedef struct ax_comm ax_comm;
 typedef enum ax_dist_op { AX_DIST_SUM = 0, AX_DIST_AVG, AX_DIST_MAX, AX_DIST_MIN } ax_dist_op;
 
 /* The process's communicator (created on first call; lives until exit, which finalizes MPI).
- * Exits with a message when a launcher says world size > 1 but the build has no MPI. */
+ * When a launcher says world size > 1 but the build has no MPI, or MPI fails to start, it
+ * reports the error (ax_error) and returns a failed communicator whose every collective
+ * fails with that reason: the library never exits by itself. */
 ax_comm *ax_comm_world(void);
 int ax_comm_rank(const ax_comm *c);
 int ax_comm_size(const ax_comm *c);
@@ -67,18 +70,14 @@ int ax_comm_local_size(const ax_comm *c);
 const char *ax_comm_backend_name(const ax_comm *c); /* "single", "mpi" (+ "nccl" once used on GPUs) */
 /* The device this rank should train on: cuda:(local_rank mod GPUs) when there are GPUs, else the CPU. */
 ax_device ax_comm_device(const ax_comm *c);
-/* How long a wait for peers may take before the job ends with a message: AXON_DIST_TIMEOUT
+/* How long a wait for peers may take before it fails with a message (ax_error: the default
+ * handler ends the process and mpirun the job; with a handler installed the wait returns -1
+ * and the communicator stays failed): AXON_DIST_TIMEOUT
  * seconds when set to a number > 0 (a bad value is reported and the default kept),
  * else AX_DIST_TIMEOUT_DEFAULT; ax_comm_set_timeout changes it for this run (0, or -1 and an error). */
 #define AX_DIST_TIMEOUT_DEFAULT 60
 double ax_comm_timeout(const ax_comm *c);
 int ax_comm_set_timeout(ax_comm *c, double seconds);
-/* Ends the job now: prints "axon dist: rank R/N: <message>" and exits every rank with status code. */
-void ax_comm_abort(ax_comm *c, int code, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4), noreturn))
-#endif
-    ;
 
 /* Collectives, in place on a contiguous tensor. Dtypes: f32, f64, bf16, f16 (summed in
  * f32 pairwise), i32, i64, u8, bool (sum and max are "or", min "and"). AVG divides the

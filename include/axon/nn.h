@@ -148,8 +148,13 @@ ax_module *ax_nn_tanh(void);
 ax_module *ax_nn_identity(void);
 
 /* Sequential: runs its children in order. ax_nn_sequential(n, a, b, ...) names them "0", "1", ...;
- * if any argument is NULL, all are freed and NULL is returned. */
+ * if any argument is NULL, all are freed and NULL is returned. Prefer AX_SEQUENTIAL(a, b, ...),
+ * which counts its arguments itself (a wrong n reads past the arguments or drops layers) and
+ * checks at compile time that each is an ax_module *. */
 ax_module *ax_nn_sequential(int n, ...);
+#define AX_SEQUENTIAL(...) ax_nn_sequential(AX__COUNT_MODULES(__VA_ARGS__), __VA_ARGS__)
+/* sizeof does not evaluate its operand: each argument is evaluated once, by the call */
+#define AX__COUNT_MODULES(...) ((int)(sizeof((ax_module *[]){__VA_ARGS__}) / sizeof(ax_module *)))
 /* A Sequential of n children with the given names (PyTorch's OrderedDict form); takes every
  * module, freeing them all if one is NULL. */
 ax_module *ax_nn_sequential_named(int n, const char *const *names, ax_module *const *mods);

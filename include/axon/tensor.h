@@ -79,6 +79,11 @@ typedef struct ax_tensor {
   int refcount;
   uint32_t visit_mark; /* backward pass bookkeeping */
   int pending_grads;
+  /* where it came from, for error messages (AXON_DEBUG_SCOPES, docs/settings.md): the op that
+   * made it, and the file and line of the innermost scope open then (NULL: outside any scope) */
+  const char *origin;
+  const char *origin_file;
+  int origin_line;
 } ax_tensor;
 
 /* Options for creating tensors; NULL or {0} means f32 on the CPU. */
@@ -110,7 +115,14 @@ ax_device ax_default_device(void);
 void ax_synchronize(ax_device d);
 
 /* ---- lifetime: scopes and reference counts ---- */
-void ax_scope_begin(void);
+void(ax_scope_begin)(void);
+/* ax_scope_begin() is a macro that records where the scope was opened, for the reports of
+ * scope debugging (AXON_DEBUG_SCOPES=1: a tensor used after its scope ended is an error
+ * naming the op and where the tensor was made; scopes still open at exit and nesting deeper
+ * than AX_SCOPE_DEPTH_WARN are reported on stderr). file may be NULL. */
+void ax_scope_begin_at(const char *file, int line);
+#define ax_scope_begin() ax_scope_begin_at(__FILE__, __LINE__)
+#define AX_SCOPE_DEPTH_WARN 256
 void ax_scope_end(void);       /* releases every tensor created since the matching begin */
 int ax_scope_depth(void);
 ax_tensor *ax_keep(ax_tensor *t);    /* hand t to the enclosing scope (detached from autograd) */

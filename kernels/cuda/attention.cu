@@ -44,6 +44,7 @@
 
 #include "kernels/cuda/common.cuh"
 #include "kernels/philox.h"
+#include "axon/settings.h"
 
 extern "C" bool ax_cuda_cudnn_attention_selected(const ax_kt *q, const ax_kt *k, const ax_kt *v, const ax_kt *m,
                                                  const ax_attn_params *p);

@@ -61,6 +61,7 @@
 #include <atomic>
 
 #include "kernels/cuda/common.cuh"
+#include "axon/settings.h"
 
 /* -1: follow AXON_ATTN; 0: native; 1: cuDNN (ax_cuda_attention_force_backend). */
 static std::atomic<int> forced_backend{-1};
@@ -93,13 +94,8 @@ extern "C" bool ax_cuda_cudnn_attention_selected(const ax_kt *q, const ax_kt *k,
                                                  const ax_attn_params *p) {
   int f = forced_backend.load(std::memory_order_relaxed);
   if (f >= 0) return f == 1;
-  static int mode = -1; /* 0 native, 1 cuDNN, 2 the default */
-  if (mode < 0) {
-    const char *e = getenv("AXON_ATTN");
-    mode = e && !strcmp(e, "cudnn") ? 1 : e && !strcmp(e, "native") ? 0 : 2;
-    if (e && *e && mode == 2)
-      ax_cuda_error("AXON_ATTN=%s: expected native or cudnn; using the default (cuDNN where it applies)", e);
-  }
+  ax_impl impl = ax_settings_get()->attn; /* AXON_ATTN (docs/settings.md) */
+  int mode = impl == AX_IMPL_VENDOR ? 1 : impl == AX_IMPL_NATIVE ? 0 : 2; /* 0 native, 1 cuDNN, 2 the default */
   if (mode < 2) return mode == 1;
 #ifdef AXON_HAVE_CUDNN
   return cudnn_takes(q, k, v, m, p);

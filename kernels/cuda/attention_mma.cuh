@@ -251,12 +251,7 @@ bool rows_aligned(const Rows &r) {
  * (mma.sync bf16), and not turned off with AXON_ATTN_MMA=0 (read once). */
 bool mma_applies(int dtype, int d) {
   if ((dtype != AX_BF16 && dtype != AX_F16) || (d != 64 && d != 128)) return false;
-  static int enabled = -1;
-  if (enabled < 0) {
-    const char *e = getenv("AXON_ATTN_MMA");
-    enabled = !(e && strcmp(e, "0") == 0);
-  }
-  if (!enabled) return false;
+  if (!ax_settings_get()->attn_mma) return false; /* AXON_ATTN_MMA */
   static int arch = -1;
   if (arch < 0) {
     int dev = ax_cuda_current_device(), major = 0;

@@ -36,6 +36,7 @@
 
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/loops.cuh"
+#include "axon/settings.h"
 
 #ifdef AXON_HAVE_CUDNN
 extern "C" void ax_cuda_cudnn_conv2d(ax_kt *y, const ax_kt *x, const ax_kt *w, const ax_kt *bias,
@@ -293,31 +294,21 @@ void launch(ConvArgs a, const char *name) {
 /* -1: follow AXON_CONV; 0: native; 1: cuDNN (ax_cuda_conv_force_backend: tests and the benchmark). */
 std::atomic<int> forced_conv{-1};
 
-/* Which implementation runs. AXON_CONV=native|cudnn (read once); unset, cuDNN when the
+/* Which implementation runs. AXON_CONV=native|cudnn (the settings); unset, cuDNN when the
  * build has it, since no GPU benchmark has shown the native kernels faster yet
  * (docs/benchmarks.md): the vendor library is the default until one does. */
 bool use_cudnn() {
   int f = forced_conv.load(std::memory_order_relaxed);
   if (f >= 0) return f == 1;
-  static int mode = -1;
-  if (mode < 0) {
-    const char *e = getenv("AXON_CONV");
+  ax_impl impl = ax_settings_get()->conv; /* AXON_CONV (docs/settings.md) */
 #ifdef AXON_HAVE_CUDNN
-    mode = 1;
+  return impl != AX_IMPL_NATIVE;
 #else
-    mode = 0;
+  static std::atomic<bool> told{false};
+  if (impl == AX_IMPL_VENDOR && !told.exchange(true))
+    fprintf(stderr, "axon: warning: AXON_CONV=cudnn: %s; using the native conv kernels\n", AX_CUDA_NO_CUDNN);
+  return false;
 #endif
-    if (e && !strcmp(e, "native")) mode = 0;
-    else if (e && !strcmp(e, "cudnn")) mode = 1;
-    else if (e && *e) fprintf(stderr, "axon: AXON_CONV=%s is neither 'native' nor 'cudnn'; using the default\n", e);
-#ifndef AXON_HAVE_CUDNN
-    if (e && !strcmp(e, "cudnn")) {
-      ax_cuda_error("AXON_CONV=cudnn: %s; using the native conv kernels", AX_CUDA_NO_CUDNN);
-      mode = 0;
-    }
-#endif
-  }
-  return mode == 1;
 }
 
 } /* namespace */

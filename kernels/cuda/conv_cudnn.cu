@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "kernels/cuda/common.cuh"
+#include "axon/settings.h"
 
 namespace {
 
@@ -109,15 +110,8 @@ void cache_add(const ax_conv_params *p, int dtype, int pass, int algo, size_t wo
   e->workspace = workspace;
 }
 
-/* AXON_DETERMINISTIC set (non-empty, not "0"), read once. */
-bool deterministic() {
-  static int cached = -1;
-  if (cached < 0) {
-    const char *s = getenv("AXON_DETERMINISTIC");
-    cached = s && s[0] && strcmp(s, "0") != 0;
-  }
-  return cached;
-}
+/* AXON_DETERMINISTIC (docs/settings.md) */
+bool deterministic() { return ax_settings_get()->deterministic; }
 
 /* The first heuristic result that succeeded, fits the workspace limit and,
  * under AXON_DETERMINISTIC, is deterministic. */

@@ -43,6 +43,7 @@
 #include <type_traits>
 
 #include "kernels/cuda/common.cuh"
+#include "axon/settings.h"
 
 /* ---- parameters shared by both kernels ---- */
 
@@ -634,12 +635,8 @@ static int forced_wgmma = -1; /* ax_cuda_gemm_set_wgmma: -1 AXON_GEMM_WGMMA deci
 extern "C" void ax_cuda_gemm_set_wgmma(int on) { forced_wgmma = on < 0 ? -1 : on != 0; }
 
 static bool wgmma_ok(int dev) {
-  static int env = -1;
+  bool env = ax_settings_get()->gemm_wgmma; /* AXON_GEMM_WGMMA */
   static signed char built[AX_GEMM_MAX_DEVICES]; /* 0 unknown, 1 yes, -1 no */
-  if (env < 0) {
-    const char *s = getenv("AXON_GEMM_WGMMA");
-    env = !(s && !strcmp(s, "0"));
-  }
   if (!(forced_wgmma < 0 ? env : forced_wgmma) || cc_major(dev) != 9) return false;
   if (dev < 0 || dev >= AX_GEMM_MAX_DEVICES) return false;
   if (!built[dev]) {
@@ -691,20 +688,14 @@ static void gemm_native(const ax_gemm_args *g) {
 /* ---- implementation choice ---- */
 
 static int forced_impl = AX_GEMM_IMPL_DEFAULT;
-static int env_impl = -1; /* AXON_GEMM, read once */
 
 extern "C" void ax_cuda_gemm_set_impl(int impl) { forced_impl = impl; }
 
 extern "C" int ax_cuda_gemm_impl(int dtype) {
   if (forced_impl == AX_GEMM_IMPL_NATIVE || forced_impl == AX_GEMM_IMPL_CUBLAS) return forced_impl;
-  if (env_impl < 0) {
-    const char *s = getenv("AXON_GEMM");
-    env_impl = AX_GEMM_IMPL_DEFAULT;
-    if (s && !strcmp(s, "native")) env_impl = AX_GEMM_IMPL_NATIVE;
-    else if (s && !strcmp(s, "cublas")) env_impl = AX_GEMM_IMPL_CUBLAS;
-    else if (s && *s) fprintf(stderr, "axon: AXON_GEMM=%s is neither 'native' nor 'cublas'; using the defaults\n", s);
-  }
-  if (env_impl != AX_GEMM_IMPL_DEFAULT) return env_impl;
+  ax_impl env = ax_settings_get()->gemm; /* AXON_GEMM (docs/settings.md) */
+  if (env == AX_IMPL_NATIVE) return AX_GEMM_IMPL_NATIVE;
+  if (env == AX_IMPL_VENDOR) return AX_GEMM_IMPL_CUBLAS;
   /* cuBLAS for every dtype until a GPU benchmark shows ours faster (docs/benchmarks.md) */
   return AX_CUDA_HAVE_VENDOR ? AX_GEMM_IMPL_CUBLAS : AX_GEMM_IMPL_NATIVE;
 }

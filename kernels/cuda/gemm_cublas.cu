@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "kernels/cuda/common.cuh"
+#include "axon/settings.h"
 
 extern "C" cublasHandle_t ax_cuda_cublas(void) __attribute__((weak));
 
@@ -43,14 +44,7 @@ static cublasHandle_t handle_for_current_device(void) {
 
 static bool fits_int(int64_t v) { return v >= 0 && v <= INT_MAX; }
 
-static bool allow_tf32(void) {
-  static int cached = -1;
-  if (cached < 0) {
-    const char *s = getenv("AXON_GEMM_TF32");
-    cached = s && !strcmp(s, "1");
-  }
-  return cached;
-}
+static bool allow_tf32(void) { return ax_settings_get()->gemm_tf32; /* AXON_GEMM_TF32 */ }
 
 extern "C" bool ax_cuda_gemm_cublas(const ax_gemm_args *g) {
   if (!fits_int(g->m) || !fits_int(g->n) || !fits_int(g->k) || !fits_int(g->batch) || !fits_int(g->lda) ||

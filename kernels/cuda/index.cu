@@ -29,6 +29,7 @@
 
 #include "kernels/cuda/loops.cuh"
 #include "kernels/cuda/runtime.h"
+#include "axon/settings.h"
 
 namespace {
 
@@ -251,14 +252,7 @@ void run_read(const ax_kt *out_, const ax_kt *in_, int dim, const ax_kt *index, 
 #undef READ_CASE
 }
 
-bool force_deterministic(void) {
-  static int cached = -1;
-  if (cached < 0) {
-    const char *s = getenv("AXON_DETERMINISTIC");
-    cached = s && s[0] && strcmp(s, "0") != 0;
-  }
-  return cached;
-}
+bool force_deterministic(void) { return ax_settings_get()->deterministic; /* AXON_DETERMINISTIC */ }
 
 template <int DT, typename I>
 void write_launch(const ax_kt &target, const ax_kt &direct, const ax_kt &index, int per_element, int dim,

@@ -32,7 +32,7 @@ static int64_t *labels_to_i64(ax_tensor *labels, int64_t n, char *err, size_t er
       default: out[i] = ((int64_t *)raw)[i]; break;
     }
     if (out[i] < 0) {
-      fail(err, errlen, "ax_dataset_new: label %lld of sample %lld is negative", (long long)out[i], (long long)i);
+      ax__fail(err, errlen, "ax_dataset_new: label %lld of sample %lld is negative", (long long)out[i], (long long)i);
       free(raw);
       free(out);
       return NULL;
@@ -155,10 +155,10 @@ ax_dataset *ax_mnist_like_load(const char *dir, const char *name, bool train, ch
   if (img && lab) {
     char a[64], b[64];
     if (img->dtype != AX_U8 || img->ndim != 3)
-      fail(err, errlen, "%s: expected u8 images [N, rows, cols], got %s %s", img_path, ax_dtype_name(img->dtype),
+      ax__fail(err, errlen, "%s: expected u8 images [N, rows, cols], got %s %s", img_path, ax_dtype_name(img->dtype),
            ax_shape_str(img, a, sizeof a));
     else if (lab->dtype != AX_U8 || lab->ndim != 1 || lab->shape[0] != img->shape[0])
-      fail(err, errlen, "%s: expected u8 labels [%lld] to match %s, got %s %s", lab_path, (long long)img->shape[0],
+      ax__fail(err, errlen, "%s: expected u8 labels [%lld] to match %s, got %s %s", lab_path, (long long)img->shape[0],
            img_path, ax_dtype_name(lab->dtype), ax_shape_str(lab, b, sizeof b));
     else
       ds = ax_dataset_new(img, lab, err, errlen);

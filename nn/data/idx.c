@@ -188,7 +188,7 @@ typedef struct idx_header {
 static int idx_open(const char *path, idx_reader *r, idx_header *h, char *err, size_t errlen);
 
 int ax__idx_peek(const char *path, ax_dtype *dt, int *ndim, int64_t *shape, char *err, size_t errlen) {
-  if (!path) return fail(err, errlen, "ax_idx_load: no path given") ? 0 : -1;
+  if (!path) return ax__fail(err, errlen, "ax_idx_load: no path given");
   idx_reader r = {0};
   idx_header h;
   if (idx_open(path, &r, &h, err, errlen)) return -1;
@@ -210,11 +210,11 @@ ax_tensor *ax_idx_load(const char *path, char *err, size_t errlen) {
   if (!data) goto out;
   host = convert(h.code, h.size, h.numel, data);
   if (!host) {
-    fail(err, errlen, "%s: out of memory", path);
+    ax__fail(err, errlen, "%s: out of memory", path);
     goto out;
   }
   out = ax_from_data(host, h.ndim, h.shape, &(ax_tensor_opts){.dtype = h.dt});
-  if (!out) fail(err, errlen, "%s: %s", path, ax_last_error());
+  if (!out) ax__fail(err, errlen, "%s: %s", path, ax_last_error());
 out:
   if (host != data) free(host);
   free(data);
@@ -222,88 +222,96 @@ out:
   return out;
 }
 
-static int idx_open(const char *path, idx_reader *rp, idx_header *hd, char *err, size_t errlen) {
-  idx_reader r = {0};
+/* Opens path for reading, through zlib when it is gzip-compressed. 0, or -1 with a reason. */
+static int rd_open(const char *path, idx_reader *r, char *err, size_t errlen) {
   int gz = is_gzip(path);
-  if (gz < 0) return fail(err, errlen, "%s: %s", path, strerror(errno ? errno : ENOENT)) ? 0 : -1;
+  if (gz < 0) return ax__fail(err, errlen, "%s: %s", path, strerror(errno ? errno : ENOENT));
   if (gz) {
 #ifdef AXON_HAVE_ZLIB
-    r.gz = gzopen(path, "rb");
-    if (!r.gz) return fail(err, errlen, "%s: %s", path, strerror(errno ? errno : ENOMEM)) ? 0 : -1;
+    r->gz = gzopen(path, "rb");
+    if (!r->gz) return ax__fail(err, errlen, "%s: %s", path, strerror(errno ? errno : ENOMEM));
 #else
-    return fail(err, errlen, "%s: gzip-compressed, but axon was built without zlib (gunzip it first)", path) ? 0 : -1;
+    return ax__fail(err, errlen, "%s: gzip-compressed, but axon was built without zlib (gunzip it first)", path);
 #endif
   } else {
-    r.f = fopen(path, "rb");
-    if (!r.f) return fail(err, errlen, "%s: %s", path, strerror(errno ? errno : ENOENT)) ? 0 : -1;
+    r->f = fopen(path, "rb");
+    if (!r->f) return ax__fail(err, errlen, "%s: %s", path, strerror(errno ? errno : ENOENT));
   }
+  return 0;
+}
 
+/* A short read of the header: the reader's error, or what was missing. Returns -1. */
+static int short_header(idx_reader *r, const char *path, int64_t k, const char *why, const char *missing,
+                        char *err, size_t errlen) {
+  if (k < 0 || gz_trailing_error(r)) return ax__fail(err, errlen, "%s: %s", path, k < 0 ? why : gz_trailing_error(r));
+  return ax__fail(err, errlen, "%s: %s", path, missing);
+}
+
+/* The magic and the dims, into hd (with numel and the data bytes they need). 0, or -1 with a reason. */
+static int idx_read_header(idx_reader *r, const char *path, idx_header *hd, char *err, size_t errlen) {
   unsigned char head[4 + 4 * AX_MAX_DIMS];
   const char *why = "unexpected end of file";
-  int64_t k = rd(&r, head, 4, &why);
-  if (k != 4) {
-    if (k < 0 || gz_trailing_error(&r)) fail(err, errlen, "%s: %s", path, k < 0 ? why : gz_trailing_error(&r));
-    else fail(err, errlen, "%s: not an IDX file (shorter than the 4-byte magic)", path);
-    goto out;
-  }
+  int64_t k = rd(r, head, 4, &why);
+  if (k != 4) return short_header(r, path, k, why, "not an IDX file (shorter than the 4-byte magic)", err, errlen);
   ax_dtype dt;
   int size;
   int ndim = head[3];
-  if (head[0] != 0 || head[1] != 0 || elem_type(head[2], &dt, &size) != 0) {
-    fail(err, errlen, "%s: not an IDX file (bad magic %02x %02x %02x %02x)", path, head[0], head[1], head[2], head[3]);
-    goto out;
-  }
-  if (ndim < 1 || ndim > AX_MAX_DIMS) {
-    fail(err, errlen, "%s: IDX file with %d dims (1 to %d are supported)", path, ndim, AX_MAX_DIMS);
-    goto out;
-  }
-  k = rd(&r, head + 4, 4 * ndim, &why);
-  if (k != 4 * ndim) {
-    if (k < 0 || gz_trailing_error(&r)) fail(err, errlen, "%s: %s", path, k < 0 ? why : gz_trailing_error(&r));
-    else fail(err, errlen, "%s: truncated header (fewer dims than the magic announces)", path);
-    goto out;
-  }
+  if (head[0] != 0 || head[1] != 0 || elem_type(head[2], &dt, &size) != 0)
+    return ax__fail(err, errlen, "%s: not an IDX file (bad magic %02x %02x %02x %02x)", path, head[0], head[1],
+                    head[2], head[3]);
+  if (ndim < 1 || ndim > AX_MAX_DIMS)
+    return ax__fail(err, errlen, "%s: IDX file with %d dims (1 to %d are supported)", path, ndim, AX_MAX_DIMS);
+  k = rd(r, head + 4, 4 * ndim, &why);
+  if (k != 4 * ndim)
+    return short_header(r, path, k, why, "truncated header (fewer dims than the magic announces)", err, errlen);
   /* sizes multiply with zero sizes counted as 1 too: an empty [0, 2^31, 2^31, 2^31] holds
    * nothing, but its strides would overflow (the tensor's own cap refuses it) */
-  int64_t shape[AX_MAX_DIMS], numel = 1, span = 1;
+  int64_t numel = 1, span = 1;
   for (int i = 0; i < ndim; i++) {
-    shape[i] = (int64_t)be(head + 4 + 4 * i, 4);
-    int64_t d = shape[i] > 1 ? shape[i] : 1;
-    if (span > IDX_MAX_BYTES / size / d) {
-      fail(err, errlen, "%s: the header's dims overflow the IDX reader's limit (they need more than %lld bytes of "
-           "data, zero sizes counted as 1)", path, (long long)IDX_MAX_BYTES);
-      goto out;
-    }
+    hd->shape[i] = (int64_t)be(head + 4 + 4 * i, 4);
+    int64_t d = hd->shape[i] > 1 ? hd->shape[i] : 1;
+    if (span > IDX_MAX_BYTES / size / d)
+      return ax__fail(err, errlen, "%s: the header's dims overflow the IDX reader's limit (they need more than %lld "
+                      "bytes of data, zero sizes counted as 1)", path, (long long)IDX_MAX_BYTES);
     span *= d;
-    numel *= shape[i];
-  }
-  int64_t need = numel * size;
-  struct stat st;
-  if (r.f ? fstat(fileno(r.f), &st) == 0 : stat(path, &st) == 0) {
-    if (r.f) {
-      /* a plain file's size is known: refuse a mismatch before allocating anything */
-      int64_t have = (int64_t)st.st_size - 4 - 4 * ndim;
-      if (have != need) {
-        fail(err, errlen, "%s: %s (the header's dims need %lld bytes of data, the file has %lld)", path,
-             have < need ? "truncated" : "trailing data", (long long)need, (long long)have);
-        goto out;
-      }
-    } else if ((need - 1) / GZ_MAX_RATIO > (int64_t)st.st_size) {
-      fail(err, errlen, "%s: truncated (the header's dims need %lld bytes of data; a gzip file of %lld bytes inflates "
-           "to at most %lld)", path, (long long)need, (long long)st.st_size, (long long)st.st_size * GZ_MAX_RATIO);
-      goto out;
-    }
+    numel *= hd->shape[i];
   }
   hd->code = head[2];
   hd->size = size;
   hd->ndim = ndim;
   hd->dt = dt;
-  memcpy(hd->shape, shape, sizeof shape);
   hd->numel = numel;
-  hd->need = need;
+  hd->need = numel * size;
+  return 0;
+}
+
+/* The file holds the data the header announces: exactly, for a plain file; within zlib's
+ * largest ratio, for a gzip file. 0, or -1 with a reason. */
+static int idx_check_size(const idx_reader *r, const char *path, const idx_header *hd, char *err, size_t errlen) {
+  struct stat st;
+  if (!(r->f ? fstat(fileno(r->f), &st) == 0 : stat(path, &st) == 0)) return 0;
+  int64_t need = hd->need;
+  if (r->f) {
+    /* a plain file's size is known: refuse a mismatch before allocating anything */
+    int64_t have = (int64_t)st.st_size - 4 - 4 * hd->ndim;
+    if (have != need)
+      return ax__fail(err, errlen, "%s: %s (the header's dims need %lld bytes of data, the file has %lld)", path,
+                      have < need ? "truncated" : "trailing data", (long long)need, (long long)have);
+  } else if ((need - 1) / GZ_MAX_RATIO > (int64_t)st.st_size) {
+    return ax__fail(err, errlen, "%s: truncated (the header's dims need %lld bytes of data; a gzip file of %lld bytes "
+                    "inflates to at most %lld)", path, (long long)need, (long long)st.st_size,
+                    (long long)st.st_size * GZ_MAX_RATIO);
+  }
+  return 0;
+}
+
+static int idx_open(const char *path, idx_reader *rp, idx_header *hd, char *err, size_t errlen) {
+  idx_reader r = {0};
+  if (rd_open(path, &r, err, errlen)) return -1;
+  if (idx_read_header(&r, path, hd, err, errlen) || idx_check_size(&r, path, hd, err, errlen)) {
+    rd_close(&r);
+    return -1;
+  }
   *rp = r;
   return 0;
-out:
-  rd_close(&r);
-  return -1;
 }

@@ -3,22 +3,15 @@
 #define AXON_NN_DATA_INTERNAL_H
 
 #include "axon/data.h"
+#include "core/fail.h"
 #include "kernels/philox.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 
-/* Writes a one-line reason to err (which may be NULL) and returns NULL: the
- * loaders' error path. */
-static inline void *fail(char *err, size_t n, const char *fmt, ...) {
-  if (err && n) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, n, fmt, ap);
-    va_end(ap);
-  }
-  return NULL;
-}
+/* The loaders' error path: the library's one fail helper (core/fail.h), spelled
+ * `fail` here; it writes a one-line reason to err and gives NULL. */
+#define fail(err, errlen, ...) AX__FAIL_NULL(err, errlen, __VA_ARGS__)
 
 /* An IDX file's header alone (nn/data/idx.c): its element dtype, ndim and shape, checked
  * as ax_idx_load checks them, without reading the data. 0, or -1 with a reason. */

@@ -183,7 +183,7 @@ ax_loader *ax_loader_new(const ax_dataset *ds, const ax_loader_opts *o, char *er
   for (int64_t i = 0; i < ld->n; i++) {
     ld->subset[i] = o->indices ? o->indices[i] : i;
     if (ld->subset[i] < 0 || ld->subset[i] >= ds->n) {
-      fail(err, errlen, "ax_loader_new: index %lld (entry %lld) is outside the dataset of %lld samples",
+      ax__fail(err, errlen, "ax_loader_new: index %lld (entry %lld) is outside the dataset of %lld samples",
            (long long)ld->subset[i], (long long)i, (long long)ds->n);
       ax_loader_free(ld);
       return NULL;

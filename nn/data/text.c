@@ -73,35 +73,35 @@ static const char *unit(const ax_text_dataset *ds) { return ds->tokens ? "tokens
 static int shard_tokens(const char *path, const uint8_t *m, size_t size, int64_t *n, char *err, size_t errlen) {
   uint32_t magic = size >= 4 ? le32(m) : 0;
   if (magic == LLAMA3_SHARD_MAGIC) {
-    fail(err, errlen, "%s: an llm.c Llama-3 shard (magic %d, uint32 tokens): only uint16 shards (magic %d) are supported",
+    ax__fail(err, errlen, "%s: an llm.c Llama-3 shard (magic %d, uint32 tokens): only uint16 shards (magic %d) are supported",
          path, LLAMA3_SHARD_MAGIC, AX_TOKEN_SHARD_MAGIC);
     return -1;
   }
   if (size >= 4 && magic != AX_TOKEN_SHARD_MAGIC) {
-    fail(err, errlen, "%s: not a token shard: bad magic %u (expected %d, llm.c's uint16 shard format)", path, magic,
+    ax__fail(err, errlen, "%s: not a token shard: bad magic %u (expected %d, llm.c's uint16 shard format)", path, magic,
          AX_TOKEN_SHARD_MAGIC);
     return -1;
   }
   if (size < AX_TOKEN_SHARD_HEADER_BYTES) {
-    fail(err, errlen, "%s: truncated token shard: %zu bytes, shorter than the %d-byte header", path, size,
+    ax__fail(err, errlen, "%s: truncated token shard: %zu bytes, shorter than the %d-byte header", path, size,
          AX_TOKEN_SHARD_HEADER_BYTES);
     return -1;
   }
   uint32_t version = le32(m + 4);
   int32_t count = (int32_t)le32(m + 8);
   if (version != AX_TOKEN_SHARD_VERSION) {
-    fail(err, errlen, "%s: unsupported token shard version %u (expected %d: uint16 tokens)", path, version,
+    ax__fail(err, errlen, "%s: unsupported token shard version %u (expected %d: uint16 tokens)", path, version,
          AX_TOKEN_SHARD_VERSION);
     return -1;
   }
   uint64_t have = (size - AX_TOKEN_SHARD_HEADER_BYTES) / 2;
   if (count < 0 || (uint64_t)count > have) {
-    fail(err, errlen, "%s: truncated token shard: the header says %d tokens, the file holds %llu", path, (int)count,
+    ax__fail(err, errlen, "%s: truncated token shard: the header says %d tokens, the file holds %llu", path, (int)count,
          (unsigned long long)have);
     return -1;
   }
   if ((size - AX_TOKEN_SHARD_HEADER_BYTES) != (uint64_t)count * 2) {
-    fail(err, errlen, "%s: corrupt token shard: %zu bytes after %d tokens", path,
+    ax__fail(err, errlen, "%s: corrupt token shard: %zu bytes after %d tokens", path,
          size - AX_TOKEN_SHARD_HEADER_BYTES - (size_t)count * 2, (int)count);
     return -1;
   }
@@ -115,7 +115,7 @@ static int read_file(ax_text_dataset *ds, source *s, const char *path, const ax_
   int fd = open(path, O_RDONLY);
   struct stat st;
   if (fd < 0 || fstat(fd, &st) != 0) {
-    fail(err, errlen, "%s: %s", path, strerror(errno));
+    ax__fail(err, errlen, "%s: %s", path, strerror(errno));
     if (fd >= 0) close(fd);
     return -1;
   }
@@ -128,7 +128,7 @@ static int read_file(ax_text_dataset *ds, source *s, const char *path, const ax_
   int e = errno;
   close(fd);
   if (m == MAP_FAILED) {
-    fail(err, errlen, "%s: cannot map the file: %s", path, strerror(e));
+    ax__fail(err, errlen, "%s: cannot map the file: %s", path, strerror(e));
     return -1;
   }
   ds->maps[ds->n_maps].addr = m;
@@ -141,12 +141,12 @@ static int read_file(ax_text_dataset *ds, source *s, const char *path, const ax_
     ds->tokens = shard;
     ds->width = shard ? 2 : 1;
   } else if (shard != ds->tokens) {
-    fail(err, errlen, "%s is %s but %s is %s: a corpus is all text or all token shards", path,
+    ax__fail(err, errlen, "%s is %s but %s is %s: a corpus is all text or all token shards", path,
          shard ? "a token shard" : "text", ds->files[ds->mode_file], ds->tokens ? "a token shard" : "text");
     return -1;
   }
   if (!(ds->files[ds->n_files] = strdup(path))) {
-    fail(err, errlen, "%s: out of memory", path);
+    ax__fail(err, errlen, "%s: out of memory", path);
     return -1;
   }
   int file = ds->n_files++;
@@ -160,7 +160,7 @@ static int read_file(ax_text_dataset *ds, source *s, const char *path, const ax_
     rc = prev && prev->p[prev->n - 1] != '\n' ? push_segment(s, &newline, 1, -1) : 0;
     rc = rc ? rc : push_segment(s, m, (int64_t)size, file);
   }
-  if (rc) fail(err, errlen, "%s: out of memory", path);
+  if (rc) ax__fail(err, errlen, "%s: out of memory", path);
   return rc;
 }
 
@@ -175,15 +175,15 @@ static int read_source(ax_text_dataset *ds, source *s, const char *path, const a
     void *files = maps ? realloc(ds->files, (size_t)(ds->n_files + n) * sizeof *ds->files) : NULL;
     if (maps) ds->maps = maps;
     if (files) ds->files = files;
-    if (!maps || !files) rc = fail_i(err, errlen, "%s: out of memory", path);
+    if (!maps || !files) rc = ax__fail(err, errlen, "%s: out of memory", path);
   }
   for (int i = 0; i < n && rc == 0; i++) rc = read_file(ds, s, paths[i], o, err, errlen);
   ax__text_list_free(paths, n);
   if (rc == 0 && s->total == 0) {
     if (ds->mode_file >= 0 && ds->tokens)
-      rc = fail_i(err, errlen, "no tokens in %s", path);
+      rc = ax__fail(err, errlen, "no tokens in %s", path);
     else
-      rc = fail_i(err, errlen, "no text in %s", path);
+      rc = ax__fail(err, errlen, "no text in %s", path);
   }
   return rc;
 }
@@ -205,7 +205,7 @@ static int scan_vocab(ax_text_dataset *ds, int64_t vocab, char *err, size_t errl
       if (vocab > 0 && m >= vocab) {
         int64_t j = 0;
         while (shard_token(g->p, j) < vocab) j++;
-        fail(err, errlen, "%s: token %d at index %lld is not below vocab_size %lld", ds->files[g->file],
+        ax__fail(err, errlen, "%s: token %d at index %lld is not below vocab_size %lld", ds->files[g->file],
              (int)shard_token(g->p, j), (long long)j, (long long)vocab);
         return -1;
       }
@@ -252,7 +252,7 @@ ax_text_dataset *ax_text_open(const char *path, const ax_text_opts *o, char *err
         struct stat a, b;
         if (stat(ds->files[i], &a) == 0 && stat(ds->files[j], &b) == 0 && a.st_dev == b.st_dev &&
             a.st_ino == b.st_ino)
-          rc = fail_i(err, errlen, "%s is both a training and a validation file (val_path %s)", ds->files[j],
+          rc = ax__fail(err, errlen, "%s is both a training and a validation file (val_path %s)", ds->files[j],
                       o->val_path);
       }
   }
@@ -277,7 +277,7 @@ ax_text_dataset *ax_text_open(const char *path, const ax_text_opts *o, char *err
   for (int split = 0; rc == 0 && o->block_size > 0 && split < (has_val ? 2 : 1); split++) {
     int64_t have = ax_text_size(ds, split);
     if (have < o->block_size + 1)
-      rc = fail_i(err, errlen, "%s: %s split has %lld %s, needs at least block_size + 1 = %lld", ds->name[split],
+      rc = ax__fail(err, errlen, "%s: %s split has %lld %s, needs at least block_size + 1 = %lld", ds->name[split],
                   split_name(split), (long long)have, unit(ds), (long long)(o->block_size + 1));
   }
   if (rc) {
@@ -467,9 +467,9 @@ static void put_le32(uint8_t *p, uint32_t v) {
 }
 
 int ax_token_shard_write(const char *path, const uint16_t *tokens, int64_t n, char *err, size_t errlen) {
-  if (!path) return fail_i(err, errlen, "ax_token_shard_write: no path");
+  if (!path) return ax__fail(err, errlen, "ax_token_shard_write: no path");
   if (n < 0 || n > INT32_MAX || (n > 0 && !tokens)) {
-    fail(err, errlen, "%s: cannot write %lld tokens (a shard holds 0 to 2^31 - 1)", path, (long long)n);
+    ax__fail(err, errlen, "%s: cannot write %lld tokens (a shard holds 0 to 2^31 - 1)", path, (long long)n);
     return -1;
   }
   uint8_t header[AX_TOKEN_SHARD_HEADER_BYTES] = {0};
@@ -489,7 +489,7 @@ int ax_token_shard_write(const char *path, const uint16_t *tokens, int64_t n, ch
     bad = ax_atomic_write(&f, buf, (size_t)m * 2);
   }
   if (bad) {
-    fail(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+    ax__fail(err, errlen, "%s: cannot write: %s", path, strerror(errno));
     ax_atomic_abort(&f);
     return -1;
   }

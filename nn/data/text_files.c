@@ -33,12 +33,12 @@ static int list_push(file_list *l, const char *path, const struct stat *st, bool
   if (l->n == l->cap) {
     int cap = l->cap ? 2 * l->cap : 64;
     text_file *v = realloc(l->v, (size_t)cap * sizeof *v);
-    if (!v) return fail_i(err, errlen, "%s: out of memory", path);
+    if (!v) return ax__fail(err, errlen, "%s: out of memory", path);
     l->v = v;
     l->cap = cap;
   }
   char *p = strdup(path);
-  if (!p) return fail_i(err, errlen, "%s: out of memory", path);
+  if (!p) return ax__fail(err, errlen, "%s: out of memory", path);
   l->v[l->n] = (text_file){p, st->st_dev, st->st_ino, link, l->n};
   l->n++;
   return 0;
@@ -63,9 +63,9 @@ static bool skipped_name(const char *name) {
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 static int walk(const char *dir, int depth, file_list *l, char *err, size_t errlen) {
-  if (depth > MAX_FOLDER_DEPTH) return fail_i(err, errlen, "%s: folders nested too deeply", dir);
+  if (depth > MAX_FOLDER_DEPTH) return ax__fail(err, errlen, "%s: folders nested too deeply", dir);
   DIR *d = opendir(dir);
-  if (!d) return fail_i(err, errlen, "%s: %s", dir, strerror(errno));
+  if (!d) return ax__fail(err, errlen, "%s: %s", dir, strerror(errno));
   char **names = NULL;
   int n = 0, cap = 0, rc = 0;
   for (struct dirent *e; (e = readdir(d));) {
@@ -74,13 +74,13 @@ static int walk(const char *dir, int depth, file_list *l, char *err, size_t errl
       cap = cap ? 2 * cap : 64;
       char **v = realloc(names, (size_t)cap * sizeof *v);
       if (!v) {
-        rc = fail_i(err, errlen, "%s: out of memory", dir);
+        rc = ax__fail(err, errlen, "%s: out of memory", dir);
         break;
       }
       names = v;
     }
     if (!(names[n] = strdup(e->d_name))) {
-      rc = fail_i(err, errlen, "%s: out of memory", dir);
+      rc = ax__fail(err, errlen, "%s: out of memory", dir);
       break;
     }
     n++;
@@ -92,7 +92,7 @@ static int walk(const char *dir, int depth, file_list *l, char *err, size_t errl
     size_t len = dlen + strlen(names[i]) + 2;
     char *p = malloc(len);
     if (!p) {
-      rc = fail_i(err, errlen, "%s: out of memory", dir);
+      rc = ax__fail(err, errlen, "%s: out of memory", dir);
       break;
     }
     snprintf(p, len, "%s%s%s", dir, dlen && dir[dlen - 1] == '/' ? "" : "/", names[i]);
@@ -118,9 +118,9 @@ static int walk(const char *dir, int depth, file_list *l, char *err, size_t errl
 /* A path named by the user: a file is taken whatever its name. */
 static int add_path(const char *path, file_list *l, char *err, size_t errlen) {
   struct stat st, ls;
-  if (stat(path, &st) != 0) return fail_i(err, errlen, "%s: %s", path, strerror(errno));
+  if (stat(path, &st) != 0) return ax__fail(err, errlen, "%s: %s", path, strerror(errno));
   if (S_ISDIR(st.st_mode)) return walk(path, 0, l, err, errlen);
-  if (!S_ISREG(st.st_mode)) return fail_i(err, errlen, "%s: not a regular file or folder", path);
+  if (!S_ISREG(st.st_mode)) return ax__fail(err, errlen, "%s: not a regular file or folder", path);
   bool link = lstat(path, &ls) == 0 && S_ISLNK(ls.st_mode);
   return list_push(l, path, &st, link, err, errlen);
 }
@@ -130,10 +130,10 @@ static int add_pattern(const char *path, file_list *l, char *err, size_t errlen)
   if (!strpbrk(path, "*?[") || stat(path, &st) == 0) return add_path(path, l, err, errlen);
   glob_t g;
   int rc = glob(path, 0, NULL, &g);
-  if (rc == GLOB_NOMATCH) return fail_i(err, errlen, "%s: no file matches this pattern", path);
+  if (rc == GLOB_NOMATCH) return ax__fail(err, errlen, "%s: no file matches this pattern", path);
   if (rc != 0) {
     globfree(&g);
-    return fail_i(err, errlen, "%s: cannot expand this pattern", path);
+    return ax__fail(err, errlen, "%s: cannot expand this pattern", path);
   }
   rc = 0;
   for (size_t i = 0; i < g.gl_pathc && rc == 0; i++) rc = add_path(g.gl_pathv[i], l, err, errlen);
@@ -180,7 +180,7 @@ int ax__text_list(const char *path, char ***paths, int *n, char *err, size_t err
   char **v = malloc((size_t)(l.n ? l.n : 1) * sizeof *v);
   if (!v) {
     list_free(&l);
-    return fail_i(err, errlen, "%s: out of memory", path);
+    return ax__fail(err, errlen, "%s: out of memory", path);
   }
   for (int i = 0; i < l.n; i++) v[i] = l.v[i].path; /* the strings move to the caller */
   free(l.v);

@@ -2,21 +2,9 @@
 #ifndef AXON_NN_DATA_TEXT_FILES_H
 #define AXON_NN_DATA_TEXT_FILES_H
 
-#include <stdarg.h>
 #include <stddef.h>
-#include <stdio.h>
 
-/* Writes a one-line reason to err (which may be NULL) and returns -1: the
- * error path of the functions returning an int. */
-__attribute__((format(printf, 3, 4))) static inline int fail_i(char *err, size_t n, const char *fmt, ...) {
-  if (err && n) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, n, fmt, ap);
-    va_end(ap);
-  }
-  return -1;
-}
+#include "core/fail.h"
 
 /* The files of path (a file, a folder or a glob) in reading order, each file once
  * (see include/axon/text.h). 0 with *paths (free with ax__text_list_free) and *n,

@@ -10,6 +10,7 @@
 
 #include "axon.h"
 #include "nn/transformer_internal.h"
+#include "core/fail.h"
 
 typedef struct gpt_impl {
   ax_gpt_config cfg;
@@ -119,22 +120,21 @@ int ax_gpt_config_check(const ax_gpt_config *c, char *err, size_t errlen) {
   const int64_t max[] = {AX_GPT_MAX_LAYERS, AX_GPT_MAX_HEADS, AX_GPT_MAX_EMBD, AX_GPT_MAX_BLOCK, AX_GPT_MAX_VOCAB};
   for (int i = 0; i < 5; i++)
     if (v[i] < 1 || v[i] > max[i]) {
-      if (err && errlen) snprintf(err, errlen, "%s=%lld is outside [1, %lld]", names[i], (long long)v[i], (long long)max[i]);
+      ax__fail(err, errlen, "%s=%lld is outside [1, %lld]", names[i], (long long)v[i], (long long)max[i]);
       return -1;
     }
   if (c->n_embd % c->n_head) {
-    if (err && errlen)
-      snprintf(err, errlen, "n_embd=%lld is not a multiple of n_head=%lld", (long long)c->n_embd,
+    ax__fail(err, errlen, "n_embd=%lld is not a multiple of n_head=%lld", (long long)c->n_embd,
                (long long)c->n_head);
     return -1;
   }
   if (!(c->dropout >= 0 && c->dropout < 1)) {
-    if (err && errlen) snprintf(err, errlen, "dropout=%g is outside [0, 1)", c->dropout);
+    ax__fail(err, errlen, "dropout=%g is outside [0, 1)", c->dropout);
     return -1;
   }
   double E = (double)c->n_embd, params = (double)(c->vocab_size + c->block_size) * E + (double)c->n_layer * 12 * E * E;
   if (params > AX_GPT_MAX_PARAMS) {
-    if (err && errlen) snprintf(err, errlen, "%.3g parameters (n_layer x 12 n_embd^2 + embeddings) exceed the limit %.0e",
+    ax__fail(err, errlen, "%.3g parameters (n_layer x 12 n_embd^2 + embeddings) exceed the limit %.0e",
                                 params, AX_GPT_MAX_PARAMS);
     return -1;
   }
@@ -255,7 +255,7 @@ static int64_t *config_field(ax_gpt_config *c, int i) {
 
 int ax_gpt_save(ax_module *gpt, const char *path, char *err, size_t errlen) {
   const ax_gpt_config *c = ax_gpt_config_of(gpt);
-  if (!c) return snprintf(err, errlen, "%s", ax_last_error()), -1;
+  if (!c) return ax__fail(err, errlen, "%s", ax_last_error());
   ax_state_dict *sd = ax_state_dict_new();
   int rc = ax_module_state_dict(gpt, sd);
   ax_gpt_config cc = *c;
@@ -266,7 +266,7 @@ int ax_gpt_save(ax_module *gpt, const char *path, char *err, size_t errlen) {
   }
   if (rc == 0) rc = ax_state_dict_set_meta(sd, "axon_model", "gpt");
   if (rc == 0) rc = ax_save_safetensors(path, sd, err, errlen);
-  else if (err) snprintf(err, errlen, "%s: could not collect the weights", path);
+  else ax__fail(err, errlen, "%s: could not collect the weights", path);
   ax_state_dict_free(sd);
   return rc;
 }
@@ -295,7 +295,7 @@ int ax_gpt_config_from_file(const char *path, ax_gpt_config *c, char *err, size_
     errno = 0;
     long long x = strtoll(v, &end, 10);
     if (end == v || *end || errno) {
-      if (err) snprintf(err, errlen, "%s: metadata %s = '%.40s' is not a whole number", path, config_keys[i], v);
+      ax__fail(err, errlen, "%s: metadata %s = '%.40s' is not a whole number", path, config_keys[i], v);
       goto out;
     }
     *config_field(c, i) = x;
@@ -322,18 +322,17 @@ int ax_gpt_config_from_file(const char *path, ax_gpt_config *c, char *err, size_
     c->n_head = c->n_embd % 64 == 0 ? c->n_embd / 64 : 1;
   }
   if (t.n_layer < 1 || t.n_embd < 1 || t.block_size < 1 || t.vocab_size < 1) {
-    if (err) snprintf(err, errlen, "%s: not a GPT weights file (no transformer.wte / wpe / h.N tensors)", path);
+    ax__fail(err, errlen, "%s: not a GPT weights file (no transformer.wte / wpe / h.N tensors)", path);
     goto out;
   }
   char why[256];
   if (ax_gpt_config_check(c, why, sizeof why)) {
-    if (err) snprintf(err, errlen, "%s: bad GPT config: %s", path, why);
+    ax__fail(err, errlen, "%s: bad GPT config: %s", path, why);
     goto out;
   }
   if (wpe_e != wte_e || c->n_embd != t.n_embd || c->vocab_size != t.vocab_size || c->block_size != t.block_size ||
       c->n_layer != t.n_layer) {
-    if (err)
-      snprintf(err, errlen, "%s: the config (n_layer %lld, n_embd %lld, block_size %lld, vocab_size %lld) does not match "
+    ax__fail(err, errlen, "%s: the config (n_layer %lld, n_embd %lld, block_size %lld, vocab_size %lld) does not match "
                "the tensors (%lld blocks, wte [%lld, %lld], wpe [%lld, %lld])", path, (long long)c->n_layer,
                (long long)c->n_embd, (long long)c->block_size, (long long)c->vocab_size, (long long)t.n_layer,
                (long long)t.vocab_size, (long long)wte_e, (long long)t.block_size, (long long)wpe_e);
@@ -346,7 +345,7 @@ out:
 }
 
 int ax_gpt_load_weights(ax_module *gpt, const char *path, char *err, size_t errlen) {
-  if (!ax_gpt_config_of(gpt)) return snprintf(err, errlen, "%s", ax_last_error()), -1;
+  if (!ax_gpt_config_of(gpt)) return ax__fail(err, errlen, "%s", ax_last_error());
   ax_state_dict *file = ax_load_safetensors(path, err, errlen);
   if (!file) return -1;
   ax_state_dict *sd = ax_state_dict_new();
@@ -360,7 +359,7 @@ int ax_gpt_load_weights(ax_module *gpt, const char *path, char *err, size_t errl
   }
   char msg[512] = "";
   if (rc == 0) rc = ax_module_load_state_dict(gpt, sd, true, msg, sizeof msg);
-  if (rc != 0 && err) snprintf(err, errlen, "%s: %s", path, msg[0] ? msg : "could not read the weights");
+  if (rc != 0) ax__fail(err, errlen, "%s: %s", path, msg[0] ? msg : "could not read the weights");
   ax_state_dict_free(sd);
   ax_state_dict_free(file);
   return rc;
@@ -371,7 +370,7 @@ ax_module *ax_gpt_from_file(const char *path, char *err, size_t errlen) {
   if (ax_gpt_config_from_file(path, &c, err, errlen)) return NULL;
   ax_module *m = ax_model_gpt(&c);
   if (!m) {
-    if (err) snprintf(err, errlen, "%s: %s", path, ax_last_error());
+    ax__fail(err, errlen, "%s: %s", path, ax_last_error());
     return NULL;
   }
   if (ax_gpt_load_weights(m, path, err, errlen)) {

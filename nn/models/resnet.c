@@ -3,7 +3,7 @@
 #include "axon.h"
 
 static ax_module *stage(int64_t in, int64_t out, int stride) {
-  return ax_nn_sequential(2, ax_nn_preact_block(in, out, stride), ax_nn_preact_block(out, out, 1));
+  return AX_SEQUENTIAL(ax_nn_preact_block(in, out, stride), ax_nn_preact_block(out, out, 1));
 }
 
 ax_module *ax_model_resnet(void) {

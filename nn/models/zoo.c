@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "axon.h"
+#include "core/fail.h"
 
 typedef struct zoo_entry {
   const char *name;
@@ -17,9 +18,9 @@ ax_module *ax_model_create(const char *name, char *err, size_t errlen) {
   for (size_t i = 0; name && i < sizeof zoo / sizeof zoo[0]; i++) {
     if (strcmp(name, zoo[i].name) != 0) continue;
     ax_module *m = zoo[i].create();
-    if (!m && err) snprintf(err, errlen, "could not build model '%s': %s", name, ax_last_error());
+    if (!m) ax__fail(err, errlen, "could not build model '%s': %s", name, ax_last_error());
     return m;
   }
-  if (err) snprintf(err, errlen, "unknown model '%s' (choose from: %s)", name ? name : "(null)", ax_model_names());
+  ax__fail(err, errlen, "unknown model '%s' (choose from: %s)", name ? name : "(null)", ax_model_names());
   return NULL;
 }

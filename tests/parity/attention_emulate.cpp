@@ -57,6 +57,18 @@ extern "C" void ax_cuda_error(const char *fmt, ...) { /* kernel files report thr
   va_end(ap);
   ax_error("%s", msg);
 }
+/* the library's settings as their defaults (AXON_ATTN_MMA=1: the mma.sync kernels run) */
+extern "C" const ax_settings *ax_settings_get(void) {
+  static ax_settings s = [] {
+    ax_settings d = {};
+    d.gemm_wgmma = d.attn_mma = true;
+    d.dist_timeout = 60;
+    d.emu_memory_gb = 8;
+    d.emu_race_launches = 4;
+    return d;
+  }();
+  return &s;
+}
 extern "C" cudaStream_t ax_cuda_stream(void) { return 0; }
 extern "C" int ax_cuda_current_device(void) { return 0; }
 extern "C" void *ax_cuda_scratch_alloc(size_t nbytes) { return malloc(nbytes); }

@@ -46,6 +46,18 @@ extern "C" void ax_error(const char *fmt, ...) {
   vsnprintf(last_error, sizeof last_error, fmt, ap);
   va_end(ap);
 }
+/* the library's settings as their defaults (AXON_ATTN_MMA=1: the mma.sync kernels run) */
+extern "C" const ax_settings *ax_settings_get(void) {
+  static ax_settings s = [] {
+    ax_settings d = {};
+    d.gemm_wgmma = d.attn_mma = true;
+    d.dist_timeout = 60;
+    d.emu_memory_gb = 8;
+    d.emu_race_launches = 4;
+    return d;
+  }();
+  return &s;
+}
 extern "C" cudaStream_t ax_cuda_stream(void) { return 0; }
 extern "C" int ax_cuda_current_device(void) { return 0; }
 extern "C" void *ax_cuda_scratch_alloc(size_t) { return nullptr; }

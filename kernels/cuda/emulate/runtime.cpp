@@ -51,6 +51,7 @@
 
 #include "kernels/cuda/emulate/device.h"
 #include "kernels/cuda/runtime.h"
+#include "axon/settings.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>
@@ -70,8 +71,7 @@ const unsigned char GUARD_BYTE = 0xA5, POISON_BYTE = 0xFF, TAIL_BYTE = 0x5A;
 
 size_t memory_limit(void) {
   static size_t limit = [] {
-    const char *e = getenv("AXON_EMU_MEMORY_GB");
-    double gb = e && atof(e) > 0 ? atof(e) : 8.0;
+    double gb = ax_settings_get()->emu_memory_gb; /* AXON_EMU_MEMORY_GB, read once */
     return (size_t)(gb * (1 << 30));
   }();
   return limit;
@@ -342,10 +342,7 @@ cudaError_t ax_emu_submit(const void *kernel, dim3 grid, dim3 block, size_t smem
     if (it == names.end()) it = names.emplace(kernel, kernel_name(kernel)).first;
     s2.running_kernel = it->second;
     emu_kernel_name = it->second.c_str();
-    static const int race_launches = [] {
-      const char *e = getenv("AXON_EMU_RACE_LAUNCHES");
-      return e && *e ? atoi(e) : 4;
-    }();
+    static const int race_launches = ax_settings_get()->emu_race_launches; /* AXON_EMU_RACE_LAUNCHES */
     emu_race_launch = race_launches < 0 || s2.race_checked[kernel]++ < race_launches;
     run();
     check_guards();
