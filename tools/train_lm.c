@@ -395,6 +395,7 @@ static int lm_run(const ax_lm_config *c, ax_lm_report *out, ax_comm *comm, int r
                              "going)", ax_tool_nonfinite_name(step_loss), step + 1, lr);
       break;
     }
+    if (c->step_losses && step < c->max_step_losses) c->step_losses[step] = step_loss;
     loss_acc += step_loss;
     loss_n++;
     rep.train_loss = step_loss;
