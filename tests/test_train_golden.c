@@ -210,7 +210,7 @@ static bool read_fixture(char *isa, size_t isalen, double golden[N_MODELS][STEPS
     if (line[0] == '#') continue;
     line[strcspn(line, "\n")] = 0;
     if (!strncmp(line, "isa ", 4)) {
-      snprintf(isa, isalen, "%s", line + 4);
+      snprintf(isa, isalen, "%.100s", line + 4);
       continue;
     }
     char name[32];
