@@ -13,4 +13,5 @@
 #include "axon/optim.h"
 #include "axon/dist.h"
 #include "axon/amp.h"
+#include "axon/train.h"
 #endif
