@@ -4,23 +4,17 @@
 #define _DEFAULT_SOURCE
 #include "tools/train_lm.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "train/internal.h"
+#include "tools/train_common.h"
 #include "tools/util.h"
 
 #define LM_CKPT_FORMAT "axon-lm-checkpoint-1"
-
 
 #define now_s ax_tool_now_s
 #define fail ax_tool_fail
@@ -199,9 +193,8 @@ static int lm_ckpt_load(void *ud, const ax_state_dict *sd, const char *path, cha
 static ax_trainer_config lm_engine_config(lm_run *r) {
   const ax_lm_config *c = r->c;
   ax_trainer_config e = ax_trainer_defaults();
+  AX_TOOL_ENGINE_COMMON(e, c);
   e.model = r->l.m;
-  e.model_name = c->model;
-  e.device = c->device;
   e.epochs = 0;
   e.steps = c->steps;
   e.time_limit = c->time_limit;
@@ -210,37 +203,22 @@ static ax_trainer_config lm_engine_config(lm_run *r) {
   e.optimizer = "adamw";
   e.optim = (ax_optim_spec){.lr = c->lr, .weight_decay = c->weight_decay, .beta1 = c->beta1, .beta2 = c->beta2,
                             .eps = 1e-8};
-  e.zero = c->zero;
   e.schedule_name = !strcmp(c->schedule, "cosine") ? "cosine" : "none";
   e.sched = (ax_schedule_spec){.lr = c->lr, .total_steps = c->steps > c->warmup_steps ? c->steps - c->warmup_steps : 1,
                                .warmup_steps = c->warmup_steps, .min_lr = c->min_lr,
                                .warmup_start = c->warmup_steps > 0 ? 1.0 / c->warmup_steps : 0};
-  e.clip_norm = c->clip_norm;
   e.precision = !strcmp(c->precision, "bf16") ? AX_PRECISION_BF16
                 : !strcmp(c->precision, "fp16") ? AX_PRECISION_FP16 : AX_PRECISION_FP32;
-  e.allow_nonfinite = c->allow_nonfinite;
   e.comm = r->comm;
-  e.ddp = c->force_ddp;
-  e.bucket_mb = c->bucket_mb;
-  e.batch_size = c->batch_size;
-  e.seed = c->seed;
   e.eval_every = c->eval_every;
-  e.metrics_path = c->metrics_path;
   e.throughput_key = "tokens_per_sec";
   e.metrics_extra = lm_metrics_extra;
-  e.checkpoint_dir = c->checkpoint_dir;
-  e.checkpoint_every = c->checkpoint_every;
-  e.resume = c->resume && c->checkpoint_dir;
   e.checkpoint_format = LM_CKPT_FORMAT;
   e.checkpoint_save = lm_ckpt_save;
   e.checkpoint_load = lm_ckpt_load;
   e.on_step = lm_on_step;
   e.on_eval = lm_on_eval;
   e.ud = r;
-  e.stop_after_steps = c->stop_after_steps;
-  e.poison_step = c->poison_step;
-  e.step_losses = c->step_losses;
-  e.max_step_losses = c->max_step_losses;
   return e;
 }
 
@@ -287,14 +265,9 @@ static void lm_describe(lm_run *r, ax_trainer *t) {
           ax_text_vocab_size(r->ds));
   fprintf(log, "batch %d x %" PRId64 " tokens x %d accumulation, %" PRId64 " steps, adamw lr %g (%s, warm-up %d), %s\n",
           c->batch_size, r->block, c->grad_accum, c->steps, c->lr, c->schedule, c->warmup_steps, c->precision);
-  if (ax_trainer_ddp(t))
-    fprintf(log, "data parallel: %d ranks (%s), %" PRId64 " sequences per rank per micro-batch\n", r->world,
-            ax_comm_backend_name(r->comm), r->rows);
-  ax_zero *zero = ax_zero_of(ax_trainer_optimizer(t));
-  if (zero)
-    fprintf(log, "ZeRO-1: adamw state sharded over %d rank%s: %.3f MB per rank (unsharded %.3f MB)\n", r->world,
-            r->world == 1 ? "" : "s", (double)ax_zero_state_bytes(zero) / 1048576.0,
-            (double)ax_zero_full_state_bytes(zero) / 1048576.0);
+  char per_rank[64];
+  snprintf(per_rank, sizeof per_rank, "%" PRId64 " sequences per rank per micro-batch", r->rows);
+  ax_tool_describe_parallel(log, t, r->comm, "adamw", per_rank);
   const ax_trainer_state *st = ax_trainer_get_state(t);
   if (st->resumed) fprintf(log, "resumed from %s/checkpoint.safetensors after step %" PRId64 "\n", c->checkpoint_dir, st->step);
   fflush(log);
@@ -424,20 +397,9 @@ int ax_generate(const ax_generate_config *c, char *err, size_t errlen) {
 
 int ax__lm_checkpoint_io(const ax_lm_config *c, ax_module *m, ax_optimizer *opt, ax_loss_scaler *scaler, bool save,
                          char *err, size_t errlen) {
-  lm_run r = {.c = c};
-  ax_trainer_config e = ax_trainer_defaults();
-  e.model = m;
+  lm_run r = {.c = c, .l = {.m = m}};
+  ax_trainer_config e = lm_engine_config(&r);
   e.opt = opt;
-  e.model_name = c->model;
-  e.epochs = 0;
-  e.steps = c->steps;
-  e.batch_size = c->batch_size;
-  e.seed = c->seed;
-  e.checkpoint_dir = c->checkpoint_dir;
-  e.checkpoint_format = LM_CKPT_FORMAT;
-  e.checkpoint_save = lm_ckpt_save;
-  e.checkpoint_load = lm_ckpt_load;
-  e.ud = &r;
   ax_trainer_state st = {.step = 7, .best_loss = INFINITY};
   return ax__trainer_checkpoint_io(&e, scaler, &st, save, err, errlen);
 }

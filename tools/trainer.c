@@ -3,20 +3,16 @@
 #define _DEFAULT_SOURCE
 #include "tools/trainer.h"
 
-#include <errno.h>
-#include <float.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-
-#include "train/internal.h"
-#include "tools/util.h"
 #include <unistd.h>
+
+#include "tools/train_common.h"
+#include "tools/util.h"
+#include "train/internal.h"
 
 #define CKPT_FORMAT "axon-train-checkpoint-1"
 
@@ -269,39 +265,23 @@ static int clf_loaders(clf_run *r, char *err, size_t errlen) {
 static ax_trainer_config clf_engine_config(clf_run *r, ax_module *model, double lr) {
   const ax_train_config *c = r->c;
   ax_trainer_config e = ax_trainer_defaults();
+  AX_TOOL_ENGINE_COMMON(e, c);
   e.model = model;
-  e.model_name = c->model;
-  e.device = c->device;
   e.epochs = c->epochs;
   e.optimizer = c->optimizer;
   e.optim = (ax_optim_spec){.lr = lr, .weight_decay = c->weight_decay, .momentum = c->momentum};
-  e.zero = c->zero;
   e.schedule_name = c->schedule;
   e.sched = (ax_schedule_spec){.lr = lr, .total_steps = r->steps_per_epoch * c->epochs,
                                .steps_per_epoch = r->steps_per_epoch, .epochs = c->epochs,
                                .warmup_steps = c->warmup_steps, .warmup_start = 0.01};
-  e.clip_norm = c->clip_norm;
-  e.allow_nonfinite = c->allow_nonfinite;
   e.comm = r->comm;
-  e.ddp = c->force_ddp;
-  e.bucket_mb = c->bucket_mb;
-  e.batch_size = c->batch_size;
-  e.seed = c->seed;
   e.early_stop = c->early_stop;
-  e.metrics_path = c->metrics_path;
-  e.checkpoint_dir = c->checkpoint_dir;
-  e.checkpoint_every = c->checkpoint_every;
-  e.resume = c->resume;
   e.checkpoint_format = CKPT_FORMAT;
   e.checkpoint_save = clf_ckpt_save;
   e.checkpoint_load = clf_ckpt_load;
   e.on_step = clf_on_step;
   e.on_epoch = clf_on_epoch;
   e.ud = r;
-  e.stop_after_steps = c->stop_after_steps;
-  e.poison_step = c->poison_step;
-  e.step_losses = c->step_losses;
-  e.max_step_losses = c->max_step_losses;
   return e;
 }
 
@@ -315,16 +295,11 @@ static void clf_describe(clf_run *r, ax_trainer *t, ax_module *model, int n_sync
             st->epoch + 1, st->step);
   else if (c->resume)
     fprintf(log, "no checkpoint in %s yet: starting from scratch\n", c->checkpoint_dir);
-  if (ax_trainer_ddp(t)) {
-    fprintf(log, "data parallel: %d ranks (%s), %d images per rank per step\n", r->world,
-            ax_comm_backend_name(r->comm), c->batch_size / r->world);
-    if (c->sync_bn) fprintf(log, "SyncBatchNorm: %d batch-norm layers normalize over the global batch\n", n_sync_bn);
-  }
-  ax_zero *zero = ax_zero_of(ax_trainer_optimizer(t));
-  if (zero)
-    fprintf(log, "ZeRO-1: %s state sharded over %d rank%s: %.3f MB per rank (unsharded %.3f MB)\n", c->optimizer,
-            r->world, r->world == 1 ? "" : "s", (double)ax_zero_state_bytes(zero) / 1048576.0,
-            (double)ax_zero_full_state_bytes(zero) / 1048576.0);
+  char per_rank[64];
+  snprintf(per_rank, sizeof per_rank, "%d images per rank per step", c->batch_size / r->world);
+  ax_tool_describe_parallel(log, t, r->comm, c->optimizer, per_rank);
+  if (ax_trainer_ddp(t) && c->sync_bn)
+    fprintf(log, "SyncBatchNorm: %d batch-norm layers normalize over the global batch\n", n_sync_bn);
   char dev[32];
   fprintf(log, "model %s: %" PRId64 " parameters on %s; %s: %" PRId64 " training images, %" PRId64
                " test images%s; %s lr %g, schedule %s, batch %d\n",
@@ -476,18 +451,9 @@ out:
 int ax__train_checkpoint_io(const ax_train_config *c, ax_module *model, ax_optimizer *opt, bool save, char *err,
                             size_t errlen) {
   clf_run r = {.c = c};
-  ax_trainer_config e = ax_trainer_defaults();
-  e.model = model;
+  ax_trainer_config e = clf_engine_config(&r, model, 1e-3);
   e.opt = opt;
-  e.model_name = c->model;
   e.epochs = c->epochs > 0 ? c->epochs : 1;
-  e.batch_size = c->batch_size;
-  e.seed = c->seed;
-  e.checkpoint_dir = c->checkpoint_dir;
-  e.checkpoint_format = CKPT_FORMAT;
-  e.checkpoint_save = clf_ckpt_save;
-  e.checkpoint_load = clf_ckpt_load;
-  e.ud = &r;
   ax_trainer_state st = {.epoch = 1, .batch = 3, .step = 12, .best_loss = INFINITY, .loss_sum = 4.5, .loss_count = 3};
   return ax__trainer_checkpoint_io(&e, NULL, &st, save, err, errlen);
 }
