@@ -489,25 +489,22 @@ static int after_step(ax_trainer *t, double lv, double lr, double ts, bool *done
   e.last = last;
   if (c->on_step && c->on_step(c->ud, t, &e)) st->stopped = true;
   if (c->metrics_per_step && write_metrics(t, &e, "step", err, errlen)) return -1;
-  bool interrupt = c->stop_after_steps > 0 && st->step >= c->stop_after_steps;
-  if (t->ckpt[0] && ((c->checkpoint_every > 0 && st->step % c->checkpoint_every == 0) || interrupt || last) &&
-      save_state(t, st, err, errlen))
-    return -1;
-  if (interrupt) st->stopped = true;
-  if (st->stopped) {
-    *done = true;
-    return 0;
-  }
-  if (eval_due(t, last)) {
+  bool interrupt = c->stop_after_steps > 0 && st->step >= c->stop_after_steps, due = eval_due(t, last);
+  if (due && !interrupt && !st->stopped) {
     double te = now_s();
     if (evaluate(t, err, errlen)) return -1;
     e = event_of(t, lv, lr);
     if (!c->metrics_per_step && c->epochs == 0 && write_metrics(t, &e, "step", err, errlen)) return -1;
-    if (c->epochs == 0) st->loss_sum = 0, st->loss_count = 0; /* train_loss: the mean since the last record */
     t->t_epoch0 += now_s() - te; /* evaluation is not training time */
-    if (st->stopped || st->stopped_early) *done = true;
   }
-  if (last) *done = true;
+  /* the checkpoint holds the state after this step's evaluation (or after the one an
+   * interruption skipped): a resumed run's train_loss then counts the same steps */
+  if (due && c->epochs == 0) st->loss_sum = 0, st->loss_count = 0; /* train_loss: the mean since the last record */
+  if (t->ckpt[0] && ((c->checkpoint_every > 0 && st->step % c->checkpoint_every == 0) || interrupt || last) &&
+      save_state(t, st, err, errlen))
+    return -1;
+  if (interrupt) st->stopped = true;
+  if (st->stopped || st->stopped_early || last) *done = true;
   return 0;
 }
 
