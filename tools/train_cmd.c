@@ -40,7 +40,7 @@ static const char *const schedules[] = {"none", "step", "exponential", "cosine",
 
 static const char *train_usage =
     "usage: axon train [--model mlp|cnn|resnet] (gpt, char-lstm: see axon train --model gpt --help)\n"
-    "                  [--dataset fashion-mnist|mnist] [--data-dir DIR] [--epochs N]\n"
+    "                  [--dataset fashion-mnist|mnist] [--data-dir DIR] [--epochs N] [--steps N]\n"
     "                  [--batch-size B] [--optimizer sgd|adam|adamw|rmsprop] [--lr X] [--weight-decay W]\n"
     "                  [--schedule none|step|exponential|cosine|onecycle] [--device cpu|cuda] [--seed S]\n"
     "                  [--metrics FILE] [--checkpoint DIR] [--resume|--overwrite] [--early-stop PATIENCE] [--save FILE]\n"
@@ -121,6 +121,7 @@ int ax_cmd_train(int argc, char **argv) {
       {"data-dir", AX_FLAG_STRING, &c.data_dir, "DIR", "folder with the IDX files (default: Debian's package folder)",
        .rules = AX_RULE_IN_DIR},
       {"epochs", AX_FLAG_INT, &c.epochs, "N", "passes over the training set (default 10)", 1, 1e6},
+      {"steps", AX_FLAG_I64, &c.max_steps, "N", "stop after N optimizer steps (default: all the epochs)", 1, 1e12},
       {"batch-size", AX_FLAG_INT, &c.batch_size, "B", "images per step (default 128)", 1, 65536},
       {"optimizer", AX_FLAG_STRING, &c.optimizer, "NAME", "sgd, adam, adamw (default), rmsprop", .choices = optimizers},
       {"lr", AX_FLAG_DOUBLE, &c.lr, "X", "peak learning rate (default: 3e-3 for adam/adamw with onecycle, 0.1 sgd)", 0,

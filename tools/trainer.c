@@ -271,7 +271,9 @@ static ax_trainer_config clf_engine_config(clf_run *r, ax_module *model, double 
   e.optimizer = c->optimizer;
   e.optim = (ax_optim_spec){.lr = lr, .weight_decay = c->weight_decay, .momentum = c->momentum};
   e.schedule_name = c->schedule;
-  e.sched = (ax_schedule_spec){.lr = lr, .total_steps = r->steps_per_epoch * c->epochs,
+  int64_t total = r->steps_per_epoch * c->epochs;
+  e.steps = c->max_steps;
+  e.sched = (ax_schedule_spec){.lr = lr, .total_steps = c->max_steps > 0 && c->max_steps < total ? c->max_steps : total,
                                .steps_per_epoch = r->steps_per_epoch, .epochs = c->epochs,
                                .warmup_steps = c->warmup_steps, .warmup_start = 0.01};
   e.comm = r->comm;

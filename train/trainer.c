@@ -555,7 +555,7 @@ int ax_trainer_run(ax_trainer *t, char *err, size_t errlen) {
   if (!t) return fail(err, errlen, "ax_trainer_run: no trainer");
   int epochs = t->c.epochs > 0 ? t->c.epochs : 1, rc = 0;
   while (rc == 0 && t->st.epoch < epochs && !t->st.stopped && !t->st.stopped_early) {
-    if (t->c.epochs == 0 && t->st.step >= t->c.steps) break;
+    if ((t->c.epochs == 0 || t->c.steps > 0) && t->st.step >= t->c.steps) break; /* the step cap */
     rc = run_epoch(t, err, errlen);
     if (rc || t->c.epochs == 0 || t->st.stopped) break;
     rc = end_epoch(t, err, errlen);
