@@ -281,3 +281,48 @@ Test(train_golden, losses_match_the_recorded_traces_and_resume_is_exact) {
         cr_assert(fabs(v - g) <= 1e-5 * fabs(g), "%s step %d: recorded %.9g, now %.9g", models[m], s, g, v);
     }
 }
+
+/* A language-model checkpoint written by the trainer before the engine (the axon binary of
+ * main at 115a610: `axon train --model gpt --dataset text:CORPUS --steps 12 --warmup-steps 3
+ * --lr 3e-3 --eval-every 4 --eval-batches 2 --n-layer 1 --n-embd 8 --n-head 2 --block-size 8
+ * --batch-size 4 --grad-accum 2 --threads 2 --checkpoint DIR --stop-after-steps 6`, CORPUS
+ * being this suite's) resumes in the engine and continues as an uninterrupted run. */
+Test(train_golden, an_old_language_model_checkpoint_resumes) {
+  char ck[300], cmd[700];
+  snprintf(ck, sizeof ck, "%s/old", dir);
+  snprintf(cmd, sizeof cmd, "mkdir -p %s && cp %s/tests/fixtures/lm_checkpoint_v1.safetensors %s/checkpoint.safetensors",
+           ck, AXON_SOURCE_DIR, ck);
+  cr_assert_eq(system(cmd), 0);
+  double full[STEPS], resumed[STEPS];
+  for (int s = 0; s < STEPS; s++) resumed[s] = NAN;
+  for (int k = 0; k < 2; k++) {
+    ax_lm_config c;
+    ax_lm_config_defaults(&c);
+    char corpus[256];
+    snprintf(corpus, sizeof corpus, "%s/corpus.txt", dir);
+    c.data_path = corpus;
+    c.gpt = (ax_gpt_config){.n_layer = 1, .n_head = 2, .n_embd = 8, .block_size = 8};
+    c.steps = STEPS, c.batch_size = 4, c.grad_accum = 2, c.warmup_steps = 3, c.lr = 3e-3;
+    c.eval_every = 4, c.eval_batches = 2, c.device = AX_CPU, c.seed = 0;
+    c.checkpoint_dir = k ? ck : NULL;
+    c.resume = k == 1;
+    c.step_losses = k ? resumed : full;
+    c.max_step_losses = STEPS;
+    c.log = devnull();
+    char err[512] = "";
+    int rc = ax_train_lm(&c, NULL, err, sizeof err);
+    fclose(c.log);
+    cr_assert_eq(rc, 0, "%s", err);
+  }
+  char isa[128];
+  double golden[N_MODELS][STEPS];
+  read_fixture(isa, sizeof isa, golden);
+  bool exact = !strcmp(isa, isa_signature());
+  for (int s = 0; s < HALF; s++) cr_assert(isnan(resumed[s]), "step %d ran again: the checkpoint was not resumed", s);
+  for (int s = HALF; s < STEPS; s++)
+    if (exact)
+      cr_assert(memcmp(&full[s], &resumed[s], sizeof(double)) == 0, "step %d: %a uninterrupted, %a resumed", s, full[s],
+                resumed[s]);
+    else
+      cr_assert(fabs(full[s] - resumed[s]) <= 1e-5 * fabs(full[s]), "step %d: %.9g vs %.9g", s, full[s], resumed[s]);
+}
