@@ -106,29 +106,6 @@ static void progress_end(progress *p) {
   if (p->bar) fprintf(p->f, "\r\033[K");
 }
 
-/* ---- data parallel ---- */
-
-/* Data parallelism (mpirun / srun): rank r's loader reads its slice of every global
- * batch (ax_dist_sampler_indices), so batch k of all ranks together is batch k of a
- * single-process run; it is rebuilt each epoch because the shard depends on the epoch. */
-static ax_loader *shard_loader(const ax_dataset *ds, const ax_loader_opts *lo, ax_comm *comm, int epoch, char *err,
-                               size_t errlen) {
-  ax_dist_sampler_opts so = {.indices = lo->indices, .n = lo->n_indices, .seed = lo->seed, .shuffle = lo->shuffle,
-                             .global_batch = lo->batch_size, .rank = ax_comm_rank(comm), .world = ax_comm_size(comm)};
-  int64_t *mine = malloc((size_t)(so.n > 0 ? so.n : 1) * sizeof *mine);
-  int64_t n = ax_dist_sampler_indices(&so, epoch, mine);
-  ax_loader_opts o = *lo;
-  o.indices = mine;
-  o.n_indices = n;
-  o.shuffle = false;
-  o.batch_size = lo->batch_size / so.world;
-  ax_loader *ld = n > 0 ? ax_loader_new(ds, &o, err, errlen) : NULL;
-  if (n <= 0) fail(err, errlen, "no training batches for rank %d of %d", so.rank, so.world);
-  free(mine);
-  return ld;
-}
-
-
 /* ---- the run: data and display around the engine ---- */
 
 typedef struct clf_run {
@@ -137,41 +114,16 @@ typedef struct clf_run {
   int world;
   FILE *log;
   ax_dataset *train_ds, *test_ds;
-  ax_loader *train_ld, *val_ld, *test_ld;
-  ax_loader_opts lo;
-  int64_t *idx, n_fit, n_test, steps_per_epoch;
-  float mean, std;
+  ax_image_data *data;
+  int64_t steps_per_epoch;
   bool augment, bar;
   progress pg;
   ax_train_report rep;
 } clf_run;
 
-static int clf_start_epoch(void *ud, int epoch, int64_t batches_done, char *err, size_t errlen) {
+static int clf_on_epoch_begin(void *ud, ax_trainer *t, const ax_train_event *e) {
   clf_run *r = ud;
-  if (r->world > 1 && epoch > 0) { /* the shard depends on the epoch */
-    ax_loader_free(r->train_ld);
-    r->train_ld = shard_loader(r->train_ds, &r->lo, r->comm, epoch, err, errlen);
-    if (!r->train_ld) return -1;
-  }
-  ax_loader_set_state(r->train_ld, epoch, batches_done);
-  r->pg = (progress){r->log, r->bar, epoch + 1, r->c->epochs, r->steps_per_epoch, 0, now_s()};
-  return 0;
-}
-
-static int clf_next(void *ud, int64_t step, int micro, ax_tensor **x, ax_tensor **y, char *err, size_t errlen) {
-  return ax_loader_next(((clf_run *)ud)->train_ld, x, y) == 1 ? 1 : 0;
-}
-
-static int clf_validate(void *ud, ax_module *m, ax_eval_result *e) {
-  clf_run *r = ud;
-  if (!r->val_ld) return -1;
-  *e = ax_evaluate_classifier(m, r->val_ld, r->c->device, NULL);
-  return 0;
-}
-
-static int clf_test(void *ud, ax_module *m, ax_eval_result *e) {
-  clf_run *r = ud;
-  *e = ax_evaluate_classifier(m, r->test_ld, r->c->device, NULL);
+  r->pg = (progress){r->log, r->bar, e->epoch + 1, r->c->epochs, r->steps_per_epoch, 0, now_s()};
   return 0;
 }
 
@@ -214,7 +166,7 @@ static int clf_ckpt_load(void *ud, const ax_state_dict *sd, const char *path, ch
   return 0;
 }
 
-/* The datasets, checked against the model before anything is built. */
+/* The datasets, checked against the model, and the engine's data, before the model is built. */
 static int clf_load_data(clf_run *r, char *err, size_t errlen) {
   const ax_train_config *c = r->c;
   if (!(r->train_ds = ax_dataset_by_name(c->dataset, c->data_dir, true, err, errlen)) ||
@@ -223,42 +175,13 @@ static int clf_load_data(clf_run *r, char *err, size_t errlen) {
   if (check_data_fits(r->train_ds, c->model, "training", c->limit_train, err, errlen) ||
       check_data_fits(r->test_ds, c->model, "test", c->limit_test, err, errlen))
     return -1;
-  int64_t n_train = ax_dataset_size(r->train_ds), n_test = ax_dataset_size(r->test_ds);
-  if (c->limit_train > 0 && c->limit_train < n_train) n_train = c->limit_train;
-  if (c->limit_test > 0 && c->limit_test < n_test) n_test = c->limit_test;
-  if (c->val_size < 0 || c->val_size >= n_train)
-    return fail(err, errlen, "--val-size %d leaves no training images: it must be below the %" PRId64 " images used",
-                c->val_size, n_train);
-  r->n_fit = n_train - c->val_size;
-  r->n_test = n_test;
-  return 0;
-}
-
-/* A validation split, normalization with the training set's statistics, the loaders. */
-static int clf_loaders(clf_run *r, char *err, size_t errlen) {
-  const ax_train_config *c = r->c;
-  int64_t n_train = r->n_fit + c->val_size;
-  r->idx = malloc((size_t)n_train * sizeof *r->idx);
-  if (!r->idx) return fail(err, errlen, "out of host memory");
-  ax_dataset_split(n_train, c->val_size, c->seed, r->idx, r->idx + r->n_fit);
-  r->mean = 0, r->std = 1;
-  ax_dataset_channel_stats(r->train_ds, r->idx, r->n_fit, &r->mean, &r->std);
   r->augment = c->augment < 0 ? !strcmp(c->model, "resnet") : c->augment == 1;
-  r->lo = (ax_loader_opts){.batch_size = c->batch_size, .shuffle = true, .seed = c->seed, .indices = r->idx,
-                           .n_indices = r->n_fit, .mean = &r->mean, .std = &r->std, .n_channels = 1,
-                           .crop_padding = r->augment ? 2 : 0, .hflip = r->augment, .prefetch = c->prefetch};
-  r->train_ld = r->world > 1 ? shard_loader(r->train_ds, &r->lo, r->comm, 0, err, errlen)
-                             : ax_loader_new(r->train_ds, &r->lo, err, errlen);
-  ax_loader_opts eo = {.batch_size = 500, .shuffle = false, .n_indices = r->n_test, .mean = &r->mean, .std = &r->std,
-                       .n_channels = 1, .prefetch = c->prefetch};
-  r->test_ld = ax_loader_new(r->test_ds, &eo, err, errlen);
-  if (c->val_size > 0) {
-    eo.indices = r->idx + r->n_fit;
-    eo.n_indices = c->val_size;
-    r->val_ld = ax_loader_new(r->train_ds, &eo, err, errlen);
-  }
-  if (!r->train_ld || !r->test_ld || (c->val_size > 0 && !r->val_ld)) return -1;
-  r->steps_per_epoch = ax_loader_num_batches(r->train_ld);
+  ax_image_data_opts o = {.train = r->train_ds, .test = r->test_ds, .limit_train = c->limit_train,
+                          .limit_test = c->limit_test, .val_size = c->val_size, .batch_size = c->batch_size,
+                          .seed = c->seed, .augment = r->augment, .prefetch = c->prefetch, .device = c->device,
+                          .comm = r->comm};
+  if (!(r->data = ax_image_data_new(&o, err, errlen))) return -1;
+  r->steps_per_epoch = ax_image_data_steps_per_epoch(r->data);
   return 0;
 }
 
@@ -281,6 +204,7 @@ static ax_trainer_config clf_engine_config(clf_run *r, ax_module *model, double 
   e.checkpoint_format = CKPT_FORMAT;
   e.checkpoint_save = clf_ckpt_save;
   e.checkpoint_load = clf_ckpt_load;
+  e.on_epoch_begin = clf_on_epoch_begin;
   e.on_step = clf_on_step;
   e.on_epoch = clf_on_epoch;
   e.ud = r;
@@ -303,10 +227,12 @@ static void clf_describe(clf_run *r, ax_trainer *t, ax_module *model, int n_sync
   if (ax_trainer_ddp(t) && c->sync_bn)
     fprintf(log, "SyncBatchNorm: %d batch-norm layers normalize over the global batch\n", n_sync_bn);
   char dev[32];
+  int64_t n_fit, n_test;
+  ax_image_data_sizes(r->data, &n_fit, &n_test);
   fprintf(log, "model %s: %" PRId64 " parameters on %s; %s: %" PRId64 " training images, %" PRId64
                " test images%s; %s lr %g, schedule %s, batch %d\n",
-          c->model, ax_module_num_parameters(model), ax_device_str(c->device, dev, sizeof dev), c->dataset, r->n_fit,
-          r->n_test, r->augment ? " (augmented)" : "", c->optimizer, lr, c->schedule, c->batch_size);
+          c->model, ax_module_num_parameters(model), ax_device_str(c->device, dev, sizeof dev), c->dataset, n_fit,
+          n_test, r->augment ? " (augmented)" : "", c->optimizer, lr, c->schedule, c->batch_size);
   r->bar = c->progress == 1 || (c->progress < 0 && isatty(fileno(log)));
 }
 
@@ -333,11 +259,10 @@ static int clf_train(clf_run *r, char *err, size_t errlen) {
   if (n_sync_bn < 0) fail(err, errlen, "--sync-bn: %s", ax_last_error());
   else if (ax_module_to(model, c->device) != 0)
     fail(err, errlen, "cannot move the model to the device: %s", ax_last_error());
-  else if (clf_loaders(r, err, errlen) == 0) {
+  else {
     ax_trainer_config e = clf_engine_config(r, model, lr);
-    t = ax_trainer_new(&e, &(ax_train_data){.start_epoch = clf_start_epoch, .next = clf_next,
-                                            .validate = r->val_ld ? clf_validate : NULL, .test = clf_test, .ud = r},
-                       err, errlen);
+    ax_train_data d = ax_image_data_source(r->data);
+    t = ax_trainer_new(&e, &d, err, errlen);
   }
   if (t) {
     clf_describe(r, t, model, n_sync_bn, lr);
@@ -376,12 +301,9 @@ int ax_train(const ax_train_config *c, ax_train_report *report, char *err, size_
   int rc = clf_load_data(&r, err, errlen) ? -1 : clf_train(&r, err, errlen);
   if (report) *report = r.rep;
   if (devnull) fclose(devnull);
-  ax_loader_free(r.train_ld);
-  ax_loader_free(r.val_ld);
-  ax_loader_free(r.test_ld);
+  ax_image_data_free(r.data);
   ax_dataset_free(r.train_ds);
   ax_dataset_free(r.test_ds);
-  free(r.idx);
   return rc;
 }
 

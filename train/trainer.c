@@ -514,7 +514,11 @@ static int run_epoch(ax_trainer *t, char *err, size_t errlen) {
   if (t->d.start_epoch && t->d.start_epoch(t->d.ud, t->st.epoch, t->st.batch, err, errlen)) return -1;
   t->t_epoch0 = now_s();
   t->samples_epoch = 0;
-  for (bool done = false; !done;) {
+  if (c->on_epoch_begin) {
+    ax_train_event e = event_of(t, 0, ax_trainer_lr(t));
+    if (c->on_epoch_begin(c->ud, t, &e)) t->st.stopped = true;
+  }
+  for (bool done = t->st.stopped; !done;) {
     if (c->steps > 0 && t->st.step >= c->steps) break;
     if (c->time_limit > 0 && t->t_train >= c->time_limit) break;
     double ts = now_s(), lv = 0, lr = 0;

@@ -189,7 +189,7 @@ typedef struct ax_trainer_config {
   int (*checkpoint_save)(void *ud, ax_state_dict *sd);
   int (*checkpoint_load)(void *ud, const ax_state_dict *sd, const char *path, char *err, size_t errlen);
   /* callbacks */
-  ax_train_callback on_step, on_epoch, on_eval;
+  ax_train_callback on_epoch_begin, on_step, on_epoch, on_eval;
   void *ud;                  /* for the callbacks and hooks above */
   /* testing */
   int64_t stop_after_steps;  /* checkpoint and stop after this many steps (an "interruption") */
@@ -224,6 +224,29 @@ void ax_trainer_last_eval(const ax_trainer *t, ax_eval_result *val, ax_eval_resu
 /* Writes / reads the checkpoint now (every rank calls save: a ZeRO state is gathered). */
 int ax_trainer_save_checkpoint(ax_trainer *t, char *err, size_t errlen);
 int ax_trainer_load_checkpoint(ax_trainer *t, char *err, size_t errlen);
+
+/* ---- image classification data (what `axon train --model cnn` trains on) ---- */
+
+typedef struct ax_image_data ax_image_data;
+typedef struct ax_image_data_opts {
+  const ax_dataset *train, *test; /* [N, 1, H, W] images with labels; kept by the caller */
+  int64_t limit_train, limit_test; /* use only the first N images (0: all) */
+  int val_size;                    /* training images held out for validation (0: none) */
+  int batch_size;                  /* the global batch: each of the comm's ranks takes its shard */
+  int eval_batch_size;             /* 0: 500 */
+  uint64_t seed;                   /* of the split, the shuffling and the augmentation */
+  bool augment, prefetch;          /* random crop (pad 2) and flip; batches prepared on a thread */
+  ax_device device;                /* where evaluation runs */
+  ax_comm *comm;                   /* NULL: ax_comm_world() */
+} ax_image_data_opts;
+/* A validation split, normalization with the training split's mean and standard deviation,
+ * and the loaders. NULL with a reason. */
+ax_image_data *ax_image_data_new(const ax_image_data_opts *o, char *err, size_t errlen);
+/* The engine's data: training batches, validation (when val_size > 0) and test evaluation. */
+ax_train_data ax_image_data_source(ax_image_data *d);
+int64_t ax_image_data_steps_per_epoch(const ax_image_data *d);
+void ax_image_data_sizes(const ax_image_data *d, int64_t *n_fit, int64_t *n_test);
+void ax_image_data_free(ax_image_data *d);
 
 /* ---- helpers the loops share ---- */
 
