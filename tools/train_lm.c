@@ -81,6 +81,7 @@ typedef struct lm_run {
   const ax_lm_config *c;
   lm l;
   ax_text_dataset *ds;
+  ax_text_data *data;
   ax_gpt_config gc;
   ax_comm *comm;
   int rank, world;
@@ -91,42 +92,7 @@ typedef struct lm_run {
   ax_lm_report rep;
 } lm_run;
 
-static ax_tensor *lm_engine_loss(void *ud, ax_module *m, ax_tensor *x, ax_tensor *y) {
-  return lm_loss(&((lm_run *)ud)->l, x, y);
-}
-
-/* Rank r takes rows [r B/N, (r+1) B/N) of every global batch (ax_text_batch_rows). */
-static int lm_next(void *ud, int64_t step, int micro, ax_tensor **x, ax_tensor **y, char *err, size_t errlen) {
-  lm_run *r = ud;
-  const ax_lm_config *c = r->c;
-  if (ax_text_batch_rows(r->ds, AX_TEXT_TRAIN, r->rank * r->rows, r->rows, r->block, c->seed,
-                         step * c->grad_accum + micro, x, y))
-    return fail(err, errlen, "%s", ax_last_error());
-  return 1;
-}
-
-/* The mean loss per sequence over the validation split (eval_batches of it). */
-static int lm_validate(void *ud, ax_module *m, ax_eval_result *e) {
-  lm_run *r = ud;
-  const ax_lm_config *c = r->c;
-  int64_t nb = ax_text_eval_batches(r->ds, c->batch_size, r->block);
-  if (c->eval_batches > 0 && c->eval_batches < nb) nb = c->eval_batches;
-  double sum = 0;
-  int64_t rows = 0;
-  for (int64_t i = 0; i < nb; i++) {
-    ax_scope_begin();
-    ax_tensor *x, *y;
-    if (ax_text_eval_batch(r->ds, c->batch_size, r->block, i, &x, &y) == 1) {
-      int64_t n = x->shape[0];
-      ax_tensor *loss = lm_loss(&r->l, ax_to(x, c->device), ax_to(y, c->device));
-      if (loss) sum += ax_item(loss) * (double)n, rows += n;
-    }
-    ax_scope_end();
-  }
-  e->loss = rows ? sum / (double)rows : NAN;
-  e->accuracy = NAN;
-  return 0;
-}
+static ax_tensor *lm_engine_loss(void *ud, ax_module *m, ax_tensor *x, ax_tensor *y) { return lm_loss(ud, x, y); }
 
 static int lm_on_step(void *ud, ax_trainer *t, const ax_train_event *e) {
   lm_run *r = ud;
@@ -294,7 +260,11 @@ static int lm_finish(lm_run *r, char *err, size_t errlen) {
 static int lm_train(lm_run *r, char *err, size_t errlen) {
   if (lm_setup(r, err, errlen)) return -1;
   ax_trainer_config e = lm_engine_config(r);
-  ax_train_data d = {.next = lm_next, .loss = lm_engine_loss, .validate = lm_validate, .ud = r};
+  ax_text_data_opts to = {.ds = r->ds, .batch_size = r->c->batch_size, .block = r->block, .grad_accum = r->c->grad_accum,
+                          .seed = r->c->seed, .eval_batches = r->c->eval_batches, .device = r->c->device,
+                          .comm = r->comm, .loss = lm_engine_loss, .loss_ud = &r->l};
+  if (!(r->data = ax_text_data_new(&to, err, errlen))) return -1;
+  ax_train_data d = ax_text_data_source(r->data);
   ax_trainer *t = ax_trainer_new(&e, &d, err, errlen);
   if (!t) return -1;
   lm_describe(r, t);
@@ -320,6 +290,7 @@ int ax_train_lm(const ax_lm_config *c, ax_lm_report *out, char *err, size_t errl
   r.log = devnull ? devnull : c->log ? c->log : stdout;
   int rc = lm_train(&r, err, errlen);
   if (devnull) fclose(devnull);
+  ax_text_data_free(r.data);
   ax_module_free(r.l.m);
   ax_text_close(r.ds);
   if (out) *out = r.rep;

@@ -33,6 +33,7 @@
 #include "axon/nn.h"
 #include "axon/optim.h"
 #include "axon/tensor.h"
+#include "axon/text.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -247,6 +248,27 @@ ax_train_data ax_image_data_source(ax_image_data *d);
 int64_t ax_image_data_steps_per_epoch(const ax_image_data *d);
 void ax_image_data_sizes(const ax_image_data *d, int64_t *n_fit, int64_t *n_test);
 void ax_image_data_free(ax_image_data *d);
+
+/* ---- language-model data (what `axon train --model gpt|char-lstm` trains on) ---- */
+
+typedef struct ax_text_data ax_text_data;
+typedef struct ax_text_data_opts {
+  ax_text_dataset *ds;    /* a corpus or token shards (include/axon/text.h); kept by the caller */
+  int batch_size;         /* global sequences per micro-batch: each of the comm's ranks takes its rows */
+  int64_t block;          /* tokens per sequence */
+  int grad_accum;         /* micro-batches per step (0: 1): step s reads batches s*K .. s*K+K-1 */
+  uint64_t seed;          /* of the batches */
+  int eval_batches;       /* validation batches per evaluation (0: the whole split) */
+  ax_device device;       /* where validation runs */
+  ax_comm *comm;          /* NULL: ax_comm_world() */
+  /* the mean loss of a batch; NULL: cross-entropy of the model's [B, T, V] logits */
+  ax_tensor *(*loss)(void *loss_ud, ax_module *model, ax_tensor *x, ax_tensor *y);
+  void *loss_ud;
+} ax_text_data_opts;
+ax_text_data *ax_text_data_new(const ax_text_data_opts *o, char *err, size_t errlen);
+/* The engine's data: training batches, their loss, and the validation loss (per sequence). */
+ax_train_data ax_text_data_source(ax_text_data *d);
+void ax_text_data_free(ax_text_data *d);
 
 /* ---- helpers the loops share ---- */
 
