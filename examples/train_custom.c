@@ -55,5 +55,6 @@ int main(void) {
          (long long)ax_trainer_get_state(t)->step);
   ax_trainer_free(t);
   ax_module_free(c.model);
+  ax_free(d.x), ax_free(d.y), ax_free(d.vx), ax_free(d.vy);
   return best < 0.01 && fabs(now.loss - best) <= 1e-6 * best ? 0 : 1;
 }
