@@ -490,3 +490,29 @@ int ax_zero_load_state_dict(ax_zero *z, const ax_state_dict *sd, char *err, size
   }
   return 0;
 }
+
+/* ---- ZeRO-1 behind the ax_optimizer interface ---- */
+
+static int zw_step(void *z) { return ax_zero_step(z); }
+static void zw_zero_grad(void *z) { ax_zero_zero_grad(z); }
+static double zw_get_lr(const void *z) { return ax_optimizer_get_lr(((const ax_zero *)z)->opt); }
+static void zw_set_lr(void *z, double lr) { ax_optimizer_set_lr(((ax_zero *)z)->opt, lr); }
+static int64_t zw_step_count(const void *z) { return ax_optimizer_step_count(((const ax_zero *)z)->opt); }
+static int zw_num_params(const void *z) { return ((const ax_zero *)z)->n; }
+static void zw_state_dict(void *z, ax_state_dict *sd) { ax_zero_state_dict(z, sd); }
+static int zw_load_state_dict(void *z, const ax_state_dict *sd, char *err, size_t errlen) {
+  return ax_zero_load_state_dict(z, sd, err, errlen);
+}
+static void zw_free(void *z) { ax_zero_free(z); }
+
+static const ax_optimizer_ops zero_ops = {"zero", zw_step, zw_zero_grad, zw_get_lr, zw_set_lr, zw_step_count,
+                                          zw_num_params, zw_state_dict, zw_load_state_dict, zw_free};
+
+ax_optimizer *ax_zero_optimizer_new(ax_tensor *const *params, int n, ax_comm *c,
+                                    ax_optimizer *(*make)(ax_tensor *const *shard, int n_shard, void *ctx), void *ctx,
+                                    const ax_zero_opts *o) {
+  ax_zero *z = ax_zero_new(params, n, c, make, ctx, o);
+  return z ? ax_optimizer_wrap(&zero_ops, z) : NULL;
+}
+
+ax_zero *ax_zero_of(ax_optimizer *opt) { return ax_optimizer_impl(opt, &zero_ops); }

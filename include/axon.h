@@ -14,4 +14,5 @@
 #include "axon/dist.h"
 #include "axon/amp.h"
 #include "axon/settings.h"
+#include "axon/train.h"
 #endif

@@ -18,6 +18,8 @@ struct ax_optimizer {
   ax_tensor **state[AX_OPTIM_STATES];
   int64_t *param_steps; /* updates of each parameter (PyTorch's per-parameter "step") */
   int64_t steps;        /* ax_optimizer_step calls that succeeded */
+  const ax_optimizer_ops *ops; /* a wrapper (ax_optimizer_wrap): every call goes to ops with impl */
+  void *impl;
 };
 
 /* An option value: 0 means def, AX_OPTIM_ZERO means 0. */

@@ -83,8 +83,27 @@ static void drop_state(ax_optimizer *o, int i) {
   o->param_steps[i] = 0;
 }
 
+ax_optimizer *ax_optimizer_wrap(const ax_optimizer_ops *ops, void *impl) {
+  ax_optimizer *o = ops ? calloc(1, sizeof *o) : NULL;
+  if (!o) {
+    ax_error("ax_optimizer_wrap: %s", ops ? "out of host memory" : "no ops");
+    if (ops && ops->free) ops->free(impl);
+    return NULL;
+  }
+  o->name = ops->name;
+  o->op = ops->name;
+  o->ops = ops;
+  o->impl = impl;
+  return o;
+}
+
+void *ax_optimizer_impl(const ax_optimizer *o, const ax_optimizer_ops *ops) {
+  return o && ops && o->ops == ops ? o->impl : NULL;
+}
+
 void ax_optimizer_free(ax_optimizer *o) {
   if (!o) return;
+  if (o->ops) o->ops->free(o->impl);
   for (int i = 0; i < o->n; i++) {
     drop_state(o, i);
     ax_free(o->params[i]);
@@ -96,19 +115,24 @@ void ax_optimizer_free(ax_optimizer *o) {
 }
 
 void ax_optimizer_zero_grad(ax_optimizer *o) {
-  if (o) ax_zero_grads(o->params, o->n);
+  if (o && o->ops) o->ops->zero_grad(o->impl);
+  else if (o) ax_zero_grads(o->params, o->n);
 }
-double ax_optimizer_get_lr(const ax_optimizer *o) { return o ? o->args.lr : 0; }
+double ax_optimizer_get_lr(const ax_optimizer *o) { return !o ? 0 : o->ops ? o->ops->get_lr(o->impl) : o->args.lr; }
 void ax_optimizer_set_lr(ax_optimizer *o, double lr) {
   if (!o) return;
+  if (o->ops) {
+    o->ops->set_lr(o->impl, lr);
+    return;
+  }
   if (!(lr >= 0) || !isfinite(lr)) {
     ax_error("ax_optimizer_set_lr: lr must be a finite number >= 0, got %g", lr);
     return;
   }
   o->args.lr = lr;
 }
-int64_t ax_optimizer_step_count(const ax_optimizer *o) { return o ? o->steps : 0; }
-int ax_optimizer_num_params(const ax_optimizer *o) { return o ? o->n : 0; }
+int64_t ax_optimizer_step_count(const ax_optimizer *o) { return !o ? 0 : o->ops ? o->ops->step_count(o->impl) : o->steps; }
+int ax_optimizer_num_params(const ax_optimizer *o) { return !o ? 0 : o->ops ? o->ops->num_params(o->impl) : o->n; }
 const char *ax_optimizer_name(const ax_optimizer *o) { return o ? o->name : NULL; }
 
 /* Creates parameter i's missing states (zeros; must run inside a scope). */
@@ -167,6 +191,7 @@ static int run_groups(ax_optimizer *o, int *todo, int m) {
 
 int ax_optimizer_step(ax_optimizer *o) {
   if (!o) return -1;
+  if (o->ops) return o->ops->step(o->impl);
   int *todo = malloc(sizeof(int) * (size_t)o->n);
   if (!todo) {
     ax_error("ax_optimizer_step: out of host memory");
@@ -202,6 +227,10 @@ static void set_scalar(ax_state_dict *sd, const char *name, double v, ax_dtype d
 
 void ax_optimizer_state_dict(ax_optimizer *o, ax_state_dict *sd) {
   if (!o || !sd) return;
+  if (o->ops) {
+    o->ops->state_dict(o->impl, sd);
+    return;
+  }
   char name[96];
   for (int i = 0; i < o->n; i++) {
     if (o->param_steps[i] == 0) continue;
@@ -291,6 +320,7 @@ static int validate(const ax_optimizer *o, const ax_state_dict *sd, char *err, s
 
 int ax_optimizer_load_state_dict(ax_optimizer *o, const ax_state_dict *sd, char *err, size_t errlen) {
   if (!o || !sd) LOAD_FAIL("ax_optimizer_load_state_dict: NULL optimizer or state dict");
+  if (o->ops) return o->ops->load_state_dict(o->impl, sd, err, errlen);
   if (validate(o, sd, err, errlen)) return -1;
   int rc = 0;
   char name[96];

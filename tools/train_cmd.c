@@ -40,7 +40,7 @@ static const char *const schedules[] = {"none", "step", "exponential", "cosine",
 
 static const char *train_usage =
     "usage: axon train [--model mlp|cnn|resnet] (gpt, char-lstm: see axon train --model gpt --help)\n"
-    "                  [--dataset fashion-mnist|mnist] [--data-dir DIR] [--epochs N]\n"
+    "                  [--dataset fashion-mnist|mnist] [--data-dir DIR] [--epochs N] [--steps N]\n"
     "                  [--batch-size B] [--optimizer sgd|adam|adamw|rmsprop] [--lr X] [--weight-decay W]\n"
     "                  [--schedule none|step|exponential|cosine|onecycle] [--device cpu|cuda] [--seed S]\n"
     "                  [--metrics FILE] [--checkpoint DIR] [--resume|--overwrite] [--early-stop PATIENCE] [--save FILE]\n"
@@ -74,22 +74,54 @@ int ax_cli_check_outputs(const char *cmd, const char *save, const char *metrics,
   return ax_cli_dist_timeout(cmd, dist_timeout, ax_cli_given("dist-timeout"));
 }
 
+/* The flags that do not map onto a field of ax_train_config. */
+typedef struct train_cli {
+  const char *device, *save;
+  char save_default[256];
+  bool no_save, no_prefetch, plain, overwrite, aug_on, aug_off;
+  double dist_timeout;
+} train_cli;
+
+/* The checks between flags, and the flags into c. 0, or an exit code. */
+static int train_finish_flags(ax_train_config *c, train_cli *o) {
+  if (ax_cli_device("train", o->device, &c->device)) return AX_EXIT_USAGE;
+  if (o->aug_on && o->aug_off) return ax_cli_fail("train", AX_EXIT_USAGE, "--augment and --no-augment contradict each other");
+  if (o->save && o->no_save) return ax_cli_fail("train", AX_EXIT_USAGE, "--save and --no-save contradict each other");
+  if (ax_cli_given("momentum") && strcmp(c->optimizer, "sgd"))
+    return ax_cli_fail("train", AX_EXIT_USAGE, "--momentum applies to --optimizer sgd only (this run uses %s)",
+                       c->optimizer);
+  if (c->checkpoint_every > 0 && !c->checkpoint_dir)
+    return ax_cli_fail("train", AX_EXIT_USAGE, "--checkpoint-every needs --checkpoint DIR");
+  if (c->stop_after_steps > 0 && !c->checkpoint_dir)
+    return ax_cli_fail("train", AX_EXIT_USAGE, "--stop-after-steps needs --checkpoint DIR (it checkpoints and stops)");
+  if (c->early_stop > 0 && c->val_size <= 0)
+    return ax_cli_fail("train", AX_EXIT_USAGE, "--early-stop watches the validation loss: it needs --val-size N "
+                                               "(it never watches the test set)");
+  c->augment = o->aug_on ? 1 : o->aug_off ? 0 : -1;
+  c->prefetch = !o->no_prefetch;
+  if (o->plain) c->progress = 0;
+  if (!o->no_save) {
+    snprintf(o->save_default, sizeof o->save_default, "%s.safetensors", c->model);
+    c->save_path = o->save ? o->save : o->save_default;
+  }
+  if (ax_cli_check_outputs("train", c->save_path, c->metrics_path, c->checkpoint_dir, c->resume, o->overwrite,
+                           o->dist_timeout))
+    return AX_EXIT_USAGE;
+  return 0;
+}
+
 int ax_cmd_train(int argc, char **argv) {
   if (ax_train_is_lm(argc, argv)) return ax_cmd_train_lm(argc, argv); /* language models: tools/train_lm_cmd.c */
   ax_train_config c;
   ax_train_config_defaults(&c);
-  const char *device = NULL;
-  char save_default[256];
-  const char *save = NULL;
-  bool no_save = false, no_prefetch = false, plain = false, overwrite = false;
-  bool aug_on = false, aug_off = false;
-  double dist_timeout = 60;
+  train_cli o = {.dist_timeout = 60};
   ax_flag flags[] = {
       {"model", AX_FLAG_STRING, &c.model, "NAME", "model from the zoo: mlp, cnn (default), resnet", .choices = models},
       {"dataset", AX_FLAG_STRING, &c.dataset, "NAME", "fashion-mnist (default) or mnist", .choices = datasets},
       {"data-dir", AX_FLAG_STRING, &c.data_dir, "DIR", "folder with the IDX files (default: Debian's package folder)",
        .rules = AX_RULE_IN_DIR},
       {"epochs", AX_FLAG_INT, &c.epochs, "N", "passes over the training set (default 10)", 1, 1e6},
+      {"steps", AX_FLAG_I64, &c.max_steps, "N", "stop after N optimizer steps (default: all the epochs)", 1, 1e12},
       {"batch-size", AX_FLAG_INT, &c.batch_size, "B", "images per step (default 128)", 1, 65536},
       {"optimizer", AX_FLAG_STRING, &c.optimizer, "NAME", "sgd, adam, adamw (default), rmsprop", .choices = optimizers},
       {"lr", AX_FLAG_DOUBLE, &c.lr, "X", "peak learning rate (default: 3e-3 for adam/adamw with onecycle, 0.1 sgd)", 0,
@@ -101,17 +133,17 @@ int ax_cmd_train(int argc, char **argv) {
        .choices = schedules},
       {"warmup-steps", AX_FLAG_INT, &c.warmup_steps, "N", "linear warm-up before the schedule (default 0)", 0, BIG},
       {"clip-norm", AX_FLAG_DOUBLE, &c.clip_norm, "X", "clip the global gradient norm to X (default 0: off)", 0, 1e12},
-      {"device", AX_FLAG_STRING, &device, "DEV", "cpu, cuda or cuda:N (default: cuda when there is a GPU)"},
+      {"device", AX_FLAG_STRING, &o.device, "DEV", "cpu, cuda or cuda:N (default: cuda when there is a GPU)"},
       {"seed", AX_FLAG_U64, &c.seed, "S", "seed of initialization, shuffling, augmentation, dropout (default 0)",
        .rules = AX_RULE_ANY},
       {"threads", AX_FLAG_INT, &c.threads, "N", "CPU threads (default: OMP_NUM_THREADS or all cores)", 1, 4096},
       {"val-size", AX_FLAG_INT, &c.val_size, "N", "hold N training images out for validation (default 0)", 0, BIG},
-      {"augment", AX_FLAG_BOOL, &aug_on, NULL, "random crop (pad 2) and horizontal flip (default: resnet only)"},
-      {"no-augment", AX_FLAG_BOOL, &aug_off, NULL, "turn augmentation off"},
+      {"augment", AX_FLAG_BOOL, &o.aug_on, NULL, "random crop (pad 2) and horizontal flip (default: resnet only)"},
+      {"no-augment", AX_FLAG_BOOL, &o.aug_off, NULL, "turn augmentation off"},
       {"limit-train", AX_FLAG_I64, &c.limit_train, "N", "use only the first N training images", 1, BIG},
       {"limit-test", AX_FLAG_I64, &c.limit_test, "N", "use only the first N test images", 1, BIG},
       {"early-stop", AX_FLAG_INT, &c.early_stop, "P",
-       "stop when the validation (or test) loss has not improved for P epochs (0: off)", 0, 1e6},
+       "stop when the validation loss has not improved for P epochs (needs --val-size; 0: off)", 0, 1e6},
       {"metrics", AX_FLAG_STRING, &c.metrics_path, "FILE", "append one JSON object per epoch to FILE",
        .rules = AX_RULE_OUT_FILE},
       {"checkpoint", AX_FLAG_STRING, &c.checkpoint_dir, "DIR", "write DIR/checkpoint.safetensors after every epoch",
@@ -119,11 +151,11 @@ int ax_cmd_train(int argc, char **argv) {
       {"checkpoint-every", AX_FLAG_INT, &c.checkpoint_every, "N", "also checkpoint every N steps (0: epoch ends only)", 0,
        BIG},
       {"resume", AX_FLAG_BOOL, &c.resume, NULL, "continue from DIR/checkpoint.safetensors when it exists"},
-      {"overwrite", AX_FLAG_BOOL, &overwrite, NULL, "start over, replacing a checkpoint an earlier run left in DIR"},
-      {"save", AX_FLAG_STRING, &save, "FILE", "final weights (default: MODEL.safetensors)", .rules = AX_RULE_OUT_FILE},
-      {"no-save", AX_FLAG_BOOL, &no_save, NULL, "do not write the final weights"},
-      {"no-prefetch", AX_FLAG_BOOL, &no_prefetch, NULL, "prepare batches on the training thread"},
-      {"plain", AX_FLAG_BOOL, &plain, NULL, "plain progress lines even on a terminal"},
+      {"overwrite", AX_FLAG_BOOL, &o.overwrite, NULL, "start over, replacing a checkpoint an earlier run left in DIR"},
+      {"save", AX_FLAG_STRING, &o.save, "FILE", "final weights (default: MODEL.safetensors)", .rules = AX_RULE_OUT_FILE},
+      {"no-save", AX_FLAG_BOOL, &o.no_save, NULL, "do not write the final weights"},
+      {"no-prefetch", AX_FLAG_BOOL, &o.no_prefetch, NULL, "prepare batches on the training thread"},
+      {"plain", AX_FLAG_BOOL, &o.plain, NULL, "plain progress lines even on a terminal"},
       {"allow-nonfinite", AX_FLAG_BOOL, &c.allow_nonfinite, NULL,
        "debugging: keep training when the loss becomes inf or NaN (default: stop with an error)"},
       {"bucket-mb", AX_FLAG_DOUBLE, &c.bucket_mb, "MB", "gradient bucket size of data-parallel runs (mpirun/srun; default 25)",
@@ -131,7 +163,7 @@ int ax_cmd_train(int argc, char **argv) {
       {"sync-bn", AX_FLAG_BOOL, &c.sync_bn, NULL, "data-parallel runs: batch-norm statistics over the global batch (SyncBatchNorm)"},
       {"zero", AX_FLAG_BOOL, &c.zero, NULL, "data-parallel runs: shard the optimizer state across ranks (ZeRO-1)"},
       {"ddp", AX_FLAG_BOOL, &c.force_ddp, NULL, "run through DDP even with one process (on a GPU: NCCL at world size 1)"},
-      {"dist-timeout", AX_FLAG_DOUBLE, &dist_timeout, "SECONDS",
+      {"dist-timeout", AX_FLAG_DOUBLE, &o.dist_timeout, "SECONDS",
        "data-parallel runs: end the job when a peer rank has not answered for this long (default 60; AXON_DIST_TIMEOUT)",
        0, 86400, AX_RULE_MIN_OPEN},
       {"stop-after-steps", AX_FLAG_I64, &c.stop_after_steps, "N", "checkpoint and stop after N steps (testing resume)", 1,
@@ -141,25 +173,7 @@ int ax_cmd_train(int argc, char **argv) {
                        "Trains an image classifier from the model zoo and reports the test accuracy after each epoch.",
                        flags, (int)(sizeof flags / sizeof *flags), argc, argv);
   if (r != 0) return r > 0 ? 0 : AX_EXIT_USAGE;
-  if (ax_cli_device("train", device, &c.device)) return AX_EXIT_USAGE;
-  if (aug_on && aug_off) return ax_cli_fail("train", AX_EXIT_USAGE, "--augment and --no-augment contradict each other");
-  if (save && no_save) return ax_cli_fail("train", AX_EXIT_USAGE, "--save and --no-save contradict each other");
-  if (ax_cli_given("momentum") && strcmp(c.optimizer, "sgd"))
-    return ax_cli_fail("train", AX_EXIT_USAGE, "--momentum applies to --optimizer sgd only (this run uses %s)",
-                       c.optimizer);
-  if (c.checkpoint_every > 0 && !c.checkpoint_dir)
-    return ax_cli_fail("train", AX_EXIT_USAGE, "--checkpoint-every needs --checkpoint DIR");
-  if (c.stop_after_steps > 0 && !c.checkpoint_dir)
-    return ax_cli_fail("train", AX_EXIT_USAGE, "--stop-after-steps needs --checkpoint DIR (it checkpoints and stops)");
-  c.augment = aug_on ? 1 : aug_off ? 0 : -1;
-  c.prefetch = !no_prefetch;
-  if (plain) c.progress = 0;
-  if (!no_save) {
-    snprintf(save_default, sizeof save_default, "%s.safetensors", c.model);
-    c.save_path = save ? save : save_default;
-  }
-  if (ax_cli_check_outputs("train", c.save_path, c.metrics_path, c.checkpoint_dir, c.resume, overwrite, dist_timeout))
-    return AX_EXIT_USAGE;
+  if ((r = train_finish_flags(&c, &o)) != 0) return r;
   char err[1024];
   if (ax_train(&c, NULL, err, sizeof err) != 0) return ax_cli_fail("train", AX_EXIT_RUNTIME, "%s", err);
   return 0;

@@ -1,28 +1,20 @@
-/* Language models: the training loop (GPT or character LSTM on a text corpus
- * or token shards) and generation with a KV cache. See tools/train_lm.h. */
+/* Language models: `axon train --model gpt|char-lstm` (the text data, the model and
+ * the progress lines around the library's training engine, include/axon/train.h) and
+ * generation with a KV cache. See tools/train_lm.h. */
 #define _DEFAULT_SOURCE
 #include "tools/train_lm.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include "tools/checkpoint.h"
+#include "train/internal.h"
+#include "tools/train_common.h"
 #include "tools/util.h"
 
 #define LM_CKPT_FORMAT "axon-lm-checkpoint-1"
-
-#if defined(AXON_HAVE_CUDA)
-int ax_cuda_device_name(int dev, char *buf, size_t n); /* kernels/cuda/runtime.cu */
-#endif
 
 #define now_s ax_tool_now_s
 #define fail ax_tool_fail
@@ -67,66 +59,6 @@ static ax_tensor *lm_loss(lm *l, ax_tensor *x, ax_tensor *y) {
   return ax_cross_entropy(ax_reshape(logits, AX_SHAPE(-1, 256)), ax_reshape(y, AX_SHAPE(-1)), NULL);
 }
 
-/* The loss with matmuls and attention in the training precision (fp32 master weights). */
-static ax_tensor *lm_loss_in(lm *l, const char *precision, ax_tensor *x, ax_tensor *y) {
-  bool bf16 = !strcmp(precision, "bf16"), fp16 = !strcmp(precision, "fp16");
-  if (bf16 || fp16) ax_autocast_begin(bf16 ? AX_BF16 : AX_F16);
-  ax_tensor *loss = lm_loss(l, x, y);
-  if (bf16 || fp16) ax_autocast_end();
-  return loss;
-}
-
-/* Peak dense matrix FLOP/s of the GPU, for model FLOPs utilization; 0 when unknown. */
-static double gpu_peak_flops(ax_device d, bool half) {
-#if defined(AXON_HAVE_CUDA)
-  char name[256] = "";
-  if (d.type != AX_DEVICE_CUDA || ax_cuda_device_name(d.index, name, sizeof name) != 0) return 0;
-  if (strstr(name, "H100") || strstr(name, "H200") || strstr(name, "GH200"))
-    return half ? (strstr(name, "PCIe") ? 756e12 : 989e12) : (strstr(name, "PCIe") ? 51e12 : 67e12);
-  if (strstr(name, "A100")) return half ? 312e12 : 19.5e12;
-#else
-  (void)d;
-  (void)half;
-#endif
-  return 0;
-}
-
-static double val_loss(lm *l, ax_text_dataset *ds, const ax_lm_config *c, int64_t block) {
-  ax_module_train(l->m, false);
-  ax_no_grad_begin();
-  int64_t nb = ax_text_eval_batches(ds, c->batch_size, block);
-  if (c->eval_batches > 0 && c->eval_batches < nb) nb = c->eval_batches;
-  double sum = 0;
-  int64_t rows = 0;
-  for (int64_t i = 0; i < nb; i++) {
-    ax_scope_begin();
-    ax_tensor *x, *y;
-    if (ax_text_eval_batch(ds, c->batch_size, block, i, &x, &y) == 1) {
-      int64_t n = x->shape[0];
-      ax_tensor *loss = lm_loss_in(l, c->precision, ax_to(x, c->device), ax_to(y, c->device));
-      if (loss) sum += ax_item(loss) * (double)n, rows += n;
-    }
-    ax_scope_end();
-  }
-  ax_no_grad_end();
-  ax_module_train(l->m, true);
-  return rows ? sum / (double)rows : NAN;
-}
-
-static int write_metrics(const ax_lm_config *c, int64_t step, double train_loss, double vloss, double tps, double lr,
-                         double secs, double mfu, char *err, size_t errlen) {
-  if (!c->metrics_path || ax_comm_rank(ax_comm_world()) != 0) return 0;
-  FILE *f = fopen(c->metrics_path, "a");
-  if (!f) return fail(err, errlen, "cannot append to --metrics %s: %s", c->metrics_path, strerror(errno));
-  fprintf(f, "{\"step\": %" PRId64 ", \"train_loss\": %.6f, \"val_loss\": %.6f, \"tokens_per_sec\": %.1f, "
-             "\"lr\": %.6g, \"seconds\": %.2f",
-          step, train_loss, vloss, tps, lr, secs);
-  if (mfu > 0) fprintf(f, ", \"mfu\": %.4f", mfu);
-  fprintf(f, "}\n");
-  if (fclose(f) != 0) return fail(err, errlen, "cannot write to --metrics %s: %s", c->metrics_path, strerror(errno));
-  return 0;
-}
-
 static int save_weights(lm *l, const ax_lm_config *c, char *err, size_t errlen) {
   if (l->gpt) return ax_gpt_save(l->m, c->save_path, err, errlen);
   ax_state_dict *sd = ax_state_dict_new();
@@ -144,364 +76,228 @@ static int save_weights(lm *l, const ax_lm_config *c, char *err, size_t errlen) 
   return rc;
 }
 
+
+typedef struct lm_run {
+  const ax_lm_config *c;
+  lm l;
+  ax_text_dataset *ds;
+  ax_text_data *data;
+  ax_gpt_config gc;
+  ax_comm *comm;
+  int rank, world;
+  int64_t rows, block;
+  FILE *log;
+  double peak, flops_tok, t_log;
+  int64_t tok_log;
+  ax_lm_report rep;
+} lm_run;
+
+static ax_tensor *lm_engine_loss(void *ud, ax_module *m, ax_tensor *x, ax_tensor *y) { return lm_loss(ud, x, y); }
+
+static int lm_on_step(void *ud, ax_trainer *t, const ax_train_event *e) {
+  lm_run *r = ud;
+  const ax_lm_config *c = r->c;
+  r->rep.train_loss = e->loss;
+  r->rep.tokens = (int64_t)e->samples;
+  r->rep.seconds = e->seconds;
+  r->tok_log += (int64_t)c->batch_size * r->block * c->grad_accum;
+  if (e->step % (c->log_every > 0 ? c->log_every : 10) == 0 || e->last) {
+    double now = now_s(), tps = r->tok_log / (now - r->t_log);
+    fprintf(r->log, "step %" PRId64 "/%" PRId64 "  loss %.4f  lr %.2e  %.0f tok/s", e->step, c->steps, e->train_loss,
+            e->lr, tps);
+    if (r->peak > 0) fprintf(r->log, "  MFU %.1f%%", 100.0 * tps * r->flops_tok / r->peak);
+    fprintf(r->log, "\n");
+    fflush(r->log);
+    r->t_log = now;
+    r->tok_log = 0;
+  }
+  return 0;
+}
+
+static int lm_on_eval(void *ud, ax_trainer *t, const ax_train_event *e) {
+  lm_run *r = ud;
+  double v = e->val.loss, tps = e->seconds > 0 ? e->samples / e->seconds : 0;
+  if (isnan(r->rep.first_val_loss)) r->rep.first_val_loss = v;
+  r->rep.val_loss = v;
+  fprintf(r->log, "step %" PRId64 "  validation loss %.4f  (%.1f s training, %.0f tok/s)\n", e->step, v, e->seconds,
+          tps);
+  fflush(r->log);
+  r->t_log += e->eval_seconds; /* validation time is not training time */
+  return 0;
+}
+
+static void lm_metrics_extra(void *ud, const ax_train_event *e, char *buf, size_t n) {
+  lm_run *r = ud;
+  double tps = e->seconds > 0 ? e->samples / e->seconds : 0;
+  if (r->peak > 0) snprintf(buf, n, ", \"mfu\": %.4f", tps * r->flops_tok / r->peak);
+}
+
 /* ---- checkpoints: written by rank 0, readable by any number of ranks (the batch is global) ---- */
 
-static void lm_ckpt_path(const ax_lm_config *c, char *buf, size_t n) {
-  snprintf(buf, n, "%s/checkpoint.safetensors", c->checkpoint_dir);
+static int lm_ckpt_save(void *ud, ax_state_dict *sd) {
+  const ax_lm_config *c = ((lm_run *)ud)->c;
+  return ax_checkpoint_meta_set_i64(sd, "grad_accum", c->grad_accum) ||
+         ax_checkpoint_meta_set_i64(sd, "block_size", c->gpt.block_size);
 }
 
-static int lm_save_checkpoint(const ax_lm_config *c, ax_module *m, ax_optimizer *opt, ax_zero *zero,
-                              ax_loss_scaler *scaler, int64_t steps_done, char *err, size_t errlen) {
-  ax_state_dict *sd;
-  if (ax_tool_ckpt_begin(c->checkpoint_dir, m, opt, zero, &sd, err, errlen)) return -1;
-  if (!sd) return 0; /* not rank 0 */
-  uint64_t seed, offset;
-  ax_rng_get_state(&seed, &offset);
-  ax_state_dict_set_meta(sd, "format", LM_CKPT_FORMAT);
-  ax_state_dict_set_meta(sd, "model", c->model);
-  ax_tool_meta_set_i64(sd, "step", steps_done);
-  ax_tool_meta_set_u64(sd, "rng_seed", seed);
-  ax_tool_meta_set_u64(sd, "rng_offset", offset);
-  ax_tool_meta_set_u64(sd, "data_seed", c->seed);
-  ax_tool_meta_set_i64(sd, "batch_size", c->batch_size);
-  ax_tool_meta_set_i64(sd, "grad_accum", c->grad_accum);
-  ax_tool_meta_set_i64(sd, "block_size", c->gpt.block_size);
-  if (scaler) ax_loss_scaler_state_dict(scaler, sd, "scaler.");
-  char path[4096];
-  lm_ckpt_path(c, path, sizeof path);
-  int rc = ax_save_safetensors(path, sd, err, errlen);
-  ax_state_dict_free(sd);
-  return rc;
+static int lm_ckpt_load(void *ud, const ax_state_dict *sd, const char *path, char *err, size_t errlen) {
+  const ax_lm_config *c = ((lm_run *)ud)->c;
+  int64_t bs, ga, block;
+  uint64_t dseed;
+  if (ax_checkpoint_meta_u64(sd, "data_seed", &dseed, path, err, errlen) ||
+      ax_checkpoint_meta_i64(sd, "batch_size", 1, INT_MAX, &bs, path, err, errlen) ||
+      ax_checkpoint_meta_i64(sd, "grad_accum", 1, INT_MAX, &ga, path, err, errlen) ||
+      ax_checkpoint_meta_i64(sd, "block_size", 1, INT_MAX, &block, path, err, errlen))
+    return -1;
+  if (bs != c->batch_size || ga != c->grad_accum || block != c->gpt.block_size || dseed != c->seed)
+    return fail(err, errlen, "%s: written with --batch-size %" PRId64 " --grad-accum %" PRId64 " --block-size %" PRId64
+                             " --seed %" PRIu64 "; resuming with other values would not continue the same data",
+                path, bs, ga, block, dseed);
+  return 0;
 }
 
-/* Restores the checkpoint into m, opt and scaler; *step gets the steps it had done. */
-static int lm_load_checkpoint(const ax_lm_config *c, ax_module *m, ax_optimizer *opt, ax_zero *zero,
-                              ax_loss_scaler *scaler, int64_t *step, char *err, size_t errlen) {
-  char path[4096], e[512];
-  lm_ckpt_path(c, path, sizeof path);
-  ax_state_dict *sd = ax_load_safetensors(path, e, sizeof e);
-  if (!sd) return fail(err, errlen, "cannot resume: %s", e);
-  const char *fmt = ax_state_dict_meta(sd, "format"), *model = ax_state_dict_meta(sd, "model");
-  int64_t st, bs, ga, block;
-  uint64_t seed, offset, dseed;
-  int rc = -1;
-  if (!fmt || strcmp(fmt, LM_CKPT_FORMAT)) fail(err, errlen, "%s: not an axon language-model checkpoint", path);
-  else if (!model || strcmp(model, c->model))
-    fail(err, errlen, "%s: the checkpoint is of model '%s', not '%s'", path, model ? model : "?", c->model);
-  else if (ax_tool_meta_i64(sd, "step", 0, AX_TOOL_MAX_COUNT, &st, path, err, errlen) ||
-           ax_tool_meta_u64(sd, "rng_seed", &seed, path, err, errlen) ||
-           ax_tool_meta_u64(sd, "rng_offset", &offset, path, err, errlen) ||
-           ax_tool_meta_u64(sd, "data_seed", &dseed, path, err, errlen) ||
-           ax_tool_meta_i64(sd, "batch_size", 1, INT_MAX, &bs, path, err, errlen) ||
-           ax_tool_meta_i64(sd, "grad_accum", 1, INT_MAX, &ga, path, err, errlen) ||
-           ax_tool_meta_i64(sd, "block_size", 1, INT_MAX, &block, path, err, errlen))
-    ;
-  else if (bs != c->batch_size || ga != c->grad_accum || block != c->gpt.block_size || dseed != c->seed)
-    fail(err, errlen, "%s: written with --batch-size %" PRId64 " --grad-accum %" PRId64 " --block-size %" PRId64
-                      " --seed %" PRIu64 "; resuming with other values would not continue the same data",
-         path, bs, ga, block, dseed);
-  else if (ax_tool_ckpt_restore(sd, m, opt, zero, path, err, errlen) != 0)
-    ;
-  else if (scaler && ax_loss_scaler_load_state_dict(scaler, sd, "scaler.", e, sizeof e) != 0)
-    fail(err, errlen, "%s: %s", path, e);
-  else {
-    ax_rng_set_state(seed, offset);
-    *step = st;
-    rc = 0;
-  }
-  ax_state_dict_free(sd);
-  return rc;
+static ax_trainer_config lm_engine_config(lm_run *r) {
+  const ax_lm_config *c = r->c;
+  ax_trainer_config e = ax_trainer_defaults();
+  AX_TOOL_ENGINE_COMMON(e, c);
+  e.model = r->l.m;
+  e.epochs = 0;
+  e.steps = c->steps;
+  e.time_limit = c->time_limit;
+  e.grad_accum = c->grad_accum;
+  e.tokens_per_sample = (double)r->block;
+  e.optimizer = "adamw";
+  e.optim = (ax_optim_spec){.lr = c->lr, .weight_decay = c->weight_decay, .beta1 = c->beta1, .beta2 = c->beta2,
+                            .eps = 1e-8};
+  e.schedule_name = !strcmp(c->schedule, "cosine") ? "cosine" : "none";
+  e.sched = (ax_schedule_spec){.lr = c->lr, .total_steps = c->steps > c->warmup_steps ? c->steps - c->warmup_steps : 1,
+                               .warmup_steps = c->warmup_steps, .min_lr = c->min_lr,
+                               .warmup_start = c->warmup_steps > 0 ? 1.0 / c->warmup_steps : 0};
+  e.precision = !strcmp(c->precision, "bf16") ? AX_PRECISION_BF16
+                : !strcmp(c->precision, "fp16") ? AX_PRECISION_FP16 : AX_PRECISION_FP32;
+  e.comm = r->comm;
+  e.eval_every = c->eval_every;
+  e.throughput_key = "tokens_per_sec";
+  e.metrics_extra = lm_metrics_extra;
+  e.checkpoint_format = LM_CKPT_FORMAT;
+  e.checkpoint_save = lm_ckpt_save;
+  e.checkpoint_load = lm_ckpt_load;
+  e.on_step = lm_on_step;
+  e.on_eval = lm_on_eval;
+  e.ud = r;
+  return e;
 }
 
-static int lm_run(const ax_lm_config *c, ax_lm_report *out, ax_comm *comm, int rank, int world, FILE *log, char *err,
-                  size_t errlen);
-
-/* --zero: AdamW with the run's options over this rank's pieces of the parameters */
-static ax_optimizer *make_shard_adamw(ax_tensor *const *shard, int n, void *opts) {
-  return ax_adamw(shard, n, opts);
-}
-
-int ax_train_lm(const ax_lm_config *c, ax_lm_report *r, char *err, size_t errlen) {
-  /* data parallel under mpirun / srun: rank k takes rows [k B/N, (k+1) B/N) of every global
-   * batch (ax_text_batch_rows), DDP averages the gradients, rank 0 reports and writes */
-  ax_comm *comm = ax_comm_world();
-  int rank = ax_comm_rank(comm), world = ax_comm_size(comm);
-  FILE *devnull = rank != 0 ? fopen("/dev/null", "w") : NULL;
-  FILE *log = devnull ? devnull : c->log ? c->log : stdout;
-  ax_lm_report rep = {0};
-  int rc = lm_run(c, &rep, comm, rank, world, log, err, errlen);
-  if (devnull) fclose(devnull);
-  if (r) *r = rep;
-  return rc;
-}
-
-static int lm_run(const ax_lm_config *c, ax_lm_report *out, ax_comm *comm, int rank, int world, FILE *log, char *err,
-                  size_t errlen) {
-  ax_lm_report rep = {0};
-  if (c->threads > 0) ax_set_num_threads(c->threads);
+/* The corpus and the model, checked against each other. */
+static int lm_setup(lm_run *r, char *err, size_t errlen) {
+  const ax_lm_config *c = r->c;
   if (c->steps < 1 || c->batch_size < 1 || c->grad_accum < 1)
     return fail(err, errlen, "--steps, --batch-size and --grad-accum must be at least 1");
-  if (c->batch_size % world)
-    return fail(err, errlen, "--batch-size %d is not divisible by the %d ranks", c->batch_size, world);
-  if (c->zero && !strcmp(c->precision, "fp16"))
-    return fail(err, errlen, "--zero does not support --precision fp16: the loss scaler would check and unscale only "
-                             "this rank's shard of the gradients (use bf16, which needs no scaler)");
-  int64_t rows = c->batch_size / world;
+  if (c->batch_size % r->world)
+    return fail(err, errlen, "--batch-size %d is not divisible by the %d ranks", c->batch_size, r->world);
   bool gpt = !strcmp(c->model, "gpt");
   if (!gpt && strcmp(c->model, "char-lstm")) return fail(err, errlen, "unknown language model '%s' (gpt or char-lstm)", c->model);
-  int64_t block = c->gpt.block_size;
   char derr[512];
-  ax_text_opts to = {.block_size = block};
-  ax_text_dataset *ds = ax_text_open(c->data_path, &to, derr, sizeof derr);
-  if (!ds) return fail(err, errlen, "%s", derr);
-  int64_t vocab = ax_text_vocab_size(ds);
-  if (!gpt && vocab != 256) {
-    ax_text_close(ds);
+  r->ds = ax_text_open(c->data_path, &(ax_text_opts){.block_size = r->block}, derr, sizeof derr);
+  if (!r->ds) return fail(err, errlen, "%s", derr);
+  int64_t vocab = ax_text_vocab_size(r->ds);
+  if (!gpt && vocab != 256)
     return fail(err, errlen, "the char-lstm model reads bytes; %s holds tokens (vocabulary %" PRId64 ")",
                 c->data_path ? c->data_path : AX_TEXT_DEFAULT_PATH, vocab);
-  }
   ax_manual_seed(c->seed);
-  ax_gpt_config gc = c->gpt;
-  if (gc.vocab_size > 0 && gc.vocab_size < vocab) {
-    ax_text_close(ds);
-    return fail(err, errlen, "--vocab-size %" PRId64 " is smaller than the data's vocabulary %" PRId64, gc.vocab_size, vocab);
-  }
-  if (gc.vocab_size < vocab) gc.vocab_size = vocab; /* a larger one (GPT-2's 50257 over bytes) is allowed */
-  lm l = {.gpt = gpt, .block = block};
-  l.m = gpt ? ax_model_gpt(&gc) : ax_model_char_lstm(c->lstm_embed, c->lstm_hidden, c->lstm_layers, c->gpt.dropout);
-  if (!l.m || ax_module_to(l.m, c->device)) {
-    ax_module_free(l.m);
-    ax_text_close(ds);
-    return fail(err, errlen, "could not build the model: %s", ax_last_error());
-  }
-  /* every parameter, however many layers (a fixed array of 512 overflowed at 43 GPT layers) */
-  int np = ax_module_parameters(l.m, NULL, 0);
-  ax_tensor **params = np > 0 ? malloc((size_t)np * sizeof *params) : NULL;
-  if (!params) {
-    ax_module_free(l.m);
-    ax_text_close(ds);
-    return fail(err, errlen, "could not build the model: %s", np > 0 ? "out of memory" : "it has no parameters");
-  }
-  ax_module_parameters(l.m, params, np);
-  bool use_ddp = world > 1 || c->force_ddp;
-  ax_ddp *ddp = use_ddp ? ax_ddp_new(l.m, comm, &(ax_ddp_opts){.bucket_mb = c->bucket_mb}) : NULL;
-  if (use_ddp && !ddp) {
-    ax_module_free(l.m);
-    ax_text_close(ds);
-    free(params);
-    return fail(err, errlen, "data parallel set-up failed: %s", ax_last_error());
-  }
-  ax_adam_opts ao = {.lr = c->lr, .beta1 = c->beta1, .beta2 = c->beta2, .eps = 1e-8,
-                     .weight_decay = c->weight_decay > 0 ? c->weight_decay : AX_OPTIM_ZERO};
-  /* with --zero, opt is the sharded optimizer's inner one: lr, step count and schedule */
-  ax_zero *zero = c->zero ? ax_zero_new(params, np, comm, make_shard_adamw, &ao, NULL) : NULL;
-  ax_optimizer *opt = zero ? ax_zero_optimizer(zero) : c->zero ? NULL : ax_adamw(params, np, &ao);
-  if (!opt) {
-    ax_ddp_free(ddp);
-    ax_module_free(l.m);
-    ax_text_close(ds);
-    free(params);
-    return fail(err, errlen, "%scould not build the optimizer: %s", c->zero ? "--zero: " : "", ax_last_error());
-  }
-  ax_lr_schedule *sched = !strcmp(c->schedule, "cosine")
-                              ? ax_lr_cosine(c->lr, c->steps > c->warmup_steps ? c->steps - c->warmup_steps : 1, c->min_lr)
-                              : ax_lr_constant(c->lr);
-  if (sched && c->warmup_steps > 0) sched = ax_lr_warmup(sched, c->warmup_steps, 1.0 / c->warmup_steps);
-  if (!sched) {
-    if (zero) ax_zero_free(zero);
-    else ax_optimizer_free(opt);
-    ax_ddp_free(ddp);
-    ax_module_free(l.m);
-    ax_text_close(ds);
-    free(params);
-    return fail(err, errlen, "could not build the %s schedule: %s", c->schedule, ax_last_error());
-  }
-  bool fp16 = !strcmp(c->precision, "fp16"), bf16 = !strcmp(c->precision, "bf16");
-  ax_loss_scaler *scaler = fp16 ? ax_loss_scaler_new(NULL) : NULL;
-  double peak = gpu_peak_flops(c->device, fp16 || bf16);
-  double flops_tok = gpt ? ax_gpt_flops_per_token(&gc, block) : 0;
+  r->gc = c->gpt;
+  if (r->gc.vocab_size > 0 && r->gc.vocab_size < vocab)
+    return fail(err, errlen, "--vocab-size %" PRId64 " is smaller than the data's vocabulary %" PRId64, r->gc.vocab_size, vocab);
+  if (r->gc.vocab_size < vocab) r->gc.vocab_size = vocab; /* a larger one (GPT-2's 50257 over bytes) is allowed */
+  r->l = (lm){.gpt = gpt, .block = r->block};
+  r->l.m = gpt ? ax_model_gpt(&r->gc) : ax_model_char_lstm(c->lstm_embed, c->lstm_hidden, c->lstm_layers, c->gpt.dropout);
+  if (!r->l.m || ax_module_to(r->l.m, c->device)) return fail(err, errlen, "could not build the model: %s", ax_last_error());
+  if (ax_module_parameters(r->l.m, NULL, 0) < 1) return fail(err, errlen, "could not build the model: it has no parameters");
+  bool half = strcmp(c->precision, "fp32") != 0;
+  r->peak = ax_device_peak_flops(c->device, half);
+  r->flops_tok = gpt ? ax_gpt_flops_per_token(&r->gc, r->block) : 0;
+  return 0;
+}
+
+static void lm_describe(lm_run *r, ax_trainer *t) {
+  const ax_lm_config *c = r->c;
+  FILE *log = r->log;
   char dev[32];
   ax_device_str(c->device, dev, sizeof dev);
   fprintf(log, "model %s: %" PRId64 " parameters on %s; text: %s (%d files, %" PRId64 " training / %" PRId64
                " validation tokens, vocabulary %" PRId64 ")\n",
-          c->model, ax_module_num_parameters(l.m), dev, c->data_path ? c->data_path : AX_TEXT_DEFAULT_PATH,
-          ax_text_num_files(ds), ax_text_size(ds, AX_TEXT_TRAIN), ax_text_size(ds, AX_TEXT_VAL), vocab);
+          c->model, ax_module_num_parameters(r->l.m), dev, c->data_path ? c->data_path : AX_TEXT_DEFAULT_PATH,
+          ax_text_num_files(r->ds), ax_text_size(r->ds, AX_TEXT_TRAIN), ax_text_size(r->ds, AX_TEXT_VAL),
+          ax_text_vocab_size(r->ds));
   fprintf(log, "batch %d x %" PRId64 " tokens x %d accumulation, %" PRId64 " steps, adamw lr %g (%s, warm-up %d), %s\n",
-          c->batch_size, block, c->grad_accum, c->steps, c->lr, c->schedule, c->warmup_steps, c->precision);
-  if (ddp) fprintf(log, "data parallel: %d ranks (%s), %" PRId64 " sequences per rank per micro-batch\n", world,
-                   ax_comm_backend_name(comm), rows);
-  if (zero)
-    fprintf(log, "ZeRO-1: adamw state sharded over %d rank%s: %.3f MB per rank (unsharded %.3f MB)\n", world,
-            world == 1 ? "" : "s", (double)ax_zero_state_bytes(zero) / 1048576.0,
-            (double)ax_zero_full_state_bytes(zero) / 1048576.0);
+          c->batch_size, r->block, c->grad_accum, c->steps, c->lr, c->schedule, c->warmup_steps, c->precision);
+  char per_rank[64];
+  snprintf(per_rank, sizeof per_rank, "%" PRId64 " sequences per rank per micro-batch", r->rows);
+  ax_tool_describe_parallel(log, t, r->comm, "adamw", per_rank);
+  const ax_trainer_state *st = ax_trainer_get_state(t);
+  if (st->resumed) fprintf(log, "resumed from %s/checkpoint.safetensors after step %" PRId64 "\n", c->checkpoint_dir, st->step);
   fflush(log);
+}
 
-  int rc = 0;
-  double t0 = now_s(), t_log = t0, t_train = 0, loss_acc = 0;
-  int64_t tok_log = 0, loss_n = 0, step = 0, start = 0; /* tokens counted over all ranks */
-  rep.first_val_loss = NAN;
-  char ckpt[4096] = "";
-  if (c->checkpoint_dir) lm_ckpt_path(c, ckpt, sizeof ckpt);
-  if (c->resume && ckpt[0] && access(ckpt, F_OK) == 0) {
-    rc = lm_load_checkpoint(c, l.m, opt, zero, scaler, &start, err, errlen);
-    if (rc == 0) fprintf(log, "resumed from %s after step %" PRId64 "\n", ckpt, start);
-  }
-  for (step = start; rc == 0 && step < c->steps; step++) {
-    double ts = now_s();
-    if (c->time_limit > 0 && t_train >= c->time_limit) break;
-    double lr = ax_lr_schedule_apply(sched, opt);
-    if (zero) ax_zero_zero_grad(zero);
-    else ax_optimizer_zero_grad(opt);
-    double step_loss = 0;
-    if (ddp) ax_ddp_begin_step(ddp);
-    for (int k = 0; k < c->grad_accum && rc == 0; k++) {
-      ax_scope_begin();
-      ax_tensor *x, *y;
-      if (ddp) ax_ddp_no_sync(ddp, k + 1 < c->grad_accum); /* reduce once, after the last micro-batch */
-      if (ax_text_batch_rows(ds, AX_TEXT_TRAIN, rank * rows, rows, block, c->seed, step * c->grad_accum + k, &x, &y)) {
-        rc = fail(err, errlen, "%s", ax_last_error());
-      } else {
-        ax_tensor *loss = lm_loss_in(&l, c->precision, ax_to(x, c->device), ax_to(y, c->device));
-        if (loss && c->poison_step > 0 && step + 1 >= c->poison_step) loss = ax_mul_scalar(loss, INFINITY);
-        if (c->grad_accum > 1) loss = ax_mul_scalar(loss, 1.0 / c->grad_accum);
-        if (scaler) loss = ax_loss_scaler_scale(scaler, loss);
-        if (!loss || ax_backward(loss, NULL)) rc = fail(err, errlen, "training step %" PRId64 ": %s", step, ax_last_error());
-        else step_loss += ax_item(loss) / (scaler ? ax_loss_scaler_scale_value(scaler) : 1.0);
-      }
-      ax_scope_end();
-    }
-    if (rc == 0 && ddp && ax_ddp_finish(ddp)) rc = fail(err, errlen, "gradient reduction: %s", ax_last_error());
-    if (rc) break;
-    if (world > 1) step_loss = ax_comm_mean(comm, step_loss); /* the global batch's loss */
-    /* a non-finite loss stops every rank before the step: the weights, the last checkpoint and
-     * the weights file keep their last good values (fp16's scaler skips such steps by design) */
-    if (!isfinite(step_loss) && !c->allow_nonfinite && !scaler) {
-      rc = fail(err, errlen, "the training loss became %s at step %" PRId64 " (lr %g): the run diverged; nothing was "
-                             "written after the last good checkpoint (lower --lr, or pass --allow-nonfinite to keep "
-                             "going)", ax_tool_nonfinite_name(step_loss), step + 1, lr);
-      break;
-    }
-    if (scaler) ax_loss_scaler_unscale(scaler, opt);
-    if (c->clip_norm > 0) ax_clip_grad_norm(params, np, c->clip_norm, 2.0);
-    if (scaler) {
-      ax_loss_scaler_step(scaler, opt); /* false: an inf/nan step skipped and the scale lowered */
-    } else if ((zero ? ax_zero_step(zero) : ax_optimizer_step(opt)) != 0) {
-      rc = fail(err, errlen, "optimizer step %" PRId64 ": %s", step, ax_last_error());
-      break;
-    }
-    if (!isfinite(step_loss) && !c->allow_nonfinite) { /* fp16: the scaler skipped the step; the loss is still bad */
-      rc = fail(err, errlen, "the training loss became %s at step %" PRId64 " (lr %g): the run diverged; nothing was "
-                             "written after the last good checkpoint (lower --lr, or pass --allow-nonfinite to keep "
-                             "going)", ax_tool_nonfinite_name(step_loss), step + 1, lr);
-      break;
-    }
-    loss_acc += step_loss;
-    loss_n++;
-    rep.train_loss = step_loss;
-    int64_t toks = (int64_t)c->batch_size * block * c->grad_accum;
-    rep.tokens += toks;
-    tok_log += toks;
-    ax_synchronize(c->device);
-    t_train += now_s() - ts;
-    bool last = step + 1 == c->steps || (c->time_limit > 0 && t_train >= c->time_limit);
-    if ((step + 1) % (c->log_every > 0 ? c->log_every : 10) == 0 || last) {
-      double now = now_s(), tps = tok_log / (now - t_log);
-      fprintf(log, "step %" PRId64 "/%" PRId64 "  loss %.4f  lr %.2e  %.0f tok/s", step + 1, c->steps,
-              loss_acc / (double)loss_n, lr, tps);
-      if (peak > 0) fprintf(log, "  MFU %.1f%%", 100.0 * tps * flops_tok / peak);
-      fprintf(log, "\n");
-      fflush(log);
-      t_log = now;
-      tok_log = 0;
-      loss_acc = 0;
-      loss_n = 0;
-    }
-    bool stop = c->stop_after_steps > 0 && step + 1 >= c->stop_after_steps;
-    if (ckpt[0] && (last || stop || (c->checkpoint_every > 0 && (step + 1) % c->checkpoint_every == 0)) &&
-        (rc = lm_save_checkpoint(c, l.m, opt, zero, scaler, step + 1, err, errlen)) != 0)
-      break;
-    if (stop) {
-      step++;
-      break;
-    }
-    if ((c->eval_every > 0 && (step + 1) % c->eval_every == 0) || last) {
-      double te = now_s();
-      double v = val_loss(&l, ds, c, block);
-      if (isnan(rep.first_val_loss)) rep.first_val_loss = v;
-      rep.val_loss = v;
-      double tps = rep.tokens / t_train;
-      double mfu = peak > 0 ? tps * flops_tok / peak : 0;
-      fprintf(log, "step %" PRId64 "  validation loss %.4f  (%.1f s training, %.0f tok/s)\n", step + 1, v, t_train, tps);
-      fflush(log);
-      if ((rc = write_metrics(c, step + 1, rep.train_loss, v, tps, lr, t_train, mfu, err, errlen)) != 0) break;
-      t_log += now_s() - te; /* validation time is not training time */
-    }
-  }
-  rep.steps_done = step;
-  rep.seconds = t_train;
-  rep.tokens_per_sec = t_train > 0 ? rep.tokens / t_train : 0;
-  rep.mfu = peak > 0 ? rep.tokens_per_sec * flops_tok / peak : 0;
-  if (rc == 0 && c->save_path && rank == 0) {
-    char serr[512];
-    if (save_weights(&l, c, serr, sizeof serr)) rc = fail(err, errlen, "%s", serr);
-    else fprintf(log, "saved %s\n", c->save_path);
-  }
-  if (rc == 0 && gpt && c->sample_tokens > 0 && c->save_path && rank == 0) {
-    fprintf(log, "sample:\n");
+/* The weights file and a sample of text from it, after training. */
+static int lm_finish(lm_run *r, char *err, size_t errlen) {
+  const ax_lm_config *c = r->c;
+  if (!c->save_path || r->rank != 0) return 0;
+  char serr[512];
+  if (save_weights(&r->l, c, serr, sizeof serr)) return fail(err, errlen, "%s", serr);
+  fprintf(r->log, "saved %s\n", c->save_path);
+  if (r->l.gpt && c->sample_tokens > 0) {
+    fprintf(r->log, "sample:\n");
     ax_generate_config g = {.weights = c->save_path, .tokens = c->sample_tokens, .temperature = 0.8, .top_k = 40,
-                            .seed = c->seed, .device = c->device, .out = log};
+                            .seed = c->seed, .device = c->device, .out = r->log};
     char gerr[512];
-    if (ax_generate(&g, gerr, sizeof gerr)) fprintf(log, "(no sample: %s)\n", gerr);
-    fprintf(log, "\n");
+    if (ax_generate(&g, gerr, sizeof gerr)) fprintf(r->log, "(no sample: %s)\n", gerr);
+    fprintf(r->log, "\n");
   }
-  ax_ddp_free(ddp);
-  ax_loss_scaler_free(scaler);
-  ax_lr_schedule_free(sched);
-  if (zero) ax_zero_free(zero); /* opt is its inner optimizer */
-  else ax_optimizer_free(opt);
-  ax_module_free(l.m);
-  ax_text_close(ds);
-  *out = rep;
-  free(params);
+  return 0;
+}
+
+static int lm_train(lm_run *r, char *err, size_t errlen) {
+  if (lm_setup(r, err, errlen)) return -1;
+  ax_trainer_config e = lm_engine_config(r);
+  ax_text_data_opts to = {.ds = r->ds, .batch_size = r->c->batch_size, .block = r->block, .grad_accum = r->c->grad_accum,
+                          .seed = r->c->seed, .eval_batches = r->c->eval_batches, .device = r->c->device,
+                          .comm = r->comm, .loss = lm_engine_loss, .loss_ud = &r->l};
+  if (!(r->data = ax_text_data_new(&to, err, errlen))) return -1;
+  ax_train_data d = ax_text_data_source(r->data);
+  ax_trainer *t = ax_trainer_new(&e, &d, err, errlen);
+  if (!t) return -1;
+  lm_describe(r, t);
+  r->t_log = now_s();
+  int rc = ax_trainer_run(t, err, errlen);
+  const ax_trainer_state *st = ax_trainer_get_state(t);
+  r->rep.steps_done = st->step;
+  r->rep.tokens_per_sec = r->rep.seconds > 0 ? r->rep.tokens / r->rep.seconds : 0;
+  r->rep.mfu = r->peak > 0 ? r->rep.tokens_per_sec * r->flops_tok / r->peak : 0;
+  if (rc == 0) rc = lm_finish(r, err, errlen);
+  ax_trainer_free(t);
+  return rc;
+}
+
+int ax_train_lm(const ax_lm_config *c, ax_lm_report *out, char *err, size_t errlen) {
+  /* data parallel under mpirun / srun: DDP averages the gradients, rank 0 reports and writes */
+  ax_comm *comm = ax_comm_world();
+  lm_run r = {.c = c, .comm = comm, .rank = ax_comm_rank(comm), .world = ax_comm_size(comm), .block = c->gpt.block_size};
+  r.rows = c->batch_size / (r.world > 0 ? r.world : 1);
+  r.rep.first_val_loss = NAN;
+  if (c->threads > 0) ax_set_num_threads(c->threads);
+  FILE *devnull = r.rank != 0 ? fopen("/dev/null", "w") : NULL;
+  r.log = devnull ? devnull : c->log ? c->log : stdout;
+  int rc = lm_train(&r, err, errlen);
+  if (devnull) fclose(devnull);
+  ax_text_data_free(r.data);
+  ax_module_free(r.l.m);
+  ax_text_close(r.ds);
+  if (out) *out = r.rep;
   return rc;
 }
 
 /* ---- generation ---- */
-
-/* Samples from logits [V] (f32 on the host) with temperature and top-k; greedy at T = 0. */
-static int64_t sample(const float *logits, int64_t V, double temperature, int top_k, uint64_t *rng) {
-  int64_t best = 0;
-  for (int64_t i = 1; i < V; i++)
-    if (logits[i] > logits[best]) best = i;
-  if (temperature <= 0) return best;
-  float cut = -INFINITY;
-  if (top_k > 0 && top_k < V) { /* the k-th largest value, by partial selection */
-    float *tmp = malloc((size_t)V * sizeof *tmp);
-    memcpy(tmp, logits, (size_t)V * sizeof *tmp);
-    for (int k = 0; k < top_k; k++) {
-      int64_t m = k;
-      for (int64_t i = k + 1; i < V; i++)
-        if (tmp[i] > tmp[m]) m = i;
-      float t = tmp[k];
-      tmp[k] = tmp[m];
-      tmp[m] = t;
-    }
-    cut = tmp[top_k - 1];
-    free(tmp);
-  }
-  double sum = 0;
-  for (int64_t i = 0; i < V; i++)
-    if (logits[i] >= cut) sum += exp((logits[i] - logits[best]) / temperature);
-  /* xorshift64*: a small, seedable stream for the draw */
-  *rng ^= *rng >> 12, *rng ^= *rng << 25, *rng ^= *rng >> 27;
-  double u = (double)((*rng * 2685821657736338717ULL) >> 11) / 9007199254740992.0 * sum, acc = 0;
-  for (int64_t i = 0; i < V; i++) {
-    if (logits[i] < cut) continue;
-    acc += exp((logits[i] - logits[best]) / temperature);
-    if (acc >= u) return i;
-  }
-  return best;
-}
 
 int ax_generate(const ax_generate_config *c, char *err, size_t errlen) {
   FILE *out = c->out ? c->out : stdout;
@@ -556,7 +352,7 @@ int ax_generate(const ax_generate_config *c, char *err, size_t errlen) {
       rc = fail(err, errlen, "%s", ax_last_error());
     } else {
       ax_tensor *last = ax_contiguous(ax_to(ax_cast(ax_narrow(logits, 1, logits->shape[1] - 1, 1), AX_F32), AX_CPU));
-      toks[t] = sample(ax_data_ptr(last), cfg->vocab_size, c->temperature, c->top_k, &rng);
+      toks[t] = ax_sample_logits(ax_data_ptr(last), cfg->vocab_size, c->temperature, c->top_k, &rng);
       fputc((int)toks[t], out);
       fflush(out);
     }
@@ -569,9 +365,12 @@ int ax_generate(const ax_generate_config *c, char *err, size_t errlen) {
   return rc;
 }
 
+
 int ax__lm_checkpoint_io(const ax_lm_config *c, ax_module *m, ax_optimizer *opt, ax_loss_scaler *scaler, bool save,
                          char *err, size_t errlen) {
-  int64_t step = 7;
-  return save ? lm_save_checkpoint(c, m, opt, NULL, scaler, step, err, errlen)
-              : lm_load_checkpoint(c, m, opt, NULL, scaler, &step, err, errlen);
+  lm_run r = {.c = c, .l = {.m = m}};
+  ax_trainer_config e = lm_engine_config(&r);
+  e.opt = opt;
+  ax_trainer_state st = {.step = 7, .best_loss = INFINITY};
+  return ax__trainer_checkpoint_io(&e, scaler, &st, save, err, errlen);
 }

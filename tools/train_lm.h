@@ -40,6 +40,8 @@ typedef struct ax_lm_config {
   int64_t stop_after_steps; /* testing: checkpoint and stop after this many steps (an "interruption") */
   bool allow_nonfinite;     /* keep training when the loss is inf / NaN (default: stop with an error naming the step) */
   int64_t poison_step;     /* testing: from this optimizer step (1-based) on the loss is multiplied by inf */
+  double *step_losses;      /* testing: if set, the loss of step s (0-based) goes to step_losses[s] */
+  int64_t max_step_losses;
   FILE *log;                /* NULL: stdout */
 } ax_lm_config;
 

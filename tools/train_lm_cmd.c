@@ -44,27 +44,84 @@ static double lm_train_bytes(const ax_lm_config *c, int64_t vocab) {
   return 16 * params + act;
 }
 
+/* The flags that do not map onto a field of ax_lm_config. */
+typedef struct lm_cli {
+  const char *dataset, *device, *save;
+  bool no_save, overwrite;
+  double dist_timeout;
+  int64_t n_layer, n_head, n_embd, block, steps;
+  char save_default[64];
+} lm_cli;
+
+/* The dataset, the flags that apply to one model only, and the checks between flags. 0, or an exit code. */
+static int lm_check_flags(ax_lm_config *c, lm_cli *o) {
+  const char *cmd = "train", *dataset = o->dataset;
+  if (strncmp(dataset, "text", 4) || (dataset[4] && dataset[4] != ':'))
+    return ax_cli_fail(cmd, AX_EXIT_USAGE, "bad value '%s' for option '--dataset' (text or text:PATH)", dataset);
+  c->data_path = dataset[4] == ':' && dataset[5] ? dataset + 5 : NULL;
+  if (c->data_path && ax_cli_check_in_path(cmd, "dataset", c->data_path, AX_RULE_IN_PATH)) return AX_EXIT_USAGE;
+  bool gpt = !strcmp(c->model, "gpt");
+  if (gpt && o->n_embd % o->n_head)
+    return ax_cli_fail(cmd, AX_EXIT_USAGE, "--n-embd %lld is not a multiple of --n-head %lld", (long long)o->n_embd,
+                       (long long)o->n_head);
+  static const char *const gpt_only[] = {"n-layer", "n-head", "n-embd", "vocab-size", "sample", NULL};
+  static const char *const lstm_only[] = {"lstm-embed", "lstm-hidden", "lstm-layers", NULL};
+  for (const char *const *f = gpt ? lstm_only : gpt_only; *f; f++)
+    if (ax_cli_given(*f))
+      return ax_cli_fail(cmd, AX_EXIT_USAGE, "--%s does not apply to --model %s", *f, c->model);
+  if (o->save && o->no_save) return ax_cli_fail(cmd, AX_EXIT_USAGE, "--save and --no-save contradict each other");
+  if (c->checkpoint_every > 0 && !c->checkpoint_dir)
+    return ax_cli_fail(cmd, AX_EXIT_USAGE, "--checkpoint-every needs --checkpoint DIR");
+  if (c->stop_after_steps > 0 && !c->checkpoint_dir)
+    return ax_cli_fail(cmd, AX_EXIT_USAGE, "--stop-after-steps needs --checkpoint DIR (it checkpoints and stops)");
+  if (c->zero && !strcmp(c->precision, "fp16"))
+    return ax_cli_fail(cmd, AX_EXIT_USAGE, "--zero does not support --precision fp16 (use bf16, which needs no loss "
+                                           "scaler)");
+  if (ax_cli_device(cmd, o->device, &c->device)) return AX_EXIT_USAGE;
+  return 0;
+}
+
+/* The sizes into c, checked against the machine's memory, and the output paths. 0, or an exit code. */
+static int lm_finish_flags(ax_lm_config *c, lm_cli *o) {
+  const char *cmd = "train";
+  c->steps = o->steps;
+  c->gpt.n_layer = o->n_layer;
+  c->gpt.n_head = o->n_head;
+  c->gpt.n_embd = o->n_embd;
+  c->gpt.block_size = o->block;
+  uint64_t mem = ax_cli_physical_memory();
+  double need = lm_train_bytes(c, c->gpt.vocab_size > 0 ? c->gpt.vocab_size : 256);
+  if (c->device.type == AX_DEVICE_CPU && mem > 0 && need > (double)mem)
+    return ax_cli_fail(cmd, AX_EXIT_USAGE, "the model and batch need about %.1f GiB to train, more than this "
+                                           "machine's %.1f GiB of memory (lower --n-layer, --n-embd, --block-size, "
+                                           "--batch-size or the lstm sizes)", need / 1073741824.0,
+                       (double)mem / 1073741824.0);
+  snprintf(o->save_default, sizeof o->save_default, "%s.safetensors", c->model);
+  c->save_path = o->no_save ? NULL : o->save ? o->save : o->save_default;
+  if (ax_cli_check_outputs(cmd, c->save_path, c->metrics_path, c->checkpoint_dir, c->resume, o->overwrite,
+                           o->dist_timeout))
+    return AX_EXIT_USAGE;
+  return 0;
+}
+
 int ax_cmd_train_lm(int argc, char **argv) {
   ax_lm_config c;
   ax_lm_config_defaults(&c);
-  const char *dataset = "text", *device = NULL, *save = NULL;
-  bool no_save = false, overwrite = false;
-  double dist_timeout = 60;
-  int64_t n_layer = c.gpt.n_layer, n_head = c.gpt.n_head, n_embd = c.gpt.n_embd, block = c.gpt.block_size;
-  int64_t steps = c.steps;
+  lm_cli o = {.dataset = "text", .dist_timeout = 60, .n_layer = c.gpt.n_layer, .n_head = c.gpt.n_head,
+              .n_embd = c.gpt.n_embd, .block = c.gpt.block_size, .steps = c.steps};
   ax_flag flags[] = {
       {"model", AX_FLAG_STRING, &c.model, "NAME", "gpt (GPT-2 layout) or char-lstm", .choices = lm_models},
-      {"dataset", AX_FLAG_STRING, &dataset, "text[:PATH]", "a text file or folder, or token shards (default: Debian's fortunes)"},
-      {"n-layer", AX_FLAG_I64, &n_layer, "N", "transformer blocks (default 4)", 1, 1024},
-      {"n-head", AX_FLAG_I64, &n_head, "N", "attention heads (default 4)", 1, 1024},
-      {"n-embd", AX_FLAG_I64, &n_embd, "N", "width, a multiple of --n-head (default 256)", 1, 65536},
-      {"block-size", AX_FLAG_I64, &block, "T", "context length in tokens (default 128)", 1, 1048576},
+      {"dataset", AX_FLAG_STRING, &o.dataset, "text[:PATH]", "a text file or folder, or token shards (default: Debian's fortunes)"},
+      {"n-layer", AX_FLAG_I64, &o.n_layer, "N", "transformer blocks (default 4)", 1, 1024},
+      {"n-head", AX_FLAG_I64, &o.n_head, "N", "attention heads (default 4)", 1, 1024},
+      {"n-embd", AX_FLAG_I64, &o.n_embd, "N", "width, a multiple of --n-head (default 256)", 1, 65536},
+      {"block-size", AX_FLAG_I64, &o.block, "T", "context length in tokens (default 128)", 1, 1048576},
       {"dropout", AX_FLAG_DOUBLE, &c.gpt.dropout, "P", "dropout probability in [0, 1) (default 0)", 0, 1, AX_RULE_MAX_OPEN},
       {"vocab-size", AX_FLAG_I64, &c.gpt.vocab_size, "V", "model vocabulary (default: the data's, 256 for bytes); at least the data's", 1, 16777216},
       {"lstm-embed", AX_FLAG_I64, &c.lstm_embed, "N", "char-lstm: embedding width (default 64)", 1, 65536},
       {"lstm-hidden", AX_FLAG_I64, &c.lstm_hidden, "N", "char-lstm: hidden size (default 512)", 1, 65536},
       {"lstm-layers", AX_FLAG_INT, &c.lstm_layers, "N", "char-lstm: layers (default 2)", 1, 64},
-      {"steps", AX_FLAG_I64, &steps, "N", "optimizer steps (default 2000)", 1, 1e12},
+      {"steps", AX_FLAG_I64, &o.steps, "N", "optimizer steps (default 2000)", 1, 1e12},
       {"time-limit", AX_FLAG_DOUBLE, &c.time_limit, "SECONDS", "stop after this much training time", 0, 1e9, AX_RULE_MIN_OPEN},
       {"batch-size", AX_FLAG_INT, &c.batch_size, "B", "sequences per micro-batch, over all ranks (default 32)", 1, 65536},
       {"grad-accum", AX_FLAG_INT, &c.grad_accum, "K", "micro-batches per optimizer step (default 1)", 1, 65536},
@@ -79,12 +136,12 @@ int ax_cmd_train_lm(int argc, char **argv) {
       {"clip-norm", AX_FLAG_DOUBLE, &c.clip_norm, "X", "clip the global gradient norm (default 1; 0: off)", 0, 1e12},
       {"warmup-steps", AX_FLAG_INT, &c.warmup_steps, "N", "linear warm-up steps (default 100)", 0, BIG},
       {"schedule", AX_FLAG_STRING, &c.schedule, "NAME", "cosine (default) or none", .choices = lm_schedules},
-      {"device", AX_FLAG_STRING, &device, "DEV", "cpu, cuda or cuda:N (default: cuda when there is a GPU)"},
+      {"device", AX_FLAG_STRING, &o.device, "DEV", "cpu, cuda or cuda:N (default: cuda when there is a GPU)"},
       {"seed", AX_FLAG_U64, &c.seed, "S", "seed of initialization and batches (default 0)", .rules = AX_RULE_ANY},
       {"threads", AX_FLAG_INT, &c.threads, "N", "CPU threads (default: OMP_NUM_THREADS or all cores)", 1, 4096},
       {"metrics", AX_FLAG_STRING, &c.metrics_path, "FILE", "append one JSON object per validation pass", .rules = AX_RULE_OUT_FILE},
-      {"save", AX_FLAG_STRING, &save, "FILE", "final weights (default: MODEL.safetensors)", .rules = AX_RULE_OUT_FILE},
-      {"no-save", AX_FLAG_BOOL, &no_save, NULL, "do not write the final weights"},
+      {"save", AX_FLAG_STRING, &o.save, "FILE", "final weights (default: MODEL.safetensors)", .rules = AX_RULE_OUT_FILE},
+      {"no-save", AX_FLAG_BOOL, &o.no_save, NULL, "do not write the final weights"},
       {"sample", AX_FLAG_INT, &c.sample_tokens, "N", "print N generated bytes after training (gpt)", 0, 1e8},
       {"bucket-mb", AX_FLAG_DOUBLE, &c.bucket_mb, "MB", "data parallel: gradient bucket size (default 25)", 0, 65536, AX_RULE_MIN_OPEN},
       {"zero", AX_FLAG_BOOL, &c.zero, NULL, "data parallel: shard the AdamW state across ranks (ZeRO-1; not with fp16)"},
@@ -92,10 +149,10 @@ int ax_cmd_train_lm(int argc, char **argv) {
       {"checkpoint", AX_FLAG_STRING, &c.checkpoint_dir, "DIR", "write DIR/checkpoint.safetensors at the end (and every --checkpoint-every steps)", .rules = AX_RULE_OUT_DIR},
       {"checkpoint-every", AX_FLAG_INT, &c.checkpoint_every, "N", "also checkpoint every N steps (0: only at the end)", 0, BIG},
       {"resume", AX_FLAG_BOOL, &c.resume, NULL, "continue from DIR/checkpoint.safetensors when it exists (any number of ranks)"},
-      {"overwrite", AX_FLAG_BOOL, &overwrite, NULL, "start over, replacing a checkpoint an earlier run left in DIR"},
+      {"overwrite", AX_FLAG_BOOL, &o.overwrite, NULL, "start over, replacing a checkpoint an earlier run left in DIR"},
       {"allow-nonfinite", AX_FLAG_BOOL, &c.allow_nonfinite, NULL,
        "debugging: keep training when the loss becomes inf or NaN (default: stop with an error)"},
-      {"dist-timeout", AX_FLAG_DOUBLE, &dist_timeout, "SECONDS",
+      {"dist-timeout", AX_FLAG_DOUBLE, &o.dist_timeout, "SECONDS",
        "data parallel: end the job when a peer rank has not answered for this long (default 60; AXON_DIST_TIMEOUT)",
        0, 86400, AX_RULE_MIN_OPEN},
       {"stop-after-steps", AX_FLAG_I64, &c.stop_after_steps, "N", "checkpoint and stop after N steps (testing resume)", 1, 1e12},
@@ -104,46 +161,7 @@ int ax_cmd_train_lm(int argc, char **argv) {
                        "Trains a language model on text (bytes) or token shards and reports the validation loss.",
                        flags, (int)(sizeof flags / sizeof *flags), argc, argv);
   if (r != 0) return r > 0 ? 0 : AX_EXIT_USAGE;
-  const char *cmd = "train";
-  if (strncmp(dataset, "text", 4) || (dataset[4] && dataset[4] != ':'))
-    return ax_cli_fail(cmd, AX_EXIT_USAGE, "bad value '%s' for option '--dataset' (text or text:PATH)", dataset);
-  c.data_path = dataset[4] == ':' && dataset[5] ? dataset + 5 : NULL;
-  if (c.data_path && ax_cli_check_in_path(cmd, "dataset", c.data_path, AX_RULE_IN_PATH)) return AX_EXIT_USAGE;
-  bool gpt = !strcmp(c.model, "gpt");
-  if (gpt && n_embd % n_head)
-    return ax_cli_fail(cmd, AX_EXIT_USAGE, "--n-embd %lld is not a multiple of --n-head %lld", (long long)n_embd,
-                       (long long)n_head);
-  static const char *const gpt_only[] = {"n-layer", "n-head", "n-embd", "vocab-size", "sample", NULL};
-  static const char *const lstm_only[] = {"lstm-embed", "lstm-hidden", "lstm-layers", NULL};
-  for (const char *const *f = gpt ? lstm_only : gpt_only; *f; f++)
-    if (ax_cli_given(*f))
-      return ax_cli_fail(cmd, AX_EXIT_USAGE, "--%s does not apply to --model %s", *f, c.model);
-  if (save && no_save) return ax_cli_fail(cmd, AX_EXIT_USAGE, "--save and --no-save contradict each other");
-  if (c.checkpoint_every > 0 && !c.checkpoint_dir)
-    return ax_cli_fail(cmd, AX_EXIT_USAGE, "--checkpoint-every needs --checkpoint DIR");
-  if (c.stop_after_steps > 0 && !c.checkpoint_dir)
-    return ax_cli_fail(cmd, AX_EXIT_USAGE, "--stop-after-steps needs --checkpoint DIR (it checkpoints and stops)");
-  if (c.zero && !strcmp(c.precision, "fp16"))
-    return ax_cli_fail(cmd, AX_EXIT_USAGE, "--zero does not support --precision fp16 (use bf16, which needs no loss "
-                                           "scaler)");
-  if (ax_cli_device(cmd, device, &c.device)) return AX_EXIT_USAGE;
-  c.steps = steps;
-  c.gpt.n_layer = n_layer;
-  c.gpt.n_head = n_head;
-  c.gpt.n_embd = n_embd;
-  c.gpt.block_size = block;
-  uint64_t mem = ax_cli_physical_memory();
-  double need = lm_train_bytes(&c, c.gpt.vocab_size > 0 ? c.gpt.vocab_size : 256);
-  if (c.device.type == AX_DEVICE_CPU && mem > 0 && need > (double)mem)
-    return ax_cli_fail(cmd, AX_EXIT_USAGE, "the model and batch need about %.1f GiB to train, more than this "
-                                           "machine's %.1f GiB of memory (lower --n-layer, --n-embd, --block-size, "
-                                           "--batch-size or the lstm sizes)", need / 1073741824.0,
-                       (double)mem / 1073741824.0);
-  char save_default[64];
-  snprintf(save_default, sizeof save_default, "%s.safetensors", c.model);
-  c.save_path = no_save ? NULL : save ? save : save_default;
-  if (ax_cli_check_outputs(cmd, c.save_path, c.metrics_path, c.checkpoint_dir, c.resume, overwrite, dist_timeout))
-    return AX_EXIT_USAGE;
+  if ((r = lm_check_flags(&c, &o)) != 0 || (r = lm_finish_flags(&c, &o)) != 0) return r;
   char err[1024];
   if (ax_train_lm(&c, NULL, err, sizeof err)) return ax_cli_fail("train", AX_EXIT_RUNTIME, "%s", err);
   return 0;

@@ -15,6 +15,7 @@ typedef struct ax_train_config {
   const char *dataset;   /* fashion-mnist | mnist */
   const char *data_dir;  /* NULL: the dataset's default folder */
   int epochs;
+  int64_t max_steps;     /* > 0: stop after this many optimizer steps (the schedule spans them) */
   int batch_size;
   const char *optimizer; /* sgd | adam | adamw | rmsprop */
   double lr;             /* <= 0: the optimizer's default for this trainer */

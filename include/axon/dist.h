@@ -258,6 +258,17 @@ int ax_zero_state_dict(ax_zero *z, ax_state_dict *sd);
  * 0, or -1 with a reason in err and nothing modified. Not a collective. */
 int ax_zero_load_state_dict(ax_zero *z, const ax_state_dict *sd, char *err, size_t errlen);
 
+/* ZeRO-1 as an ax_optimizer (the arguments of ax_zero_new): ax_optimizer_step is
+ * ax_zero_step, zero_grad drops the whole parameters' grads, the state dicts are
+ * ax_zero_state_dict (collective: every rank calls ax_optimizer_state_dict) and
+ * ax_zero_load_state_dict, and the learning rate and step count are the inner
+ * optimizer's. Code that takes an ax_optimizer needs no branch for it. NULL after an error. */
+ax_optimizer *ax_zero_optimizer_new(ax_tensor *const *params, int n, ax_comm *c,
+                                    ax_optimizer *(*make)(ax_tensor *const *shard, int n_shard, void *ctx), void *ctx,
+                                    const ax_zero_opts *o);
+/* The ZeRO state behind an optimizer from ax_zero_optimizer_new (for its shard and sizes), else NULL. */
+ax_zero *ax_zero_of(ax_optimizer *opt);
+
 #ifdef __cplusplus
 }
 #endif

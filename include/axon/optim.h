@@ -112,6 +112,28 @@ void ax_optimizer_state_dict(ax_optimizer *opt, ax_state_dict *sd);
  * modified on error. */
 int ax_optimizer_load_state_dict(ax_optimizer *opt, const ax_state_dict *sd, char *err, size_t errlen);
 
+/* ---- optimizers of your own: a wrapper whose every call goes to ops ----
+ * For an optimizer that is not one of the update rules above (dist.h's ZeRO-1 wraps one
+ * that steps this rank's shard and gathers the parameters). Each ax_optimizer_* call on the
+ * result calls the matching op with impl; free releases impl. Entries may not be NULL. */
+typedef struct ax_optimizer_ops {
+  const char *name;
+  int (*step)(void *impl);
+  void (*zero_grad)(void *impl);
+  double (*get_lr)(const void *impl);
+  void (*set_lr)(void *impl, double lr);
+  int64_t (*step_count)(const void *impl);
+  int (*num_params)(const void *impl);
+  /* may be collective (ZeRO gathers the state): then every rank calls it */
+  void (*state_dict)(void *impl, ax_state_dict *sd);
+  int (*load_state_dict)(void *impl, const ax_state_dict *sd, char *err, size_t errlen);
+  void (*free)(void *impl);
+} ax_optimizer_ops;
+/* NULL (after reporting) when out of memory; impl is then freed with ops->free. */
+ax_optimizer *ax_optimizer_wrap(const ax_optimizer_ops *ops, void *impl);
+/* impl of a wrapper made with these ops, else NULL */
+void *ax_optimizer_impl(const ax_optimizer *opt, const ax_optimizer_ops *ops);
+
 /* ---- learning-rate schedules ----
  * ax_lr_warmup takes ownership of `then`; freeing the warm-up frees it. NULL after an error. */
 typedef struct ax_lr_schedule ax_lr_schedule;

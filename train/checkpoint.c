@@ -1,6 +1,6 @@
-#define _POSIX_C_SOURCE 200809L /* clock_gettime in tools/util.h under clang -std=c11 */
-/* Training checkpoints shared by the trainers; see tools/checkpoint.h. */
-#include "tools/checkpoint.h"
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
+/* Training checkpoints (include/axon/train.h), and train/'s small shared helpers. */
+#include "axon.h"
 
 #include <errno.h>
 #include <sys/stat.h>
@@ -10,7 +10,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tools/util.h"
+#include <stdarg.h>
+#include <time.h>
+
+#include "train/internal.h"
+
+double ax__train_now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
 
 static void add_prefixed(ax_state_dict *dst, const ax_state_dict *src, const char *prefix) {
   char name[600];
@@ -20,36 +29,15 @@ static void add_prefixed(ax_state_dict *dst, const ax_state_dict *src, const cha
   }
 }
 
-ax_state_dict *ax_tool_ckpt_collect(ax_module *model, ax_optimizer *opt, ax_zero *zero) {
+ax_state_dict *ax_checkpoint_collect(ax_module *model, ax_optimizer *opt) {
   ax_state_dict *m = ax_state_dict_new(), *o = ax_state_dict_new(), *sd = ax_state_dict_new();
   ax_module_state_dict(model, m);
-  if (zero) ax_zero_state_dict(zero, o);
-  else ax_optimizer_state_dict(opt, o);
+  ax_optimizer_state_dict(opt, o);
   add_prefixed(sd, m, "model.");
   add_prefixed(sd, o, "optimizer.");
   ax_state_dict_free(m);
   ax_state_dict_free(o);
   return sd;
-}
-
-int ax_tool_ckpt_begin(const char *dir, ax_module *model, ax_optimizer *opt, ax_zero *zero, ax_state_dict **out,
-                       char *err, size_t errlen) {
-  /* every rank holds the same parameters and (unsharded) optimizer state: rank 0 writes
-   * for all; a ZeRO state is gathered first, by every rank */
-  *out = NULL;
-  bool writer = ax_comm_rank(ax_comm_world()) == 0;
-  if (!writer && !zero) return 0;
-  ax_state_dict *sd = ax_tool_ckpt_collect(model, opt, zero);
-  if (!writer) {
-    ax_state_dict_free(sd);
-    return 0;
-  }
-  if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
-    ax_state_dict_free(sd);
-    return ax_tool_fail(err, errlen, "cannot create checkpoint folder %s: %s", dir, strerror(errno));
-  }
-  *out = sd;
-  return 0;
 }
 
 /* the entries of sd named prefix + x, as x */
@@ -73,7 +61,7 @@ static int check_finite(const ax_state_dict *sd, const char *path, char *err, si
     if (n > cap) {
       double *q = realloc(v, n * sizeof *v);
       if (!q) {
-        rc = ax_tool_fail(err, errlen, "%s: out of memory checking tensor %s", path, ax_state_dict_name(sd, i));
+        rc = ax__fail(err, errlen, "%s: out of memory checking tensor %s", path, ax_state_dict_name(sd, i));
         break;
       }
       v = q;
@@ -82,19 +70,19 @@ static int check_finite(const ax_state_dict *sd, const char *path, char *err, si
     ax_scope_begin();
     ax_tensor *h = ax_cast(ax_to(t, AX_CPU), AX_F64);
     if (!h || ax_to_data(h, v, n * sizeof *v) != 0)
-      rc = ax_tool_fail(err, errlen, "%s: cannot read tensor %s: %s", path, ax_state_dict_name(sd, i), ax_last_error());
+      rc = ax__fail(err, errlen, "%s: cannot read tensor %s: %s", path, ax_state_dict_name(sd, i), ax_last_error());
     ax_scope_end();
     for (size_t k = 0; k < n && rc == 0; k++)
       if (!isfinite(v[k]))
-        rc = ax_tool_fail(err, errlen, "%s: tensor %s holds %s at element %zu: the run that wrote it had diverged, "
+        rc = ax__fail(err, errlen, "%s: tensor %s holds %s at element %zu: the run that wrote it had diverged, "
                           "or the file is corrupt", path, ax_state_dict_name(sd, i), isnan(v[k]) ? "NaN" : v[k] > 0 ? "inf" : "-inf", k);
   }
   free(v);
   return rc;
 }
 
-int ax_tool_ckpt_restore(const ax_state_dict *sd, ax_module *model, ax_optimizer *opt, ax_zero *zero, const char *path,
-                         char *err, size_t errlen) {
+int ax_checkpoint_restore(const ax_state_dict *sd, ax_module *model, ax_optimizer *opt, const char *path, char *err,
+                          size_t errlen) {
   if (check_finite(sd, path, err, errlen)) return -1;
   ax_state_dict *m = ax_state_dict_new(), *o = ax_state_dict_new();
   split_prefixed(sd, "model.", m);
@@ -102,58 +90,58 @@ int ax_tool_ckpt_restore(const ax_state_dict *sd, ax_module *model, ax_optimizer
   char e[512];
   int rc = 0;
   if (ax_module_load_state_dict(model, m, true, e, sizeof e) != 0 ||
-      (zero ? ax_zero_load_state_dict(zero, o, e, sizeof e) : ax_optimizer_load_state_dict(opt, o, e, sizeof e)) != 0)
-    rc = ax_tool_fail(err, errlen, "%s: %s", path, e);
+      ax_optimizer_load_state_dict(opt, o, e, sizeof e) != 0)
+    rc = ax__fail(err, errlen, "%s: %s", path, e);
   ax_state_dict_free(m);
   ax_state_dict_free(o);
   return rc;
 }
 
-int ax_tool_meta_i64(const ax_state_dict *sd, const char *key, int64_t lo, int64_t hi, int64_t *v, const char *path,
-                     char *err, size_t n) {
+int ax_checkpoint_meta_i64(const ax_state_dict *sd, const char *key, int64_t lo, int64_t hi, int64_t *v,
+                           const char *path, char *err, size_t n) {
   const char *s = ax_state_dict_meta(sd, key);
   char *end;
-  if (!s || !*s) return ax_tool_fail(err, n, "%s: not an axon training checkpoint (no %s)", path, key);
+  if (!s || !*s) return ax__fail(err, n, "%s: not an axon training checkpoint (no %s)", path, key);
   errno = 0;
   long long x = strtoll(s, &end, 10);
-  if (errno || *end) return ax_tool_fail(err, n, "%s: bad %s '%s' (not a whole number)", path, key, s);
+  if (errno || *end) return ax__fail(err, n, "%s: bad %s '%s' (not a whole number)", path, key, s);
   if (x < lo || x > hi)
-    return ax_tool_fail(err, n, "%s: %s %lld is out of range (%" PRId64 " to %" PRId64 ")", path, key, x, lo, hi);
+    return ax__fail(err, n, "%s: %s %lld is out of range (%" PRId64 " to %" PRId64 ")", path, key, x, lo, hi);
   *v = x;
   return 0;
 }
 
-int ax_tool_meta_u64(const ax_state_dict *sd, const char *key, uint64_t *v, const char *path, char *err, size_t n) {
+int ax_checkpoint_meta_u64(const ax_state_dict *sd, const char *key, uint64_t *v, const char *path, char *err, size_t n) {
   const char *s = ax_state_dict_meta(sd, key);
   char *end;
-  if (!s || !*s) return ax_tool_fail(err, n, "%s: not an axon training checkpoint (no %s)", path, key);
+  if (!s || !*s) return ax__fail(err, n, "%s: not an axon training checkpoint (no %s)", path, key);
   errno = 0;
   unsigned long long x = strtoull(s, &end, 10);
   if (errno || *end || *s < '0' || *s > '9')
-    return ax_tool_fail(err, n, "%s: bad %s '%s' (not a whole number from 0 to 2^64-1)", path, key, s);
+    return ax__fail(err, n, "%s: bad %s '%s' (not a whole number from 0 to 2^64-1)", path, key, s);
   *v = x;
   return 0;
 }
 
-int ax_tool_meta_f64(const ax_state_dict *sd, const char *key, double lo, double hi, double *v, const char *path,
+int ax_checkpoint_meta_f64(const ax_state_dict *sd, const char *key, double lo, double hi, double *v, const char *path,
                      char *err, size_t n) {
   const char *s = ax_state_dict_meta(sd, key);
   char *end;
-  if (!s || !*s) return ax_tool_fail(err, n, "%s: not an axon training checkpoint (no %s)", path, key);
+  if (!s || !*s) return ax__fail(err, n, "%s: not an axon training checkpoint (no %s)", path, key);
   double x = strtod(s, &end);
-  if (*end) return ax_tool_fail(err, n, "%s: bad %s '%s' (not a number)", path, key, s);
-  if (!(x >= lo && x <= hi)) return ax_tool_fail(err, n, "%s: %s %s is out of range (%g to %g)", path, key, s, lo, hi);
+  if (*end) return ax__fail(err, n, "%s: bad %s '%s' (not a number)", path, key, s);
+  if (!(x >= lo && x <= hi)) return ax__fail(err, n, "%s: %s %s is out of range (%g to %g)", path, key, s, lo, hi);
   *v = x;
   return 0;
 }
 
-int ax_tool_meta_set_u64(ax_state_dict *sd, const char *key, uint64_t v) {
+int ax_checkpoint_meta_set_u64(ax_state_dict *sd, const char *key, uint64_t v) {
   char buf[32];
   snprintf(buf, sizeof buf, "%" PRIu64, v);
   return ax_state_dict_set_meta(sd, key, buf);
 }
 
-int ax_tool_meta_set_i64(ax_state_dict *sd, const char *key, int64_t v) {
+int ax_checkpoint_meta_set_i64(ax_state_dict *sd, const char *key, int64_t v) {
   char buf[32];
   snprintf(buf, sizeof buf, "%" PRId64, v);
   return ax_state_dict_set_meta(sd, key, buf);

@@ -1,0 +1,13 @@
+/* See tools/train_common.h. */
+#include "tools/train_common.h"
+
+void ax_tool_describe_parallel(FILE *log, ax_trainer *t, ax_comm *comm, const char *optimizer, const char *per_rank) {
+  int world = ax_comm_size(comm);
+  if (ax_trainer_ddp(t))
+    fprintf(log, "data parallel: %d ranks (%s), %s\n", world, ax_comm_backend_name(comm), per_rank);
+  ax_zero *zero = ax_zero_of(ax_trainer_optimizer(t));
+  if (zero)
+    fprintf(log, "ZeRO-1: %s state sharded over %d rank%s: %.3f MB per rank (unsharded %.3f MB)\n", optimizer, world,
+            world == 1 ? "" : "s", (double)ax_zero_state_bytes(zero) / 1048576.0,
+            (double)ax_zero_full_state_bytes(zero) / 1048576.0);
+}

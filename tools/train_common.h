@@ -1,0 +1,37 @@
+/* What `axon train`'s two front ends (tools/trainer.c for the classifiers, tools/train_lm.c
+ * for the language models) hand the training engine (include/axon/train.h) the same way. */
+#ifndef AXON_TOOLS_TRAIN_COMMON_H
+#define AXON_TOOLS_TRAIN_COMMON_H
+
+#include <stdio.h>
+
+#include "axon.h"
+
+/* The fields ax_train_config and ax_lm_config share, by name, into the engine's config e
+ * (a macro: the two configs are different types with the same field names). */
+#define AX_TOOL_ENGINE_COMMON(e, c)                              \
+  do {                                                           \
+    (e).model_name = (c)->model;                                 \
+    (e).device = (c)->device;                                    \
+    (e).seed = (c)->seed;                                        \
+    (e).batch_size = (c)->batch_size;                            \
+    (e).clip_norm = (c)->clip_norm;                              \
+    (e).allow_nonfinite = (c)->allow_nonfinite;                  \
+    (e).zero = (c)->zero;                                        \
+    (e).ddp = (c)->force_ddp;                                    \
+    (e).bucket_mb = (c)->bucket_mb;                              \
+    (e).metrics_path = (c)->metrics_path;                        \
+    (e).checkpoint_dir = (c)->checkpoint_dir;                    \
+    (e).checkpoint_every = (c)->checkpoint_every;                \
+    (e).resume = (c)->resume && (c)->checkpoint_dir;             \
+    (e).stop_after_steps = (c)->stop_after_steps;                \
+    (e).poison_step = (c)->poison_step;                          \
+    (e).step_losses = (c)->step_losses;                          \
+    (e).max_step_losses = (c)->max_step_losses;                  \
+  } while (0)
+
+/* The start-up lines about data parallelism: DDP (what each rank takes, `unit` per rank
+ * per step) and ZeRO-1 (the per-rank optimizer state), when the trainer uses them. */
+void ax_tool_describe_parallel(FILE *log, ax_trainer *t, ax_comm *comm, const char *optimizer, const char *per_rank);
+
+#endif
