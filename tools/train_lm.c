@@ -372,5 +372,5 @@ int ax__lm_checkpoint_io(const ax_lm_config *c, ax_module *m, ax_optimizer *opt,
   ax_trainer_config e = lm_engine_config(&r);
   e.opt = opt;
   ax_trainer_state st = {.step = 7, .best_loss = INFINITY};
-  return ax__trainer_checkpoint_io(&e, scaler, &st, save, err, errlen);
+  return ax_trainer_checkpoint_io(&e, scaler, &st, save, err, errlen);
 }

@@ -379,5 +379,5 @@ int ax__train_checkpoint_io(const ax_train_config *c, ax_module *model, ax_optim
   e.opt = opt;
   e.epochs = c->epochs > 0 ? c->epochs : 1;
   ax_trainer_state st = {.epoch = 1, .batch = 3, .step = 12, .best_loss = INFINITY, .loss_sum = 4.5, .loss_count = 3};
-  return ax__trainer_checkpoint_io(&e, NULL, &st, save, err, errlen);
+  return ax_trainer_checkpoint_io(&e, NULL, &st, save, err, errlen);
 }

@@ -570,7 +570,7 @@ int ax_trainer_run(ax_trainer *t, char *err, size_t errlen) {
 
 /* The checkpoint code alone, for the fuzzers and their seed corpus (tools' ax__*_checkpoint_io):
  * writes or reads c's checkpoint of c->model and c->opt (scaler: fp16's, or NULL) at state st. */
-int ax__trainer_checkpoint_io(const ax_trainer_config *c, ax_loss_scaler *scaler, ax_trainer_state *st, bool save,
+int ax_trainer_checkpoint_io(const ax_trainer_config *c, ax_loss_scaler *scaler, ax_trainer_state *st, bool save,
                               char *err, size_t errlen) {
   ax_trainer t;
   memset(&t, 0, sizeof t);

@@ -225,6 +225,11 @@ void ax_trainer_last_eval(const ax_trainer *t, ax_eval_result *val, ax_eval_resu
 /* Writes / reads the checkpoint now (every rank calls save: a ZeRO state is gathered). */
 int ax_trainer_save_checkpoint(ax_trainer *t, char *err, size_t errlen);
 int ax_trainer_load_checkpoint(ax_trainer *t, char *err, size_t errlen);
+/* The same checkpoint code without a trainer (tools that save or load outside a run, the
+ * fuzzers): save writes c's checkpoint of c->model and c->opt at *st; load reads it into
+ * them and *st. 0, or -1 with a reason. */
+int ax_trainer_checkpoint_io(const ax_trainer_config *c, ax_loss_scaler *scaler, ax_trainer_state *st, bool save,
+                             char *err, size_t errlen);
 
 /* ---- image classification data (what `axon train --model cnn` trains on) ---- */
 
