@@ -55,6 +55,9 @@ typedef enum ax_binary_op {
 
 typedef enum ax_reduce_op { AX_REDUCE_SUM, AX_REDUCE_MAX, AX_REDUCE_MIN, AX_NUM_REDUCE } ax_reduce_op;
 
+/* Scans along one dim (kernels/cpu/scan.c, kernels/cuda/scan.cu). */
+typedef enum ax_scan_op { AX_SCAN_SUM, AX_SCAN_PROD, AX_SCAN_MAX, AX_SCAN_LOGSUMEXP, AX_NUM_SCAN } ax_scan_op;
+
 typedef enum ax_random_dist { AX_RANDOM_UNIFORM, AX_RANDOM_NORMAL } ax_random_dist;
 
 /* Row-major batched GEMM: C = alpha * op(A) op(B) + beta * C, with
@@ -161,6 +164,10 @@ typedef struct ax_backend {
   void (*reduce)(int op, ax_kt *out, const ax_kt *in);
   /* values (may be NULL) and i64 indices of the max/min along dim; out dims have size 1 at dim */
   void (*arg_reduce)(int op, ax_kt *values, ax_kt *indices, const ax_kt *in, int dim);
+  /* inclusive scan (ax_scan_op) of float `in` along dim into out (in's shape and dtype); reverse = 1
+   * scans from the end (suffix scan); MAX also writes i64 indices (may be NULL otherwise): the
+   * position of the running max, the later one on ties, the first NaN once one is seen. 0 = ok */
+  int (*scan)(int op, ax_kt *out, ax_kt *indices, const ax_kt *in, int dim, int reverse);
 
   /* softmax over the last dim of a contiguous [rows, cols] view (log: log_softmax) */
   void (*softmax)(ax_kt *out, const ax_kt *in, int log);

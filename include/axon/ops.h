@@ -132,6 +132,17 @@ ax_tensor *ax_std(ax_tensor *x, int ndims, const int *dims, bool unbiased, bool 
 ax_tensor *ax_logsumexp(ax_tensor *x, int ndims, const int *dims, bool keepdim);
 ax_tensor *ax_norm(ax_tensor *x, double p, int ndims, const int *dims, bool keepdim); /* p-norm, p > 0 or INFINITY */
 
+/* ---- scans along one dim (dim may be negative; x is float; the result has x's shape) ---- */
+/* y[..., i, ...] = x[..., 0, ...] + ... + x[..., i, ...] (torch.cumsum) */
+ax_tensor *ax_cumsum(ax_tensor *x, int dim);
+/* running product (torch.cumprod); the gradient is exact where x has zeros (PyTorch's rule) */
+ax_tensor *ax_cumprod(ax_tensor *x, int dim);
+/* running max (torch.cummax); *indices (i64, x's shape; may be NULL) receives where each max is:
+ * the later position on ties, the first NaN once one is seen (NaN then propagates) */
+ax_tensor *ax_cummax(ax_tensor *x, int dim, ax_tensor **indices);
+/* y[..., i, ...] = log(sum_{j <= i} exp(x[..., j, ...])), without overflow (torch.logcumsumexp) */
+ax_tensor *ax_logcumsumexp(ax_tensor *x, int dim);
+
 /* ---- linear algebra ---- */
 /* torch.matmul semantics: 1-D x 1-D dot, 2-D GEMM, batched with broadcast batch dims. */
 ax_tensor *ax_matmul(ax_tensor *a, ax_tensor *b);

@@ -35,6 +35,7 @@ const ax_backend ax_cpu_backend = {
     .where = ax_cpu_where,
     .reduce = ax_cpu_reduce,
     .arg_reduce = ax_cpu_arg_reduce,
+    .scan = ax_cpu_scan,
     .softmax = ax_cpu_softmax,
     .softmax_backward = ax_cpu_softmax_backward,
     .gemm = ax_cpu_gemm,

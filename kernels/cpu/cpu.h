@@ -30,6 +30,7 @@ void ax_cpu_where(ax_kt *out, const ax_kt *cond, const ax_kt *a, const ax_kt *b)
 /* reduce.c */
 void ax_cpu_reduce(int op, ax_kt *out, const ax_kt *in);
 void ax_cpu_arg_reduce(int op, ax_kt *values, ax_kt *indices, const ax_kt *in, int dim);
+int ax_cpu_scan(int op, ax_kt *out, ax_kt *indices, const ax_kt *in, int dim, int reverse); /* scan.c */
 
 /* softmax.c */
 void ax_cpu_softmax(ax_kt *out, const ax_kt *in, int log);

@@ -21,6 +21,7 @@ static ax_backend make_cuda_backend(void) {
   b.where = ax_cuda_where;
   b.reduce = ax_cuda_reduce;
   b.arg_reduce = ax_cuda_arg_reduce;
+  b.scan = ax_cuda_scan;
   b.softmax = ax_cuda_softmax;
   b.softmax_backward = ax_cuda_softmax_backward;
   b.gemm = ax_cuda_gemm;

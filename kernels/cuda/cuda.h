@@ -27,6 +27,7 @@ void ax_cuda_where(ax_kt *out, const ax_kt *cond, const ax_kt *a, const ax_kt *b
 /* reduce.cu */
 void ax_cuda_reduce(int op, ax_kt *out, const ax_kt *in);
 void ax_cuda_arg_reduce(int op, ax_kt *values, ax_kt *indices, const ax_kt *in, int dim);
+int ax_cuda_scan(int op, ax_kt *out, ax_kt *indices, const ax_kt *in, int dim, int reverse); /* scan.cu */
 
 /* softmax.cu */
 void ax_cuda_softmax(ax_kt *out, const ax_kt *in, int log);
