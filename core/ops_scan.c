@@ -81,8 +81,8 @@ static ax_tensor *scan_impl(const char *op, int kop, ax_tensor *x, int dim, int 
   ax_tensor *idx = kop == AX_SCAN_MAX ? ax__new(op, AX_I64, x->device, x->ndim, x->shape) : NULL;
   if (!y || (kop == AX_SCAN_MAX && !idx)) return NULL;
   ax_kt ky = ax__kt(y), kx = ax__kt(x), ki = idx ? ax__kt(idx) : (ax_kt){0};
-  if (be->scan(kop, &ky, idx ? &ki : NULL, &kx, d, reverse) != 0) {
-    ax_error("%s: the %s backend's scan kernel failed (input %s, dim %d)", op, be->name, ax__shp(x), dim);
+  if (be->scan(kop, &ky, idx ? &ki : NULL, &kx, d, reverse) != AX_K_OK) {
+    ax_error("%s: %s kernel failed: %s (input %s, dim %d)", op, be->name, be->last_error(), ax__shp(x), dim);
     return NULL;
   }
   if (indices) *indices = idx;

@@ -99,21 +99,23 @@ static void tile_gemm(int dtype, int trans_a, int trans_b, int64_t m, int64_t n,
 #undef UNIFORM
 #undef AX_ATTN_BODY
 
-void ax_cpu_attention(ax_kt *out, ax_kt *lse, const ax_kt *q, const ax_kt *k, const ax_kt *v, const ax_kt *mask,
+ax_kstatus ax_cpu_attention(ax_kt *out, ax_kt *lse, const ax_kt *q, const ax_kt *k, const ax_kt *v, const ax_kt *mask,
                       const ax_attn_params *p) {
   if (q->dtype == AX_F64)
     attention_f64(out, lse, q, k, v, mask, p);
   else
     attention_f32(out, lse, q, k, v, mask, p);
+  return AX_K_OK;
 }
 
-void ax_cpu_attention_backward(ax_kt *gq, ax_kt *gk, ax_kt *gv, const ax_kt *gout, const ax_kt *q, const ax_kt *k,
+ax_kstatus ax_cpu_attention_backward(ax_kt *gq, ax_kt *gk, ax_kt *gv, const ax_kt *gout, const ax_kt *q, const ax_kt *k,
                                const ax_kt *v, const ax_kt *out, const ax_kt *lse, const ax_kt *mask,
                                const ax_attn_params *p) {
   if (q->dtype == AX_F64)
     attention_backward_f64(gq, gk, gv, gout, q, k, v, out, lse, mask, p);
   else
     attention_backward_f32(gq, gk, gv, gout, q, k, v, out, lse, mask, p);
+  return AX_K_OK;
 }
 
 #else /* AX_ATTN_BODY: one element type T */

@@ -99,28 +99,31 @@ enum { PASS_FORWARD, PASS_INPUT, PASS_WEIGHT };
 #undef AX_CONV_DTYPE
 #undef AX_CONV_BODY
 
-void ax_cpu_conv2d(ax_kt *y, const ax_kt *x, const ax_kt *w, const ax_kt *bias, const ax_conv_params *p) {
+ax_kstatus ax_cpu_conv2d(ax_kt *y, const ax_kt *x, const ax_kt *w, const ax_kt *bias, const ax_conv_params *p) {
   switch (y->dtype) {
   case AX_F32: conv_forward_f32(y->data, x->data, w->data, bias ? bias->data : NULL, p); break;
   case AX_F64: conv_forward_f64(y->data, x->data, w->data, bias ? bias->data : NULL, p); break;
   default: abort(); /* the op layer only sends f32 / f64 */
   }
+  return AX_K_OK;
 }
 
-void ax_cpu_conv2d_backward_input(ax_kt *gx, const ax_kt *gy, const ax_kt *w, const ax_conv_params *p) {
+ax_kstatus ax_cpu_conv2d_backward_input(ax_kt *gx, const ax_kt *gy, const ax_kt *w, const ax_conv_params *p) {
   switch (gx->dtype) {
   case AX_F32: conv_backward_input_f32(gx->data, gy->data, w->data, p); break;
   case AX_F64: conv_backward_input_f64(gx->data, gy->data, w->data, p); break;
   default: abort();
   }
+  return AX_K_OK;
 }
 
-void ax_cpu_conv2d_backward_weight(ax_kt *gw, const ax_kt *gy, const ax_kt *x, const ax_conv_params *p) {
+ax_kstatus ax_cpu_conv2d_backward_weight(ax_kt *gw, const ax_kt *gy, const ax_kt *x, const ax_conv_params *p) {
   switch (gw->dtype) {
   case AX_F32: conv_backward_weight_f32(gw->data, gy->data, x->data, p); break;
   case AX_F64: conv_backward_weight_f64(gw->data, gy->data, x->data, p); break;
   default: abort();
   }
+  return AX_K_OK;
 }
 
 #else /* AX_CONV_BODY: one element type T */

@@ -71,12 +71,13 @@ static void copy_cast_segment(void *vctx, int64_t n, char **p, const int64_t *s)
   }
 }
 
-void ax_cpu_copy(ax_kt *dst, const ax_kt *src) {
+ax_kstatus ax_cpu_copy(ax_kt *dst, const ax_kt *src) {
   const ax_kt *ops[2] = {dst, src};
   ax_iter it;
   ax_iter_init(&it, 2, ops);
   copy_ctx c = {dst->dtype, src->dtype};
   ax_iter_run(&it, dst->dtype == src->dtype ? copy_same_segment : copy_cast_segment, &c);
+  return AX_K_OK;
 }
 
 typedef struct { int dtype; double value; } fill_ctx;
@@ -97,24 +98,26 @@ static void fill_segment(void *vctx, int64_t n, char **p, const int64_t *s) {
   }
 }
 
-void ax_cpu_fill(ax_kt *out, double value) {
+ax_kstatus ax_cpu_fill(ax_kt *out, double value) {
   const ax_kt *ops[1] = {out};
   ax_iter it;
   ax_iter_init(&it, 1, ops);
   fill_ctx c = {out->dtype, value};
   ax_iter_run(&it, fill_segment, &c);
+  return AX_K_OK;
 }
 
-void ax_cpu_arange(ax_kt *out, double start, double step) {
+ax_kstatus ax_cpu_arange(ax_kt *out, double start, double step) {
   int64_t n = out->ndim ? out->shape[0] : 1;
   size_t es = ax_iter_elem_size(out->dtype);
   for (int64_t i = 0; i < n; i++) ax_cpu_store((char *)out->data + i * out->strides[0] * (int64_t)es, out->dtype, start + (double)i * step);
+  return AX_K_OK;
 }
 
 /* Element i: Philox(counter = (i, offset), key = seed). Uniform uses the
  * first word (f32) or first two words (f64); normal uses Box-Muller on the
  * first two words (f32) or the four words (f64). The CUDA kernel does the same. */
-void ax_cpu_random(ax_kt *out, int dist, double a, double b, uint64_t seed, uint64_t offset) {
+ax_kstatus ax_cpu_random(ax_kt *out, int dist, double a, double b, uint64_t seed, uint64_t offset) {
   int64_t n = 1;
   for (int d = 0; d < out->ndim; d++) n *= out->shape[d];
   int dt = out->dtype;
@@ -143,4 +146,5 @@ void ax_cpu_random(ax_kt *out, int dist, double a, double b, uint64_t seed, uint
     }
     ax_cpu_store(base + i * (int64_t)es, dt, v);
   }
+  return AX_K_OK;
 }

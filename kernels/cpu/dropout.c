@@ -28,7 +28,7 @@
 #define U_F32 ax_uint_to_unit_float(r.v[0])
 #define U_F64 ax_uint2_to_unit_double(r.v[0], r.v[1])
 
-void ax_cpu_dropout(ax_kt *out, const ax_kt *in, double p, uint64_t seed, uint64_t offset) {
+ax_kstatus ax_cpu_dropout(ax_kt *out, const ax_kt *in, double p, uint64_t seed, uint64_t offset) {
   int64_t n = 1;
   for (int d = 0; d < out->ndim; d++) n *= out->shape[d];
   switch (out->dtype) {
@@ -37,4 +37,5 @@ void ax_cpu_dropout(ax_kt *out, const ax_kt *in, double p, uint64_t seed, uint64
     case AX_F16: DROPOUT_LOOP(uint16_t, float, ax_f16_to_f32, ax_f32_to_f16, U_F32); break;
     default: DROPOUT_LOOP(float, float, ID, TO_F32, U_F32); break;
   }
+  return AX_K_OK;
 }

@@ -397,7 +397,7 @@ static void run(int nops, const ax_kt *const *ops, ax_segment_fn fn, ew_ctx *c) 
   ax_iter_run(&it, fn, c);
 }
 
-void ax_cpu_unary(int op, ax_kt *out, const ax_kt *x, double alpha, double beta) {
+ax_kstatus ax_cpu_unary(int op, ax_kt *out, const ax_kt *x, double alpha, double beta) {
   ew_ctx c = {op, x->dtype, out->dtype, alpha, beta};
   ax_segment_fn fn;
   switch (x->dtype) {
@@ -410,17 +410,19 @@ void ax_cpu_unary(int op, ax_kt *out, const ax_kt *x, double alpha, double beta)
   }
   const ax_kt *ops[2] = {out, x};
   run(2, ops, fn, &c);
+  return AX_K_OK;
 }
 
-void ax_cpu_unary_backward(int op, ax_kt *gx, const ax_kt *gy, const ax_kt *x, const ax_kt *y, double alpha,
+ax_kstatus ax_cpu_unary_backward(int op, ax_kt *gx, const ax_kt *gy, const ax_kt *x, const ax_kt *y, double alpha,
                            double beta) {
   ew_ctx c = {op, x->dtype, gx->dtype, alpha, beta};
   ax_segment_fn fn = x->dtype == AX_F32 ? unary_backward_f32 : x->dtype == AX_F64 ? unary_backward_f64 : unary_backward_generic;
   const ax_kt *ops[4] = {gx, gy, x, y ? y : x}; /* ops whose derivative ignores y may get none */
   run(4, ops, fn, &c);
+  return AX_K_OK;
 }
 
-void ax_cpu_binary(int op, ax_kt *out, const ax_kt *a, const ax_kt *b) {
+ax_kstatus ax_cpu_binary(int op, ax_kt *out, const ax_kt *a, const ax_kt *b) {
   ew_ctx c = {op, a->dtype, out->dtype, 0, 0};
   ax_segment_fn fn;
   switch (a->dtype) {
@@ -434,6 +436,7 @@ void ax_cpu_binary(int op, ax_kt *out, const ax_kt *a, const ax_kt *b) {
   }
   const ax_kt *ops[3] = {out, a, b};
   run(3, ops, fn, &c);
+  return AX_K_OK;
 }
 
 /* where: a select of raw bits, so one loop per element size serves every dtype. */
@@ -460,8 +463,9 @@ static void where_segment(void *vc, int64_t n, char **p, const int64_t *s) {
   }
 }
 
-void ax_cpu_where(ax_kt *out, const ax_kt *cond, const ax_kt *a, const ax_kt *b) {
+ax_kstatus ax_cpu_where(ax_kt *out, const ax_kt *cond, const ax_kt *a, const ax_kt *b) {
   ew_ctx c = {0, out->dtype, out->dtype, 0, 0};
   const ax_kt *ops[4] = {out, cond, a, b};
   run(4, ops, where_segment, &c);
+  return AX_K_OK;
 }

@@ -219,8 +219,8 @@ static int next_row_block(row_schedule *s, int64_t *ic, int64_t *mc) {
 #undef AX_GEMM_CONVERT
 #undef AX_GEMM_BODY
 
-void ax_cpu_gemm(const ax_gemm_args *args) {
-  if (args->m <= 0 || args->n <= 0 || args->batch <= 0) return;
+ax_kstatus ax_cpu_gemm(const ax_gemm_args *args) {
+  if (args->m <= 0 || args->n <= 0 || args->batch <= 0) return AX_K_OK;
   switch (args->dtype) {
   case AX_F32: gemm_f32(args); break;
   case AX_F64: gemm_f64(args); break;
@@ -228,6 +228,7 @@ void ax_cpu_gemm(const ax_gemm_args *args) {
   case AX_F16: gemm_f16(args); break;
   default: abort(); /* the op layer only sends floating types it has a kernel for */
   }
+  return AX_K_OK;
 }
 
 #else /* AX_GEMM_BODY: one element type T */

@@ -164,18 +164,27 @@ static index_job make_job(int write, int dim, const ax_kt *direct, const ax_kt *
   return job;
 }
 
-void ax_cpu_index_select(ax_kt *out, const ax_kt *in, int dim, const ax_kt *index) {
+ax_kstatus ax_cpu_index_select(ax_kt *out, const ax_kt *in, int dim, const ax_kt *index) {
   run_index_job(make_job(0, dim, out, in, index, 0), out, in, index, out->shape, out->ndim, dim);
+  return AX_K_OK;
 }
 
-void ax_cpu_index_add(ax_kt *out, int dim, const ax_kt *index, const ax_kt *src) {
+/* ax_embedding's lookup: index_select along dim 0 (the op layer has checked the indices) */
+ax_kstatus ax_cpu_embedding(ax_kt *out, const ax_kt *weight, const ax_kt *index) {
+  return ax_cpu_index_select(out, weight, 0, index);
+}
+
+ax_kstatus ax_cpu_index_add(ax_kt *out, int dim, const ax_kt *index, const ax_kt *src) {
   run_index_job(make_job(1, dim, src, out, index, 0), src, out, index, src->shape, src->ndim, dim);
+  return AX_K_OK;
 }
 
-void ax_cpu_gather(ax_kt *out, const ax_kt *in, int dim, const ax_kt *index) {
+ax_kstatus ax_cpu_gather(ax_kt *out, const ax_kt *in, int dim, const ax_kt *index) {
   run_index_job(make_job(0, dim, out, in, index, 1), out, in, index, index->shape, index->ndim, dim);
+  return AX_K_OK;
 }
 
-void ax_cpu_scatter_add(ax_kt *out, int dim, const ax_kt *index, const ax_kt *src) {
+ax_kstatus ax_cpu_scatter_add(ax_kt *out, int dim, const ax_kt *index, const ax_kt *src) {
   run_index_job(make_job(1, dim, src, out, index, 1), src, out, index, index->shape, index->ndim, dim);
+  return AX_K_OK;
 }

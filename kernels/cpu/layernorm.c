@@ -149,7 +149,7 @@ static int threads_for(int64_t rows, int64_t numel) {
   return rows < nt ? (int)(rows > 0 ? rows : 1) : nt;
 }
 
-void ax_cpu_layer_norm(ax_kt *y, ax_kt *mean, ax_kt *rstd, const ax_kt *x, const ax_kt *weight, const ax_kt *bias,
+ax_kstatus ax_cpu_layer_norm(ax_kt *y, ax_kt *mean, ax_kt *rstd, const ax_kt *x, const ax_kt *weight, const ax_kt *bias,
                        double eps, int rms) {
   int64_t cols = x->shape[x->ndim - 1], rows = cols ? 1 : 0;
   for (int d = 0; d < x->ndim - 1; d++) rows *= x->shape[d];
@@ -160,7 +160,7 @@ void ax_cpu_layer_norm(ax_kt *y, ax_kt *mean, ax_kt *rstd, const ax_kt *x, const
       if (mean) stat_set(mean, r, 0.0);
       stat_set(rstd, r, 1.0 / sqrt(eps));
     }
-    return;
+    return AX_K_OK;
   }
   ln_row_fn f = type_of(x->dtype).row;
   void *w = acc_vector(weight, cols, x->dtype, 1.0), *b = acc_vector(bias, cols, x->dtype, 0.0);
@@ -177,6 +177,7 @@ void ax_cpu_layer_norm(ax_kt *y, ax_kt *mean, ax_kt *rstd, const ax_kt *x, const
   }
   free(w);
   free(b);
+  return AX_K_OK;
 }
 
 /* Writes a [cols] column sum (double) into v of any float dtype and stride. */
@@ -185,7 +186,7 @@ static void store_vector(ax_kt *v, const double *s, int64_t n) {
   for (int64_t i = 0; i < n; i++) ax_cpu_store((char *)v->data + i * v->strides[0] * (int64_t)es, v->dtype, s[i]);
 }
 
-void ax_cpu_layer_norm_backward(ax_kt *gx, ax_kt *gweight, ax_kt *gbias, const ax_kt *gy, const ax_kt *x,
+ax_kstatus ax_cpu_layer_norm_backward(ax_kt *gx, ax_kt *gweight, ax_kt *gbias, const ax_kt *gy, const ax_kt *x,
                                 const ax_kt *mean, const ax_kt *rstd, const ax_kt *weight, int rms) {
   int64_t cols = x->shape[x->ndim - 1], rows = 1;
   for (int d = 0; d < x->ndim - 1; d++) rows *= x->shape[d];
@@ -215,6 +216,7 @@ void ax_cpu_layer_norm_backward(ax_kt *gx, ax_kt *gweight, ax_kt *gbias, const a
   if (gbias) store_vector(gbias, part + width, cols);
   free(part);
   free(w);
+  return AX_K_OK;
 }
 
 /* ---------------- embedding backward ---------------- */
@@ -247,7 +249,7 @@ EMB_SUM(uint16_t, float, LOAD_F16, STORE_F16, f16)
 
 typedef void (*emb_sum_fn)(void *out, const void *gy, int64_t c, const int64_t *pos, int64_t count, float *buf);
 
-void ax_cpu_embedding_backward(ax_kt *gweight, const ax_kt *index, const ax_kt *gy) {
+ax_kstatus ax_cpu_embedding_backward(ax_kt *gweight, const ax_kt *index, const ax_kt *gy) {
   int64_t v_count = gweight->shape[0], c = gweight->shape[1], n = index->ndim ? index->shape[0] : 1;
   emb_sum_fn f = gweight->dtype == AX_F64 ? emb_sum_f64
                  : gweight->dtype == AX_BF16 ? emb_sum_bf16
@@ -271,4 +273,5 @@ void ax_cpu_embedding_backward(ax_kt *gweight, const ax_kt *index, const ax_kt *
   }
   free(start);
   free(pos);
+  return AX_K_OK;
 }

@@ -94,7 +94,7 @@ static bool parallel_rows(int64_t rows, int64_t cols) {
   return rows > 1 && rows * cols >= AX_CPU_PARALLEL_MIN && !omp_in_parallel();
 }
 
-void ax_cpu_cross_entropy(ax_kt *loss, ax_kt *lse, const ax_kt *logits, const ax_kt *target, int64_t ignore_index,
+ax_kstatus ax_cpu_cross_entropy(ax_kt *loss, ax_kt *lse, const ax_kt *logits, const ax_kt *target, int64_t ignore_index,
                           double label_smoothing) {
   int64_t rows = logits->shape[0], cols = logits->shape[1];
   int dt = logits->dtype, ldt = loss->dtype, sdt = lse->dtype;
@@ -122,6 +122,7 @@ void ax_cpu_cross_entropy(ax_kt *loss, ax_kt *lse, const ax_kt *logits, const ax
     store((char *)loss->data + r * les, ldt, l);
     store((char *)lse->data + r * ses, sdt, z);
   }
+  return AX_K_OK;
 }
 
 /* One row of glogits: g (exp(x - z) - ls/cols); the target's is redone by the caller. */
@@ -134,7 +135,7 @@ static void backward_row_f64(double *restrict gx, const double *restrict x, int6
   for (int64_t i = 0; i < n; i++) gx[i] = g * (exp(x[i] - z) - off);
 }
 
-void ax_cpu_cross_entropy_backward(ax_kt *glogits, const ax_kt *gloss, const ax_kt *logits, const ax_kt *lse,
+ax_kstatus ax_cpu_cross_entropy_backward(ax_kt *glogits, const ax_kt *gloss, const ax_kt *logits, const ax_kt *lse,
                                    const ax_kt *target, int64_t ignore_index, double label_smoothing) {
   int64_t rows = logits->shape[0], cols = logits->shape[1];
   int dt = logits->dtype;
@@ -162,4 +163,5 @@ void ax_cpu_cross_entropy_backward(ax_kt *glogits, const ax_kt *gloss, const ax_
     if (t >= 0 && t < cols)
       store(gx + t * es, dt, g * ((exp(load(x + t * es, dt) - z) - 1) + ls * (1 - 1 / (double)cols)));
   }
+  return AX_K_OK;
 }

@@ -153,7 +153,7 @@ static void channel_sums(int dt, const void *a, const void *b, bn_shape sh, cons
   free(part);
 }
 
-void ax_cpu_batch_norm_stats(ax_kt *mean, ax_kt *invstd, const ax_kt *x, double eps) {
+ax_kstatus ax_cpu_batch_norm_stats(ax_kt *mean, ax_kt *invstd, const ax_kt *x, double eps) {
   bn_shape sh = shape_of(x);
   size_t es = ax_iter_elem_size(x->dtype);
   double *k = calloc((size_t)sh.c * 3, sizeof(double)), *sums = k + sh.c;
@@ -168,6 +168,7 @@ void ax_cpu_batch_norm_stats(ax_kt *mean, ax_kt *invstd, const ax_kt *x, double 
     vec_set(invstd, c, 1.0 / sqrt(var + eps));
   }
   free(k);
+  return AX_K_OK;
 }
 
 /* Runs a per-row function over rows (n, c) in parallel; fn gets the row's channel. */
@@ -182,7 +183,7 @@ void ax_cpu_batch_norm_stats(ax_kt *mean, ax_kt *invstd, const ax_kt *x, double 
     }                                                                                    \
   } while (0)
 
-void ax_cpu_batch_norm_apply(ax_kt *y, const ax_kt *x, const ax_kt *mean, const ax_kt *invstd, const ax_kt *weight,
+ax_kstatus ax_cpu_batch_norm_apply(ax_kt *y, const ax_kt *x, const ax_kt *mean, const ax_kt *invstd, const ax_kt *weight,
                              const ax_kt *bias) {
   bn_shape sh = shape_of(x);
   int64_t es = (int64_t)ax_iter_elem_size(x->dtype);
@@ -196,12 +197,13 @@ void ax_cpu_batch_norm_apply(ax_kt *y, const ax_kt *x, const ax_kt *mean, const 
   const char *px = x->data;
   FOR_ROWS(sh, r, c, f(py + r * sh.s * es, px + r * sh.s * es, sh.s, scale[c], shift[c]));
   free(scale);
+  return AX_K_OK;
 }
 
 /* With xhat = (x - mean) * invstd, M = n*s, k = weight * invstd:
  * gbias = sum(gy), gweight = sum(gy * xhat);
  * training: gx = k * (gy - gbias/M - xhat * gweight/M); eval: gx = k * gy. */
-void ax_cpu_batch_norm_backward(ax_kt *gx, ax_kt *gweight, ax_kt *gbias, const ax_kt *gy, const ax_kt *x,
+ax_kstatus ax_cpu_batch_norm_backward(ax_kt *gx, ax_kt *gweight, ax_kt *gbias, const ax_kt *gy, const ax_kt *x,
                                 const ax_kt *mean, const ax_kt *invstd, const ax_kt *weight, int training) {
   bn_shape sh = shape_of(x);
   int64_t es = (int64_t)ax_iter_elem_size(x->dtype);
@@ -237,4 +239,5 @@ void ax_cpu_batch_norm_backward(ax_kt *gx, ax_kt *gweight, ax_kt *gbias, const a
     }
   }
   free(v);
+  return AX_K_OK;
 }

@@ -125,7 +125,7 @@ static void update_range(const ax_optim_hp *h, int param, const ax_kt *p, const 
   }
 }
 
-void ax_cpu_optim_step(const ax_optim_args *a, int n, ax_kt *const *params, ax_kt *const *grads,
+ax_kstatus ax_cpu_optim_step(const ax_optim_args *a, int n, ax_kt *const *params, ax_kt *const *grads,
                        ax_kt *const *state0, ax_kt *const *state1, ax_kt *const *state2) {
   ax_optim_hp h = ax_optim_hp_make(a);
   for (int i = 0; i < n; i++) {
@@ -145,4 +145,5 @@ void ax_cpu_optim_step(const ax_optim_args *a, int n, ax_kt *const *params, ax_k
       if (b < e) update_range(&h, i, p, g, s0, s1, s2, b, e);
     }
   }
+  return AX_K_OK;
 }

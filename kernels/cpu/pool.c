@@ -185,19 +185,23 @@ POOL_KERNELS(uint16_t, float, uint16_t, LOAD_F16, STORE_F16, f16)
     case AX_F16: NAME##_f16(__VA_ARGS__); break;   \
   }
 
-void ax_cpu_max_pool2d(ax_kt *y, ax_kt *indices, const ax_kt *x, const ax_pool_params *p) {
+ax_kstatus ax_cpu_max_pool2d(ax_kt *y, ax_kt *indices, const ax_kt *x, const ax_pool_params *p) {
   int64_t *ind = indices ? indices->data : NULL;
   DISPATCH(x->dtype, max_fwd, y->data, ind, x->data, p)
+  return AX_K_OK;
 }
 
-void ax_cpu_max_pool2d_backward(ax_kt *gx, const ax_kt *gy, const ax_kt *indices, const ax_pool_params *p) {
+ax_kstatus ax_cpu_max_pool2d_backward(ax_kt *gx, const ax_kt *gy, const ax_kt *indices, const ax_pool_params *p) {
   DISPATCH(gx->dtype, max_bwd, gx->data, gy->data, indices->data, p)
+  return AX_K_OK;
 }
 
-void ax_cpu_avg_pool2d(ax_kt *y, const ax_kt *x, const ax_pool_params *p) {
+ax_kstatus ax_cpu_avg_pool2d(ax_kt *y, const ax_kt *x, const ax_pool_params *p) {
   DISPATCH(x->dtype, avg_fwd, y->data, x->data, p)
+  return AX_K_OK;
 }
 
-void ax_cpu_avg_pool2d_backward(ax_kt *gx, const ax_kt *gy, const ax_pool_params *p) {
+ax_kstatus ax_cpu_avg_pool2d_backward(ax_kt *gx, const ax_kt *gy, const ax_pool_params *p) {
   DISPATCH(gx->dtype, avg_bwd, gx->data, gy->data, p)
+  return AX_K_OK;
 }

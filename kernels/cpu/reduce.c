@@ -344,20 +344,20 @@ static void cols_run(cols_plan *P) {
 
 /* ---------------- entry points ---------------- */
 
-void ax_cpu_reduce(int op, ax_kt *out, const ax_kt *in) {
+ax_kstatus ax_cpu_reduce(int op, ax_kt *out, const ax_kt *in) {
   int64_t nin = 1, nout = 1;
   for (int d = 0; d < in->ndim; d++) nin *= in->shape[d];
   for (int d = 0; d < out->ndim; d++) nout *= out->shape[d];
-  if (nout == 0) return;
+  if (nout == 0) return AX_K_OK;
   if (nin == 0) { /* empty reduction: the identity (the op layer refuses it for max/min) */
     ax_cpu_fill(out, identity(op));
-    return;
+    return AX_K_OK;
   }
   layout L;
   make_layout(&L, out, in);
   if (L.red.n == 0) { /* every reduced dim has size 1 */
     ax_cpu_copy(out, in);
-    return;
+    return AX_K_OK;
   }
   int64_t in_es = (int64_t)ax_iter_elem_size(in->dtype), out_es = (int64_t)ax_iter_elem_size(out->dtype);
   if (L.inner_reduced) {
@@ -371,7 +371,7 @@ void ax_cpu_reduce(int op, ax_kt *out, const ax_kt *in) {
     P.nblk = (P.len + REDUCE_BLOCK - 1) / REDUCE_BLOCK;
     P.units = dims_numel(&P.outer) * P.nblk;
     rows_run(&P);
-    return;
+    return AX_K_OK;
   }
   cols_plan P = {.op = op, .in_dt = in->dtype, .out_dt = out->dtype, .in = in->data, .out = out->data,
                  .in_es = in_es, .out_es = out_es};
@@ -392,6 +392,7 @@ void ax_cpu_reduce(int op, ax_kt *out, const ax_kt *in) {
   }
   P.nchunk = (nred + P.chunk - 1) / P.chunk;
   cols_run(&P);
+  return AX_K_OK;
 }
 
 /* ---------------- arg-reductions ---------------- */
@@ -439,7 +440,7 @@ static int64_t arg_index(int op, int dt, const char *p, int64_t n, int64_t s) {
   return arg_generic(op, dt, p, n, s);
 }
 
-void ax_cpu_arg_reduce(int op, ax_kt *values, ax_kt *indices, const ax_kt *in, int dim) {
+ax_kstatus ax_cpu_arg_reduce(int op, ax_kt *values, ax_kt *indices, const ax_kt *in, int dim) {
   int64_t n = in->shape[dim], s = in->strides[dim];
   /* the other dims: input strides and index strides; value strides kept alongside */
   dimlist d = {0}, dv = {0};
@@ -453,7 +454,7 @@ void ax_cpu_arg_reduce(int op, ax_kt *values, ax_kt *indices, const ax_kt *in, i
     dv.n++;
   }
   int64_t nout = dims_numel(&d);
-  if (n == 0 || nout == 0) return;
+  if (n == 0 || nout == 0) return AX_K_OK;
   int dt = in->dtype;
   int64_t es = (int64_t)ax_iter_elem_size(dt);
   bool parallel = nout * n >= AX_CPU_PARALLEL_MIN && nout > 1 && !omp_in_parallel();
@@ -470,4 +471,5 @@ void ax_cpu_arg_reduce(int op, ax_kt *values, ax_kt *indices, const ax_kt *in, i
       memcpy(v, p + i * s * es, (size_t)es);
     }
   }
+  return AX_K_OK;
 }

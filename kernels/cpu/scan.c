@@ -86,12 +86,13 @@ static void line_half(const scan_line *L, const char *in, char *out, int64_t *id
   }
 }
 
-int ax_cpu_scan(int op, ax_kt *out, ax_kt *indices, const ax_kt *in, int dim, int reverse) {
-  if (op < 0 || op >= AX_NUM_SCAN || dim < 0 || dim >= in->ndim) return -1;
+ax_kstatus ax_cpu_scan(int op, ax_kt *out, ax_kt *indices, const ax_kt *in, int dim, int reverse) {
+  if (op < 0 || op >= AX_NUM_SCAN || dim < 0 || dim >= in->ndim)
+    return ax_cpu_fail(AX_K_UNSUPPORTED, "scan: op %d along dim %d of %d dims", op, dim, in->ndim);
   int dt = in->dtype;
   void (*line)(const scan_line *, const char *, char *, int64_t *) =
       dt == AX_F32 ? line_f32 : dt == AX_F64 ? line_f64 : (dt == AX_BF16 || dt == AX_F16) ? line_half : NULL;
-  if (!line) return -1;
+  if (!line) return ax_cpu_fail(AX_K_UNSUPPORTED, "scan: dtype %d is not a float dtype", dt);
   int64_t *idx_base = op == AX_SCAN_MAX && indices ? (int64_t *)indices->data : NULL;
   scan_line L = {op, dt, reverse != 0, in->shape[dim], in->strides[dim], out->strides[dim],
                  idx_base ? indices->strides[dim] : 0};
@@ -106,7 +107,7 @@ int ax_cpu_scan(int op, ax_kt *out, ax_kt *indices, const ax_kt *in, int dim, in
     sidx[nk] = idx_base ? indices->strides[k] : 0;
     nlines *= size[nk++];
   }
-  if (L.n == 0 || nlines == 0) return 0;
+  if (L.n == 0 || nlines == 0) return AX_K_OK;
   int64_t es = (int64_t)ax_iter_elem_size(dt);
   bool parallel = nlines > 1 && nlines * L.n >= AX_CPU_PARALLEL_MIN && !omp_in_parallel();
 #pragma omp parallel for schedule(static) if (parallel)
@@ -119,5 +120,5 @@ int ax_cpu_scan(int op, ax_kt *out, ax_kt *indices, const ax_kt *in, int dim, in
     }
     line(&L, (const char *)in->data + a * es, (char *)out->data + b * es, idx_base ? idx_base + c : NULL);
   }
-  return 0;
+  return AX_K_OK;
 }

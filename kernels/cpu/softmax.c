@@ -98,7 +98,7 @@ static void softmax_row_generic(char *y, const char *x, int64_t n, int dt, int t
   }
 }
 
-void ax_cpu_softmax(ax_kt *out, const ax_kt *in, int take_log) {
+ax_kstatus ax_cpu_softmax(ax_kt *out, const ax_kt *in, int take_log) {
   int64_t rows, cols;
   rows_cols(in, &rows, &cols);
   int dt = in->dtype;
@@ -112,6 +112,7 @@ void ax_cpu_softmax(ax_kt *out, const ax_kt *in, int take_log) {
     else if (dt == AX_F64) softmax_row_f64((double *)y, (const double *)x, cols, take_log);
     else softmax_row_generic(y, x, cols, dt, take_log);
   }
+  return AX_K_OK;
 }
 
 /* softmax: gx = y (gy - sum(gy y)); log_softmax: gx = gy - exp(y) sum(gy). */
@@ -143,7 +144,7 @@ static void softmax_backward_row_generic(char *gx, const char *gy, const char *y
   }
 }
 
-void ax_cpu_softmax_backward(ax_kt *gx, const ax_kt *gy, const ax_kt *y, int take_log) {
+ax_kstatus ax_cpu_softmax_backward(ax_kt *gx, const ax_kt *gy, const ax_kt *y, int take_log) {
   int64_t rows, cols;
   rows_cols(y, &rows, &cols);
   int dt = y->dtype;
@@ -158,4 +159,5 @@ void ax_cpu_softmax_backward(ax_kt *gx, const ax_kt *gy, const ax_kt *y, int tak
     else if (dt == AX_F64) softmax_backward_row_f64((double *)g, (const double *)gi, (const double *)yi, cols, take_log);
     else softmax_backward_row_generic(g, gi, yi, cols, dt, take_log);
   }
+  return AX_K_OK;
 }

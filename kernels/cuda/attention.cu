@@ -428,31 +428,40 @@ template <typename T, int NC> void backward_simple(const Args &a) {
 #include "kernels/cuda/attention_mma.cuh"
 #include "kernels/cuda/attention_mma_bwd.cuh"
 
-extern "C" void ax_cuda_attention(ax_kt *out, ax_kt *lse, const ax_kt *q, const ax_kt *k, const ax_kt *v,
+extern "C" ax_kstatus ax_cuda_attention(ax_kt *out, ax_kt *lse, const ax_kt *q, const ax_kt *k, const ax_kt *v,
                                   const ax_kt *mask, const ax_attn_params *p) {
-  if (ax_cuda_cudnn_attention_selected(q, k, v, mask, p)) return ax_cuda_cudnn_attention(out, lse, q, k, v, mask, p);
-  if (!check_sizes("ax_cuda_attention", p)) return;
+  AX_CUDA_ENTRY;
+  if (ax_cuda_cudnn_attention_selected(q, k, v, mask, p)) {
+    ax_cuda_cudnn_attention(out, lse, q, k, v, mask, p);
+    return ax_cuda_kstatus();
+  }
+  if (!check_sizes("ax_cuda_attention", p)) return ax_cuda_kstatus();
   Args a = args_of(q, k, v, mask, p);
   a.out = rows_of(out);
   a.lse = lse->data;
-  if (ax_attn_mma_forward(a, q->dtype)) return;
+  if (ax_attn_mma_forward(a, q->dtype)) return ax_cuda_kstatus();
   AX_CUDA_DISPATCH_FLOAT(q->dtype, "ax_cuda_attention", AX_ATTN_BY_WIDTH(a.d, forward_simple, a));
+  return ax_cuda_kstatus();
 }
 
-extern "C" void ax_cuda_attention_backward(ax_kt *gq, ax_kt *gk, ax_kt *gv, const ax_kt *gout, const ax_kt *q,
+extern "C" ax_kstatus ax_cuda_attention_backward(ax_kt *gq, ax_kt *gk, ax_kt *gv, const ax_kt *gout, const ax_kt *q,
                                            const ax_kt *k, const ax_kt *v, const ax_kt *out, const ax_kt *lse,
                                            const ax_kt *mask, const ax_attn_params *p) {
-  if (ax_cuda_cudnn_attention_selected(q, k, v, mask, p))
-    return ax_cuda_cudnn_attention_backward(gq, gk, gv, gout, q, k, v, out, lse, mask, p);
-  if (!check_sizes("ax_cuda_attention_backward", p)) return;
+  AX_CUDA_ENTRY;
+  if (ax_cuda_cudnn_attention_selected(q, k, v, mask, p)) {
+    ax_cuda_cudnn_attention_backward(gq, gk, gv, gout, q, k, v, out, lse, mask, p);
+    return ax_cuda_kstatus();
+  }
+  if (!check_sizes("ax_cuda_attention_backward", p)) return ax_cuda_kstatus();
   Args a = args_of(q, k, v, mask, p);
   a.out = rows_of(out), a.gout = rows_of(gout), a.gq = rows_of(gq), a.gk = rows_of(gk), a.gv = rows_of(gv);
   a.lse = lse->data;
   int64_t rows = p->b * p->h * p->tq;
   size_t es = q->dtype == AX_F64 ? 8 : 4;
   a.di = ax_cuda_scratch_alloc((size_t)(rows > 0 ? rows : 1) * es);
-  if (!a.di) return;
+  if (!a.di) return ax_cuda_kstatus();
   if (!ax_attn_mma_backward(a, q->dtype))
     AX_CUDA_DISPATCH_FLOAT(q->dtype, "ax_cuda_attention_backward", AX_ATTN_BY_WIDTH(a.d, backward_simple, a));
   ax_cuda_scratch_free(a.di);
+  return ax_cuda_kstatus();
 }

@@ -52,8 +52,24 @@ struct ax_cuda_status {
  * has been reported (kernels must accept NULL: then they only skip bad indices). */
 extern "C" ax_cuda_status *ax_cuda_status_arm(void);
 
+/* Kernel status (runtime.cu). Every kernel entry of kernels/kernels.def opens with
+ * AX_CUDA_ENTRY and returns ax_cuda_kstatus(): AX_K_OK, or the first failure noted
+ * on this thread since the outermost entry began (a failed AX_CUDA_CHECK, a failed
+ * launch, or an error cudaGetLastError still holds); ax_cuda_last_error() gives
+ * its detail to the op layer. */
+extern "C" void ax_cuda_entry_begin(void);
+extern "C" void ax_cuda_entry_end(void);
+extern "C" void ax_cuda_note_failure(ax_kstatus status, const char *what, cudaError_t e);
+extern "C" ax_kstatus ax_cuda_kstatus(void);
+struct ax_cuda_entry_scope {
+  ax_cuda_entry_scope() { ax_cuda_entry_begin(); }
+  ~ax_cuda_entry_scope() { ax_cuda_entry_end(); }
+};
+#define AX_CUDA_ENTRY ax_cuda_entry_scope ax_cuda_entry_scope_
+
 static inline bool ax_cuda_check_at(cudaError_t e, const char *what, const char *file, int line) {
   if (e == cudaSuccess) return true;
+  ax_cuda_note_failure(AX_K_DEVICE, what, e);
   ax_error("CUDA error %s (%s) in %s at %s:%d", cudaGetErrorName(e), cudaGetErrorString(e), what, file, line);
   return false;
 }
@@ -72,14 +88,18 @@ static inline bool ax_cuda_check_at(cudaError_t e, const char *what, const char 
 template <typename... P, typename... A>
 static inline cudaError_t ax_cuda_launch(void (*kernel)(P...), dim3 grid, dim3 block, size_t smem, cudaStream_t st,
                                          A &&...args) {
-  return ax_emu_launch_kernel(kernel, grid, block, smem, st, std::forward<A>(args)...);
+  cudaError_t e = ax_emu_launch_kernel(kernel, grid, block, smem, st, std::forward<A>(args)...);
+  if (e != cudaSuccess) ax_cuda_note_failure(AX_K_LAUNCH, "kernel launch", e);
+  return e;
 }
 #else
 template <typename... P, typename... A>
 static inline cudaError_t ax_cuda_launch(void (*kernel)(P...), dim3 grid, dim3 block, size_t smem, cudaStream_t st,
                                          A &&...args) {
   kernel<<<grid, block, smem, st>>>(std::forward<A>(args)...);
-  return cudaPeekAtLastError();
+  cudaError_t e = cudaPeekAtLastError();
+  if (e != cudaSuccess) ax_cuda_note_failure(AX_K_LAUNCH, "kernel launch", e);
+  return e;
 }
 #endif
 

@@ -332,7 +332,8 @@ extern "C" bool ax_cuda_conv_force_backend(int backend) {
   return true;
 }
 
-extern "C" void ax_cuda_conv2d(ax_kt *y, const ax_kt *x, const ax_kt *w, const ax_kt *bias, const ax_conv_params *p) {
+extern "C" ax_kstatus ax_cuda_conv2d(ax_kt *y, const ax_kt *x, const ax_kt *w, const ax_kt *bias, const ax_conv_params *p) {
+  AX_CUDA_ENTRY;
 #ifdef AXON_HAVE_CUDNN
   if (use_cudnn() && p->n && p->c && p->o) return ax_cuda_cudnn_conv2d(y, x, w, bias, p);
 #else
@@ -340,12 +341,14 @@ extern "C" void ax_cuda_conv2d(ax_kt *y, const ax_kt *x, const ax_kt *w, const a
 #endif
   ConvArgs a = {w->data, x->data, bias ? bias->data : nullptr, y->data, *p};
   int64_t n = p->n * p->oh * p->ow, r = p->c / p->groups * p->kh * p->kw;
-  if (!fits_int("ax_cuda_conv2d", n) || !fits_int("ax_cuda_conv2d", r)) return;
+  if (!fits_int("ax_cuda_conv2d", n) || !fits_int("ax_cuda_conv2d", r)) return ax_cuda_kstatus();
   a.m = (int)(p->o / p->groups), a.n = (int)n, a.r = (int)r;
   AX_CUDA_DISPATCH_FLOAT(y->dtype, "ax_cuda_conv2d", launch<scalar_t, FORWARD>(a, "ax_cuda_conv2d"));
+  return ax_cuda_kstatus();
 }
 
-extern "C" void ax_cuda_conv2d_backward_input(ax_kt *gx, const ax_kt *gy, const ax_kt *w, const ax_conv_params *p) {
+extern "C" ax_kstatus ax_cuda_conv2d_backward_input(ax_kt *gx, const ax_kt *gy, const ax_kt *w, const ax_conv_params *p) {
+  AX_CUDA_ENTRY;
 #ifdef AXON_HAVE_CUDNN
   if (use_cudnn() && p->n && p->c && p->o) return ax_cuda_cudnn_conv2d_backward_input(gx, gy, w, p);
 #else
@@ -353,13 +356,15 @@ extern "C" void ax_cuda_conv2d_backward_input(ax_kt *gx, const ax_kt *gy, const 
 #endif
   ConvArgs a = {w->data, gy->data, nullptr, gx->data, *p};
   int64_t n = p->n * p->h * p->w, r = p->o / p->groups * p->kh * p->kw;
-  if (!fits_int("ax_cuda_conv2d_backward_input", n) || !fits_int("ax_cuda_conv2d_backward_input", r)) return;
+  if (!fits_int("ax_cuda_conv2d_backward_input", n) || !fits_int("ax_cuda_conv2d_backward_input", r)) return ax_cuda_kstatus();
   a.m = (int)(p->c / p->groups), a.n = (int)n, a.r = (int)r;
   AX_CUDA_DISPATCH_FLOAT(gx->dtype, "ax_cuda_conv2d_backward_input",
                          launch<scalar_t, BACKWARD_INPUT>(a, "ax_cuda_conv2d_backward_input"));
+  return ax_cuda_kstatus();
 }
 
-extern "C" void ax_cuda_conv2d_backward_weight(ax_kt *gw, const ax_kt *gy, const ax_kt *x, const ax_conv_params *p) {
+extern "C" ax_kstatus ax_cuda_conv2d_backward_weight(ax_kt *gw, const ax_kt *gy, const ax_kt *x, const ax_conv_params *p) {
+  AX_CUDA_ENTRY;
 #ifdef AXON_HAVE_CUDNN
   if (use_cudnn() && p->n && p->c && p->o) return ax_cuda_cudnn_conv2d_backward_weight(gw, gy, x, p);
 #else
@@ -367,8 +372,9 @@ extern "C" void ax_cuda_conv2d_backward_weight(ax_kt *gw, const ax_kt *gy, const
 #endif
   ConvArgs a = {gy->data, x->data, nullptr, gw->data, *p};
   int64_t n = p->c / p->groups * p->kh * p->kw, r = p->n * p->oh * p->ow;
-  if (!fits_int("ax_cuda_conv2d_backward_weight", n) || !fits_int("ax_cuda_conv2d_backward_weight", r)) return;
+  if (!fits_int("ax_cuda_conv2d_backward_weight", n) || !fits_int("ax_cuda_conv2d_backward_weight", r)) return ax_cuda_kstatus();
   a.m = (int)(p->o / p->groups), a.n = (int)n, a.r = (int)r;
   AX_CUDA_DISPATCH_FLOAT(gw->dtype, "ax_cuda_conv2d_backward_weight",
                          launch<scalar_t, BACKWARD_WEIGHT>(a, "ax_cuda_conv2d_backward_weight"));
+  return ax_cuda_kstatus();
 }

@@ -118,7 +118,8 @@ template <int SD> static void convert_from(ax_kt *dst, const ax_kt *src) {
   }
 }
 
-extern "C" void ax_cuda_copy(ax_kt *dst, const ax_kt *src) {
+extern "C" ax_kstatus ax_cuda_copy(ax_kt *dst, const ax_kt *src) {
+  AX_CUDA_ENTRY;
   if (dst->dtype == src->dtype) {
     int64_t strides[2][AX_MAX_DIMS];
     ax_cuda_byte_strides(dst, strides[0]);
@@ -126,12 +127,12 @@ extern "C" void ax_cuda_copy(ax_kt *dst, const ax_kt *src) {
     ax_plan<2> plan;
     plan.init(dst->ndim, dst->shape, strides);
     int64_t es = ax_cuda_elem_size(dst->dtype);
-    if (plan.numel == 0) return;
+    if (plan.numel == 0) return ax_cuda_kstatus();
     if (plan.contiguous(0, es) && plan.contiguous(1, es)) {
       if (dst->data != src->data)
         AX_CUDA_CHECK(cudaMemcpyAsync(dst->data, src->data, (size_t)(plan.numel * es), cudaMemcpyDeviceToDevice,
                                       ax_cuda_stream()));
-      return;
+      return ax_cuda_kstatus();
     }
     switch (es) {
       case 1: ax_ew_launch("ax_cuda_copy", move_fn<uint8_t>(), dst, src, NULL, NULL); break;
@@ -139,7 +140,7 @@ extern "C" void ax_cuda_copy(ax_kt *dst, const ax_kt *src) {
       case 4: ax_ew_launch("ax_cuda_copy", move_fn<uint32_t>(), dst, src, NULL, NULL); break;
       default: ax_ew_launch("ax_cuda_copy", move_fn<uint64_t>(), dst, src, NULL, NULL); break;
     }
-    return;
+    return ax_cuda_kstatus();
   }
   switch (src->dtype) {
     case AX_F32: convert_from<AX_F32>(dst, src); break;
@@ -152,6 +153,7 @@ extern "C" void ax_cuda_copy(ax_kt *dst, const ax_kt *src) {
     case AX_BOOL: convert_from<AX_BOOL>(dst, src); break;
     default: ax_error("ax_cuda_copy: bad source dtype %d", src->dtype);
   }
+  return ax_cuda_kstatus();
 }
 
 /* ---------------- fill ---------------- */
@@ -170,7 +172,8 @@ template <typename U> struct fill_fn {
  * contiguous (vectorized) loop is never instantiated. */
 template <> struct ax_ew_contig_ok<fill_fn<uint8_t>> { static const bool value = false; };
 
-extern "C" void ax_cuda_fill(ax_kt *out, double value) {
+extern "C" ax_kstatus ax_cuda_fill(ax_kt *out, double value) {
+  AX_CUDA_ENTRY;
   /* the element's bytes exactly as the CPU would store them */
   unsigned char bytes[8] = {0};
   ax_cpu_store(bytes, out->dtype, value);
@@ -179,12 +182,12 @@ extern "C" void ax_cuda_fill(ax_kt *out, double value) {
   ax_cuda_byte_strides(out, strides[0]);
   ax_plan<1> plan;
   plan.init(out->ndim, out->shape, strides);
-  if (plan.numel == 0) return;
+  if (plan.numel == 0) return ax_cuda_kstatus();
   bool uniform = true; /* every byte the same: a memset does it */
   for (int64_t i = 1; i < es; i++) uniform = uniform && bytes[i] == bytes[0];
   if (uniform && plan.contiguous(0, es)) {
     AX_CUDA_CHECK(cudaMemsetAsync(out->data, bytes[0], (size_t)(plan.numel * es), ax_cuda_stream()));
-    return;
+    return ax_cuda_kstatus();
   }
   switch (es) {
     case 1: { fill_fn<uint8_t> f; f.value = bytes[0]; ax_ew_launch("ax_cuda_fill", f, out, NULL, NULL, NULL); break; }
@@ -192,6 +195,7 @@ extern "C" void ax_cuda_fill(ax_kt *out, double value) {
     case 4: { fill_fn<uint32_t> f; memcpy(&f.value, bytes, 4); ax_ew_launch("ax_cuda_fill", f, out, NULL, NULL, NULL); break; }
     default: { fill_fn<uint64_t> f; memcpy(&f.value, bytes, 8); ax_ew_launch("ax_cuda_fill", f, out, NULL, NULL, NULL); break; }
   }
+  return ax_cuda_kstatus();
 }
 
 /* ---------------- arange ---------------- */
@@ -210,7 +214,8 @@ template <int DT> static void arange_launch(ax_kt *out, double start, double ste
   AX_CUDA_LAUNCH_CHECK("arange_kernel");
 }
 
-extern "C" void ax_cuda_arange(ax_kt *out, double start, double step) {
+extern "C" ax_kstatus ax_cuda_arange(ax_kt *out, double start, double step) {
+  AX_CUDA_ENTRY;
   switch (out->dtype) {
     case AX_F32: arange_launch<AX_F32>(out, start, step); break;
     case AX_F64: arange_launch<AX_F64>(out, start, step); break;
@@ -222,6 +227,7 @@ extern "C" void ax_cuda_arange(ax_kt *out, double start, double step) {
     case AX_BOOL: arange_launch<AX_BOOL>(out, start, step); break;
     default: ax_error("ax_cuda_arange: bad dtype %d", out->dtype);
   }
+  return ax_cuda_kstatus();
 }
 
 /* ---------------- random ---------------- */
@@ -267,7 +273,8 @@ template <int DT> static void random_launch(ax_kt *out, int dist, double a, doub
   AX_CUDA_LAUNCH_CHECK("random_kernel");
 }
 
-extern "C" void ax_cuda_random(ax_kt *out, int dist, double a, double b, uint64_t seed, uint64_t offset) {
+extern "C" ax_kstatus ax_cuda_random(ax_kt *out, int dist, double a, double b, uint64_t seed, uint64_t offset) {
+  AX_CUDA_ENTRY;
   switch (out->dtype) {
     case AX_F32: random_launch<AX_F32>(out, dist, a, b, seed, offset); break;
     case AX_F64: random_launch<AX_F64>(out, dist, a, b, seed, offset); break;
@@ -275,4 +282,5 @@ extern "C" void ax_cuda_random(ax_kt *out, int dist, double a, double b, uint64_
     case AX_F16: random_launch<AX_F16>(out, dist, a, b, seed, offset); break;
     default: ax_error("ax_cuda_random: random values need a floating-point dtype, got dtype %d", out->dtype);
   }
+  return ax_cuda_kstatus();
 }

@@ -22,13 +22,15 @@ __global__ void dropout_kernel(T *out, const T *in, double p, uint64_t seed, uin
 
 }  // namespace
 
-extern "C" void ax_cuda_dropout(ax_kt *out, const ax_kt *in, double p, uint64_t seed, uint64_t offset) {
+extern "C" ax_kstatus ax_cuda_dropout(ax_kt *out, const ax_kt *in, double p, uint64_t seed, uint64_t offset) {
+  AX_CUDA_ENTRY;
   int64_t n = 1;
   for (int d = 0; d < out->ndim; d++) n *= out->shape[d];
-  if (n == 0) return;
+  if (n == 0) return ax_cuda_kstatus();
   AX_CUDA_DISPATCH_FLOAT(out->dtype, "ax_cuda_dropout", {
     ax_cuda_launch(dropout_kernel<scalar_t>, ax_cuda_blocks(n, 256), 256, 0, ax_cuda_stream(),
         (scalar_t *)out->data, (const scalar_t *)in->data, p, seed, offset, n);
     AX_CUDA_LAUNCH_CHECK("dropout");
   })
+  return ax_cuda_kstatus();
 }

@@ -297,7 +297,8 @@ template <typename F> void run_binary(int op, ax_kt *out, const ax_kt *a, const 
 
 } // namespace
 
-extern "C" void ax_cuda_unary(int op, ax_kt *out, const ax_kt *x, double alpha, double beta) {
+extern "C" ax_kstatus ax_cuda_unary(int op, ax_kt *out, const ax_kt *x, double alpha, double beta) {
+  AX_CUDA_ENTRY;
   switch (x->dtype) {
     case AX_F32: unary_float<float>(op, out, x, alpha, beta); break;
     case AX_F64: unary_float<double>(op, out, x, alpha, beta); break;
@@ -308,15 +309,19 @@ extern "C" void ax_cuda_unary(int op, ax_kt *out, const ax_kt *x, double alpha, 
     case AX_U8: unary_int<uint8_t, unsigned>(op, out, x, alpha, beta, 0, 255); break;
     default: ax_error("ax_cuda_unary: dtype %d is not supported", x->dtype);
   }
+  return ax_cuda_kstatus();
 }
 
-extern "C" void ax_cuda_unary_backward(int op, ax_kt *gx, const ax_kt *gy, const ax_kt *x, const ax_kt *y,
+extern "C" ax_kstatus ax_cuda_unary_backward(int op, ax_kt *gx, const ax_kt *gy, const ax_kt *x, const ax_kt *y,
                                        double alpha, double beta) {
+  AX_CUDA_ENTRY;
   if (!y) y = x; /* ops whose derivative ignores y may get none */
   AX_CUDA_DISPATCH_FLOAT(x->dtype, "ax_cuda_unary_backward", unary_backward<scalar_t>(op, gx, gy, x, y, alpha, beta));
+  return ax_cuda_kstatus();
 }
 
-extern "C" void ax_cuda_binary(int op, ax_kt *out, const ax_kt *a, const ax_kt *b) {
+extern "C" ax_kstatus ax_cuda_binary(int op, ax_kt *out, const ax_kt *a, const ax_kt *b) {
+  AX_CUDA_ENTRY;
   if (op >= AX_BINARY_EQ) {
     switch (a->dtype) {
       case AX_F32: run_binary<compare_fn<float>>(op, out, a, b); break;
@@ -328,7 +333,7 @@ extern "C" void ax_cuda_binary(int op, ax_kt *out, const ax_kt *a, const ax_kt *
       case AX_U8: case AX_BOOL: run_binary<compare_fn<uint8_t>>(op, out, a, b); break;
       default: ax_error("ax_cuda_binary: dtype %d is not supported", a->dtype);
     }
-    return;
+    return ax_cuda_kstatus();
   }
   switch (a->dtype) {
     case AX_F32: run_binary<binary_float_fn<float>>(op, out, a, b); break;
@@ -341,13 +346,16 @@ extern "C" void ax_cuda_binary(int op, ax_kt *out, const ax_kt *a, const ax_kt *
     case AX_BOOL: run_binary<binary_bool_fn>(op, out, a, b); break;
     default: ax_error("ax_cuda_binary: dtype %d is not supported", a->dtype);
   }
+  return ax_cuda_kstatus();
 }
 
-extern "C" void ax_cuda_where(ax_kt *out, const ax_kt *cond, const ax_kt *a, const ax_kt *b) {
+extern "C" ax_kstatus ax_cuda_where(ax_kt *out, const ax_kt *cond, const ax_kt *a, const ax_kt *b) {
+  AX_CUDA_ENTRY;
   switch (ax_cuda_elem_size(out->dtype)) {
     case 1: ax_ew_launch("ax_cuda_where", where_fn<uint8_t>(), out, cond, a, b); break;
     case 2: ax_ew_launch("ax_cuda_where", where_fn<uint16_t>(), out, cond, a, b); break;
     case 4: ax_ew_launch("ax_cuda_where", where_fn<uint32_t>(), out, cond, a, b); break;
     default: ax_ew_launch("ax_cuda_where", where_fn<uint64_t>(), out, cond, a, b); break;
   }
+  return ax_cuda_kstatus();
 }

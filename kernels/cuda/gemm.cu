@@ -709,10 +709,12 @@ extern "C" int ax_cuda_gemm_impl(int dtype) {
   return AX_CUDA_HAVE_VENDOR ? AX_GEMM_IMPL_CUBLAS : AX_GEMM_IMPL_NATIVE;
 }
 
-extern "C" void ax_cuda_gemm(const ax_gemm_args *g) {
-  if (g->m <= 0 || g->n <= 0 || g->batch <= 0) return;
+extern "C" ax_kstatus ax_cuda_gemm(const ax_gemm_args *g) {
+  AX_CUDA_ENTRY;
+  if (g->m <= 0 || g->n <= 0 || g->batch <= 0) return ax_cuda_kstatus();
   /* cuBLAS declines what its int arguments cannot describe; ours takes it then */
-  if (ax_cuda_gemm_impl(g->dtype) == AX_GEMM_IMPL_CUBLAS && ax_cuda_gemm_cublas(g)) return;
+  if (ax_cuda_gemm_impl(g->dtype) == AX_GEMM_IMPL_CUBLAS && ax_cuda_gemm_cublas(g)) return ax_cuda_kstatus();
   gemm_native(g);
+  return ax_cuda_kstatus();
 }
 #endif /* !AX_GEMM_EMULATE */

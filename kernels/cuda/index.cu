@@ -343,22 +343,32 @@ void run_write(const ax_kt *target_, int dim, const ax_kt *index, const ax_kt *d
 
 } // namespace
 
-extern "C" void ax_cuda_index_select(ax_kt *out, const ax_kt *in, int dim, const ax_kt *index) {
+extern "C" ax_kstatus ax_cuda_index_select(ax_kt *out, const ax_kt *in, int dim, const ax_kt *index) {
+  AX_CUDA_ENTRY;
   run_read(out, in, dim, index, 0, AX_STATUS_INDEX_SELECT);
+  return ax_cuda_kstatus();
 }
 
-extern "C" void ax_cuda_embedding(ax_kt *out, const ax_kt *weight, const ax_kt *index) {
+extern "C" ax_kstatus ax_cuda_embedding(ax_kt *out, const ax_kt *weight, const ax_kt *index) {
+  AX_CUDA_ENTRY;
   run_read(out, weight, 0, index, 0, AX_STATUS_EMBEDDING);
+  return ax_cuda_kstatus();
 }
 
-extern "C" void ax_cuda_gather(ax_kt *out, const ax_kt *in, int dim, const ax_kt *index) {
+extern "C" ax_kstatus ax_cuda_gather(ax_kt *out, const ax_kt *in, int dim, const ax_kt *index) {
+  AX_CUDA_ENTRY;
   run_read(out, in, dim, index, 1, AX_STATUS_GATHER);
+  return ax_cuda_kstatus();
 }
 
-extern "C" void ax_cuda_index_add(ax_kt *out, int dim, const ax_kt *index, const ax_kt *src) {
+extern "C" ax_kstatus ax_cuda_index_add(ax_kt *out, int dim, const ax_kt *index, const ax_kt *src) {
+  AX_CUDA_ENTRY;
   run_write(out, dim, index, src, 0, src);
+  return ax_cuda_kstatus();
 }
 
-extern "C" void ax_cuda_scatter_add(ax_kt *out, int dim, const ax_kt *index, const ax_kt *src) {
+extern "C" ax_kstatus ax_cuda_scatter_add(ax_kt *out, int dim, const ax_kt *index, const ax_kt *src) {
+  AX_CUDA_ENTRY;
   run_write(out, dim, index, src, 1, index);
+  return ax_cuda_kstatus();
 }

@@ -317,9 +317,10 @@ void embedding_sum_run(ax_kt *gweight, const ax_kt *gy, const int *start, const 
 
 }  // namespace
 
-extern "C" void ax_cuda_layer_norm(ax_kt *y, ax_kt *mean, ax_kt *rstd, const ax_kt *x, const ax_kt *weight,
+extern "C" ax_kstatus ax_cuda_layer_norm(ax_kt *y, ax_kt *mean, ax_kt *rstd, const ax_kt *x, const ax_kt *weight,
                                    const ax_kt *bias, double eps, int rms) {
-  if (!check_stats("ax_cuda_layer_norm", x, rstd)) return;
+  AX_CUDA_ENTRY;
+  if (!check_stats("ax_cuda_layer_norm", x, rstd)) return ax_cuda_kstatus();
   LnArgs a;
   memset(&a, 0, sizeof a);
   a.x = x->data;
@@ -335,11 +336,13 @@ extern "C" void ax_cuda_layer_norm(ax_kt *y, ax_kt *mean, ax_kt *rstd, const ax_
   a.eps = eps;
   a.rms = rms;
   AX_CUDA_DISPATCH_FLOAT(x->dtype, "ax_cuda_layer_norm", layer_norm_run<scalar_t>(a))
+  return ax_cuda_kstatus();
 }
 
-extern "C" void ax_cuda_layer_norm_backward(ax_kt *gx, ax_kt *gweight, ax_kt *gbias, const ax_kt *gy, const ax_kt *x,
+extern "C" ax_kstatus ax_cuda_layer_norm_backward(ax_kt *gx, ax_kt *gweight, ax_kt *gbias, const ax_kt *gy, const ax_kt *x,
                                             const ax_kt *mean, const ax_kt *rstd, const ax_kt *weight, int rms) {
-  if (!check_stats("ax_cuda_layer_norm_backward", x, rstd)) return;
+  AX_CUDA_ENTRY;
+  if (!check_stats("ax_cuda_layer_norm_backward", x, rstd)) return ax_cuda_kstatus();
   LnBwdArgs a;
   memset(&a, 0, sizeof a);
   a.gy = gy->data;
@@ -353,15 +356,17 @@ extern "C" void ax_cuda_layer_norm_backward(ax_kt *gx, ax_kt *gweight, ax_kt *gb
   a.cols = x->shape[1];
   a.rms = rms;
   AX_CUDA_DISPATCH_FLOAT(x->dtype, "ax_cuda_layer_norm_backward", layer_norm_backward_run<scalar_t>(a, gweight, gbias))
+  return ax_cuda_kstatus();
 }
 
-extern "C" void ax_cuda_embedding_backward(ax_kt *gweight, const ax_kt *index, const ax_kt *gy) {
+extern "C" ax_kstatus ax_cuda_embedding_backward(ax_kt *gweight, const ax_kt *index, const ax_kt *gy) {
+  AX_CUDA_ENTRY;
   static const char op[] = "ax_cuda_embedding_backward";
   int64_t v_count = gweight->shape[0], n = index->ndim ? index->shape[0] : 1;
   int64_t istride = index->ndim ? index->strides[0] : 0;
   if (n >= INT32_MAX || v_count >= INT32_MAX) {
     ax_error("%s: %lld indices into %lld rows: at most 2^31 - 1 of each", op, (long long)n, (long long)v_count);
-    return;
+    return ax_cuda_kstatus();
   }
   cudaStream_t st = ax_cuda_stream();
   int bits = 1;
@@ -369,7 +374,7 @@ extern "C" void ax_cuda_embedding_backward(ax_kt *gweight, const ax_kt *index, c
   /* ints: counts [V + 1], start [V + 1], keys and positions twice [N] each (sort in / out), the sort's histograms */
   size_t ints = 2 * (size_t)(v_count + 1) + 4 * (size_t)n + axsort::radix_scratch_ints(n);
   int *scratch = (int *)ax_cuda_scratch_alloc(ints * sizeof(int));
-  if (!scratch) return;
+  if (!scratch) return ax_cuda_kstatus();
   int *counts = scratch, *start = counts + v_count + 1, *keys = start + v_count + 1, *keys2 = keys + n;
   int *pos = keys2 + n, *pos2 = pos + n, *sort_tmp = pos2 + n, *keys_sorted = keys, *order = pos;
   bool ok = AX_CUDA_CHECK(cudaMemsetAsync(counts, 0, (size_t)(v_count + 1) * sizeof(int), st));
@@ -388,4 +393,5 @@ extern "C" void ax_cuda_embedding_backward(ax_kt *gweight, const ax_kt *index, c
   ok = ok && axsort::scan_exclusive(counts, start, v_count + 1, st);
   if (ok) AX_CUDA_DISPATCH_FLOAT(gweight->dtype, op, embedding_sum_run<scalar_t>(gweight, gy, start, order))
   ax_cuda_scratch_free(scratch);
+  return ax_cuda_kstatus();
 }

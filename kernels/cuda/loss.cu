@@ -151,24 +151,28 @@ CeArgs make_args(const ax_kt *logits, const ax_kt *lse, const ax_kt *target, int
 
 }  // namespace
 
-extern "C" void ax_cuda_cross_entropy(ax_kt *loss, ax_kt *lse, const ax_kt *logits, const ax_kt *target,
+extern "C" ax_kstatus ax_cuda_cross_entropy(ax_kt *loss, ax_kt *lse, const ax_kt *logits, const ax_kt *target,
                                       int64_t ignore_index, double label_smoothing) {
-  if (!check_lse("ax_cuda_cross_entropy", logits, lse, loss)) return;
+  AX_CUDA_ENTRY;
+  if (!check_lse("ax_cuda_cross_entropy", logits, lse, loss)) return ax_cuda_kstatus();
   CeArgs a = make_args(logits, lse, target, ignore_index, label_smoothing);
   a.loss = loss->data;
   a.loss_acc = loss->dtype != logits->dtype;
   a.loss_stride = stride0(loss);
   AX_CUDA_DISPATCH_FLOAT(logits->dtype, "ax_cuda_cross_entropy", cross_entropy_run<scalar_t>(a, false))
+  return ax_cuda_kstatus();
 }
 
-extern "C" void ax_cuda_cross_entropy_backward(ax_kt *glogits, const ax_kt *gloss, const ax_kt *logits,
+extern "C" ax_kstatus ax_cuda_cross_entropy_backward(ax_kt *glogits, const ax_kt *gloss, const ax_kt *logits,
                                                const ax_kt *lse, const ax_kt *target, int64_t ignore_index,
                                                double label_smoothing) {
-  if (!check_lse("ax_cuda_cross_entropy_backward", logits, lse, gloss)) return;
+  AX_CUDA_ENTRY;
+  if (!check_lse("ax_cuda_cross_entropy_backward", logits, lse, gloss)) return ax_cuda_kstatus();
   CeArgs a = make_args(logits, lse, target, ignore_index, label_smoothing);
   a.gloss = gloss->data;
   a.loss_acc = gloss->dtype != logits->dtype;
   a.gloss_stride = stride0(gloss);
   a.glogits = glogits->data;
   AX_CUDA_DISPATCH_FLOAT(logits->dtype, "ax_cuda_cross_entropy_backward", cross_entropy_run<scalar_t>(a, true))
+  return ax_cuda_kstatus();
 }

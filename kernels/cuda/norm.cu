@@ -384,29 +384,35 @@ void apply_run(ax_kt *y, const ax_kt *x, const ax_kt *mean, const ax_kt *invstd,
 
 }  // namespace
 
-extern "C" void ax_cuda_batch_norm_stats(ax_kt *mean, ax_kt *invstd, const ax_kt *x, double eps) {
+extern "C" ax_kstatus ax_cuda_batch_norm_stats(ax_kt *mean, ax_kt *invstd, const ax_kt *x, double eps) {
+  AX_CUDA_ENTRY;
   bn_index g = shape_of(x);
-  if (g.c == 0) return;
+  if (g.c == 0) return ax_cuda_kstatus();
   bool i32 = use32(g);
   AX_CUDA_DISPATCH_FLOAT(x->dtype, "ax_cuda_batch_norm_stats",
                          i32 ? stats_run<scalar_t, true>(mean, invstd, x, g, eps)
                              : stats_run<scalar_t, false>(mean, invstd, x, g, eps))
+  return ax_cuda_kstatus();
 }
 
-extern "C" void ax_cuda_batch_norm_apply(ax_kt *y, const ax_kt *x, const ax_kt *mean, const ax_kt *invstd,
+extern "C" ax_kstatus ax_cuda_batch_norm_apply(ax_kt *y, const ax_kt *x, const ax_kt *mean, const ax_kt *invstd,
                                          const ax_kt *weight, const ax_kt *bias) {
+  AX_CUDA_ENTRY;
   bn_index g = shape_of(x);
-  if (g.n * g.c * g.s == 0) return;
+  if (g.n * g.c * g.s == 0) return ax_cuda_kstatus();
   bool i32 = use32(g);
   AX_CUDA_DISPATCH_FLOAT(x->dtype, "ax_cuda_batch_norm_apply", apply_run<scalar_t>(y, x, mean, invstd, weight, bias, g, i32))
+  return ax_cuda_kstatus();
 }
 
-extern "C" void ax_cuda_batch_norm_backward(ax_kt *gx, ax_kt *gweight, ax_kt *gbias, const ax_kt *gy, const ax_kt *x,
+extern "C" ax_kstatus ax_cuda_batch_norm_backward(ax_kt *gx, ax_kt *gweight, ax_kt *gbias, const ax_kt *gy, const ax_kt *x,
                                             const ax_kt *mean, const ax_kt *invstd, const ax_kt *weight, int training) {
+  AX_CUDA_ENTRY;
   bn_index g = shape_of(x);
-  if (g.c == 0) return;
+  if (g.c == 0) return ax_cuda_kstatus();
   bool i32 = use32(g);
   AX_CUDA_DISPATCH_FLOAT(x->dtype, "ax_cuda_batch_norm_backward",
                          i32 ? backward_run<scalar_t, true>(gx, gweight, gbias, gy, x, mean, invstd, weight, training, g)
                              : backward_run<scalar_t, false>(gx, gweight, gbias, gy, x, mean, invstd, weight, training, g))
+  return ax_cuda_kstatus();
 }

@@ -147,8 +147,9 @@ static void launch_dtype(const ax_optim_hp &hp, int dtype, int n, ax_kt *const *
   }
 }
 
-extern "C" void ax_cuda_optim_step(const ax_optim_args *a, int n, ax_kt *const *params, ax_kt *const *grads,
+extern "C" ax_kstatus ax_cuda_optim_step(const ax_optim_args *a, int n, ax_kt *const *params, ax_kt *const *grads,
                                    ax_kt *const *state0, ax_kt *const *state1, ax_kt *const *state2) {
+  AX_CUDA_ENTRY;
   const ax_optim_hp hp = ax_optim_hp_make(a);
   ax_kt *const *const states[3] = {state0, state1, state2};
   bool seen[AX_NUM_DTYPES] = {false};
@@ -157,4 +158,5 @@ extern "C" void ax_cuda_optim_step(const ax_optim_args *a, int n, ax_kt *const *
     if (!seen[dt]) continue;
     AX_CUDA_DISPATCH_FLOAT(dt, "ax_cuda_optim_step", launch_dtype<scalar_t>(hp, dt, n, params, grads, states));
   }
+  return ax_cuda_kstatus();
 }

@@ -143,43 +143,51 @@ int64_t in_numel(const ax_pool_params *p) { return p->n * p->c * p->h * p->w; }
 
 }  // namespace
 
-extern "C" void ax_cuda_max_pool2d(ax_kt *y, ax_kt *indices, const ax_kt *x, const ax_pool_params *p) {
+extern "C" ax_kstatus ax_cuda_max_pool2d(ax_kt *y, ax_kt *indices, const ax_kt *x, const ax_pool_params *p) {
+  AX_CUDA_ENTRY;
   int64_t n = out_numel(p);
-  if (n == 0) return;
+  if (n == 0) return ax_cuda_kstatus();
   int64_t *ind = indices ? (int64_t *)indices->data : nullptr;
   AX_CUDA_DISPATCH_FLOAT(x->dtype, "ax_cuda_max_pool2d", {
     ax_cuda_launch(max_fwd<scalar_t>, ax_cuda_blocks(n, kThreads), kThreads, 0, ax_cuda_stream(),
         (scalar_t *)y->data, ind, (const scalar_t *)x->data, *p, n);
     AX_CUDA_LAUNCH_CHECK("max_pool2d");
   })
+  return ax_cuda_kstatus();
 }
 
-extern "C" void ax_cuda_max_pool2d_backward(ax_kt *gx, const ax_kt *gy, const ax_kt *indices, const ax_pool_params *p) {
+extern "C" ax_kstatus ax_cuda_max_pool2d_backward(ax_kt *gx, const ax_kt *gy, const ax_kt *indices, const ax_pool_params *p) {
+  AX_CUDA_ENTRY;
   int64_t n = in_numel(p);
-  if (n == 0) return;
+  if (n == 0) return ax_cuda_kstatus();
   AX_CUDA_DISPATCH_FLOAT(gx->dtype, "ax_cuda_max_pool2d_backward", {
     ax_cuda_launch(max_bwd<scalar_t>, ax_cuda_blocks(n, kThreads), kThreads, 0, ax_cuda_stream(),
         (scalar_t *)gx->data, (const scalar_t *)gy->data, (const int64_t *)indices->data, *p, n);
     AX_CUDA_LAUNCH_CHECK("max_pool2d_backward");
   })
+  return ax_cuda_kstatus();
 }
 
-extern "C" void ax_cuda_avg_pool2d(ax_kt *y, const ax_kt *x, const ax_pool_params *p) {
+extern "C" ax_kstatus ax_cuda_avg_pool2d(ax_kt *y, const ax_kt *x, const ax_pool_params *p) {
+  AX_CUDA_ENTRY;
   int64_t n = out_numel(p);
-  if (n == 0) return;
+  if (n == 0) return ax_cuda_kstatus();
   AX_CUDA_DISPATCH_FLOAT(x->dtype, "ax_cuda_avg_pool2d", {
     ax_cuda_launch(avg_fwd<scalar_t>, ax_cuda_blocks(n, kThreads), kThreads, 0, ax_cuda_stream(),
         (scalar_t *)y->data, (const scalar_t *)x->data, *p, n);
     AX_CUDA_LAUNCH_CHECK("avg_pool2d");
   })
+  return ax_cuda_kstatus();
 }
 
-extern "C" void ax_cuda_avg_pool2d_backward(ax_kt *gx, const ax_kt *gy, const ax_pool_params *p) {
+extern "C" ax_kstatus ax_cuda_avg_pool2d_backward(ax_kt *gx, const ax_kt *gy, const ax_pool_params *p) {
+  AX_CUDA_ENTRY;
   int64_t n = in_numel(p);
-  if (n == 0) return;
+  if (n == 0) return ax_cuda_kstatus();
   AX_CUDA_DISPATCH_FLOAT(gx->dtype, "ax_cuda_avg_pool2d_backward", {
     ax_cuda_launch(avg_bwd<scalar_t>, ax_cuda_blocks(n, kThreads), kThreads, 0, ax_cuda_stream(),
         (scalar_t *)gx->data, (const scalar_t *)gy->data, *p, n);
     AX_CUDA_LAUNCH_CHECK("avg_pool2d_backward");
   })
+  return ax_cuda_kstatus();
 }

@@ -396,20 +396,21 @@ void arg_op(int op, const ArgArgs &a) {
 
 }  // namespace
 
-extern "C" void ax_cuda_reduce(int op, ax_kt *out, const ax_kt *in) {
+extern "C" ax_kstatus ax_cuda_reduce(int op, ax_kt *out, const ax_kt *in) {
+  AX_CUDA_ENTRY;
   int64_t nin = 1, nout = 1;
   for (int d = 0; d < in->ndim; d++) nin *= in->shape[d];
   for (int d = 0; d < out->ndim; d++) nout *= out->shape[d];
-  if (nout == 0) return;
+  if (nout == 0) return ax_cuda_kstatus();
   if (nin == 0) { /* empty reduction: the identity (the op layer refuses it for max/min) */
     ax_cuda_fill(out, op == AX_REDUCE_SUM ? 0.0 : op == AX_REDUCE_MAX ? -INFINITY : INFINITY);
-    return;
+    return ax_cuda_kstatus();
   }
   Layout L;
   make_layout(&L, out, in);
   if (L.red.n == 0) { /* every reduced dim has size 1 */
     ax_cuda_copy(out, in);
-    return;
+    return ax_cuda_kstatus();
   }
   switch (in->dtype) {
     case AX_F32: reduce_op<float, float, float>(op, L, out, in); break;
@@ -422,9 +423,11 @@ extern "C" void ax_cuda_reduce(int op, ax_kt *out, const ax_kt *in) {
     case AX_BOOL: reduce_int<uint8_t>(op, L, out, in); break; /* bool is one byte holding 0 or 1 */
     default: ax_error("ax_cuda_reduce: dtype %d is not supported on the cuda backend", in->dtype);
   }
+  return ax_cuda_kstatus();
 }
 
-extern "C" void ax_cuda_arg_reduce(int op, ax_kt *values, ax_kt *indices, const ax_kt *in, int dim) {
+extern "C" ax_kstatus ax_cuda_arg_reduce(int op, ax_kt *values, ax_kt *indices, const ax_kt *in, int dim) {
+  AX_CUDA_ENTRY;
   ArgArgs a;
   memset(&a, 0, sizeof a);
   a.in = in->data;
@@ -441,7 +444,7 @@ extern "C" void ax_cuda_arg_reduce(int op, ax_kt *values, ax_kt *indices, const 
     a.kept.aux[i] = values ? values->strides[k] : 0;
   }
   a.nout = dims_numel(a.kept);
-  if (a.n == 0 || a.nout == 0) return;
+  if (a.n == 0 || a.nout == 0) return ax_cuda_kstatus();
   if (a.kept.n == 0) { /* a 1-D input: one output */
     a.kept.n = 1;
     a.kept.size[0] = 1;
@@ -457,4 +460,5 @@ extern "C" void ax_cuda_arg_reduce(int op, ax_kt *values, ax_kt *indices, const 
     case AX_BOOL: arg_op<uint8_t, int64_t>(op, a); break;
     default: ax_error("ax_cuda_arg_reduce: dtype %d is not supported on the cuda backend", in->dtype);
   }
+  return ax_cuda_kstatus();
 }

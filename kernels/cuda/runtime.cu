@@ -300,7 +300,7 @@ static bool release_cache(int dev, bool report) {
   return ok;
 }
 
-static void *cuda_alloc(size_t nbytes, int dev) {
+extern "C" void *ax_cuda_alloc(size_t nbytes, int dev) {
   alloc_failure[0] = '\0';
   if (!valid_device(dev)) {
     note_failure("cuda:%d is not an available device", dev);
@@ -395,7 +395,7 @@ extern "C" int ax_cuda_record_stream(void *ptr, void *stream) {
   return 0;
 }
 
-static void cuda_free(void *p, size_t nbytes, int dev) {
+extern "C" void ax_cuda_free(void *p, size_t nbytes, int dev) {
   (void)nbytes;
   (void)dev; /* the block knows its device and stream */
   if (!p) return;
@@ -465,7 +465,7 @@ extern "C" int ax_cuda_emu_counters_get(ax_cuda_emu_counters *out) {
 extern "C" int ax_cuda_kernel_counts(ax_cuda_kernel_count *out, int cap) { return -1; }
 #endif
 
-static ax_memory_stats cuda_memory_stats(int dev) {
+extern "C" ax_memory_stats ax_cuda_memory_stats(int dev) {
   ax_memory_stats s;
   memset(&s, 0, sizeof s);
   if (dev < 0 || dev >= AX_MAX_CUDA_DEVICES) return s;
@@ -485,17 +485,17 @@ extern "C" ax_cuda_alloc_counters ax_cuda_alloc_counters_get(int dev) {
   return c;
 }
 
-static void cuda_empty_cache(int dev) {
+extern "C" void ax_cuda_empty_cache(int dev) {
   if (!valid_device(dev) || !use_device(dev)) return;
   release_cache(dev, true);
 }
 
 extern "C" void *ax_cuda_scratch_alloc(size_t nbytes) {
-  void *p = cuda_alloc(nbytes, ax_cuda_current_device());
+  void *p = ax_cuda_alloc(nbytes, ax_cuda_current_device());
   if (!p) ax_error("CUDA scratch allocation: %s", alloc_failure);
   return p;
 }
-extern "C" void ax_cuda_scratch_free(void *p) { cuda_free(p, 0, 0); }
+extern "C" void ax_cuda_scratch_free(void *p) { ax_cuda_free(p, 0, 0); }
 
 /* ------------------------------------------------------------------------ */
 /* the device status word (common.cuh): errors found by kernels, read lazily  */
@@ -603,7 +603,7 @@ static bool staging_ready(staging &s) {
   return true;
 }
 
-static void cuda_copy_from_host(void *dst, const void *src, size_t n, int dev) {
+extern "C" void ax_cuda_copy_from_host(void *dst, const void *src, size_t n, int dev) {
   if (!n || !use_device(dev)) return;
   cudaStream_t st = stream_of(dev);
   staging &s = stages[dev];
@@ -627,7 +627,7 @@ static bool copy_to_host_on(void *dst, const void *src, size_t n, int dev, cudaS
 
 /* 0, or -1 after reporting an error: the copy's, or one a kernel left in the
  * device's status word (an index out of range) since the last synchronization. */
-static int cuda_copy_to_host(void *dst, const void *src, size_t n, int dev) {
+extern "C" int ax_cuda_copy_to_host(void *dst, const void *src, size_t n, int dev) {
   if (!use_device(dev)) return -1;
   cudaStream_t st = stream_of(dev);
   bool begun = status_begin(dev, st);
@@ -670,19 +670,38 @@ static bool copy_to_host_on(void *dst, const void *src, size_t n, int dev, cudaS
   return drain(first) && drain(first ^ 1);
 }
 
-static void cuda_synchronize(int dev) {
+extern "C" void ax_cuda_synchronize(int dev) {
   if (!valid_device(dev) || !use_device(dev)) return;
   cudaStream_t st = stream_of(dev);
   bool begun = status_begin(dev, st);
   status_end(dev, st, begun, AX_CUDA_CHECK(cudaStreamSynchronize(st)));
 }
 
-extern "C" void ax_cuda_runtime_fill_table(ax_backend *b) {
-  b->alloc = cuda_alloc;
-  b->free = cuda_free;
-  b->copy_from_host = cuda_copy_from_host;
-  b->copy_to_host = cuda_copy_to_host;
-  b->synchronize = cuda_synchronize;
-  b->memory_stats = cuda_memory_stats;
-  b->empty_cache = cuda_empty_cache;
+/* ---------------- kernel status (common.cuh: AX_CUDA_ENTRY, ax_cuda_kstatus) ---------------- */
+
+/* The first failure on this thread since the outermost kernel entry began: an entry
+ * that calls another keeps the outer one's record. */
+static thread_local struct {
+  int depth;
+  ax_kstatus status;
+  char detail[256];
+} kfail;
+
+extern "C" void ax_cuda_entry_begin(void) {
+  if (kfail.depth++ == 0) kfail.status = AX_K_OK, kfail.detail[0] = 0;
 }
+extern "C" void ax_cuda_entry_end(void) { kfail.depth--; }
+
+extern "C" void ax_cuda_note_failure(ax_kstatus status, const char *what, cudaError_t e) {
+  if (kfail.status != AX_K_OK) return; /* the first one is the cause */
+  kfail.status = status;
+  snprintf(kfail.detail, sizeof kfail.detail, "%s: %s (%s)", what, cudaGetErrorName(e), cudaGetErrorString(e));
+}
+
+extern "C" ax_kstatus ax_cuda_kstatus(void) {
+  cudaError_t e = cudaGetLastError(); /* a launch nobody checked */
+  if (e != cudaSuccess) ax_cuda_note_failure(AX_K_LAUNCH, "kernel launch", e);
+  return kfail.status;
+}
+
+extern "C" const char *ax_cuda_last_error(void) { return kfail.detail; }

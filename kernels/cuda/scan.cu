@@ -188,35 +188,36 @@ __global__ void scan_cols_kernel(ScanArgs a) {
 #define SCAN_FEW_LINES 64
 
 template <typename T, typename A, typename Op>
-int scan_launch(const ScanArgs &a) {
+void scan_launch(const ScanArgs &a) {
   cudaStream_t st = ax_cuda_stream();
   if (a.s_in == 1 || a.nlines <= SCAN_FEW_LINES) {
     unsigned grid = (unsigned)(a.nlines < 65535 * 32 ? a.nlines : 65535 * 32);
     ax_cuda_launch(scan_lines_kernel<T, A, Op>, grid, SCAN_THREADS, 0, st, a);
-    return AX_CUDA_LAUNCH_CHECK("scan_lines_kernel") ? 0 : -1;
+    AX_CUDA_LAUNCH_CHECK("scan_lines_kernel");
+    return;
   }
   ax_cuda_launch(scan_cols_kernel<T, A, Op>, ax_cuda_blocks(a.nlines, 256), 256, 0, st, a);
-  return AX_CUDA_LAUNCH_CHECK("scan_cols_kernel") ? 0 : -1;
+  AX_CUDA_LAUNCH_CHECK("scan_cols_kernel");
 }
 
 template <typename T>
-int scan_op(int op, const ScanArgs &a) {
+void scan_op(int op, const ScanArgs &a) {
   typedef typename ax_acc<T>::type A;
   switch (op) {
-    case AX_SCAN_SUM: return scan_launch<T, A, SumOp<A>>(a);
-    case AX_SCAN_PROD: return scan_launch<T, A, ProdOp<A>>(a);
-    case AX_SCAN_MAX: return scan_launch<T, A, MaxOp<A>>(a);
-    case AX_SCAN_LOGSUMEXP: return scan_launch<T, A, LseOp<A>>(a);
-    default: ax_error("ax_cuda_scan: unknown scan op %d", op); return -1;
+    case AX_SCAN_SUM: scan_launch<T, A, SumOp<A>>(a); break;
+    case AX_SCAN_PROD: scan_launch<T, A, ProdOp<A>>(a); break;
+    case AX_SCAN_MAX: scan_launch<T, A, MaxOp<A>>(a); break;
+    default: scan_launch<T, A, LseOp<A>>(a); break; /* AX_SCAN_LOGSUMEXP (checked by the entry) */
   }
 }
 
 }  // namespace
 
-extern "C" int ax_cuda_scan(int op, ax_kt *out, ax_kt *indices, const ax_kt *in, int dim, int reverse) {
-  if (dim < 0 || dim >= in->ndim) {
-    ax_error("ax_cuda_scan: dim %d is out of range for %d dims", dim, in->ndim);
-    return -1;
+extern "C" ax_kstatus ax_cuda_scan(int op, ax_kt *out, ax_kt *indices, const ax_kt *in, int dim, int reverse) {
+  AX_CUDA_ENTRY;
+  if (op < 0 || op >= AX_NUM_SCAN || dim < 0 || dim >= in->ndim) {
+    ax_cuda_note_failure(AX_K_UNSUPPORTED, "ax_cuda_scan: unknown op or dim", cudaSuccess);
+    return ax_cuda_kstatus();
   }
   ScanArgs a;
   memset(&a, 0, sizeof a);
@@ -238,12 +239,13 @@ extern "C" int ax_cuda_scan(int op, ax_kt *out, ax_kt *indices, const ax_kt *in,
     a.st_idx[i] = a.indices ? indices->strides[k] : 0;
     a.nlines *= in->shape[k];
   }
-  if (a.n == 0 || a.nlines == 0) return 0;
+  if (a.n == 0 || a.nlines == 0) return ax_cuda_kstatus();
   switch (in->dtype) {
-    case AX_F32: return scan_op<float>(op, a);
-    case AX_F64: return scan_op<double>(op, a);
-    case AX_BF16: return scan_op<__nv_bfloat16>(op, a);
-    case AX_F16: return scan_op<__half>(op, a);
-    default: ax_error("ax_cuda_scan: dtype %d is not supported on the cuda backend", in->dtype); return -1;
+    case AX_F32: scan_op<float>(op, a); break;
+    case AX_F64: scan_op<double>(op, a); break;
+    case AX_BF16: scan_op<__nv_bfloat16>(op, a); break;
+    case AX_F16: scan_op<__half>(op, a); break;
+    default: ax_cuda_note_failure(AX_K_UNSUPPORTED, "ax_cuda_scan: not a float dtype", cudaSuccess);
   }
+  return ax_cuda_kstatus();
 }

@@ -186,10 +186,14 @@ void softmax_backward_run(ax_kt *gx, const ax_kt *gy, const ax_kt *y, int take_l
 
 }  // namespace
 
-extern "C" void ax_cuda_softmax(ax_kt *out, const ax_kt *in, int log) {
+extern "C" ax_kstatus ax_cuda_softmax(ax_kt *out, const ax_kt *in, int log) {
+  AX_CUDA_ENTRY;
   AX_CUDA_DISPATCH_FLOAT(in->dtype, "ax_cuda_softmax", softmax_run<scalar_t>(out, in, log))
+  return ax_cuda_kstatus();
 }
 
-extern "C" void ax_cuda_softmax_backward(ax_kt *gx, const ax_kt *gy, const ax_kt *y, int log) {
+extern "C" ax_kstatus ax_cuda_softmax_backward(ax_kt *gx, const ax_kt *gy, const ax_kt *y, int log) {
+  AX_CUDA_ENTRY;
   AX_CUDA_DISPATCH_FLOAT(y->dtype, "ax_cuda_softmax_backward", softmax_backward_run<scalar_t>(gx, gy, y, log))
+  return ax_cuda_kstatus();
 }

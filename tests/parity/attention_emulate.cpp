@@ -53,6 +53,14 @@ extern "C" cudaStream_t ax_cuda_stream(void) { return 0; }
 extern "C" int ax_cuda_current_device(void) { return 0; }
 extern "C" void *ax_cuda_scratch_alloc(size_t nbytes) { return malloc(nbytes); }
 extern "C" void ax_cuda_scratch_free(void *p) { free(p); }
+/* the kernel status of the entries (runtime.cu's is thread-local; one thread here) */
+static ax_kstatus kstatus = AX_K_OK;
+extern "C" void ax_cuda_entry_begin(void) { kstatus = AX_K_OK; }
+extern "C" void ax_cuda_entry_end(void) {}
+extern "C" void ax_cuda_note_failure(ax_kstatus s, const char *, cudaError_t) {
+  if (kstatus == AX_K_OK) kstatus = s;
+}
+extern "C" ax_kstatus ax_cuda_kstatus(void) { return kstatus; }
 extern "C" bool ax_cuda_cudnn_attention_selected(const ax_kt *, const ax_kt *, const ax_kt *, const ax_kt *,
                                                  const ax_attn_params *) {
   return false;

@@ -1,6 +1,6 @@
 /* The GPU parity runner: main() and the pr_* helpers of parity.h.
  *
- *   axon_parity [-v] [--tier full|emulate] [--kernels] [FAMILY ...]
+ *   axon_parity [-v] [--tier full|emulate] [--kernels] [--families] [FAMILY ...]
  *
  * Runs every linked family (or those named) against the CPU on cuda:0 and
  * prints each failing case as it happens, then a table per op: cases, passed,
@@ -10,7 +10,8 @@
  * --tier picks the sizes (parity.h; default: emulate on the emulated device,
  * full elsewhere). On the emulated device the run ends with the kernel list
  * (parity.h), and with no family named a kernel never launched is a failure;
- * --kernels prints the list alone.
+ * --kernels prints the list alone. --families prints each family of
+ * kernels/kernels.def, "linked" or "missing", one a line, and exits (0).
  *
  * Every new CUDA tensor is poisoned (NaN, or 0x7f bytes for integers and
  * bool), so an element a kernel never writes fails its comparison. Errors
@@ -377,18 +378,20 @@ typedef struct family {
   void (*run)(void);
 } family;
 
-#define PR_ENTRY(f) {#f, pr_family_##f},
-static const family families[] = {PR_FAMILIES(PR_ENTRY)};
-#undef PR_ENTRY
+static const family families[] = {
+#define AX_FAMILY(f) {#f, pr_family_##f},
+#include "kernels/kernels.def"
+};
 #define N_FAMILIES (int)(sizeof families / sizeof families[0])
 
 static int usage(const char *argv0) {
   fprintf(stderr,
-          "usage: %s [-v] [--tier full|emulate] [--kernels] [FAMILY ...]\n"
+          "usage: %s [-v] [--tier full|emulate] [--kernels] [--families] [FAMILY ...]\n"
           "  --tier     full: the sizes for a GPU; emulate: sizes for the emulated device\n"
           "             (default: emulate on the emulated device, full elsewhere)\n"
           "  --kernels  print every kernel instantiation of the library with its launches\n"
           "             (emulated device only) and exit without running a case\n"
+          "  --families print each family with 'linked' or 'missing' and exit\n"
           "families:",
           argv0);
   for (int i = 0; i < N_FAMILIES; i++) fprintf(stderr, " %s%s", families[i].name, families[i].run ? "" : " (not linked)");
@@ -416,6 +419,10 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[i], "-v")) verbose = true;
     else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) return usage(argv[0]), 0;
     else if (!strcmp(argv[i], "--kernels")) kernels_only = true;
+    else if (!strcmp(argv[i], "--families")) {
+      for (int f = 0; f < N_FAMILIES; f++) printf("%s %s\n", families[f].name, families[f].run ? "linked" : "missing");
+      return 0;
+    }
     else if (!strcmp(argv[i], "--tier") || !strncmp(argv[i], "--tier=", 7)) {
       tier = argv[i][6] == '=' ? argv[i] + 7 : i + 1 < argc ? argv[++i] : "";
       if (strcmp(tier, "full") && strcmp(tier, "emulate")) {

@@ -112,13 +112,11 @@ ax_tensor *pr_cuda(ax_tensor *cpu); /* ax_to(cpu, AX_CUDA(0)), detached, require
  * the emulate tier, sized for the emulated device (see above). */
 bool pr_emulated_tier(void);
 
-/* The families; a family not linked in is skipped (weak symbols). */
-#define PR_FAMILIES(X) \
-  X(copy) X(elementwise) X(index) X(reduce) X(softmax) X(loss) X(gemm) \
-  X(conv) X(pool) X(norm) X(dropout) X(optim) X(layernorm) X(attention) X(autocast) \
-  X(attention_cudnn) X(errors)
-#define PR_DECLARE(f) void pr_family_##f(void) __attribute__((weak));
-PR_FAMILIES(PR_DECLARE)
-#undef PR_DECLARE
+/* The families: AX_FAMILY in kernels/kernels.def, each defined in parity_<family>.c. A
+ * family not linked in is skipped here (weak symbols: attention_cudnn needs cuDNN);
+ * `axon_parity --families` lists which are, and tests/test_kernel_list.c fails when a
+ * family that a kernel entry names is missing. */
+#define AX_FAMILY(f) void pr_family_##f(void) __attribute__((weak));
+#include "kernels/kernels.def"
 
 #endif

@@ -39,6 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <deque>
 #include <functional>
 #include <map>
@@ -308,10 +309,19 @@ cudaError_t copy_now(void *dst, const void *src, size_t n) {
 
 /* ---- launches (device.h's ax_emu_launch_kernel) ---- */
 
+/* A test hook: the next launch fails as a real one can (cudaErrorLaunchFailure), so
+ * a test can see the failure reach the op (tests/test_emulated_runtime.c). */
+static std::atomic<bool> emu_fail_next_launch{false};
+extern "C" void ax_emulate_fail_next_launch(void) { emu_fail_next_launch = true; }
+
 cudaError_t ax_emu_submit(const void *kernel, dim3 grid, dim3 block, size_t smem, cudaStream_t st,
                           std::function<void()> run) {
   emu_state &s = S();
   guard g(s.lock);
+  if (emu_fail_next_launch) { /* the test hook below */
+    emu_fail_next_launch = false;
+    return fail(cudaErrorLaunchFailure);
+  }
   unsigned long long threads = (unsigned long long)block.x * block.y * block.z;
   if (!grid.x || !grid.y || !grid.z || !threads) return fail(cudaErrorInvalidConfiguration);
   if (threads > 1024 || block.x > 1024 || block.y > 1024 || block.z > 64) return fail(cudaErrorInvalidConfiguration);
