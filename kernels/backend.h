@@ -49,6 +49,7 @@ typedef enum ax_unary_op {
 typedef enum ax_binary_op {
   AX_BINARY_ADD, AX_BINARY_SUB, AX_BINARY_MUL, AX_BINARY_DIV,
   AX_BINARY_MAX, AX_BINARY_MIN,
+  AX_BINARY_POW, /* a^b, float only */
   AX_BINARY_EQ, AX_BINARY_NE, AX_BINARY_LT, AX_BINARY_LE, AX_BINARY_GT, AX_BINARY_GE,
   AX_NUM_BINARY
 } ax_binary_op;

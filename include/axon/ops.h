@@ -95,6 +95,9 @@ ax_tensor *ax_mul(ax_tensor *a, ax_tensor *b);
 ax_tensor *ax_div(ax_tensor *a, ax_tensor *b);
 ax_tensor *ax_maximum(ax_tensor *a, ax_tensor *b);
 ax_tensor *ax_minimum(ax_tensor *a, ax_tensor *b);
+/* a^b elementwise, float only (torch.pow with a tensor exponent); the gradient of b is
+ * a^b log(a), taken as 0 where a = 0 and b >= 0, as PyTorch does */
+ax_tensor *ax_pow(ax_tensor *a, ax_tensor *b);
 ax_tensor *ax_add_scalar(ax_tensor *a, double s);
 ax_tensor *ax_sub_scalar(ax_tensor *a, double s);
 ax_tensor *ax_rsub_scalar(ax_tensor *a, double s); /* s - a */
