@@ -64,6 +64,10 @@ ax_tensor *ax_stack(ax_tensor *const *xs, int n, int dim);
  * views to out and returns how many pieces there are, or -1 on error. */
 int ax_split(ax_tensor *x, int64_t split_size, int dim, ax_tensor **out, int max_out);
 int ax_chunk(ax_tensor *x, int chunks, int dim, ax_tensor **out, int max_out);
+/* Split into n views of sizes[0], ..., sizes[n-1] along dim (torch.split with a list); the
+ * sizes (each >= 0) must sum to the dim's size. Writes n views to out and returns n, or -1 on
+ * error. Each view is differentiable (its gradient lands in its part of x's). */
+int ax_split_sizes(ax_tensor *x, const int64_t *sizes, int n, int dim, ax_tensor **out);
 ax_tensor *ax_index_select(ax_tensor *x, int dim, ax_tensor *index); /* index: 1-D i64/i32 */
 ax_tensor *ax_gather(ax_tensor *x, int dim, ax_tensor *index);       /* index: same ndim as x */
 /* Out-of-place: a copy of x with src added at index along dim. */
