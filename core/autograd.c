@@ -109,7 +109,7 @@ static void add_region(ax_tensor *acc, ax_tensor *g, int dim, int64_t start, int
     dst.shape[dim] = g->shape[dim];
     dst.strides[dim] *= step;
   }
-  be->binary(AX_BINARY_ADD, &dst, &dst, &src);
+  AX_KCALL("ax_backward", be, binary, AX_BINARY_ADD, &dst, &dst, &src); /* a failure is reported: the pass fails */
 }
 
 /* Adds g into a persistent .grad (created on first use, outside any scope's ownership). */

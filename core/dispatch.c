@@ -52,6 +52,16 @@ void ax_synchronize(ax_device d) {
   if (b && b->synchronize) b->synchronize(d.index);
 }
 
+bool ax__kernel_ok(const char *op, const ax_backend *be, const char *entry, ax_kstatus status) {
+  if (status == AX_K_OK) return true;
+  static const char *const why[] = {[AX_K_NOMEM] = "out of memory", [AX_K_LAUNCH] = "launch failed",
+                                    [AX_K_UNSUPPORTED] = "unsupported", [AX_K_DEVICE] = "device error"};
+  const char *detail = be->last_error ? be->last_error() : "";
+  const char *kind = (unsigned)status < sizeof why / sizeof why[0] && why[status] ? why[status] : "failed";
+  ax_error("%s: %s kernel '%s' failed (%s)%s%s", op, be->name, entry, kind, detail[0] ? ": " : "", detail);
+  return false;
+}
+
 const ax_backend *ax__backend(ax_device d, const char *op) {
   if (d.type == AX_DEVICE_CPU) return &ax_cpu_backend;
   if (d.type == AX_DEVICE_CUDA) {

@@ -49,6 +49,14 @@ const ax_backend *ax__backend(ax_device d, const char *op); /* NULL (with an err
     }                                                                                         \
   } while (0)
 
+/* Every kernel call in core goes through AX_KCALL: it runs be->entry(...) and is true
+ * when the kernel returned AX_K_OK; otherwise it reports "<op>: <backend> kernel
+ * '<entry>' failed: <detail>" (the detail from be->last_error()) and is false, and
+ * the caller returns NULL (a forward op) or returns (a backward function: ax_backward
+ * then fails). */
+bool ax__kernel_ok(const char *op, const ax_backend *be, const char *entry, ax_kstatus status);
+#define AX_KCALL(op, be, entry, ...) ax__kernel_ok((op), (be), #entry, (be)->entry(__VA_ARGS__))
+
 /* Why the latest allocation on d failed, from the backend ("" if it says nothing). */
 const char *ax__alloc_failure(ax_device d);
 

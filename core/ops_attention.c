@@ -98,7 +98,7 @@ static void sdpa_backward(ax_node *n, ax_tensor *g) {
   }
   ax_kt kgq = ax__kt(gq), kgk = ax__kt(gk), kgv = ax__kt(gv), kg = ax__kt(gc), kq = ax__kt(q), kk = ax__kt(k),
         kv = ax__kt(v), ko = ax__kt(n->output), kl = ax__kt(lse), km = mask ? mask_kt(mask, &p) : (ax_kt){0};
-  be->attention_backward(&kgq, &kgk, &kgv, &kg, &kq, &kk, &kv, &ko, &kl, mask ? &km : NULL, &p);
+  if (!AX_KCALL(OP, be, attention_backward, &kgq, &kgk, &kgv, &kg, &kq, &kk, &kv, &ko, &kl, mask ? &km : NULL, &p)) return;
   ax_tensor *grads[3] = {gq, gk, gv};
   for (int i = 0; i < 3; i++)
     if (ax__input_needs_grad(n, i)) ax__accumulate(n, i, grads[i]);
@@ -154,7 +154,8 @@ ax_tensor *ax_scaled_dot_product_attention(ax_tensor *q, ax_tensor *k, ax_tensor
   ax_attn_params p = params_of(q, k, scale, opt.causal, opt.dropout_p, seed, offset);
   ax_kt ko = ax__kt(out), kl = ax__kt(lse), kq = ax__kt(qc), kk = ax__kt(kc), kv = ax__kt(vc),
         km = opt.attn_mask ? mask_kt(opt.attn_mask, &p) : (ax_kt){0};
-  if (ax_numel(out) > 0) be->attention(&ko, &kl, &kq, &kk, &kv, opt.attn_mask ? &km : NULL, &p);
+  if (ax_numel(out) > 0 && !AX_KCALL(OP, be, attention, &ko, &kl, &kq, &kk, &kv, opt.attn_mask ? &km : NULL, &p))
+    return ax__scope_return(NULL);
 
   ax_tensor *inputs[3] = {q, k, v};
   ax_node *n = ax__record(out, "scaled_dot_product_attention", sdpa_backward, 3, inputs);

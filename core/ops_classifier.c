@@ -69,35 +69,35 @@ static void *row_ptr(const ax_tensor *t, int64_t r, int64_t cols) {
 }
 
 /* C = alpha op(A) op(B) + beta C for single row-major matrices. */
-static void gemm(const ax_backend *be, int dtype, int ta, int tb, int64_t m, int64_t n, int64_t k, const void *a,
+static bool gemm(const ax_backend *be, int dtype, int ta, int tb, int64_t m, int64_t n, int64_t k, const void *a,
                  int64_t lda, const void *b, int64_t ldb, void *c, int64_t ldc, double beta) {
   ax_gemm_args g = {.dtype = dtype, .trans_a = ta, .trans_b = tb, .m = m, .n = n, .k = k, .alpha = 1.0, .beta = beta,
                     .a = a, .lda = lda, .b = b, .ldb = ldb, .c = c, .ldc = ldc, .batch = 1};
-  be->gemm(&g);
+  return AX_KCALL(OP, be, gemm, &g);
 }
 
 /* logits [m, V] (the first m rows of the buffer) = h[r0 : r0+m] W^T + b */
-static void chunk_logits(const ax_backend *be, ax_tensor *h, ax_tensor *w, ax_tensor *b, int64_t r0, int64_t m,
+static bool chunk_logits(const ax_backend *be, ax_tensor *h, ax_tensor *w, ax_tensor *b, int64_t r0, int64_t m,
                          ax_tensor *logits) {
   int64_t v = w->shape[0], c = w->shape[1];
   ax_kt kl = block_kt(logits, 0, m, v);
   if (b) { /* the bias broadcast over the rows, then the GEMM adds onto it */
     ax_kt kb = ax__kt(b);
     kb.ndim = 2, kb.shape[0] = m, kb.shape[1] = v, kb.strides[0] = 0, kb.strides[1] = 1;
-    be->copy(&kl, &kb);
+    if (!AX_KCALL(OP, be, copy, &kl, &kb)) return false;
   } else if (c == 0) {
-    be->fill(&kl, 0.0);
+    return AX_KCALL(OP, be, fill, &kl, 0.0);
   }
-  if (c > 0) gemm(be, h->dtype, 0, 1, m, v, c, row_ptr(h, r0, c), c, ax_data_ptr(w), c, ax_data_ptr(logits), v, b ? 1.0 : 0.0);
+  return c == 0 ||
+         gemm(be, h->dtype, 0, 1, m, v, c, row_ptr(h, r0, c), c, ax_data_ptr(w), c, ax_data_ptr(logits), v, b ? 1.0 : 0.0);
 }
 
 /* saved: h (0), W (1), b (2, may be NULL), target (3), all contiguous, lse [N] (4), the logits
  * [N, V] when they were one chunk (5, else NULL); iargs[0] = ignore_index, dargs[0] = label smoothing */
 /* acc (f32) += part (bf16 / f16), both contiguous of the same shape: a chunk's gW or gb. */
-static void add_widened(const ax_backend *be, ax_tensor *acc, ax_tensor *part, ax_tensor *tmp) {
+static bool add_widened(const ax_backend *be, ax_tensor *acc, ax_tensor *part, ax_tensor *tmp) {
   ax_kt ka = ax__kt(acc), kp = ax__kt(part), kt = ax__kt(tmp);
-  be->copy(&kt, &kp);
-  be->binary(AX_BINARY_ADD, &ka, &ka, &kt);
+  return AX_KCALL(OP, be, copy, &kt, &kp) && AX_KCALL(OP, be, binary, AX_BINARY_ADD, &ka, &ka, &kt);
 }
 
 /* saved: h (0), W (1), b (2, may be NULL), target (3), all contiguous, lse [N] (4), the logits
@@ -121,7 +121,7 @@ static void classifier_backward(ax_node *n, ax_tensor *g) {
     ax_tensor *gs[3] = {gh, gw, gb};
     for (int i = 0; i < 3; i++) {
       ax_kt k = gs[i] ? ax__kt(gs[i]) : (ax_kt){0};
-      if (gs[i] && ax_numel(gs[i]) > 0) be->fill(&k, 0.0);
+      if (gs[i] && ax_numel(gs[i]) > 0 && !AX_KCALL(OP, be, fill, &k, 0.0)) return;
     }
   } else {
     ax_tensor *kept = n->saved[5], *logits = kept ? kept : ax__new(OP, dt, h->device, 2, (int64_t[]){chunk, v});
@@ -137,28 +137,30 @@ static void classifier_backward(ax_node *n, ax_tensor *g) {
     for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
       int64_t m = rows - r0 < chunk ? rows - r0 : chunk;
       double beta = r0 == 0 || widen ? 0.0 : 1.0;
-      if (!kept) chunk_logits(be, h, w, b, r0, m, logits);
+      if (!kept && !chunk_logits(be, h, w, b, r0, m, logits)) return;
       ax_kt kl = block_kt(logits, 0, m, v), kg = block_kt(glogits, 0, m, v);
       ax_kt kz = block_kt(lse, r0, m, 1), kt = block_kt(t, r0, m, 1), kgl = block_kt(gl, r0, m, 1);
-      be->cross_entropy_backward(&kg, &kgl, &kl, &kz, &kt, n->iargs[0], n->dargs[0]);
-      if (gh && c > 0) gemm(be, dt, 0, 0, m, c, v, kg.data, v, ax_data_ptr(w), c, row_ptr(gh, r0, c), c, 0.0);
-      if (gw && c > 0)
-        gemm(be, dt, 1, 0, v, c, m, kg.data, v, row_ptr(h, r0, c), c, ax_data_ptr(widen ? pw : gw), c, beta);
-      if (gb) gemm(be, dt, 1, 0, v, 1, m, kg.data, v, ax_data_ptr(ones), 1, ax_data_ptr(widen ? pb : gb), 1, beta);
+      if (!AX_KCALL(OP, be, cross_entropy_backward, &kg, &kgl, &kl, &kz, &kt, n->iargs[0], n->dargs[0])) return;
+      if (gh && c > 0 && !gemm(be, dt, 0, 0, m, c, v, kg.data, v, ax_data_ptr(w), c, row_ptr(gh, r0, c), c, 0.0)) return;
+      if (gw && c > 0 &&
+          !gemm(be, dt, 1, 0, v, c, m, kg.data, v, row_ptr(h, r0, c), c, ax_data_ptr(widen ? pw : gw), c, beta))
+        return;
+      if (gb && !gemm(be, dt, 1, 0, v, 1, m, kg.data, v, ax_data_ptr(ones), 1, ax_data_ptr(widen ? pb : gb), 1, beta))
+        return;
       if (widen && gw && c > 0) {
         if (r0 == 0) {
           ax_kt ka = ax__kt(gw), kp = ax__kt(pw);
-          be->copy(&ka, &kp);
-        } else {
-          add_widened(be, gw, pw, pw32);
+          if (!AX_KCALL(OP, be, copy, &ka, &kp)) return;
+        } else if (!add_widened(be, gw, pw, pw32)) {
+          return;
         }
       }
       if (widen && gb) {
         if (r0 == 0) {
           ax_kt ka = ax__kt(gb), kp = ax__kt(pb);
-          be->copy(&ka, &kp);
-        } else {
-          add_widened(be, gb, pb, pb32);
+          if (!AX_KCALL(OP, be, copy, &ka, &kp)) return;
+        } else if (!add_widened(be, gb, pb, pb32)) {
+          return;
         }
       }
     }
@@ -242,14 +244,14 @@ ax_tensor *ax_classifier_cross_entropy(ax_tensor *h, ax_tensor *weight, ax_tenso
   if (!loss || !lse || (v > 0 && !logits)) return ax__scope_return(NULL);
   if (v == 0 && rows > 0) { /* no class to pick */
     ax_kt kl = ax__kt(loss);
-    be->fill(&kl, NAN);
+    if (!AX_KCALL(OP, be, fill, &kl, NAN)) return ax__scope_return(NULL);
   }
   for (int64_t r0 = 0; v > 0 && r0 < rows; r0 += chunk) {
     int64_t m = rows - r0 < chunk ? rows - r0 : chunk;
-    chunk_logits(be, hc, wc, bc, r0, m, logits);
+    if (!chunk_logits(be, hc, wc, bc, r0, m, logits)) return ax__scope_return(NULL);
     ax_kt kl = block_kt(logits, 0, m, v), kloss = block_kt(loss, r0, m, 1), kz = block_kt(lse, r0, m, 1);
     ax_kt kt = block_kt(tc, r0, m, 1);
-    be->cross_entropy(&kloss, &kz, &kl, &kt, ignore, ls);
+    if (!AX_KCALL(OP, be, cross_entropy, &kloss, &kz, &kl, &kt, ignore, ls)) return ax__scope_return(NULL);
   }
   ax_tensor *ins[3] = {h, weight, bias};
   ax_node *n = ax__record(loss, "classifier_cross_entropy", classifier_backward, 3, ins);

@@ -112,7 +112,7 @@ static ax_tensor *run_conv(ax_tensor *x, ax_tensor *w, ax_tensor *b, const ax_co
   const ax_backend *be = y->storage->backend;
   AX_KERNEL_CHECK(be, conv2d, "ax_conv2d");
   ax_kt ky = ax__kt(y), kx = ax__kt(x), kw = ax__kt(w), kb = b ? ax__kt(b) : (ax_kt){0};
-  be->conv2d(&ky, &kx, &kw, b ? &kb : NULL, p);
+  if (!AX_KCALL("ax_conv2d", be, conv2d, &ky, &kx, &kw, b ? &kb : NULL, p)) return NULL;
   return y;
 }
 
@@ -123,7 +123,7 @@ static ax_tensor *run_backward_input(const char *op, ax_tensor *gy, ax_tensor *w
   const ax_backend *be = gx->storage->backend;
   AX_KERNEL_CHECK(be, conv2d_backward_input, op);
   ax_kt kgx = ax__kt(gx), kgy = ax__kt(gy), kw = ax__kt(w);
-  be->conv2d_backward_input(&kgx, &kgy, &kw, p);
+  if (!AX_KCALL(op, be, conv2d_backward_input, &kgx, &kgy, &kw, p)) return NULL;
   return gx;
 }
 
@@ -134,7 +134,7 @@ static ax_tensor *run_backward_weight(const char *op, ax_tensor *gy, ax_tensor *
   const ax_backend *be = gw->storage->backend;
   AX_KERNEL_CHECK(be, conv2d_backward_weight, op);
   ax_kt kgw = ax__kt(gw), kgy = ax__kt(gy), kx = ax__kt(x);
-  be->conv2d_backward_weight(&kgw, &kgy, &kx, p);
+  if (!AX_KCALL(op, be, conv2d_backward_weight, &kgw, &kgy, &kx, p)) return NULL;
   return gw;
 }
 

@@ -29,7 +29,7 @@ ax_tensor *ax_full(int ndim, const int64_t *shape, double value, const ax_tensor
   const ax_backend *be = t->storage->backend;
   AX_KERNEL_CHECK(be, fill, "ax_full");
   ax_kt k = ax__kt(t);
-  be->fill(&k, value);
+  if (!AX_KCALL("ax_full", be, fill, &k, value)) return NULL;
   return finish_leaf(t, o);
 }
 
@@ -63,7 +63,7 @@ ax_tensor *ax_arange(double start, double end, double step, const ax_tensor_opts
   const ax_backend *be = t->storage->backend;
   AX_KERNEL_CHECK(be, arange, "ax_arange");
   ax_kt k = ax__kt(t);
-  be->arange(&k, start, step);
+  if (!AX_KCALL("ax_arange", be, arange, &k, start, step)) return NULL;
   return finish_leaf(t, o);
 }
 
@@ -78,7 +78,8 @@ static ax_tensor *random_tensor(const char *op, int dist, int ndim, const int64_
   const ax_backend *be = t->storage->backend;
   AX_KERNEL_CHECK(be, random, op);
   ax_kt k = ax__kt(t);
-  be->random(&k, dist, dist == AX_RANDOM_UNIFORM ? 0.0 : 0.0, 1.0, ax__rng_seed(), ax__rng_next_offset());
+  if (!AX_KCALL(op, be, random, &k, dist, dist == AX_RANDOM_UNIFORM ? 0.0 : 0.0, 1.0, ax__rng_seed(), ax__rng_next_offset()))
+    return NULL;
   return finish_leaf(t, o);
 }
 
@@ -111,7 +112,7 @@ static ax_tensor *copy_to(const char *op, ax_tensor *t, ax_dtype dt, ax_device d
     const ax_backend *be = out->storage->backend;
     AX_KERNEL_CHECK(be, copy, op);
     ax_kt d = ax__kt(out), s = ax__kt(t);
-    be->copy(&d, &s);
+    if (!AX_KCALL(op, be, copy, &d, &s)) return NULL;
     return out;
   }
   /* across devices: make the bytes contiguous and of the target dtype on the
@@ -247,6 +248,6 @@ int ax_copy_(ax_tensor *dst, ax_tensor *src) {
     return -1;
   }
   ax_kt d = ax__kt(dst), s = ax__kt_broadcast(src, dst->ndim, dst->shape);
-  be->copy(&d, &s);
+  if (!AX_KCALL("ax_copy_", be, copy, &d, &s)) return -1;
   return 0;
 }

@@ -12,7 +12,7 @@ static ax_tensor *run_dropout(ax_tensor *in, double p, uint64_t seed, uint64_t o
   const ax_backend *be = out->storage->backend;
   AX_KERNEL_CHECK(be, dropout, "ax_dropout");
   ax_kt ko = ax__kt(out), ki = ax__kt(in);
-  be->dropout(&ko, &ki, p, seed, offset);
+  if (!AX_KCALL("ax_dropout", be, dropout, &ko, &ki, p, seed, offset)) return NULL;
   return out;
 }
 

@@ -20,7 +20,7 @@ static void unary_backward(ax_node *n, ax_tensor *g) {
     return;
   }
   ax_kt gk = ax__kt(gx), gyk = ax__kt(g), xk = ax__kt(x), yk = ax__kt(n->output);
-  be->unary_backward((int)n->iargs[0], &gk, &gyk, &xk, &yk, n->dargs[0], n->dargs[1]);
+  if (!AX_KCALL(n->name, be, unary_backward, (int)n->iargs[0], &gk, &gyk, &xk, &yk, n->dargs[0], n->dargs[1])) return;
   ax__accumulate(n, 0, gx);
 }
 
@@ -36,7 +36,7 @@ static ax_tensor *unary(const char *op, int kop, ax_tensor *x, double alpha, dou
   const ax_backend *be = out->storage->backend;
   AX_KERNEL_CHECK(be, unary, op);
   ax_kt ok = ax__kt(out), xk = ax__kt(x);
-  be->unary(kop, &ok, &xk, alpha, beta);
+  if (!AX_KCALL(op, be, unary, kop, &ok, &xk, alpha, beta)) return NULL;
   ax_node *n = ax__record(out, op + 3, unary_backward, 1, &x);
   if (n) {
     ax__save(n, 0, x);
@@ -150,7 +150,7 @@ static ax_tensor *binary(const char *op, int kop, ax_tensor *a, ax_tensor *b) {
   const ax_backend *be = out->storage->backend;
   AX_KERNEL_CHECK(be, binary, op);
   ax_kt ok = ax__kt(out), ak = ax__kt_broadcast(a, ndim, shape), bk = ax__kt_broadcast(b, ndim, shape);
-  be->binary(kop, &ok, &ak, &bk);
+  if (!AX_KCALL(op, be, binary, kop, &ok, &ak, &bk)) return NULL;
   if (is_compare(kop)) return out;
 
   static const ax_backward_fn backward[] = {
@@ -299,7 +299,7 @@ ax_tensor *ax_where(ax_tensor *cond, ax_tensor *a, ax_tensor *b) {
   AX_KERNEL_CHECK(be, where, "ax_where");
   ax_kt ok = ax__kt(out), ck = ax__kt_broadcast(cond, ndim, shape), ak = ax__kt_broadcast(a, ndim, shape),
         bk = ax__kt_broadcast(b, ndim, shape);
-  be->where(&ok, &ck, &ak, &bk);
+  if (!AX_KCALL("ax_where", be, where, &ok, &ck, &ak, &bk)) return NULL;
   ax_tensor *in[2] = {a, b};
   ax_node *n = ax__record(out, "where", where_backward, 2, in);
   if (n) ax__save(n, 0, cond);

@@ -98,10 +98,9 @@ static ax_tensor *scatter_into_zeros(ax_node *n, ax_tensor *g, int d, ax_tensor 
     return NULL;
   ax_kt zk = ax__kt(z), ik = ax__kt(index), gk = ax__kt(g);
   if (ax_numel(g) > 0) {
-    if (per_element)
-      be->scatter_add(&zk, d, &ik, &gk);
-    else
-      be->index_add(&zk, d, &ik, &gk);
+    bool ok = per_element ? AX_KCALL(n->name, be, scatter_add, &zk, d, &ik, &gk)
+                          : AX_KCALL(n->name, be, index_add, &zk, d, &ik, &gk);
+    if (!ok) return NULL;
   }
   return z;
 }
@@ -135,7 +134,7 @@ ax_tensor *ax_index_select(ax_tensor *x, int dim, ax_tensor *index) {
   const ax_backend *be = out->storage->backend;
   AX_KERNEL_CHECK(be, index_select, op);
   ax_kt ok = ax__kt(out), xk = ax__kt(x), ik = ax__kt(index);
-  if (ax_numel(out) > 0) be->index_select(&ok, &xk, d, &ik);
+  if (ax_numel(out) > 0 && !AX_KCALL(op, be, index_select, &ok, &xk, d, &ik)) return NULL;
   ax_node *n = ax__record(out, "index_select", index_select_backward, 1, &x);
   if (n) {
     ax__save(n, 0, index);
@@ -175,7 +174,7 @@ static ax_tensor *gather_impl(const char *op, ax_tensor *x, int d, ax_tensor *in
   const ax_backend *be = out->storage->backend;
   AX_KERNEL_CHECK(be, gather, op);
   ax_kt ok = ax__kt(out), xk = ax__kt(x), ik = ax__kt(index);
-  if (ax_numel(out) > 0) be->gather(&ok, &xk, d, &ik);
+  if (ax_numel(out) > 0 && !AX_KCALL(op, be, gather, &ok, &xk, d, &ik)) return NULL;
   ax_node *n = ax__record(out, "gather", gather_backward, 1, &x);
   if (n) {
     ax__save(n, 0, index);
@@ -213,7 +212,7 @@ static void scatter_add_backward(ax_node *n, ax_tensor *g) {
   if (!index_backend(n->name, z, "copy", be->copy != NULL)) return;
   ax_kt zk = ax__kt(z), gk = ax__kt(gs);
   memcpy(zk.shape, gs->shape, sizeof zk.shape);
-  if (ax_numel(gs) > 0) be->copy(&zk, &gk);
+  if (ax_numel(gs) > 0 && !AX_KCALL(n->name, be, copy, &zk, &gk)) return;
   ax__accumulate(n, 1, z);
 }
 
@@ -242,8 +241,8 @@ ax_tensor *ax_scatter_add(ax_tensor *x, int dim, ax_tensor *index, ax_tensor *sr
   AX_KERNEL_CHECK(be, scatter_add, op);
   ax_kt ok = ax__kt(out), xk = ax__kt(x), ik = ax__kt(index), sk = ax__kt(src);
   memcpy(sk.shape, index->shape, sizeof sk.shape); /* the part of src that index reaches */
-  if (ax_numel(out) > 0) be->copy(&ok, &xk);
-  if (ax_numel(index) > 0) be->scatter_add(&ok, d, &ik, &sk);
+  if (ax_numel(out) > 0 && !AX_KCALL(op, be, copy, &ok, &xk)) return NULL;
+  if (ax_numel(index) > 0 && !AX_KCALL(op, be, scatter_add, &ok, d, &ik, &sk)) return NULL;
   ax_tensor *ins[2] = {x, src};
   ax_node *n = ax__record(out, "scatter_add", scatter_add_backward, 2, ins);
   if (n) {

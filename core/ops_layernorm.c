@@ -59,8 +59,7 @@ static void norm_backward(ax_node *n, ax_tensor *g) {
   const ax_backend *be = gy->storage->backend;
   if (ax_numel(x) == 0) { /* no rows (or no columns): nothing to sum */
     ax_kt kw = kt_or_zero(gw), kb = kt_or_zero(gb);
-    if (gw) be->fill(&kw, 0.0);
-    if (gb) be->fill(&kb, 0.0);
+    if ((gw && !AX_KCALL(n->name, be, fill, &kw, 0.0)) || (gb && !AX_KCALL(n->name, be, fill, &kb, 0.0))) return;
   } else if (!be->layer_norm_backward) {
     ax_error("%s: not implemented on the %s backend yet (kernel 'layer_norm_backward')", n->name, be->name);
     return;
@@ -68,8 +67,9 @@ static void norm_backward(ax_node *n, ax_tensor *g) {
     ax_kt kgx = gx ? rows_kt(gx, rows, cols) : (ax_kt){0}, kgw = kt_or_zero(gw), kgb = kt_or_zero(gb);
     ax_kt kgy = rows_kt(gy, rows, cols), kx = rows_kt(x, rows, cols), km = kt_or_zero(mean), ks = ax__kt(rstd);
     ax_kt kw = kt_or_zero(w);
-    be->layer_norm_backward(gx ? &kgx : NULL, gw ? &kgw : NULL, gb ? &kgb : NULL, &kgy, &kx, mean ? &km : NULL, &ks,
-                            w ? &kw : NULL, rms);
+    if (!AX_KCALL(n->name, be, layer_norm_backward, gx ? &kgx : NULL, gw ? &kgw : NULL, gb ? &kgb : NULL, &kgy, &kx,
+                  mean ? &km : NULL, &ks, w ? &kw : NULL, rms))
+      return;
   }
   if (gx) ax__accumulate(n, 0, gx);
   if (gw) ax__accumulate(n, 1, gw);
@@ -102,7 +102,8 @@ static ax_tensor *norm_impl(const char *op, ax_tensor *x, ax_tensor *weight, ax_
   if (ax_numel(x) > 0) {
     ax_kt ky = rows_kt(y, rows, cols), kx = rows_kt(xc, rows, cols), km = kt_or_zero(mean), ks = ax__kt(rstd);
     ax_kt kw = kt_or_zero(w), kb = kt_or_zero(b);
-    be->layer_norm(&ky, mean ? &km : NULL, &ks, &kx, w ? &kw : NULL, b ? &kb : NULL, eps, rms);
+    if (!AX_KCALL(op, be, layer_norm, &ky, mean ? &km : NULL, &ks, &kx, w ? &kw : NULL, b ? &kb : NULL, eps, rms))
+      return ax__scope_return(NULL);
   }
   ax_tensor *ins[3] = {x, weight, bias};
   ax_node *n = ax__record(y, rms ? "rms_norm" : "layer_norm", norm_backward, rms ? 2 : 3, ins);
@@ -168,7 +169,7 @@ static void embedding_backward(ax_node *n, ax_tensor *g) {
       return;
     }
     ax_kt kw = ax__kt(gw), ki = ax__kt(idx), kg = rows_kt(gy, rows, c);
-    be->embedding_backward(&kw, &ki, &kg);
+    if (!AX_KCALL(n->name, be, embedding_backward, &kw, &ki, &kg)) return;
   }
   ax__accumulate(n, 0, gw);
 }
@@ -203,10 +204,7 @@ ax_tensor *ax_embedding(ax_tensor *weight, ax_tensor *indices) {
   if (!out) return ax__scope_return(NULL);
   if (rows * c > 0) {
     ax_kt ko = rows_kt(out, rows, c), kw = ax__kt(weight), ki = ax__kt(flat);
-    if (be->embedding)
-      be->embedding(&ko, &kw, &ki);
-    else
-      be->index_select(&ko, &kw, 0, &ki);
+    if (!AX_KCALL(op, be, embedding, &ko, &kw, &ki)) return ax__scope_return(NULL);
   }
   ax_node *n = ax__record(out, "embedding", embedding_backward, 1, &weight);
   if (n) ax__save(n, 0, flat);

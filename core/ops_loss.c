@@ -44,7 +44,7 @@ static void softmax_backward(ax_node *n, ax_tensor *g) {
     return;
   }
   ax_kt gk = rows_kt(gx), gyk = rows_kt(gc), yk = rows_kt(y);
-  if (ax_numel(gx) > 0) be->softmax_backward(&gk, &gyk, &yk, log);
+  if (ax_numel(gx) > 0 && !AX_KCALL(n->name, be, softmax_backward, &gk, &gyk, &yk, log)) return;
   ax__accumulate(n, 0, moved ? ax_transpose(gx, dim, last) : gx);
 }
 
@@ -67,8 +67,8 @@ static ax_tensor *softmax_impl(const char *op, ax_tensor *x, int dim, int log) {
     ax_error("%s: not implemented on the %s backend yet (kernel 'softmax')", op, be->name);
   } else if (be) {
     ax_kt yk = rows_kt(yc), xk = rows_kt(xc);
-    if (ax_numel(yc) > 0) be->softmax(&yk, &xk, log);
-    y = moved ? ax_contiguous(ax_transpose(yc, d, last)) : yc;
+    if (ax_numel(yc) == 0 || AX_KCALL(op, be, softmax, &yk, &xk, log))
+      y = moved ? ax_contiguous(ax_transpose(yc, d, last)) : yc;
   }
   ax_no_grad_end();
   ax_node *n = ax__record(y, log ? "log_softmax" : "softmax", softmax_backward, 1, &x);
@@ -212,7 +212,8 @@ static void cross_entropy_backward(ax_node *n, ax_tensor *g) {
     return;
   }
   ax_kt gk = ax__kt(gx), glk = flat_kt(gc), xk = ax__kt(x), zk = ax__kt(lse), tk = ax__kt(t);
-  if (ax_numel(gx) > 0) be->cross_entropy_backward(&gk, &glk, &xk, &zk, &tk, n->iargs[0], n->dargs[0]);
+  if (ax_numel(gx) > 0 && !AX_KCALL(n->name, be, cross_entropy_backward, &gk, &glk, &xk, &zk, &tk, n->iargs[0], n->dargs[0]))
+    return;
   ax__accumulate(n, 0, class_unrows(gx, n->in_ndim, n->in_shape));
 }
 
@@ -253,8 +254,9 @@ ax_tensor *ax_cross_entropy(ax_tensor *logits, ax_tensor *target, const ax_cross
     loss = NULL;
   } else if (be) {
     ax_kt lk = flat_kt(loss), zk = ax__kt(lse), xk = ax__kt(xc), tk = ax__kt(tc);
-    if (ax_numel(xc) > 0) be->cross_entropy(&lk, &zk, &xk, &tk, ignore, eps);
-    else if (ax_numel(loss) > 0) loss = ax_full(loss->ndim, loss->shape, NAN, /* C = 0: no class to pick */
+    if (ax_numel(xc) > 0) {
+      if (!AX_KCALL(op, be, cross_entropy, &lk, &zk, &xk, &tk, ignore, eps)) loss = NULL;
+    } else if (ax_numel(loss) > 0) loss = ax_full(loss->ndim, loss->shape, NAN, /* C = 0: no class to pick */
                                                &(ax_tensor_opts){.dtype = logits->dtype, .device = logits->device});
   }
   ax_no_grad_end();

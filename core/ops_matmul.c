@@ -148,7 +148,7 @@ static ax_tensor *matmul(ax_tensor *a, ax_tensor *b) {
   int64_t nbatches = ax__shape_numel(nbatch, batch);
   if (k == 0 || nbatches == 0 || m == 0 || n == 0) {
     ax_kt kc = ax__kt(c);
-    be->fill(&kc, 0.0);
+    if (!AX_KCALL("ax_matmul", be, fill, &kc, 0.0)) return NULL;
   } else {
     ax_gemm_args g = {
         .dtype = a->dtype, .trans_a = oa.trans, .trans_b = ob.trans, .m = m, .n = n, .k = k,
@@ -157,7 +157,7 @@ static ax_tensor *matmul(ax_tensor *a, ax_tensor *b) {
         .b = ob.ptr, .ldb = ob.ld, .stride_b = ob.batch_stride,
         .c = ax_data_ptr(c), .ldc = n, .stride_c = m * n, .batch = nbatches,
     };
-    be->gemm(&g);
+    if (!AX_KCALL("ax_matmul", be, gemm, &g)) return NULL;
   }
   /* drop the dims that 1-D operands gained */
   ax_tensor *out = c;

@@ -80,8 +80,9 @@ static void batch_norm_backward(ax_node *n, ax_tensor *g) {
   }
   ax_kt kgx = kt_or_zero(gx), kgw = kt_or_zero(gw), kgb = kt_or_zero(gb), kgy = ax__kt(gy), kx = ax__kt(x);
   ax_kt km = ax__kt(mean), ks = ax__kt(invstd), kw = kt_or_zero(w);
-  be->batch_norm_backward(gx ? &kgx : NULL, gw ? &kgw : NULL, gb ? &kgb : NULL, &kgy, &kx, &km, &ks, w ? &kw : NULL,
-                          (int)n->iargs[0]);
+  if (!AX_KCALL(n->name, be, batch_norm_backward, gx ? &kgx : NULL, gw ? &kgw : NULL, gb ? &kgb : NULL, &kgy, &kx,
+                &km, &ks, w ? &kw : NULL, (int)n->iargs[0]))
+    return;
   if (gx) ax__accumulate(n, 0, gx);
   if (gw) ax__accumulate(n, 1, gw);
   if (gb) ax__accumulate(n, 2, gb);
@@ -113,8 +114,9 @@ ax_tensor *ax_batch_norm(ax_tensor *x, ax_tensor *running_mean, ax_tensor *runni
     invstd = ax__new(OP, sdt, x->device, 1, &c);
     if (mean && invstd) {
       ax_kt km = ax__kt(mean), ks = ax__kt(invstd), kx = ax__kt(xc);
-      be->batch_norm_stats(&km, &ks, &kx, eps);
-      if (training && running_mean) {
+      if (!AX_KCALL(OP, be, batch_norm_stats, &km, &ks, &kx, eps)) {
+        mean = NULL; /* returns NULL below, after no_grad ends */
+      } else if (training && running_mean) {
         ax_tensor *var = ax_mul_scalar(ax_sub_scalar(ax_pow_scalar(invstd, -2.0), eps), (double)m / (double)(m - 1));
         blend_into(running_mean, mean, momentum);
         blend_into(running_var, var, momentum);
@@ -129,7 +131,7 @@ ax_tensor *ax_batch_norm(ax_tensor *x, ax_tensor *running_mean, ax_tensor *runni
   if (!mean || !invstd || !y) return NULL;
   ax_kt ky = ax__kt(y), kx = ax__kt(xc), km = ax__kt(mean), ks = ax__kt(invstd), kw = kt_or_zero(w),
         kb = kt_or_zero(b);
-  be->batch_norm_apply(&ky, &kx, &km, &ks, w ? &kw : NULL, b ? &kb : NULL);
+  if (!AX_KCALL(OP, be, batch_norm_apply, &ky, &kx, &km, &ks, w ? &kw : NULL, b ? &kb : NULL)) return NULL;
   ax_tensor *ins[3] = {x, weight, bias};
   ax_node *n = ax__record(y, "batch_norm", batch_norm_backward, 3, ins);
   if (n) {

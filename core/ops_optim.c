@@ -86,11 +86,11 @@ int ax__optim_step(const char *op, const ax_optim_args *a, int n, ax_tensor *con
     }
   }
   if (rc == 0) {
-    be->optim_step(a, n, ptrs, ptrs + n, ptrs + 2 * n, ptrs + 3 * n, ptrs + 4 * n);
-    for (int i = 0; i < n; i++) {
+    if (!AX_KCALL(op, be, optim_step, a, n, ptrs, ptrs + n, ptrs + 2 * n, ptrs + 3 * n, ptrs + 4 * n)) rc = -1;
+    for (int i = 0; i < n && rc == 0; i++) {
       if (work[i] == params[i]) continue;
       ax_kt dst = ax__kt(params[i]), src = ax__kt(work[i]);
-      be->copy(&dst, &src);
+      if (!AX_KCALL(op, be, copy, &dst, &src)) rc = -1;
     }
   }
   ax_scope_end();

@@ -104,7 +104,7 @@ static void max_pool2d_backward(ax_node *n, ax_tensor *g) {
     return;
   }
   ax_kt kgx = ax__kt(gx), kgy = ax__kt(gy), ki = ax__kt(ind);
-  be->max_pool2d_backward(&kgx, &kgy, &ki, &p);
+  if (!AX_KCALL("ax_max_pool2d", be, max_pool2d_backward, &kgx, &kgy, &ki, &p)) return;
   ax__accumulate(n, 0, gx);
 }
 
@@ -123,7 +123,7 @@ ax_tensor *ax_max_pool2d(ax_tensor *x, const ax_pool2d_opts *o, ax_tensor **indi
   const ax_backend *be = y->storage->backend;
   AX_KERNEL_CHECK(be, max_pool2d, op);
   ax_kt ky = ax__kt(y), kx = ax__kt(xc), ki = ind ? ax__kt(ind) : (ax_kt){0};
-  be->max_pool2d(&ky, ind ? &ki : NULL, &kx, &p);
+  if (!AX_KCALL(op, be, max_pool2d, &ky, ind ? &ki : NULL, &kx, &p)) return NULL;
   ax_node *n = ax__record(y, "max_pool2d", max_pool2d_backward, 1, &xb);
   if (n) {
     ax__save(n, 0, ind);
@@ -147,7 +147,7 @@ static void avg_pool2d_backward(ax_node *n, ax_tensor *g) {
     return;
   }
   ax_kt kgx = ax__kt(gx), kgy = ax__kt(gy);
-  be->avg_pool2d_backward(&kgx, &kgy, &p);
+  if (!AX_KCALL(n->name, be, avg_pool2d_backward, &kgx, &kgy, &p)) return;
   ax__accumulate(n, 0, gx);
 }
 
@@ -159,7 +159,7 @@ static ax_tensor *run_avg(const char *op, const char *node_name, ax_tensor *x, a
   const ax_backend *be = y->storage->backend;
   AX_KERNEL_CHECK(be, avg_pool2d, op);
   ax_kt ky = ax__kt(y), kx = ax__kt(xc);
-  be->avg_pool2d(&ky, &kx, p);
+  if (!AX_KCALL(op, be, avg_pool2d, &ky, &kx, p)) return NULL;
   ax_node *n = ax__record(y, node_name, avg_pool2d_backward, 1, &xb);
   if (n) save_params(n, p);
   return restore_rank(y, x);

@@ -89,7 +89,7 @@ static ax_tensor *reduce_run(const char *op, int kop, ax_tensor *x, dim_mask mas
   const ax_backend *be = out->storage->backend;
   AX_KERNEL_CHECK(be, reduce, op);
   ax_kt ok = keepdim_kt(out, x, mask), xk = ax__kt(x);
-  be->reduce(kop, &ok, &xk);
+  if (!AX_KCALL(op, be, reduce, kop, &ok, &xk)) return NULL;
   return out;
 }
 
@@ -212,7 +212,7 @@ static ax_tensor *arg_impl(const char *op, int kop, ax_tensor *x, int dim, bool 
     xk.shape[0] = ik.shape[0] = vk.shape[0] = 1;
     xk.strides[0] = ik.strides[0] = vk.strides[0] = 1;
   }
-  be->arg_reduce(kop, val ? &vk : NULL, &ik, &xk, d);
+  if (!AX_KCALL(op, be, arg_reduce, kop, val ? &vk : NULL, &ik, &xk, d)) return NULL;
   if (indices) *indices = idx;
   if (!val) return idx;
   ax_node *n = ax__record(val, op + 3, index_max_backward, 1, &x);

@@ -426,7 +426,7 @@ ax_tensor *ax_cat(ax_tensor *const *xs, int n, int dim) {
     ax_kt dst = ax__kt(out), src = ax__kt(xs[i]);
     dst.data = (char *)dst.data + off * out->strides[d] * es;
     dst.shape[d] = xs[i]->shape[d];
-    if (ax_numel(xs[i]) > 0) be->copy(&dst, &src);
+    if (ax_numel(xs[i]) > 0 && !AX_KCALL("ax_cat", be, copy, &dst, &src)) return NULL;
     off += xs[i]->shape[d];
   }
   ax_node *node = ax__record(out, "cat", cat_backward, n, xs);

@@ -229,7 +229,7 @@ static void poison(ax_tensor *t) {
   k.ndim = 1;
   k.shape[0] = (int64_t)t->storage->nbytes;
   k.strides[0] = 1;
-  be->fill(&k, ax_dtype_is_float(t->dtype) ? 0xFF : 0x7f);
+  AX_KCALL("poison", be, fill, &k, ax_dtype_is_float(t->dtype) ? 0xFF : 0x7f); /* a failure is reported */
 }
 
 ax_tensor *ax__new(const char *op, ax_dtype dt, ax_device dev, int ndim, const int64_t *shape) {

@@ -8,7 +8,9 @@
  *    in-range index costs no copy to the host and no wait, an out-of-range one
  *    is reported by the next read-back, naming the op and the index;
  *  - a block used on another stream (ax_cuda_record_stream) is not handed out
- *    again until an event on that stream has completed.
+ *    again until an event on that stream has completed;
+ *  - a failed kernel launch fails the op that launched it: NULL and a message
+ *    naming the op (ax_emulate_fail_next_launch), and a failed backward.
  * Every case skips without the emulated device (a CPU build, or a real GPU,
  * where the counters do not exist). */
 #include <criterion/criterion.h>
@@ -27,6 +29,7 @@
 #pragma weak ax_cuda_stream_destroy
 #pragma weak ax_cuda_set_stream
 #pragma weak ax_cuda_alloc_counters_get
+#pragma weak ax_emulate_fail_next_launch
 
 #define DEV AX_CUDA(0)
 
@@ -163,4 +166,45 @@ Test(emulated_runtime, block_used_on_another_stream_waits_for_its_event) {
   ax_scope_end();
   ax_synchronize(DEV);
   ax_cuda_stream_destroy(side);
+}
+
+/* The kernel status convention (kernels/backend.h): a launch that fails makes its
+ * kernel entry return AX_K_LAUNCH, and the op returns NULL with a message naming
+ * the op, the kernel and the CUDA error; the next op is unaffected. */
+Test(emulated_runtime, failed_launch_fails_the_op) {
+  cr_assert(ax_emulate_fail_next_launch, "the emulated runtime has the launch-failure hook");
+  ax_scope_begin();
+  ax_tensor *x = ax_to(tu_randn(AX_F32, 1, (int64_t[]){1000}), DEV);
+  cr_assert(x, "%s", ax_last_error());
+  ax_synchronize(DEV);
+  tu_reset_errors();
+  ax_emulate_fail_next_launch();
+  cr_expect_null(ax_exp(x), "an op whose launch failed returned its output");
+  cr_expect(tu_error_contains("ax_exp: cuda kernel 'unary' failed (launch failed)", "cudaErrorLaunchFailure", NULL),
+            "%s", ax_last_error());
+
+  tu_reset_errors(); /* the failure does not stick to later ops */
+  ax_tensor *y = ax_exp(x);
+  cr_expect_not_null(ax_to(y, AX_CPU), "%s", ax_last_error());
+  cr_expect_eq(tu_error_count(), 0, "%s", ax_last_error());
+
+  /* a matmul (its own kernel family, the gemm entry) */
+  ax_tensor *a = ax_to(tu_randn(AX_F32, 2, (int64_t[]){16, 8}), DEV), *b = ax_to(tu_randn(AX_F32, 2, (int64_t[]){8, 4}), DEV);
+  ax_synchronize(DEV);
+  tu_reset_errors();
+  ax_emulate_fail_next_launch();
+  cr_expect_null(ax_matmul(a, b), "a matmul whose launch failed returned its output");
+  cr_expect(tu_error_contains("ax_matmul: cuda kernel 'gemm' failed", NULL), "%s", ax_last_error());
+
+  /* in the backward: the pass fails */
+  ax_tensor *w = ax_detach(x);
+  ax_set_requires_grad(w, true);
+  ax_tensor *loss = ax_sum(ax_tanh(w), 0, NULL, false);
+  cr_assert(loss, "%s", ax_last_error());
+  ax_synchronize(DEV);
+  tu_reset_errors();
+  ax_emulate_fail_next_launch();
+  cr_expect_eq(ax_backward(loss, NULL), -1, "a backward whose launch failed succeeded");
+  cr_expect(tu_error_contains("kernel", "failed", "cudaErrorLaunchFailure", NULL), "%s", ax_last_error());
+  ax_scope_end();
 }

@@ -51,10 +51,12 @@ static int64_t visible_end(const ax_attn_params *p, int64_t i) {
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
 static void *scratch(size_t nbytes) {
-  void *p = aligned_alloc(64, (nbytes + 63) & ~(size_t)63);
-  if (!p) abort(); /* a few hundred KB per thread; nothing sensible to do without it */
-  return p;
+  return aligned_alloc(64, (nbytes + 63) & ~(size_t)63); /* NULL: the kernel fails with AX_K_NOMEM */
 }
+
+/* Set when a tile's GEMM found no scratch, on the thread that ran it; each thread
+ * hands it to the kernel's status at the end of its parallel region. */
+static _Thread_local int tile_failed;
 
 /* The GEMM of one tile product: C = alpha * op(A) op(B) + beta * C, unit batch. */
 static void tile_gemm(int dtype, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, double alpha,
@@ -62,7 +64,7 @@ static void tile_gemm(int dtype, int trans_a, int trans_b, int64_t m, int64_t n,
   ax_gemm_args g = {.dtype = dtype, .trans_a = trans_a, .trans_b = trans_b, .m = m, .n = n, .k = k,
                     .alpha = alpha, .beta = beta, .a = a, .lda = lda, .b = b, .ldb = ldb, .c = c, .ldc = ldc,
                     .batch = 1};
-  ax_cpu_gemm(&g);
+  if (ax_cpu_gemm(&g) != AX_K_OK) tile_failed = 1;
 }
 
 #define AX_ATTN_CAT_(a, b) a##_##b
@@ -101,21 +103,15 @@ static void tile_gemm(int dtype, int trans_a, int trans_b, int64_t m, int64_t n,
 
 ax_kstatus ax_cpu_attention(ax_kt *out, ax_kt *lse, const ax_kt *q, const ax_kt *k, const ax_kt *v, const ax_kt *mask,
                       const ax_attn_params *p) {
-  if (q->dtype == AX_F64)
-    attention_f64(out, lse, q, k, v, mask, p);
-  else
-    attention_f32(out, lse, q, k, v, mask, p);
-  return AX_K_OK;
+  if (q->dtype == AX_F64) return attention_f64(out, lse, q, k, v, mask, p);
+  return attention_f32(out, lse, q, k, v, mask, p);
 }
 
 ax_kstatus ax_cpu_attention_backward(ax_kt *gq, ax_kt *gk, ax_kt *gv, const ax_kt *gout, const ax_kt *q, const ax_kt *k,
                                const ax_kt *v, const ax_kt *out, const ax_kt *lse, const ax_kt *mask,
                                const ax_attn_params *p) {
-  if (q->dtype == AX_F64)
-    attention_backward_f64(gq, gk, gv, gout, q, k, v, out, lse, mask, p);
-  else
-    attention_backward_f32(gq, gk, gv, gout, q, k, v, out, lse, mask, p);
-  return AX_K_OK;
+  if (q->dtype == AX_F64) return attention_backward_f64(gq, gk, gv, gout, q, k, v, out, lse, mask, p);
+  return attention_backward_f32(gq, gk, gv, gout, q, k, v, out, lse, mask, p);
 }
 
 #else /* AX_ATTN_BODY: one element type T */
@@ -211,21 +207,30 @@ static void FN(forward_tile)(ax_kt *out, ax_kt *lse, const ax_kt *q, const ax_kt
   }
 }
 
-static void FN(attention)(ax_kt *out, ax_kt *lse, const ax_kt *q, const ax_kt *k, const ax_kt *v,
+static ax_kstatus FN(attention)(ax_kt *out, ax_kt *lse, const ax_kt *q, const ax_kt *k, const ax_kt *v,
                           const ax_kt *mask, const ax_attn_params *p) {
   const int64_t tiles = (p->tq + QT - 1) / QT, tasks = p->b * p->h * tiles;
   double work = (double)p->b * p->h * p->tq * p->tk * p->d;
+  int failed = 0;
 #pragma omp parallel if (work >= AX_CPU_PARALLEL_MIN * 16.0)
   {
+    tile_failed = 0;
     T *s = scratch(sizeof(T) * (QT * KT + KT + QT * p->d + 2 * QT));
-    T *z = s + QT * KT, *acc = z + KT, *m = acc + QT * p->d, *l = m + QT;
+    T *z = NULL, *acc = NULL, *m = NULL, *l = NULL;
+    if (s) z = s + QT * KT, acc = z + KT, m = acc + QT * p->d, l = m + QT;
 #pragma omp for schedule(dynamic)
     for (int64_t t = 0; t < tasks; t++) {
+      if (!s) continue; /* every thread must reach the loop */
       int64_t bh = t / tiles, i0 = (t % tiles) * QT;
       FN(forward_tile)(out, lse, q, k, v, mask, p, bh / p->h, bh % p->h, i0, s, z, acc, m, l);
     }
     free(s);
+    if (!s || tile_failed) {
+#pragma omp atomic write
+      failed = 1;
+    }
   }
+  return failed ? ax_cpu_fail(AX_K_NOMEM, "out of memory for attention scratch") : AX_K_OK;
 }
 
 static void FN(zero_rows)(const ax_kt *t, int64_t b, int64_t h, int64_t n, int64_t d) {
@@ -289,20 +294,28 @@ static void FN(backward_head)(ax_kt *gq, ax_kt *gk, ax_kt *gv, const ax_kt *gout
   }
 }
 
-static void FN(attention_backward)(ax_kt *gq, ax_kt *gk, ax_kt *gv, const ax_kt *gout, const ax_kt *q,
+static ax_kstatus FN(attention_backward)(ax_kt *gq, ax_kt *gk, ax_kt *gv, const ax_kt *gout, const ax_kt *q,
                                    const ax_kt *k, const ax_kt *v, const ax_kt *out, const ax_kt *lse,
                                    const ax_kt *mask, const ax_attn_params *p) {
   const int64_t heads = p->b * p->h;
   double work = (double)heads * p->tq * p->tk * p->d;
+  int failed = 0;
 #pragma omp parallel if (heads > 1 && work >= AX_CPU_PARALLEL_MIN * 16.0)
   {
+    tile_failed = 0;
     T *s = scratch(sizeof(T) * (3 * QT * KT + QT));
-    T *dp = s + QT * KT, *pz = dp + QT * KT, *di = pz + QT * KT;
+    T *dp = NULL, *pz = NULL, *di = NULL;
+    if (s) dp = s + QT * KT, pz = dp + QT * KT, di = pz + QT * KT;
 #pragma omp for schedule(dynamic)
     for (int64_t bh = 0; bh < heads; bh++)
-      FN(backward_head)(gq, gk, gv, gout, q, k, v, out, lse, mask, p, bh / p->h, bh % p->h, s, dp, pz, di);
+      if (s) FN(backward_head)(gq, gk, gv, gout, q, k, v, out, lse, mask, p, bh / p->h, bh % p->h, s, dp, pz, di);
     free(s);
+    if (!s || tile_failed) {
+#pragma omp atomic write
+      failed = 1;
+    }
   }
+  return failed ? ax_cpu_fail(AX_K_NOMEM, "out of memory for attention scratch") : AX_K_OK;
 }
 
 #endif /* AX_ATTN_BODY */

@@ -39,7 +39,7 @@
  * allocator, so a training step does not map and unmap it on every call. */
 static void *conv_alloc(size_t nbytes) {
   void *p = ax_cpu_alloc(nbytes, 0);
-  if (!p) abort(); /* reported by the allocator; a kernel has no error path */
+  if (!p) ax_cpu_fail(AX_K_NOMEM, "out of memory for %zu bytes of convolution scratch", nbytes);
   return p;
 }
 
@@ -101,29 +101,26 @@ enum { PASS_FORWARD, PASS_INPUT, PASS_WEIGHT };
 
 ax_kstatus ax_cpu_conv2d(ax_kt *y, const ax_kt *x, const ax_kt *w, const ax_kt *bias, const ax_conv_params *p) {
   switch (y->dtype) {
-  case AX_F32: conv_forward_f32(y->data, x->data, w->data, bias ? bias->data : NULL, p); break;
-  case AX_F64: conv_forward_f64(y->data, x->data, w->data, bias ? bias->data : NULL, p); break;
-  default: abort(); /* the op layer only sends f32 / f64 */
+  case AX_F32: return conv_forward_f32(y->data, x->data, w->data, bias ? bias->data : NULL, p);
+  case AX_F64: return conv_forward_f64(y->data, x->data, w->data, bias ? bias->data : NULL, p);
+  default: return ax_cpu_fail(AX_K_UNSUPPORTED, "no CPU convolution for %s", ax_dtype_name(y->dtype));
   }
-  return AX_K_OK;
 }
 
 ax_kstatus ax_cpu_conv2d_backward_input(ax_kt *gx, const ax_kt *gy, const ax_kt *w, const ax_conv_params *p) {
   switch (gx->dtype) {
-  case AX_F32: conv_backward_input_f32(gx->data, gy->data, w->data, p); break;
-  case AX_F64: conv_backward_input_f64(gx->data, gy->data, w->data, p); break;
-  default: abort();
+  case AX_F32: return conv_backward_input_f32(gx->data, gy->data, w->data, p);
+  case AX_F64: return conv_backward_input_f64(gx->data, gy->data, w->data, p);
+  default: return ax_cpu_fail(AX_K_UNSUPPORTED, "no CPU convolution for %s", ax_dtype_name(gx->dtype));
   }
-  return AX_K_OK;
 }
 
 ax_kstatus ax_cpu_conv2d_backward_weight(ax_kt *gw, const ax_kt *gy, const ax_kt *x, const ax_conv_params *p) {
   switch (gw->dtype) {
-  case AX_F32: conv_backward_weight_f32(gw->data, gy->data, x->data, p); break;
-  case AX_F64: conv_backward_weight_f64(gw->data, gy->data, x->data, p); break;
-  default: abort();
+  case AX_F32: return conv_backward_weight_f32(gw->data, gy->data, x->data, p);
+  case AX_F64: return conv_backward_weight_f64(gw->data, gy->data, x->data, p);
+  default: return ax_cpu_fail(AX_K_UNSUPPORTED, "no CPU convolution for %s", ax_dtype_name(gw->dtype));
   }
-  return AX_K_OK;
 }
 
 #else /* AX_CONV_BODY: one element type T */
@@ -191,12 +188,12 @@ static void FN(move_block)(T *block, T *t, const ax_conv_params *p, int64_t n0, 
     }
 }
 
-static void FN(gemm)(int ta, int tb, int64_t m, int64_t n, int64_t k, const T *a, int64_t lda,
+static ax_kstatus FN(gemm)(int ta, int tb, int64_t m, int64_t n, int64_t k, const T *a, int64_t lda,
                      const T *b, int64_t ldb, T beta, T *c, int64_t ldc) {
   ax_gemm_args g = {.dtype = AX_CONV_DTYPE, .trans_a = ta, .trans_b = tb, .m = m, .n = n, .k = k,
                     .alpha = 1, .beta = beta, .a = a, .lda = lda, .b = b, .ldb = ldb,
                     .c = c, .ldc = ldc, .batch = 1};
-  ax_cpu_gemm(&g);
+  return ax_cpu_gemm(&g);
 }
 
 /* Per-pass state shared by every chunk. */
@@ -211,7 +208,7 @@ typedef struct FN(job) {
 
 /* One chunk of images for one pass. scratch holds col [K, nb*P] and the
  * [og, nb*P] block; part is this thread's partial weight gradient. */
-static void FN(run_chunk)(int pass, const FN(job) *j, int64_t n0, int64_t nb, T *scratch, T *part) {
+static ax_kstatus FN(run_chunk)(int pass, const FN(job) *j, int64_t n0, int64_t nb, T *scratch, T *part) {
   const ax_conv_params *p = j->p;
   const int64_t G = p->groups, cg = p->c / G, og = p->o / G, P = p->oh * p->ow, cols = nb * P;
   const int64_t K = cg * p->kh * p->kw, plane = p->h * p->w;
@@ -220,27 +217,27 @@ static void FN(run_chunk)(int pass, const FN(job) *j, int64_t n0, int64_t nb, T 
   for (int64_t g = 0; g < G; g++) {
     if (pass == PASS_FORWARD) {
       FN(im2col_chunk)(col, j->a, p, n0, nb, g);
-      FN(gemm)(0, 0, og, cols, K, j->b + g * og * K, K, col, cols, 0, blk, cols);
+      if (FN(gemm)(0, 0, og, cols, K, j->b + g * og * K, K, col, cols, 0, blk, cols)) return AX_K_NOMEM;
       FN(move_block)(blk, j->out, p, n0, nb, g, 0, j->bias);
     } else if (pass == PASS_INPUT) {
       FN(move_block)(blk, (T *)j->a, p, n0, nb, g, 1, NULL);
-      FN(gemm)(1, 0, K, cols, og, j->b + g * og * K, K, blk, cols, 0, col, cols);
+      if (FN(gemm)(1, 0, K, cols, og, j->b + g * og * K, K, blk, cols, 0, col, cols)) return AX_K_NOMEM;
       for (int64_t b = 0; b < nb; b++)
         FN(im2col)(col + b * P, cols, j->out + (n0 + b) * p->c * plane + g * cg * plane, p, cg, 1);
     } else {
       FN(im2col_chunk)(col, j->b, p, n0, nb, g);
       FN(move_block)(blk, (T *)j->a, p, n0, nb, g, 1, NULL);
       T *dst = part + g * og * K;
-      if (j->transposed)
-        FN(gemm)(0, 1, K, og, cols, col, cols, blk, cols, 1, dst, og);
-      else
-        FN(gemm)(0, 1, og, K, cols, blk, cols, col, cols, 1, dst, K);
+      ax_kstatus st = j->transposed ? FN(gemm)(0, 1, K, og, cols, col, cols, blk, cols, 1, dst, og)
+                                    : FN(gemm)(0, 1, og, K, cols, blk, cols, col, cols, 1, dst, K);
+      if (st) return AX_K_NOMEM;
     }
   }
+  return AX_K_OK;
 }
 
 /* Runs a pass over the batch in chunks, shared among nt threads. */
-static void FN(run_pass)(int pass, FN(job) *j) {
+static ax_kstatus FN(run_pass)(int pass, FN(job) *j) {
   const ax_conv_params *p = j->p;
   const int64_t cg = p->c / p->groups, og = p->o / p->groups, K = cg * p->kh * p->kw, P = p->oh * p->ow;
   int nt = image_threads(p);
@@ -248,6 +245,8 @@ static void FN(run_pass)(int pass, FN(job) *j) {
   int64_t scratch_elems = ((K + og) * per * P + 15) & ~(int64_t)15;
   size_t scratch_bytes = (size_t)(scratch_elems * nt) * sizeof(T);
   T *scratch = conv_alloc(scratch_bytes);
+  if (!scratch) return AX_K_NOMEM;
+  int failed = 0; /* a GEMM in a worker found no scratch */
   /* The weight pass sums per-thread partials: a static assignment of chunks to
    * threads keeps that sum in the same order on every run (training must be
    * reproducible: resume gives bit-identical losses). The other passes write
@@ -257,42 +256,55 @@ static void FN(run_pass)(int pass, FN(job) *j) {
     for (int64_t ci = 0; ci < chunks; ci++) {
       int t = omp_get_thread_num();
       int64_t n0 = ci * per, nb = min64(per, p->n - n0);
-      FN(run_chunk)(pass, j, n0, nb, scratch + scratch_elems * t, j->out + j->part_stride * t);
+      if (FN(run_chunk)(pass, j, n0, nb, scratch + scratch_elems * t, j->out + j->part_stride * t)) {
+#pragma omp atomic write
+        failed = 1;
+      }
     }
   } else {
 #pragma omp parallel for num_threads(nt) schedule(dynamic) if (nt > 1)
     for (int64_t ci = 0; ci < chunks; ci++) {
       int t = omp_get_thread_num();
       int64_t n0 = ci * per, nb = min64(per, p->n - n0);
-      FN(run_chunk)(pass, j, n0, nb, scratch + scratch_elems * t, j->out + j->part_stride * t);
+      if (FN(run_chunk)(pass, j, n0, nb, scratch + scratch_elems * t, j->out + j->part_stride * t)) {
+#pragma omp atomic write
+        failed = 1;
+      }
     }
   }
   conv_free(scratch, scratch_bytes);
+  /* set here, on the calling thread, where last_error() reads it */
+  return failed ? ax_cpu_fail(AX_K_NOMEM, "out of memory for convolution GEMM scratch") : AX_K_OK;
 }
 
-static void FN(conv_forward)(T *y, const T *x, const T *w, const T *bias, const ax_conv_params *p) {
+static ax_kstatus FN(conv_forward)(T *y, const T *x, const T *w, const T *bias, const ax_conv_params *p) {
   FN(job) j = {.p = p, .out = y, .a = x, .b = w, .bias = bias};
-  FN(run_pass)(PASS_FORWARD, &j);
+  return FN(run_pass)(PASS_FORWARD, &j);
 }
 
-static void FN(conv_backward_input)(T *gx, const T *gy, const T *w, const ax_conv_params *p) {
+static ax_kstatus FN(conv_backward_input)(T *gx, const T *gy, const T *w, const ax_conv_params *p) {
   FN(job) j = {.p = p, .out = gx, .a = gy, .b = w};
-  FN(run_pass)(PASS_INPUT, &j);
+  return FN(run_pass)(PASS_INPUT, &j);
 }
 
 /* Partial gradients per thread are [o, K] (one [og, K] block per group), or
  * with `transposed` [K, og] per group: when K is narrower than og (a first
  * layer: K = 9), putting K on the GEMM's row side wastes less of each
  * micro-tile. */
-static void FN(conv_backward_weight)(T *gw, const T *gy, const T *x, const ax_conv_params *p) {
+static ax_kstatus FN(conv_backward_weight)(T *gw, const T *gy, const T *x, const ax_conv_params *p) {
   const int64_t G = p->groups, og = p->o / G, K = p->c / G * p->kh * p->kw, wn = p->o * K;
   int nt = image_threads(p);
   int64_t stride = (wn + 15) & ~(int64_t)15;
   size_t parts_bytes = (size_t)(stride * nt) * sizeof(T);
   T *parts = conv_alloc(parts_bytes);
+  if (!parts) return AX_K_NOMEM;
   memset(parts, 0, parts_bytes);
   FN(job) j = {.p = p, .out = parts, .a = gy, .b = x, .part_stride = stride, .transposed = K < og};
-  FN(run_pass)(PASS_WEIGHT, &j);
+  ax_kstatus st = FN(run_pass)(PASS_WEIGHT, &j);
+  if (st) {
+    conv_free(parts, parts_bytes);
+    return st;
+  }
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && wn >= AX_CPU_PARALLEL_MIN)
   for (int64_t e = 0; e < wn; e++) {
     /* gw[g*og*K + o*K + k] lives at part[g*og*K + k*og + o] when transposed */
@@ -306,6 +318,7 @@ static void FN(conv_backward_weight)(T *gw, const T *gy, const T *x, const ax_co
     gw[e] = s;
   }
   conv_free(parts, parts_bytes);
+  return AX_K_OK;
 }
 
 #endif /* AX_CONV_BODY */

@@ -18,4 +18,8 @@
  * returns status, so a kernel can `return ax_cpu_fail(AX_K_NOMEM, "...", ...)`. */
 ax_kstatus ax_cpu_fail(ax_kstatus status, const char *fmt, ...);
 
+/* A test hook (gemm.c): the next GEMM scratch allocation, on any thread, fails as
+ * if out of memory, so a test can see AX_K_NOMEM reach the op (tests/test_kernel_status.c). */
+void ax_cpu_fail_next_scratch_alloc(void);
+
 #endif

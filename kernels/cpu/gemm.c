@@ -77,10 +77,13 @@
  * costs more than it saves. */
 #define AX_GEMM_PARALLEL_MIN_FLOPS (1 << 21)
 
+static atomic_int fail_next_scratch; /* ax_cpu_fail_next_scratch_alloc */
+void ax_cpu_fail_next_scratch_alloc(void) { atomic_store(&fail_next_scratch, 1); }
+
 static void *alloc_aligned(size_t nbytes) {
   nbytes = (nbytes + 63) & ~(size_t)63;
-  void *p = aligned_alloc(64, nbytes ? nbytes : 64);
-  if (!p) abort(); /* a few MB of scratch; nothing sensible to do without it */
+  void *p = atomic_exchange(&fail_next_scratch, 0) ? NULL : aligned_alloc(64, nbytes ? nbytes : 64);
+  if (!p) ax_cpu_fail(AX_K_NOMEM, "out of memory for %zu bytes of GEMM scratch", nbytes);
   return p;
 }
 
@@ -222,13 +225,12 @@ static int next_row_block(row_schedule *s, int64_t *ic, int64_t *mc) {
 ax_kstatus ax_cpu_gemm(const ax_gemm_args *args) {
   if (args->m <= 0 || args->n <= 0 || args->batch <= 0) return AX_K_OK;
   switch (args->dtype) {
-  case AX_F32: gemm_f32(args); break;
-  case AX_F64: gemm_f64(args); break;
-  case AX_BF16: gemm_bf16(args); break;
-  case AX_F16: gemm_f16(args); break;
-  default: abort(); /* the op layer only sends floating types it has a kernel for */
+  case AX_F32: return gemm_f32(args);
+  case AX_F64: return gemm_f64(args);
+  case AX_BF16: return gemm_bf16(args);
+  case AX_F16: return gemm_f16(args);
+  default: return ax_cpu_fail(AX_K_UNSUPPORTED, "no CPU GEMM for dtype %d", args->dtype);
   }
-  return AX_K_OK;
 }
 
 #else /* AX_GEMM_BODY: one element type T */
@@ -468,10 +470,10 @@ static void FN(scale_c)(const ax_gemm_args *g) {
 }
 
 /* C is T here (the f32 accumulator of a bf16 / f16 GEMM). */
-static void FN(gemm_core)(const ax_gemm_args *g) {
+static ax_kstatus FN(gemm_core)(const ax_gemm_args *g) {
   if (g->k == 0 || g->alpha == 0) {
     FN(scale_c)(g);
-    return;
+    return AX_K_OK;
   }
   const S *a = g->a, *b = g->b;
   T *c = g->c;
@@ -485,6 +487,7 @@ static void FN(gemm_core)(const ax_gemm_args *g) {
   if (g->m == 1 || g->n == 1) {
     size_t v_elems = ((size_t)g->k + 15) & ~(size_t)15;
     T *scratch = alloc_aligned(v_elems * nt * sizeof(T));
+    if (!scratch) return AX_K_NOMEM;
     if (per_matrix) {
 #pragma omp parallel for num_threads(nt) schedule(dynamic)
       for (int64_t bi = 0; bi < g->batch; bi++)
@@ -493,7 +496,7 @@ static void FN(gemm_core)(const ax_gemm_args *g) {
       for (int64_t bi = 0; bi < g->batch; bi++) FN(gemv_item)(g, bi, scratch, nt);
     }
     free(scratch);
-    return;
+    return AX_K_OK;
   }
 
   /* scratch sized to the problem, not to the block limits; every thread's
@@ -505,6 +508,7 @@ static void FN(gemm_core)(const ax_gemm_args *g) {
 
   if (nt == 1 || per_matrix) {
     T *scratch = alloc_aligned((b_elems + a_elems) * nt * sizeof(T));
+    if (!scratch) return AX_K_NOMEM;
 #pragma omp parallel for num_threads(nt) schedule(dynamic) if (nt > 1)
     for (int64_t bi = 0; bi < g->batch; bi++) {
       T *mine = scratch + (b_elems + a_elems) * omp_get_thread_num();
@@ -512,10 +516,11 @@ static void FN(gemm_core)(const ax_gemm_args *g) {
                       mine + b_elems, NULL, 1, 0);
     }
     free(scratch);
-    return;
+    return AX_K_OK;
   }
 
   T *scratch = alloc_aligned((b_elems + a_elems * nt) * sizeof(T));
+  if (!scratch) return AX_K_NOMEM;
   atomic_llong next_panel = 0;
 #pragma omp parallel num_threads(nt)
   {
@@ -525,14 +530,16 @@ static void FN(gemm_core)(const ax_gemm_args *g) {
                       scratch, scratch + b_elems + a_elems * t, &next_panel, team, t);
   }
   free(scratch);
+  return AX_K_OK;
 }
 
 #if AX_GEMM_CONVERT
 /* The whole product accumulates in an f32 copy of C (one rounding per element
  * of the result, none per KC slab), which is then rounded into C. */
-static void FN(gemm)(const ax_gemm_args *g) {
+static ax_kstatus FN(gemm)(const ax_gemm_args *g) {
   const int64_t m = g->m, n = g->n, total = m * n * g->batch;
   T *acc = alloc_aligned((size_t)total * sizeof(T));
+  if (!acc) return AX_K_NOMEM;
   S *c = g->c;
   if (g->beta != 0) { /* beta == 0: the f32 kernels never read C */
 #pragma omp parallel for schedule(static) if (total >= (1 << 16) && !omp_in_parallel())
@@ -543,16 +550,21 @@ static void FN(gemm)(const ax_gemm_args *g) {
   }
   ax_gemm_args f = *g;
   f.c = acc, f.ldc = n, f.stride_c = m * n;
-  FN(gemm_core)(&f);
+  ax_kstatus st = FN(gemm_core)(&f);
+  if (st != AX_K_OK) {
+    free(acc);
+    return st;
+  }
 #pragma omp parallel for schedule(static) if (total >= (1 << 16) && !omp_in_parallel())
   for (int64_t r = 0; r < m * g->batch; r++) {
     S *dst = c + (r / m) * g->stride_c + (r % m) * g->ldc;
     for (int64_t j = 0; j < n; j++) dst[j] = STORE(acc[r * n + j]);
   }
   free(acc);
+  return AX_K_OK;
 }
 #else
-static void FN(gemm)(const ax_gemm_args *g) { FN(gemm_core)(g); }
+static ax_kstatus FN(gemm)(const ax_gemm_args *g) { return FN(gemm_core)(g); }
 #endif
 
 #undef VL

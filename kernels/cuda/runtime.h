@@ -95,6 +95,12 @@ typedef struct ax_cuda_kernel_count {
 } ax_cuda_kernel_count;
 int ax_cuda_kernel_counts(ax_cuda_kernel_count *out, int cap);
 
+/* A test hook of the emulated device only (kernels/cuda/emulate/runtime.cpp; not
+ * defined in a real CUDA build): the next kernel launch fails with
+ * cudaErrorLaunchFailure, as a real one can, so a test can see the failure turn
+ * into a NULL result from the op that launched it. */
+void ax_emulate_fail_next_launch(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -782,6 +782,7 @@ const char *cudaGetErrorName(cudaError_t e) {
     case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
     case cudaErrorInvalidResourceHandle: return "cudaErrorInvalidResourceHandle";
     case cudaErrorNotReady: return "cudaErrorNotReady";
+    case cudaErrorLaunchFailure: return "cudaErrorLaunchFailure";
     default: return "cudaErrorUnknown";
   }
 }
@@ -794,6 +795,7 @@ const char *cudaGetErrorString(cudaError_t e) {
     case cudaErrorInvalidDevice: return "invalid device ordinal (the emulated device is cuda:0 only)";
     case cudaErrorInvalidResourceHandle: return "invalid resource handle (emulated device)";
     case cudaErrorNotReady: return "device not ready (emulated device)";
+    case cudaErrorLaunchFailure: return "unspecified launch failure (emulated device: ax_emulate_fail_next_launch)";
     default: return "unknown error (emulated device)";
   }
 }
