@@ -61,7 +61,7 @@ static void scan_backward(ax_node *n, ax_tensor *g) {
       break;
     }
   }
-  if (gx) ax__accumulate(n, 0, gx);
+  ax__accumulate(n, 0, gx); /* NULL after an error: the edge is still consumed */
 }
 
 static ax_tensor *scan_impl(const char *op, int kop, ax_tensor *x, int dim, int reverse, ax_tensor **indices) {
@@ -81,10 +81,7 @@ static ax_tensor *scan_impl(const char *op, int kop, ax_tensor *x, int dim, int 
   ax_tensor *idx = kop == AX_SCAN_MAX ? ax__new(op, AX_I64, x->device, x->ndim, x->shape) : NULL;
   if (!y || (kop == AX_SCAN_MAX && !idx)) return NULL;
   ax_kt ky = ax__kt(y), kx = ax__kt(x), ki = idx ? ax__kt(idx) : (ax_kt){0};
-  if (be->scan(kop, &ky, idx ? &ki : NULL, &kx, d, reverse) != AX_K_OK) {
-    ax_error("%s: %s kernel failed: %s (input %s, dim %d)", op, be->name, be->last_error(), ax__shp(x), dim);
-    return NULL;
-  }
+  if (!AX_KCALL(op, be, scan, kop, &ky, idx ? &ki : NULL, &kx, d, reverse)) return NULL;
   if (indices) *indices = idx;
   ax_node *n = ax__record(y, op + 3, scan_backward, 1, &x);
   if (n) {
