@@ -130,7 +130,8 @@ ax_tensor *ax_scaled_dot_product_attention(ax_tensor *q, ax_tensor *k, ax_tensor
   if (!q || !k || !v) return NULL;
   if (!check_inputs(q, k, v, o)) return NULL;
   if (q->dtype == AX_F32 && ax__autocast_dtype_for(q) != AX_F32) return sdpa_autocast(q, k, v, o);
-  if (q->device.type == AX_DEVICE_CPU && (q->dtype == AX_BF16 || q->dtype == AX_F16)) return sdpa_via_f32(q, k, v, o);
+  /* a backend without this dtype's kernel (the CPU's bf16 / f16): the f32 one between casts */
+  if (!ax_backend_supports(q->storage->backend, AX_KID_attention, q->dtype)) return sdpa_via_f32(q, k, v, o);
   ax_sdpa_opts opt = o ? *o : (ax_sdpa_opts){0};
   double scale = opt.scale != 0 ? opt.scale : 1.0 / sqrt((double)(q->shape[3] ? q->shape[3] : 1));
   uint64_t seed = 0, offset = 0;

@@ -1,8 +1,8 @@
 /* The classifier head and its loss in one op: cross_entropy(h W^T + b, target)
  * without ever holding the N x V logits.
  *
- * Rows are processed in chunks of at most AX_CLASSIFIER_CHUNK_BYTES of f32
- * logits (a language model's V = 50257 gives 166 rows): per chunk, the gemm
+ * Rows are processed in chunks of at most the backend's chunk_bytes of logits
+ * (its caps for cross_entropy: 32 MB on the CPU, 1 GB on CUDA) (a language model's V = 50257 gives 166 rows): per chunk, the gemm
  * kernel writes logits = h_c W^T (+ b, copied in first and accumulated with
  * beta = 1), then the fused cross_entropy kernel reduces each row to its loss.
  * The node records the per-row loss [N]; the reduction (mean over rows not
@@ -31,9 +31,6 @@
 
 #include "core/internal.h"
 
-#define AX_CLASSIFIER_CHUNK_BYTES_CPU ((int64_t)32 << 20)
-#define AX_CLASSIFIER_CHUNK_BYTES_GPU ((int64_t)1 << 30)
-
 static const char OP[] = "ax_classifier_cross_entropy";
 
 _Static_assert(AX_NODE_SAVED >= 6, "the classifier node saves h, W, b, the target, the logsumexp and the logits");
@@ -41,7 +38,7 @@ _Static_assert(AX_NODE_SAVED >= 6, "the classifier node saves h, W, b, the targe
 static int64_t chunk_rows(int64_t n, int64_t v, const ax_tensor *h) {
   const char *env = getenv("AXON_CLASSIFIER_CHUNK_ROWS");
   int64_t rows = env ? atoll(env) : 0;
-  int64_t bytes = h->device.type == AX_DEVICE_CPU ? AX_CLASSIFIER_CHUNK_BYTES_CPU : AX_CLASSIFIER_CHUNK_BYTES_GPU;
+  int64_t bytes = ax_backend_caps(h->storage->backend, AX_KID_cross_entropy).chunk_bytes; /* the backend's size */
   if (rows <= 0) rows = bytes / ((v > 0 ? v : 1) * (int64_t)ax_dtype_size(h->dtype));
   if (rows < 1) rows = 1;
   return rows < n ? rows : (n > 0 ? n : 1);

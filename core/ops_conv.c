@@ -3,6 +3,9 @@
  * gradient of the convolution that maps its output back to its input, so its
  * forward is conv2d_backward_input, its input gradient is conv2d, and its
  * weight gradient is conv2d_backward_weight with the roles of x and gy swapped. */
+#include <stdio.h>
+#include <string.h>
+
 #include "core/internal.h"
 
 typedef struct conv_opts {
@@ -69,10 +72,16 @@ static bool check_inputs(const char *op, ax_tensor *x, ax_tensor *w, ax_tensor *
                          bool transposed, ax_tensor **xb) {
   if (!ax__check_float(op, x) || !ax__check_same_dtype(op, x, w) || !ax__check_same_device(op, x, w)) return false;
   if (b && (!ax__check_same_dtype(op, x, b) || !ax__check_same_device(op, x, b))) return false;
-  /* the CPU kernels exist for f32 and f64 only; CUDA also takes bf16 / f16 */
-  if (x->device.type == AX_DEVICE_CPU && x->dtype != AX_F32 && x->dtype != AX_F64) {
-    ax_error("%s: %s is not supported on the cpu backend (use f32 or f64), input %s", op, ax_dtype_name(x->dtype),
-             ax__shp(x));
+  /* the backend says which dtypes its kernel takes (the CPU's: f32 and f64; CUDA's also bf16 / f16) */
+  const ax_backend *be = x->storage->backend;
+  ax_kernel_id kernel = transposed ? AX_KID_conv2d_backward_input : AX_KID_conv2d;
+  if (!ax_backend_supports(be, kernel, x->dtype)) {
+    char use[64] = "";
+    for (int d = 0; d < AX_NUM_DTYPES; d++)
+      if (ax_backend_supports(be, kernel, d))
+        snprintf(use + strlen(use), sizeof use - strlen(use), "%s%s", use[0] ? " or " : "", ax_dtype_name(d));
+    ax_error("%s: %s is not supported on the %s backend (use %s), input %s", op, ax_dtype_name(x->dtype), be->name,
+             use, ax__shp(x));
     return false;
   }
   if (x->ndim != 3 && x->ndim != 4) {

@@ -55,11 +55,11 @@ static void index_min_max(const ax_tensor *h, int64_t *lo, int64_t *hi) {
 }
 
 /* Every value of index must lie in [0, size). Indices on another device are
- * copied to the host to be read, unless on_device: then the kernel checks them
- * (see the top of this file). */
-static bool check_index_values(const char *op, ax_tensor *index, int dim, int64_t size, bool on_device) {
+ * copied to the host to be read, unless the backend's kernel checks them where they
+ * are (AX_CAP_DEVICE_INDICES; see the top of this file). */
+static bool check_index_values(const char *op, ax_tensor *index, int dim, int64_t size, ax_kernel_id kernel) {
   if (ax_numel(index) == 0) return true;
-  if (on_device && index->device.type != AX_DEVICE_CPU) return true;
+  if (ax_backend_has(index->storage->backend, kernel, AX_CAP_DEVICE_INDICES)) return true;
   ax_scope_begin();
   ax_tensor *h = index->device.type == AX_DEVICE_CPU ? index : ax_to(index, AX_CPU);
   bool ok = h != NULL;
@@ -125,7 +125,7 @@ ax_tensor *ax_index_select(ax_tensor *x, int dim, ax_tensor *index) {
     ax_error("%s: a 0-dim input takes exactly one index, got %s", op, ax__shp(index));
     return NULL;
   }
-  if (!check_index_values(op, index, d, dim_size(x, d), true)) return NULL;
+  if (!check_index_values(op, index, d, dim_size(x, d), AX_KID_index_select)) return NULL;
   int64_t shp[AX_MAX_DIMS];
   memcpy(shp, x->shape, sizeof shp);
   if (x->ndim) shp[d] = ax_numel(index);
@@ -188,7 +188,7 @@ ax_tensor *ax_gather(ax_tensor *x, int dim, ax_tensor *index) {
   if (!x || !index) return NULL;
   if (!check_index_tensor(op, x, index)) return NULL;
   int d = check_gather_shapes(op, x, dim, index);
-  if (d < 0 || !check_index_values(op, index, d, dim_size(x, d), true)) return NULL;
+  if (d < 0 || !check_index_values(op, index, d, dim_size(x, d), AX_KID_gather)) return NULL;
   return gather_impl(op, x, d, index);
 }
 
@@ -233,7 +233,7 @@ ax_tensor *ax_scatter_add(ax_tensor *x, int dim, ax_tensor *index, ax_tensor *sr
                (long long)index->shape[k], (long long)src->shape[k]);
       return NULL;
     }
-  if (!check_index_values(op, index, d, dim_size(x, d), false)) return NULL;
+  if (!check_index_values(op, index, d, dim_size(x, d), AX_KID_scatter_add)) return NULL;
   ax_tensor *out = ax__new(op, x->dtype, x->device, x->ndim, x->shape);
   if (!out) return NULL;
   const ax_backend *be = out->storage->backend;

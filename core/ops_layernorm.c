@@ -136,7 +136,7 @@ ax_tensor *ax_rms_norm(ax_tensor *x, ax_tensor *weight, double eps) {
  * synchronization (see core/ops_index.c), so the op never waits for the device. */
 static bool check_embedding_indices(const char *op, const ax_tensor *weight, ax_tensor *indices) {
   if (ax_numel(indices) == 0) return true;
-  if (indices->device.type != AX_DEVICE_CPU) return true;
+  if (ax_backend_has(weight->storage->backend, AX_KID_embedding, AX_CAP_DEVICE_INDICES)) return true;
   ax_scope_begin();
   ax_tensor *h = ax_contiguous(indices->device.type == AX_DEVICE_CPU ? indices : ax_to(indices, AX_CPU));
   bool ok = h != NULL;

@@ -239,7 +239,8 @@ ax_tensor *ax_cross_entropy(ax_tensor *logits, ax_tensor *target, const ax_cross
   ax_scope_begin();
   logits = ax__autocast_f32(logits); /* autocast: the loss of bf16/f16 logits in f32 */
   if (!logits) return ax__scope_return(NULL);
-  if (logits->device.type == AX_DEVICE_CPU && !check_target_range(op, logits, target, classes, ignore))
+  if (!ax_backend_has(logits->storage->backend, AX_KID_cross_entropy, AX_CAP_DEVICE_INDICES) &&
+      !check_target_range(op, logits, target, classes, ignore))
     return ax__scope_return(NULL);
   ax_no_grad_begin(); /* the layout moves are internal: one node is recorded for the whole op */
   int64_t rows = ax_numel(target);

@@ -11,6 +11,7 @@
 #ifndef AXON_KERNELS_BACKEND_H
 #define AXON_KERNELS_BACKEND_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -149,6 +150,23 @@ typedef enum ax_kernel_id {
   AX_NUM_KERNEL_IDS
 } ax_kernel_id;
 
+/* What a backend can do with one entry (as ggml's supports_op and ccv's per-backend
+ * datatypes): the op layer asks ax_backend_supports / ax_backend_has instead of
+ * branching on the device. */
+typedef struct ax_kernel_caps {
+  uint32_t dtypes; /* bit (1u << ax_dtype) per dtype the kernel takes; 0: every dtype the op layer sends */
+  uint32_t flags;  /* AX_CAP_* */
+  int64_t chunk_bytes; /* ops that cut their input in chunks for this kernel: the chunk's size (0: op's default) */
+} ax_kernel_caps;
+
+enum {
+  /* The op layer does not read this kernel's indices back to the host to check them
+   * first (that would make the host wait for the device): the kernel meets them where
+   * they live (the index kernels report a bad one at the next synchronization,
+   * cross_entropy gives its row a NaN loss). */
+  AX_CAP_DEVICE_INDICES = 1u << 0,
+};
+
 /* The table: one function pointer per entry of kernels/kernels.def, which says what
  * each one computes. Both tables are complete. */
 typedef struct ax_backend {
@@ -156,7 +174,22 @@ typedef struct ax_backend {
 #define AX_RUNTIME(ret, name, params, family) ret(*name) params;
 #define AX_KERNEL(name, params, family, grad) ax_kstatus(*name) params;
 #include "kernels/kernels.def"
+  const ax_kernel_caps *caps; /* [AX_NUM_KERNEL_IDS]; NULL: every entry takes every dtype, no flags */
 } ax_backend;
+
+static inline ax_kernel_caps ax_backend_caps(const ax_backend *be, ax_kernel_id id) {
+  ax_kernel_caps none = {0, 0, 0};
+  return be && be->caps && (unsigned)id < AX_NUM_KERNEL_IDS ? be->caps[id] : none;
+}
+/* Whether entry id of be takes dtype. */
+static inline bool ax_backend_supports(const ax_backend *be, ax_kernel_id id, int dtype) {
+  uint32_t m = ax_backend_caps(be, id).dtypes;
+  return m == 0 || (dtype >= 0 && dtype < 32 && (m >> dtype & 1u));
+}
+/* Whether entry id of be has every AX_CAP_* flag in flags. */
+static inline bool ax_backend_has(const ax_backend *be, ax_kernel_id id, uint32_t flags) {
+  return (ax_backend_caps(be, id).flags & flags) == flags;
+}
 
 extern const ax_backend ax_cpu_backend;
 #if defined(AXON_HAVE_CUDA)

@@ -32,8 +32,22 @@ ax_kstatus ax_cpu_fail(ax_kstatus status, const char *fmt, ...) {
 
 const char *ax_cpu_last_error(void) { return last_failure; }
 
+/* What the CPU kernels take (kernels/backend.h): convolution and attention run in
+ * f32 and f64 only (the op layer converts bf16 / f16 attention); the fused
+ * classifier works through 32 MB chunks of logits. */
+#define F32_F64 ((1u << AX_F32) | (1u << AX_F64))
+static const ax_kernel_caps cpu_caps[AX_NUM_KERNEL_IDS] = {
+    [AX_KID_conv2d] = {.dtypes = F32_F64},
+    [AX_KID_conv2d_backward_input] = {.dtypes = F32_F64},
+    [AX_KID_conv2d_backward_weight] = {.dtypes = F32_F64},
+    [AX_KID_attention] = {.dtypes = F32_F64},
+    [AX_KID_attention_backward] = {.dtypes = F32_F64},
+    [AX_KID_cross_entropy] = {.chunk_bytes = (int64_t)32 << 20},
+};
+
 const ax_backend ax_cpu_backend = {
     .name = "cpu",
+    .caps = cpu_caps,
 #define AX_RUNTIME(ret, name, params, family) .name = ax_cpu_##name,
 #define AX_KERNEL(name, params, family, grad) .name = ax_cpu_##name,
 #include "kernels/kernels.def"

@@ -371,11 +371,11 @@ Args args_of(const ax_kt *q, const ax_kt *k, const ax_kt *v, const ax_kt *mask, 
 
 bool check_sizes(const char *op, const ax_attn_params *p) {
   if (p->d > 256) {
-    ax_error("%s: head dim D = %lld is not supported on CUDA (at most 256)", op, (long long)p->d);
+    ax_cuda_error("%s: head dim D = %lld is not supported on CUDA (at most 256)", op, (long long)p->d);
     return false;
   }
   if (p->tq > INT32_MAX / 2 || p->tk > INT32_MAX / 2 || p->b * p->h > INT32_MAX / 2) {
-    ax_error("%s: sizes B=%lld H=%lld Tq=%lld Tk=%lld are too large", op, (long long)p->b, (long long)p->h,
+    ax_cuda_error("%s: sizes B=%lld H=%lld Tq=%lld Tk=%lld are too large", op, (long long)p->b, (long long)p->h,
              (long long)p->tq, (long long)p->tk);
     return false;
   }
@@ -385,7 +385,7 @@ bool check_sizes(const char *op, const ax_attn_params *p) {
 template <typename K> bool launch(K kernel, const char *name, int64_t blocks, size_t smem, const Args &a, int tiles) {
   if (blocks <= 0) return true;
   if (blocks > INT32_MAX) {
-    ax_error("%s: %lld blocks is too many", name, (long long)blocks);
+    ax_cuda_error("%s: %lld blocks is too many", name, (long long)blocks);
     return false;
   }
   if (smem > 48 * 1024 &&

@@ -98,7 +98,7 @@ extern "C" bool ax_cuda_cudnn_attention_selected(const ax_kt *q, const ax_kt *k,
     const char *e = getenv("AXON_ATTN");
     mode = e && !strcmp(e, "cudnn") ? 1 : e && !strcmp(e, "native") ? 0 : 2;
     if (e && *e && mode == 2)
-      ax_error("AXON_ATTN=%s: expected native or cudnn; using the default (cuDNN where it applies)", e);
+      ax_cuda_error("AXON_ATTN=%s: expected native or cudnn; using the default (cuDNN where it applies)", e);
   }
   if (mode < 2) return mode == 1;
 #ifdef AXON_HAVE_CUDNN
@@ -120,7 +120,7 @@ extern "C" bool ax_cuda_attention_force_backend(int backend) {
 #ifndef AXON_HAVE_CUDNN
 
 static void not_implemented(void) {
-  ax_error("AXON_ATTN=cudnn: %s; use AXON_ATTN=native", AX_CUDA_NO_CUDNN);
+  ax_cuda_error("AXON_ATTN=cudnn: %s; use AXON_ATTN=native", AX_CUDA_NO_CUDNN);
 }
 
 extern "C" void ax_cuda_cudnn_attention(ax_kt *out, ax_kt *lse, const ax_kt *q, const ax_kt *k, const ax_kt *v,
@@ -186,7 +186,7 @@ void report(cudnnStatus_t s, const char *what, int line, const Key &k) {
   char shape[256], detail[512] = "";
   describe(shape, sizeof shape, k);
   cudnnGetLastErrorString(detail, sizeof detail);
-  ax_error("AXON_ATTN=cudnn: cuDNN error %s in %s at %s:%d (attention %s, %s)%s%s", cudnnGetErrorString(s), what,
+  ax_cuda_error("AXON_ATTN=cudnn: cuDNN error %s in %s at %s:%d (attention %s, %s)%s%s", cudnnGetErrorString(s), what,
            __FILE__, line, pass_name(k.pass), shape, detail[0] ? ": " : "", detail);
 }
 
@@ -573,7 +573,7 @@ void make_plan(Plan &p, cudnnHandle_t handle) {
     char shape[256], detail[512] = "";
     describe(shape, sizeof shape, p.key);
     cudnnGetLastErrorString(detail, sizeof detail);
-    ax_error("AXON_ATTN=cudnn: cuDNN %d.%d.%d has no engine for the attention %s of %s (last status %s%s%s); use "
+    ax_cuda_error("AXON_ATTN=cudnn: cuDNN %d.%d.%d has no engine for the attention %s of %s (last status %s%s%s); use "
              "AXON_ATTN=native",
              (int)(cudnnGetVersion() / 10000), (int)(cudnnGetVersion() / 100 % 100), (int)(cudnnGetVersion() % 100),
              pass_name(p.key.pass), shape, cudnnGetErrorString(last), detail[0] ? ": " : "", detail);
@@ -664,7 +664,7 @@ struct Call {
 
   /* Reports "AXON_ATTN=cudnn: <why> (<shape>); use AXON_ATTN=native" once. */
   void fail(const char *why) {
-    if (ok) ax_error("AXON_ATTN=cudnn: %s (attention %s, %s); use AXON_ATTN=native", why, pass_name(key.pass), shape);
+    if (ok) ax_cuda_error("AXON_ATTN=cudnn: %s (attention %s, %s); use AXON_ATTN=native", why, pass_name(key.pass), shape);
     ok = false;
   }
 
@@ -698,7 +698,7 @@ struct Call {
     }
     describe(shape, sizeof shape, key);
     if (q->dtype != AX_BF16 && q->dtype != AX_F16) {
-      ax_error("AXON_ATTN=cudnn: cuDNN fused attention supports bf16 and f16, got %s; use AXON_ATTN=native",
+      ax_cuda_error("AXON_ATTN=cudnn: cuDNN fused attention supports bf16 and f16, got %s; use AXON_ATTN=native",
                q->dtype == AX_F32 ? "f32" : q->dtype == AX_F64 ? "f64" : "another dtype");
       ok = false;
     } else if (p->d % 8 != 0 || p->d > 256) {

@@ -34,7 +34,7 @@ __global__ void put_seed(int64_t *p, uint64_t seed, uint64_t offset) {
 extern "C" bool ax_cuda_attn_mask_to_bias(void *dst, int dtype, const ax_kt *m, int64_t mb, int64_t mh, int64_t tq,
                                           int64_t tk, int64_t ld) {
   if ((dtype != AX_BF16 && dtype != AX_F16) || m->ndim != 4 || (m->dtype != AX_BOOL && m->dtype != dtype) || ld < tk) {
-    ax_error("attention mask to bias: needs a bf16 or f16 bias, a 4-D bool mask or one of the bias's dtype, and "
+    ax_cuda_error("attention mask to bias: needs a bf16 or f16 bias, a 4-D bool mask or one of the bias's dtype, and "
              "ld >= tk (got a %d-D mask, ld %lld, tk %lld)",
              m->ndim, (long long)ld, (long long)tk);
     return false;

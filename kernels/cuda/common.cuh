@@ -61,6 +61,10 @@ extern "C" void ax_cuda_entry_begin(void);
 extern "C" void ax_cuda_entry_end(void);
 extern "C" void ax_cuda_note_failure(ax_kstatus status, const char *what, cudaError_t e);
 extern "C" ax_kstatus ax_cuda_kstatus(void);
+/* An error a kernel file finds on the host (a dtype or size it has no kernel for):
+ * reported with ax_error, and the entry's status becomes AX_K_UNSUPPORTED with the
+ * message as its detail. Kernel files call this, never ax_error. */
+extern "C" void ax_cuda_error(const char *fmt, ...);
 struct ax_cuda_entry_scope {
   ax_cuda_entry_scope() { ax_cuda_entry_begin(); }
   ~ax_cuda_entry_scope() { ax_cuda_entry_end(); }

@@ -246,7 +246,7 @@ int sm_count() {
 
 bool fits_int(const char *what, int64_t v) {
   if (v < (1LL << 31)) return true;
-  ax_error("%s: the implicit GEMM is too large for 32-bit tile indices (%lld)", what, (long long)v);
+  ax_cuda_error("%s: the implicit GEMM is too large for 32-bit tile indices (%lld)", what, (long long)v);
   return false;
 }
 
@@ -274,7 +274,7 @@ void launch(ConvArgs a, const char *name) {
   }
   dim3 grid((unsigned)((a.n + BN - 1) / BN), (unsigned)((a.m + BM - 1) / BM), (unsigned)(p.groups * a.splits));
   if (grid.y > 65535 || grid.z > 65535) {
-    ax_error("%s: too many output channels or groups for one launch (%u x %u)", name, grid.y, grid.z);
+    ax_cuda_error("%s: too many output channels or groups for one launch (%u x %u)", name, grid.y, grid.z);
     if (a.splits > 1) ax_cuda_scratch_free(a.out);
     return;
   }
@@ -312,7 +312,7 @@ bool use_cudnn() {
     else if (e && *e) fprintf(stderr, "axon: AXON_CONV=%s is neither 'native' nor 'cudnn'; using the default\n", e);
 #ifndef AXON_HAVE_CUDNN
     if (e && !strcmp(e, "cudnn")) {
-      ax_error("AXON_CONV=cudnn: %s; using the native conv kernels", AX_CUDA_NO_CUDNN);
+      ax_cuda_error("AXON_CONV=cudnn: %s; using the native conv kernels", AX_CUDA_NO_CUDNN);
       mode = 0;
     }
 #endif
@@ -335,7 +335,10 @@ extern "C" bool ax_cuda_conv_force_backend(int backend) {
 extern "C" ax_kstatus ax_cuda_conv2d(ax_kt *y, const ax_kt *x, const ax_kt *w, const ax_kt *bias, const ax_conv_params *p) {
   AX_CUDA_ENTRY;
 #ifdef AXON_HAVE_CUDNN
-  if (use_cudnn() && p->n && p->c && p->o) return ax_cuda_cudnn_conv2d(y, x, w, bias, p);
+  if (use_cudnn() && p->n && p->c && p->o) {
+    ax_cuda_cudnn_conv2d(y, x, w, bias, p);
+    return ax_cuda_kstatus();
+  }
 #else
   use_cudnn();
 #endif
@@ -350,7 +353,10 @@ extern "C" ax_kstatus ax_cuda_conv2d(ax_kt *y, const ax_kt *x, const ax_kt *w, c
 extern "C" ax_kstatus ax_cuda_conv2d_backward_input(ax_kt *gx, const ax_kt *gy, const ax_kt *w, const ax_conv_params *p) {
   AX_CUDA_ENTRY;
 #ifdef AXON_HAVE_CUDNN
-  if (use_cudnn() && p->n && p->c && p->o) return ax_cuda_cudnn_conv2d_backward_input(gx, gy, w, p);
+  if (use_cudnn() && p->n && p->c && p->o) {
+    ax_cuda_cudnn_conv2d_backward_input(gx, gy, w, p);
+    return ax_cuda_kstatus();
+  }
 #else
   use_cudnn();
 #endif
@@ -366,7 +372,10 @@ extern "C" ax_kstatus ax_cuda_conv2d_backward_input(ax_kt *gx, const ax_kt *gy, 
 extern "C" ax_kstatus ax_cuda_conv2d_backward_weight(ax_kt *gw, const ax_kt *gy, const ax_kt *x, const ax_conv_params *p) {
   AX_CUDA_ENTRY;
 #ifdef AXON_HAVE_CUDNN
-  if (use_cudnn() && p->n && p->c && p->o) return ax_cuda_cudnn_conv2d_backward_weight(gw, gy, x, p);
+  if (use_cudnn() && p->n && p->c && p->o) {
+    ax_cuda_cudnn_conv2d_backward_weight(gw, gy, x, p);
+    return ax_cuda_kstatus();
+  }
 #else
   use_cudnn();
 #endif

@@ -21,7 +21,7 @@ namespace {
 
 bool cudnn_check_at(cudnnStatus_t s, const char *what, int line) {
   if (s == CUDNN_STATUS_SUCCESS) return true;
-  ax_error("cuDNN error %s in %s at %s:%d", cudnnGetErrorString(s), what, __FILE__, line);
+  ax_cuda_error("cuDNN error %s in %s at %s:%d", cudnnGetErrorString(s), what, __FILE__, line);
   return false;
 }
 #define CUDNN_CHECK(call) cudnn_check_at((call), #call, __LINE__)
@@ -43,7 +43,7 @@ bool data_type(int dtype, cudnnDataType_t *data, cudnnDataType_t *compute, cudnn
   case AX_F64: *data = CUDNN_DATA_DOUBLE, *compute = CUDNN_DATA_DOUBLE, *math = CUDNN_FMA_MATH; return true;
   case AX_BF16: *data = CUDNN_DATA_BFLOAT16, *compute = CUDNN_DATA_FLOAT, *math = CUDNN_TENSOR_OP_MATH; return true;
   case AX_F16: *data = CUDNN_DATA_HALF, *compute = CUDNN_DATA_FLOAT, *math = CUDNN_TENSOR_OP_MATH; return true;
-  default: ax_error("cuDNN conv: dtype %d is not supported", dtype); return false;
+  default: ax_cuda_error("cuDNN conv: dtype %d is not supported", dtype); return false;
   }
 }
 
@@ -131,7 +131,7 @@ bool pick(const Perf *perf, int count, int *algo, size_t *workspace, const char 
       *workspace = perf[i].memory;
       return true;
     }
-  ax_error("%s: cuDNN offers no %salgorithm for this convolution", op, det ? "deterministic (AXON_DETERMINISTIC) " : "");
+  ax_cuda_error("%s: cuDNN offers no %salgorithm for this convolution", op, det ? "deterministic (AXON_DETERMINISTIC) " : "");
   return false;
 }
 

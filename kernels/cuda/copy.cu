@@ -114,7 +114,7 @@ template <int SD> static void convert_from(ax_kt *dst, const ax_kt *src) {
     case AX_I64: convert<AX_I64, SD>(dst, src); break;
     case AX_U8: convert<AX_U8, SD>(dst, src); break;
     case AX_BOOL: convert<AX_BOOL, SD>(dst, src); break;
-    default: ax_error("ax_cuda_copy: bad destination dtype %d", dst->dtype);
+    default: ax_cuda_error("ax_cuda_copy: bad destination dtype %d", dst->dtype);
   }
 }
 
@@ -151,7 +151,7 @@ extern "C" ax_kstatus ax_cuda_copy(ax_kt *dst, const ax_kt *src) {
     case AX_I64: convert_from<AX_I64>(dst, src); break;
     case AX_U8: convert_from<AX_U8>(dst, src); break;
     case AX_BOOL: convert_from<AX_BOOL>(dst, src); break;
-    default: ax_error("ax_cuda_copy: bad source dtype %d", src->dtype);
+    default: ax_cuda_error("ax_cuda_copy: bad source dtype %d", src->dtype);
   }
   return ax_cuda_kstatus();
 }
@@ -225,7 +225,7 @@ extern "C" ax_kstatus ax_cuda_arange(ax_kt *out, double start, double step) {
     case AX_I64: arange_launch<AX_I64>(out, start, step); break;
     case AX_U8: arange_launch<AX_U8>(out, start, step); break;
     case AX_BOOL: arange_launch<AX_BOOL>(out, start, step); break;
-    default: ax_error("ax_cuda_arange: bad dtype %d", out->dtype);
+    default: ax_cuda_error("ax_cuda_arange: bad dtype %d", out->dtype);
   }
   return ax_cuda_kstatus();
 }
@@ -280,7 +280,7 @@ extern "C" ax_kstatus ax_cuda_random(ax_kt *out, int dist, double a, double b, u
     case AX_F64: random_launch<AX_F64>(out, dist, a, b, seed, offset); break;
     case AX_BF16: random_launch<AX_BF16>(out, dist, a, b, seed, offset); break;
     case AX_F16: random_launch<AX_F16>(out, dist, a, b, seed, offset); break;
-    default: ax_error("ax_cuda_random: random values need a floating-point dtype, got dtype %d", out->dtype);
+    default: ax_cuda_error("ax_cuda_random: random values need a floating-point dtype, got dtype %d", out->dtype);
   }
   return ax_cuda_kstatus();
 }

@@ -308,7 +308,7 @@ extern "C" ax_kstatus ax_cuda_unary(int op, ax_kt *out, const ax_kt *x, double a
     case AX_I32: unary_int<int32_t, uint32_t>(op, out, x, alpha, beta, INT32_MIN, INT32_MAX); break;
     case AX_I64: unary_int<int64_t, uint64_t>(op, out, x, alpha, beta, INT64_MIN, INT64_MAX); break;
     case AX_U8: unary_int<uint8_t, unsigned>(op, out, x, alpha, beta, 0, 255); break;
-    default: ax_error("ax_cuda_unary: dtype %d is not supported", x->dtype);
+    default: ax_cuda_error("ax_cuda_unary: dtype %d is not supported", x->dtype);
   }
   return ax_cuda_kstatus();
 }
@@ -332,7 +332,7 @@ extern "C" ax_kstatus ax_cuda_binary(int op, ax_kt *out, const ax_kt *a, const a
       case AX_I32: run_binary<compare_fn<int32_t>>(op, out, a, b); break;
       case AX_I64: run_binary<compare_fn<int64_t>>(op, out, a, b); break;
       case AX_U8: case AX_BOOL: run_binary<compare_fn<uint8_t>>(op, out, a, b); break;
-      default: ax_error("ax_cuda_binary: dtype %d is not supported", a->dtype);
+      default: ax_cuda_error("ax_cuda_binary: dtype %d is not supported", a->dtype);
     }
     return ax_cuda_kstatus();
   }
@@ -345,7 +345,7 @@ extern "C" ax_kstatus ax_cuda_binary(int op, ax_kt *out, const ax_kt *a, const a
     case AX_I64: run_binary<binary_int_fn<int64_t, uint64_t>>(op, out, a, b); break;
     case AX_U8: run_binary<binary_int_fn<uint8_t, unsigned>>(op, out, a, b); break;
     case AX_BOOL: run_binary<binary_bool_fn>(op, out, a, b); break;
-    default: ax_error("ax_cuda_binary: dtype %d is not supported", a->dtype);
+    default: ax_cuda_error("ax_cuda_binary: dtype %d is not supported", a->dtype);
   }
   return ax_cuda_kstatus();
 }

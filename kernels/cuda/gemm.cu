@@ -684,7 +684,7 @@ static void gemm_native(const ax_gemm_args *g) {
   case AX_F64: launch_simt<double, double, 32, 32, 4>(g); break;
   case AX_BF16: native_half<__nv_bfloat16>(g, dev); break;
   case AX_F16: native_half<__half>(g, dev); break;
-  default: ax_error("ax_cuda_gemm: dtype %s is not supported", ax_dtype_name((ax_dtype)g->dtype));
+  default: ax_cuda_error("ax_cuda_gemm: dtype %s is not supported", ax_dtype_name((ax_dtype)g->dtype));
   }
 }
 

@@ -22,7 +22,7 @@ extern "C" cublasHandle_t ax_cuda_cublas(void) __attribute__((weak));
 
 static bool cublas_check_at(cublasStatus_t s, const char *what, const char *file, int line) {
   if (s == CUBLAS_STATUS_SUCCESS) return true;
-  ax_error("cuBLAS error %s (%s) in %s at %s:%d", cublasGetStatusName(s), cublasGetStatusString(s), what, file,
+  ax_cuda_error("cuBLAS error %s (%s) in %s at %s:%d", cublasGetStatusName(s), cublasGetStatusString(s), what, file,
            line);
   return false;
 }
@@ -33,7 +33,7 @@ static cublasHandle_t handle_for_current_device(void) {
   static cublasHandle_t handles[AX_CUBLAS_MAX_DEVICES];
   int dev = ax_cuda_current_device();
   if (dev < 0 || dev >= AX_CUBLAS_MAX_DEVICES) {
-    ax_error("ax_cuda_gemm: cuda:%d is past the %d devices the cuBLAS handle table holds", dev,
+    ax_cuda_error("ax_cuda_gemm: cuda:%d is past the %d devices the cuBLAS handle table holds", dev,
              AX_CUBLAS_MAX_DEVICES);
     return NULL;
   }

@@ -336,7 +336,7 @@ void run_write(const ax_kt *target_, int dim, const ax_kt *index, const ax_kt *d
     WRITE_CASE(AX_I64)
     WRITE_CASE(AX_U8)
     WRITE_CASE(AX_BOOL)
-    default: ax_error("ax_cuda_index_add: dtype %d is not supported", target.dtype);
+    default: ax_cuda_error("ax_cuda_index_add: dtype %d is not supported", target.dtype);
   }
 #undef WRITE_CASE
 }

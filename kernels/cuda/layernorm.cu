@@ -246,7 +246,7 @@ void layer_norm_backward_run(LnBwdArgs a, ax_kt *gweight, ax_kt *gbias) {
 static bool check_stats(const char *op, const ax_kt *x, const ax_kt *rstd) {
   int want = x->dtype == AX_F64 ? AX_F64 : AX_F32;
   if (rstd->dtype == want) return true;
-  ax_error("%s: mean / rstd must be dtype %d for x of dtype %d, got %d", op, want, x->dtype, rstd->dtype);
+  ax_cuda_error("%s: mean / rstd must be dtype %d for x of dtype %d, got %d", op, want, x->dtype, rstd->dtype);
   return false;
 }
 
@@ -365,7 +365,7 @@ extern "C" ax_kstatus ax_cuda_embedding_backward(ax_kt *gweight, const ax_kt *in
   int64_t v_count = gweight->shape[0], n = index->ndim ? index->shape[0] : 1;
   int64_t istride = index->ndim ? index->strides[0] : 0;
   if (n >= INT32_MAX || v_count >= INT32_MAX) {
-    ax_error("%s: %lld indices into %lld rows: at most 2^31 - 1 of each", op, (long long)n, (long long)v_count);
+    ax_cuda_error("%s: %lld indices into %lld rows: at most 2^31 - 1 of each", op, (long long)n, (long long)v_count);
     return ax_cuda_kstatus();
   }
   cudaStream_t st = ax_cuda_stream();

@@ -104,11 +104,11 @@ static int64_t stride0(const ax_kt *t) { return t->ndim ? t->strides[0] : 0; }
 static bool check_lse(const char *op, const ax_kt *logits, const ax_kt *lse, const ax_kt *loss) {
   int want = logits->dtype == AX_F64 ? AX_F64 : AX_F32;
   if (lse->dtype != want) {
-    ax_error("%s: lse must be dtype %d for logits of dtype %d, got %d", op, want, logits->dtype, lse->dtype);
+    ax_cuda_error("%s: lse must be dtype %d for logits of dtype %d, got %d", op, want, logits->dtype, lse->dtype);
     return false;
   }
   if (loss->dtype != logits->dtype && loss->dtype != want) {
-    ax_error("%s: the loss must be dtype %d or %d for logits of dtype %d, got %d", op, logits->dtype, want,
+    ax_cuda_error("%s: the loss must be dtype %d or %d for logits of dtype %d, got %d", op, logits->dtype, want,
              logits->dtype, loss->dtype);
     return false;
   }

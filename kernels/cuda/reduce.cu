@@ -259,7 +259,7 @@ void reduce_launch(const Layout &L, const ax_kt *out, const ax_kt *in) {
     grid = dim3((unsigned)groups, a.splits);
   }
   if (grid.x > 0x7fffffffu || a.nout > 0x7fffffffLL * 8) {
-    ax_error("ax_cuda_reduce: too many outputs (%lld)", (long long)a.nout);
+    ax_cuda_error("ax_cuda_reduce: too many outputs (%lld)", (long long)a.nout);
     return;
   }
   a.chunk = (a.nred + a.splits - 1) / a.splits;
@@ -298,7 +298,7 @@ void reduce_int(int op, const Layout &L, const ax_kt *out, const ax_kt *in) {
   if (op == AX_REDUCE_SUM && out->dtype == AX_I64) reduce_launch<T, int64_t, int64_t, SumOp>(L, out, in);
   else if (op == AX_REDUCE_MAX && out->dtype == in->dtype) reduce_launch<T, T, int64_t, MaxOp>(L, out, in);
   else if (op == AX_REDUCE_MIN && out->dtype == in->dtype) reduce_launch<T, T, int64_t, MinOp>(L, out, in);
-  else ax_error("ax_cuda_reduce: cannot reduce dtype %d into dtype %d with op %d", in->dtype, out->dtype, op);
+  else ax_cuda_error("ax_cuda_reduce: cannot reduce dtype %d into dtype %d with op %d", in->dtype, out->dtype, op);
 }
 
 /* ---------------- arg_reduce ---------------- */
@@ -421,7 +421,7 @@ extern "C" ax_kstatus ax_cuda_reduce(int op, ax_kt *out, const ax_kt *in) {
     case AX_I64: reduce_int<int64_t>(op, L, out, in); break;
     case AX_U8:
     case AX_BOOL: reduce_int<uint8_t>(op, L, out, in); break; /* bool is one byte holding 0 or 1 */
-    default: ax_error("ax_cuda_reduce: dtype %d is not supported on the cuda backend", in->dtype);
+    default: ax_cuda_error("ax_cuda_reduce: dtype %d is not supported on the cuda backend", in->dtype);
   }
   return ax_cuda_kstatus();
 }
@@ -458,7 +458,7 @@ extern "C" ax_kstatus ax_cuda_arg_reduce(int op, ax_kt *values, ax_kt *indices, 
     case AX_I64: arg_op<int64_t, int64_t>(op, a); break;
     case AX_U8:
     case AX_BOOL: arg_op<uint8_t, int64_t>(op, a); break;
-    default: ax_error("ax_cuda_arg_reduce: dtype %d is not supported on the cuda backend", in->dtype);
+    default: ax_cuda_error("ax_cuda_arg_reduce: dtype %d is not supported on the cuda backend", in->dtype);
   }
   return ax_cuda_kstatus();
 }

@@ -698,6 +698,19 @@ extern "C" void ax_cuda_note_failure(ax_kstatus status, const char *what, cudaEr
   snprintf(kfail.detail, sizeof kfail.detail, "%s: %s (%s)", what, cudaGetErrorName(e), cudaGetErrorString(e));
 }
 
+extern "C" void ax_cuda_error(const char *fmt, ...) {
+  char msg[sizeof kfail.detail];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  ax_error("%s", msg);
+  if (kfail.status == AX_K_OK) {
+    kfail.status = AX_K_UNSUPPORTED;
+    snprintf(kfail.detail, sizeof kfail.detail, "%s", msg);
+  }
+}
+
 extern "C" ax_kstatus ax_cuda_kstatus(void) {
   cudaError_t e = cudaGetLastError(); /* a launch nobody checked */
   if (e != cudaSuccess) ax_cuda_note_failure(AX_K_LAUNCH, "kernel launch", e);

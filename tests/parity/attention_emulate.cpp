@@ -49,6 +49,14 @@ extern "C" void ax_error(const char *fmt, ...) {
   va_end(ap);
   kernel_errors++;
 }
+extern "C" void ax_cuda_error(const char *fmt, ...) { /* kernel files report through this (common.cuh) */
+  char msg[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  ax_error("%s", msg);
+}
 extern "C" cudaStream_t ax_cuda_stream(void) { return 0; }
 extern "C" int ax_cuda_current_device(void) { return 0; }
 extern "C" void *ax_cuda_scratch_alloc(size_t nbytes) { return malloc(nbytes); }
