@@ -216,7 +216,7 @@ void scan_op(int op, const ScanArgs &a) {
 extern "C" ax_kstatus ax_cuda_scan(int op, ax_kt *out, ax_kt *indices, const ax_kt *in, int dim, int reverse) {
   AX_CUDA_ENTRY;
   if (op < 0 || op >= AX_NUM_SCAN || dim < 0 || dim >= in->ndim) {
-    ax_cuda_note_failure(AX_K_UNSUPPORTED, "ax_cuda_scan: unknown op or dim", cudaSuccess);
+    ax_cuda_error("ax_cuda_scan: op %d along dim %d of %d dims is not a scan", op, dim, in->ndim);
     return ax_cuda_kstatus();
   }
   ScanArgs a;
@@ -245,7 +245,7 @@ extern "C" ax_kstatus ax_cuda_scan(int op, ax_kt *out, ax_kt *indices, const ax_
     case AX_F64: scan_op<double>(op, a); break;
     case AX_BF16: scan_op<__nv_bfloat16>(op, a); break;
     case AX_F16: scan_op<__half>(op, a); break;
-    default: ax_cuda_note_failure(AX_K_UNSUPPORTED, "ax_cuda_scan: not a float dtype", cudaSuccess);
+    default: ax_cuda_error("ax_cuda_scan: dtype %d is not supported on the cuda backend", in->dtype);
   }
   return ax_cuda_kstatus();
 }
