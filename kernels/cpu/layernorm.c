@@ -125,6 +125,7 @@ static ln_type type_of(int dt) {
 static void *acc_vector(const ax_kt *v, int64_t n, int x_dtype, double missing) {
   bool dbl = x_dtype == AX_F64;
   void *out = malloc((size_t)(n ? n : 1) * (dbl ? sizeof(double) : sizeof(float)));
+  if (!out) return NULL;
   size_t es = v ? ax_iter_elem_size(v->dtype) : 0;
   for (int64_t i = 0; i < n; i++) {
     double a = v ? ax_cpu_load((const char *)v->data + i * v->strides[0] * (int64_t)es, v->dtype) : missing;
@@ -164,6 +165,10 @@ ax_kstatus ax_cpu_layer_norm(ax_kt *y, ax_kt *mean, ax_kt *rstd, const ax_kt *x,
   }
   ln_row_fn f = type_of(x->dtype).row;
   void *w = acc_vector(weight, cols, x->dtype, 1.0), *b = acc_vector(bias, cols, x->dtype, 0.0);
+  if (!w || !b) {
+    free(w), free(b);
+    return ax_cpu_fail(AX_K_NOMEM, "out of memory for the weight and bias of %lld columns", (long long)cols);
+  }
   int64_t es = (int64_t)ax_iter_elem_size(x->dtype);
   char *py = y->data;
   const char *px = x->data;
@@ -196,6 +201,10 @@ ax_kstatus ax_cpu_layer_norm_backward(ax_kt *gx, ax_kt *gweight, ax_kt *gbias, c
   double *part = (gweight || gbias) ? calloc((size_t)nt * 2 * width, sizeof(double)) : NULL;
   ln_row_grad_fn f = type_of(x->dtype).grad;
   void *w = acc_vector(weight, cols, x->dtype, 1.0);
+  if (!w || ((gweight || gbias) && !part)) {
+    free(part), free(w);
+    return ax_cpu_fail(AX_K_NOMEM, "out of memory for the partial sums of %lld columns", (long long)cols);
+  }
   int64_t es = (int64_t)ax_iter_elem_size(x->dtype);
   char *pgx = gx ? gx->data : NULL;
   const char *pgy = gy->data, *px = x->data;
@@ -257,21 +266,32 @@ ax_kstatus ax_cpu_embedding_backward(ax_kt *gweight, const ax_kt *index, const a
                                              : emb_sum_f32;
   /* stable counting sort of the positions by index: start[v] .. start[v+1] are v's positions, ascending */
   int64_t *start = calloc((size_t)v_count + 2, sizeof(int64_t)), *pos = malloc((size_t)(n ? n : 1) * sizeof(int64_t));
+  if (!start || !pos) {
+    free(start), free(pos);
+    return ax_cpu_fail(AX_K_NOMEM, "out of memory to sort %lld indices into %lld rows", (long long)n, (long long)v_count);
+  }
   for (int64_t i = 0; i < n; i++) start[index_at(index, i) + 2]++;
   for (int64_t v = 2; v <= v_count + 1; v++) start[v] += start[v - 1];
   for (int64_t i = 0; i < n; i++) pos[start[index_at(index, i) + 1]++] = i; /* start[v+1] ends at v's end */
   int64_t es = (int64_t)ax_iter_elem_size(gweight->dtype);
   char *out = gweight->data;
   const char *g = gy->data;
-  int nt = threads_for(v_count, (v_count + n) * c);
+  int nt = threads_for(v_count, (v_count + n) * c), failed = 0;
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     float *buf = es == 2 ? malloc((size_t)(c ? c : 1) * sizeof(float)) : NULL;
 #pragma omp for schedule(dynamic, 64)
-    for (int64_t v = 0; v < v_count; v++) f(out + v * c * es, g, c, pos + start[v], start[v + 1] - start[v], buf);
+    for (int64_t v = 0; v < v_count; v++) {
+      if (es == 2 && !buf) { /* every thread must reach the loop: skip its rows and fail below */
+#pragma omp atomic write
+        failed = 1;
+        continue;
+      }
+      f(out + v * c * es, g, c, pos + start[v], start[v + 1] - start[v], buf);
+    }
     free(buf);
   }
   free(start);
   free(pos);
-  return AX_K_OK;
+  return failed ? ax_cpu_fail(AX_K_NOMEM, "out of memory for a row of %lld columns", (long long)c) : AX_K_OK;
 }

@@ -127,7 +127,7 @@ static void vec_set(ax_kt *v, int64_t i, double value) {
 
 /* out[c][0..1] = per-channel sums of row_sums over rows (n, c), with a shifted by ka[c]
  * and b by kb[c]. */
-static void channel_sums(int dt, const void *a, const void *b, bn_shape sh, const double *ka, const double *kb,
+static bool channel_sums(int dt, const void *a, const void *b, bn_shape sh, const double *ka, const double *kb,
                          double *out) {
   row_sums_fn f = sums_for(dt);
   size_t es = ax_iter_elem_size(dt);
@@ -136,6 +136,7 @@ static void channel_sums(int dt, const void *a, const void *b, bn_shape sh, cons
   if (nt > rows) nt = (int)rows;
   if (nt < 1) nt = 1;
   double *part = calloc((size_t)nt * (size_t)sh.c * 2, sizeof(double));
+  if (!part) return false;
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     int t = omp_get_thread_num();
@@ -151,15 +152,25 @@ static void channel_sums(int dt, const void *a, const void *b, bn_shape sh, cons
   for (int t = 0; t < nt; t++)
     for (int64_t c = 0; c < sh.c * 2; c++) out[c] += part[(size_t)t * (size_t)sh.c * 2 + (size_t)c];
   free(part);
+  return true;
+}
+
+static ax_kstatus out_of_memory(const char *what, int64_t channels) {
+  return ax_cpu_fail(AX_K_NOMEM, "out of memory for the %s of %lld channels", what, (long long)channels);
 }
 
 ax_kstatus ax_cpu_batch_norm_stats(ax_kt *mean, ax_kt *invstd, const ax_kt *x, double eps) {
   bn_shape sh = shape_of(x);
   size_t es = ax_iter_elem_size(x->dtype);
-  double *k = calloc((size_t)sh.c * 3, sizeof(double)), *sums = k + sh.c;
+  double *k = calloc((size_t)sh.c * 3, sizeof(double));
+  if (!k) return out_of_memory("batch statistics", sh.c);
+  double *sums = k + sh.c;
   for (int64_t c = 0; c < sh.c; c++) /* the shift: the channel's first element */
     k[c] = sh.n * sh.s > 0 ? ax_cpu_load((const char *)x->data + c * sh.s * (int64_t)es, x->dtype) : 0.0;
-  channel_sums(x->dtype, x->data, x->data, sh, k, k, sums);
+  if (!channel_sums(x->dtype, x->data, x->data, sh, k, k, sums)) {
+    free(k);
+    return out_of_memory("partial sums", sh.c);
+  }
   double m = (double)(sh.n * sh.s);
   for (int64_t c = 0; c < sh.c; c++) {
     double d = m > 0 ? sums[2 * c] / m : 0.0, var = m > 0 ? sums[2 * c + 1] / m - d * d : 0.0;
@@ -187,7 +198,9 @@ ax_kstatus ax_cpu_batch_norm_apply(ax_kt *y, const ax_kt *x, const ax_kt *mean, 
                              const ax_kt *bias) {
   bn_shape sh = shape_of(x);
   int64_t es = (int64_t)ax_iter_elem_size(x->dtype);
-  double *scale = malloc((size_t)sh.c * 2 * sizeof(double)), *shift = scale + sh.c;
+  double *scale = malloc((size_t)sh.c * 2 * sizeof(double));
+  if (!scale) return out_of_memory("scales", sh.c);
+  double *shift = scale + sh.c;
   for (int64_t c = 0; c < sh.c; c++) {
     scale[c] = vec_at(invstd, c, 1.0) * vec_at(weight, c, 1.0);
     shift[c] = vec_at(bias, c, 0.0) - vec_at(mean, c, 0.0) * scale[c];
@@ -208,13 +221,17 @@ ax_kstatus ax_cpu_batch_norm_backward(ax_kt *gx, ax_kt *gweight, ax_kt *gbias, c
   bn_shape sh = shape_of(x);
   int64_t es = (int64_t)ax_iter_elem_size(x->dtype);
   double *v = malloc((size_t)sh.c * 7 * sizeof(double));
+  if (!v) return out_of_memory("gradient terms", sh.c);
   double *mu = v, *zero = v + sh.c, *sums = v + 2 * sh.c, *ka = v + 4 * sh.c, *kb = v + 5 * sh.c, *kc = v + 6 * sh.c;
   for (int64_t c = 0; c < sh.c; c++) {
     mu[c] = vec_at(mean, c, 0.0);
     zero[c] = 0.0;
   }
   bool need_sums = gweight || gbias || (gx && training);
-  if (need_sums) channel_sums(x->dtype, gy->data, x->data, sh, zero, mu, sums);
+  if (need_sums && !channel_sums(x->dtype, gy->data, x->data, sh, zero, mu, sums)) {
+    free(v);
+    return out_of_memory("partial sums", sh.c);
+  }
   double m = (double)(sh.n * sh.s);
   for (int64_t c = 0; c < sh.c; c++) {
     double is = vec_at(invstd, c, 1.0), k = vec_at(weight, c, 1.0) * is;
