@@ -103,6 +103,23 @@ static void div_backward(ax_node *n, ax_tensor *g) {
   if (ax__input_needs_grad(n, 1)) give(n, 1, ax_neg(ax_div(ax_mul(g, n->output), b)));
 }
 
+/* d(a^b)/da = b a^(b-1), taken as 0 where b = 0 (0 * 0^-1 would be NaN); d(a^b)/db = a^b log(a),
+ * taken as 0 where a = 0 and b >= 0 (the limit from a > 0, where log(a) = -inf would make
+ * 0 * -inf = NaN). Both are PyTorch's rules. saved: 0 = a, 1 = b */
+static void pow_backward(ax_node *n, ax_tensor *g) {
+  ax_tensor *a = n->saved[0], *b = n->saved[1];
+  ax_tensor *zero = ax_full(0, NULL, 0.0, &(ax_tensor_opts){.dtype = g->dtype, .device = g->device});
+  if (ax__input_needs_grad(n, 0)) {
+    ax_tensor *ga = ax_mul(g, ax_mul(b, ax_pow(a, ax_sub_scalar(b, 1.0))));
+    give(n, 0, ax_where(ax_eq_scalar(b, 0.0), zero, ga));
+  }
+  if (ax__input_needs_grad(n, 1)) {
+    ax_tensor *at_zero = ax_mul(ax_cast(ax_eq_scalar(a, 0.0), g->dtype), ax_cast(ax_ge_scalar(b, 0.0), g->dtype));
+    ax_tensor *gb = ax_mul(g, ax_mul(n->output, ax_log(a)));
+    give(n, 1, ax_where(ax_eq_scalar(at_zero, 1.0), zero, gb));
+  }
+}
+
 /* The gradient goes to the winner, split evenly on ties (as PyTorch does).
  * iargs[0]: the comparison that makes a the winner (GT for max, LT for min). */
 static void maxmin_backward(ax_node *n, ax_tensor *g) {
@@ -119,7 +136,7 @@ static bool is_compare(int kop) { return kop >= AX_BINARY_EQ; }
 static ax_tensor *binary(const char *op, int kop, ax_tensor *a, ax_tensor *b) {
   if (!a || !b) return NULL;
   if (!ax__check_same_device(op, a, b) || !ax__check_same_dtype(op, a, b)) return NULL;
-  if (kop == AX_BINARY_DIV && !ax__check_float(op, a)) return NULL;
+  if ((kop == AX_BINARY_DIV || kop == AX_BINARY_POW) && !ax__check_float(op, a)) return NULL;
   if (a->dtype == AX_BOOL && (kop == AX_BINARY_ADD || kop == AX_BINARY_SUB || kop == AX_BINARY_MUL)) {
     ax_error("%s: arithmetic is not defined on bool tensors (%s and %s); cast them first", op, ax__shp(a),
              ax__shp(b));
@@ -139,6 +156,7 @@ static ax_tensor *binary(const char *op, int kop, ax_tensor *a, ax_tensor *b) {
   static const ax_backward_fn backward[] = {
       [AX_BINARY_ADD] = add_backward, [AX_BINARY_SUB] = sub_backward, [AX_BINARY_MUL] = mul_backward,
       [AX_BINARY_DIV] = div_backward, [AX_BINARY_MAX] = maxmin_backward, [AX_BINARY_MIN] = maxmin_backward,
+      [AX_BINARY_POW] = pow_backward,
   };
   ax_tensor *in[2] = {a, b};
   ax_node *n = ax__record(out, op + 3, backward[kop], 2, in);
@@ -150,6 +168,10 @@ static ax_tensor *binary(const char *op, int kop, ax_tensor *a, ax_tensor *b) {
       if (ga) ax__save(n, 1, b);
       break;
     case AX_BINARY_DIV: ax__save(n, 1, b); break;
+    case AX_BINARY_POW:
+      ax__save(n, 0, a);
+      ax__save(n, 1, b);
+      break;
     case AX_BINARY_MAX:
     case AX_BINARY_MIN:
       ax__save(n, 0, a);
@@ -167,6 +189,7 @@ ax_tensor *ax_mul(ax_tensor *a, ax_tensor *b) { return binary("ax_mul", AX_BINAR
 ax_tensor *ax_div(ax_tensor *a, ax_tensor *b) { return binary("ax_div", AX_BINARY_DIV, a, b); }
 ax_tensor *ax_maximum(ax_tensor *a, ax_tensor *b) { return binary("ax_maximum", AX_BINARY_MAX, a, b); }
 ax_tensor *ax_minimum(ax_tensor *a, ax_tensor *b) { return binary("ax_minimum", AX_BINARY_MIN, a, b); }
+ax_tensor *ax_pow(ax_tensor *a, ax_tensor *b) { return binary("ax_pow", AX_BINARY_POW, a, b); }
 ax_tensor *ax_eq(ax_tensor *a, ax_tensor *b) { return binary("ax_eq", AX_BINARY_EQ, a, b); }
 ax_tensor *ax_ne(ax_tensor *a, ax_tensor *b) { return binary("ax_ne", AX_BINARY_NE, a, b); }
 ax_tensor *ax_lt(ax_tensor *a, ax_tensor *b) { return binary("ax_lt", AX_BINARY_LT, a, b); }

@@ -509,6 +509,43 @@ int ax_split(ax_tensor *x, int64_t split_size, int dim, ax_tensor **out, int max
   return (int)count;
 }
 
+int ax_split_sizes(ax_tensor *x, const int64_t *sizes, int n, int dim, ax_tensor **out) {
+  if (!x) return -1;
+  if (x->ndim == 0) {
+    ax_error("ax_split_sizes: cannot split a 0-dim tensor");
+    return -1;
+  }
+  int d = ax__wrap_dim("ax_split_sizes", dim, x->ndim);
+  if (d < 0) return -1;
+  if (n <= 0 || !sizes || !out) {
+    ax_error("ax_split_sizes: expected n > 0 sizes and an out array, got n = %d, sizes %s, out %s (splitting %s)", n,
+             sizes ? "given" : "NULL", out ? "given" : "NULL", ax__shp(x));
+    return -1;
+  }
+  int64_t total = 0;
+  for (int i = 0; i < n; i++) {
+    if (sizes[i] < 0) {
+      ax_error("ax_split_sizes: size %d is %lld, must be >= 0 (splitting %s along dim %d)", i, (long long)sizes[i],
+               ax__shp(x), dim);
+      return -1;
+    }
+    total += sizes[i];
+  }
+  if (total != x->shape[d]) {
+    ax_error("ax_split_sizes: the %d sizes sum to %lld but dim %d of %s has size %lld", n, (long long)total, dim,
+             ax__shp(x), (long long)x->shape[d]);
+    return -1;
+  }
+  for (int i = 0; i < n; i++) out[i] = NULL;
+  int64_t start = 0;
+  for (int i = 0; i < n; i++) {
+    out[i] = slice_view("split_sizes", x, d, start, sizes[i], 1);
+    if (!out[i]) return -1;
+    start += sizes[i];
+  }
+  return n;
+}
+
 int ax_chunk(ax_tensor *x, int chunks, int dim, ax_tensor **out, int max_out) {
   if (!x) return -1;
   if (chunks <= 0) {

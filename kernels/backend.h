@@ -50,11 +50,15 @@ typedef enum ax_unary_op {
 typedef enum ax_binary_op {
   AX_BINARY_ADD, AX_BINARY_SUB, AX_BINARY_MUL, AX_BINARY_DIV,
   AX_BINARY_MAX, AX_BINARY_MIN,
+  AX_BINARY_POW, /* a^b, float only */
   AX_BINARY_EQ, AX_BINARY_NE, AX_BINARY_LT, AX_BINARY_LE, AX_BINARY_GT, AX_BINARY_GE,
   AX_NUM_BINARY
 } ax_binary_op;
 
 typedef enum ax_reduce_op { AX_REDUCE_SUM, AX_REDUCE_MAX, AX_REDUCE_MIN, AX_NUM_REDUCE } ax_reduce_op;
+
+/* Scans along one dim (kernels/cpu/scan.c, kernels/cuda/scan.cu). */
+typedef enum ax_scan_op { AX_SCAN_SUM, AX_SCAN_PROD, AX_SCAN_MAX, AX_SCAN_LOGSUMEXP, AX_NUM_SCAN } ax_scan_op;
 
 typedef enum ax_random_dist { AX_RANDOM_UNIFORM, AX_RANDOM_NORMAL } ax_random_dist;
 

@@ -129,6 +129,49 @@ Test(elementwise, gradcheck_binary) {
   }
 }
 
+/* pow with a tensor exponent: positive bases (log(a) is in b's gradient), exponents of both
+ * signs; same shapes, broadcast either way, a transposed (non-contiguous) base. */
+Test(elementwise, gradcheck_pow) {
+  ax_scope_begin();
+  binary_fn f = ax_pow;
+  ax_tensor *cases[4][2] = {
+      {tu_leaf(tu_uniform(AX_F64, AX_SHAPE(3, 4), 0.5, 2)), tu_leaf(tu_uniform(AX_F64, AX_SHAPE(3, 4), -2, 2))},
+      {tu_leaf(tu_uniform(AX_F64, AX_SHAPE(3, 1), 0.5, 2)), tu_leaf(tu_uniform(AX_F64, AX_SHAPE(1, 4), -2, 2))},
+      {tu_leaf(ax_transpose(tu_uniform(AX_F64, AX_SHAPE(4, 3), 0.5, 2), 0, 1)), tu_leaf(tu_uniform(AX_F64, AX_SHAPE(4), -2, 2))},
+      {tu_leaf(tu_uniform(AX_F64, AX_SHAPE(2, 3), 0.5, 2)), tu_leaf(ax_scalar(1.7, F64))},
+  };
+  for (int c = 0; c < 4; c++) cr_expect(TU_GRADCHECK(apply_binary, cases[c], 2, &f), "pow, case %d", c);
+  ax_scope_end();
+}
+
+Test(elementwise, pow_values_and_gradient_at_zero) {
+  ax_scope_begin();
+  ax_tensor *a = tu_leaf(ax_from_data((double[]){2, 9, 0, 0, 4, -2}, AX_SHAPE(6), F64));
+  ax_tensor *b = tu_leaf(ax_from_data((double[]){3, 0.5, 2, 0, -0.5, 2}, AX_SHAPE(6), F64));
+  ax_tensor *y = ax_pow(a, b);
+  cr_expect(tu_allclose_data(y, (double[]){8, 3, 0, 1, 0.5, 4}, 6, 1e-15, 1e-15));
+  ax_backward(ax_sum(y, AX_ALL, false), NULL);
+  /* da = b a^(b-1): 0^1 = 0 at (0, 2); b = 0 gives 0; db = a^b log(a), 0 where a = 0 and b >= 0 (PyTorch) */
+  double ga[] = {12, 0.5 / 3, 0, 0, -0.5 * pow(4, -1.5), -4};
+  double gb[] = {8 * log(2.0), 3 * log(9.0), 0, 0, 0.5 * log(4.0), NAN};
+  for (int i = 0; i < 6; i++) {
+    cr_expect(fabs(tu_get(a->grad, i) - ga[i]) < 1e-12, "da[%d] = %g", i, tu_get(a->grad, i));
+    double g = tu_get(b->grad, i);
+    cr_expect(isnan(gb[i]) ? isnan(g) : fabs(g - gb[i]) < 1e-12, "db[%d] = %g", i, g);
+  }
+  /* f32 and broadcasting: [2, 1] ^ [3] */
+  ax_tensor *y32 = ax_pow(ax_from_data((float[]){2, 3}, AX_SHAPE(2, 1), NULL), ax_from_data((float[]){0, 1, 2}, AX_SHAPE(3), NULL));
+  cr_assert_not_null(y32);
+  cr_expect(tu_allclose_data(y32, (double[]){1, 2, 4, 1, 3, 9}, 6, 0, 0));
+  /* float only; shapes must broadcast */
+  ax_tensor *ai = ax_zeros(AX_SHAPE(3), &(ax_tensor_opts){.dtype = AX_I64});
+  cr_expect_null(ax_pow(ai, ai));
+  cr_expect(tu_error_contains("ax_pow", "i64", NULL));
+  cr_expect_null(ax_pow(ax_zeros(AX_SHAPE(2, 3), NULL), ax_zeros(AX_SHAPE(4), NULL)));
+  cr_expect(tu_error_contains("ax_pow", "[2, 3]", "[4]", NULL));
+  ax_scope_end();
+}
+
 Test(elementwise, gradcheck_when_only_one_input_requires_grad) {
   ax_scope_begin();
   binary_fn fs[] = {ax_mul, ax_div, ax_maximum};

@@ -525,6 +525,43 @@ Test(view, gradcheck_cat_stack_split_chunk) {
   ax_scope_end();
 }
 
+/* split by sizes {2, 0, 3} (an empty piece too), each piece weighted differently, joined back */
+static ax_tensor *f_split_sizes(ax_tensor **in, void *c) {
+  vctx *v = c;
+  ax_tensor *p[3], *q[3];
+  if (ax_split_sizes(in[0], (const int64_t[]){2, 0, 3}, 3, (int)v->a, p) != 3) return NULL;
+  for (int i = 0; i < 3; i++) q[2 - i] = ax_mul_scalar(ax_exp(p[i]), i + 1);
+  return ax_cat(q, 3, (int)v->a);
+}
+
+Test(view, split_sizes_views_values_gradients_errors) {
+  ax_scope_begin();
+  ax_tensor *x = iota(AX_SHAPE(3, 5));
+  ax_tensor *p[4];
+  cr_assert_eq(ax_split_sizes(x, (const int64_t[]){1, 3, 0, 1}, 4, -1, p), 4);
+  cr_expect(shape_is(p[0], AX_SHAPE(3, 1)) && shape_is(p[1], AX_SHAPE(3, 3)) && shape_is(p[2], AX_SHAPE(3, 0)) &&
+            shape_is(p[3], AX_SHAPE(3, 1)));
+  for (int i = 0; i < 4; i++) cr_expect(ax_shares_storage(p[i], x), "piece %d is a view", i);
+  cr_expect(tu_allclose_data(p[1], (double[]){1, 2, 3, 6, 7, 8, 11, 12, 13}, 9, 0, 0));
+  cr_expect(tu_allclose_data(p[3], (double[]){4, 9, 14}, 3, 0, 0));
+  cr_assert_eq(ax_split_sizes(x, (const int64_t[]){2, 1}, 2, 0, p), 2);
+  cr_expect(tu_allclose_data(p[1], (double[]){10, 11, 12, 13, 14}, 5, 0, 0));
+  /* gradients: each piece's lands in its part of x (the empty piece contributes nothing) */
+  GRADCHECK1(f_split_sizes, LEAF(5, 2), .a = 0);
+  GRADCHECK1(f_split_sizes, LEAF_T(5, 3), .a = -1);
+  /* errors name the op and the shape */
+  cr_expect_eq(ax_split_sizes(x, (const int64_t[]){2, 2}, 2, 1, p), -1);
+  cr_expect(tu_error_contains("ax_split_sizes", "sum to 4", "[3, 5]", NULL));
+  cr_expect_eq(ax_split_sizes(x, (const int64_t[]){6, -1}, 2, 1, p), -1);
+  cr_expect(tu_error_contains("ax_split_sizes", "-1", NULL));
+  cr_expect_eq(ax_split_sizes(x, (const int64_t[]){3}, 1, 2, p), -1);
+  cr_expect(tu_error_contains("ax_split_sizes", NULL));
+  cr_expect_eq(ax_split_sizes(x, NULL, 0, 0, p), -1);
+  cr_expect_eq(ax_split_sizes(ax_scalar(1, F64), (const int64_t[]){1}, 1, 0, p), -1);
+  cr_expect(tu_error_contains("ax_split_sizes", "0-dim", NULL));
+  ax_scope_end();
+}
+
 Test(view, gradient_of_a_slice_lands_in_place) {
   ax_scope_begin();
   ax_tensor *x = tu_leaf(ax_zeros(AX_SHAPE(6), F64));

@@ -64,6 +64,10 @@ ax_tensor *ax_stack(ax_tensor *const *xs, int n, int dim);
  * views to out and returns how many pieces there are, or -1 on error. */
 int ax_split(ax_tensor *x, int64_t split_size, int dim, ax_tensor **out, int max_out);
 int ax_chunk(ax_tensor *x, int chunks, int dim, ax_tensor **out, int max_out);
+/* Split into n views of sizes[0], ..., sizes[n-1] along dim (torch.split with a list); the
+ * sizes (each >= 0) must sum to the dim's size. Writes n views to out and returns n, or -1 on
+ * error. Each view is differentiable (its gradient lands in its part of x's). */
+int ax_split_sizes(ax_tensor *x, const int64_t *sizes, int n, int dim, ax_tensor **out);
 ax_tensor *ax_index_select(ax_tensor *x, int dim, ax_tensor *index); /* index: 1-D i64/i32 */
 ax_tensor *ax_gather(ax_tensor *x, int dim, ax_tensor *index);       /* index: same ndim as x */
 /* Out-of-place: a copy of x with src added at index along dim. */
@@ -95,6 +99,9 @@ ax_tensor *ax_mul(ax_tensor *a, ax_tensor *b);
 ax_tensor *ax_div(ax_tensor *a, ax_tensor *b);
 ax_tensor *ax_maximum(ax_tensor *a, ax_tensor *b);
 ax_tensor *ax_minimum(ax_tensor *a, ax_tensor *b);
+/* a^b elementwise, float only (torch.pow with a tensor exponent); the gradient of b is
+ * a^b log(a), taken as 0 where a = 0 and b >= 0, as PyTorch does */
+ax_tensor *ax_pow(ax_tensor *a, ax_tensor *b);
 ax_tensor *ax_add_scalar(ax_tensor *a, double s);
 ax_tensor *ax_sub_scalar(ax_tensor *a, double s);
 ax_tensor *ax_rsub_scalar(ax_tensor *a, double s); /* s - a */
@@ -131,6 +138,17 @@ ax_tensor *ax_var(ax_tensor *x, int ndims, const int *dims, bool unbiased, bool 
 ax_tensor *ax_std(ax_tensor *x, int ndims, const int *dims, bool unbiased, bool keepdim);
 ax_tensor *ax_logsumexp(ax_tensor *x, int ndims, const int *dims, bool keepdim);
 ax_tensor *ax_norm(ax_tensor *x, double p, int ndims, const int *dims, bool keepdim); /* p-norm, p > 0 or INFINITY */
+
+/* ---- scans along one dim (dim may be negative; x is float; the result has x's shape) ---- */
+/* y[..., i, ...] = x[..., 0, ...] + ... + x[..., i, ...] (torch.cumsum) */
+ax_tensor *ax_cumsum(ax_tensor *x, int dim);
+/* running product (torch.cumprod); the gradient is exact where x has zeros (PyTorch's rule) */
+ax_tensor *ax_cumprod(ax_tensor *x, int dim);
+/* running max (torch.cummax); *indices (i64, x's shape; may be NULL) receives where each max is:
+ * the later position on ties, the first NaN once one is seen (NaN then propagates) */
+ax_tensor *ax_cummax(ax_tensor *x, int dim, ax_tensor **indices);
+/* y[..., i, ...] = log(sum_{j <= i} exp(x[..., j, ...])), without overflow (torch.logcumsumexp) */
+ax_tensor *ax_logcumsumexp(ax_tensor *x, int dim);
 
 /* ---- linear algebra ---- */
 /* torch.matmul semantics: 1-D x 1-D dot, 2-D GEMM, batched with broadcast batch dims. */

@@ -291,7 +291,8 @@ static void unary_backward_f64(void *vc, int64_t n, char **p, const int64_t *s) 
   BCASE(AX_BINARY_MUL, T, x * y)                                                     \
   BCASE(AX_BINARY_DIV, T, x / y)                                                     \
   BCASE(AX_BINARY_MAX, T, (x > y || x != x) ? x : y) /* NaN propagates */           \
-  BCASE(AX_BINARY_MIN, T, (x < y || x != x) ? x : y)
+  BCASE(AX_BINARY_MIN, T, (x < y || x != x) ? x : y)                                 \
+  BCASE(AX_BINARY_POW, T, pow(x, y))
 
 #define BINARY_INT_CASES(T, U)                                                       \
   BCASE(AX_BINARY_ADD, T, (T)((U)x + (U)y))                                          \

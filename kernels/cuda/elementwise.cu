@@ -187,6 +187,7 @@ template <typename T> struct binary_float_fn {
       case AX_BINARY_MUL: r = x * y; break;
       case AX_BINARY_DIV: r = x / y; break;
       case AX_BINARY_MAX: r = (x > y || x != x) ? x : y; break; /* NaN propagates */
+      case AX_BINARY_POW: r = m_pow(x, y); break;
       default: r = (x < y || x != x) ? x : y; break;            /* min */
     }
     return narrow<T>(r);

@@ -331,6 +331,31 @@ static void index64_cases(void) {
   ax_cuda_force_index64(0);
 }
 
+/* ax_split_sizes: views of one tensor, each piece weighted and joined back (no empty piece: an
+ * elementwise op on an empty CUDA tensor divides by zero in ax_plan::init, loops.cuh); the backward lands
+ * each piece's gradient in its region of x (the region-accumulating copy on the device). */
+static ax_tensor *split_sizes_fn(ax_tensor *const *x, const void *vc) {
+  const int *dim = vc;
+  ax_tensor *p[3], *q[3];
+  if (ax_split_sizes(x[0], (const int64_t[]){40, 1, 88}, 3, *dim, p) != 3) return NULL;
+  for (int i = 0; i < 3; i++) q[i] = ax_mul_scalar(p[2 - i], i + 1);
+  return ax_cat(q, 3, *dim);
+}
+
+static void split_sizes_cases(void) {
+  const ax_dtype dts[] = {AX_F32, AX_F64, AX_BF16, AX_F16};
+  for (size_t d = 0; d < sizeof dts / sizeof dts[0]; d++)
+    for (int dim = 0; dim < 2; dim++) {
+      ax_scope_begin();
+      ax_tensor *x = pr_randn(dts[d], 2, dim == 0 ? (int64_t[]){129, 7} : (int64_t[]){7, 129});
+      char desc[64];
+      snprintf(desc, sizeof desc, "%s [%lld,%lld] dim %d", ax_dtype_name(dts[d]), (long long)x->shape[0],
+               (long long)x->shape[1], dim);
+      pr_run("split_sizes", desc, split_sizes_fn, &dim, 1, &x, (bool[]){true}, PR_EXACT, PR_EXACT);
+      ax_scope_end();
+    }
+}
+
 void pr_family_copy(void) {
   bool emu = pr_emulated_tier();
   sizes = emu ? emu_sizes : full_sizes;
@@ -338,6 +363,7 @@ void pr_family_copy(void) {
   n_layouts = emu ? 6 : 3;
   run_cases();
   random_cases();
+  split_sizes_cases();
   if (emu) {
     emulate_cases();
     index64_cases();

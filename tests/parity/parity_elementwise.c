@@ -174,8 +174,8 @@ static void unary_family(void) {
 
 /* ---------------- binary ---------------- */
 
-enum { ADD, SUB, MUL, DIV, MAX, MIN, EQ, NE, LT, LE, GT, GE, N_BINARY };
-static const char *binary_name[] = {"add", "sub", "mul", "div", "maximum", "minimum", "eq", "ne", "lt", "le", "gt", "ge"};
+enum { ADD, SUB, MUL, DIV, MAX, MIN, BPOW, EQ, NE, LT, LE, GT, GE, N_BINARY };
+static const char *binary_name[] = {"add", "sub", "mul", "div", "maximum", "minimum", "pow", "eq", "ne", "lt", "le", "gt", "ge"};
 
 static ax_tensor *apply_binary(int which, ax_tensor *a, ax_tensor *b) {
   switch (which) {
@@ -185,6 +185,7 @@ static ax_tensor *apply_binary(int which, ax_tensor *a, ax_tensor *b) {
     case DIV: return ax_div(a, b);
     case MAX: return ax_maximum(a, b);
     case MIN: return ax_minimum(a, b);
+    case BPOW: return ax_pow(a, b);
     case EQ: return ax_eq(a, b);
     case NE: return ax_ne(a, b);
     case LT: return ax_lt(a, b);
@@ -205,7 +206,7 @@ static const char *bshape_name[] = {"", " bcast", " scalar"};
 
 static bool binary_applies(int which, ax_dtype dt) {
   if (dt == AX_BOOL) return which == MAX || which == MIN || which >= EQ;
-  if (!ax_dtype_is_float(dt)) return which != DIV;
+  if (!ax_dtype_is_float(dt)) return which != DIV && which != BPOW;
   return true;
 }
 
@@ -244,6 +245,9 @@ static void binary_family(void) {
             } else if (which == DIV) {
               a = pr_randn(dt, nd, as);
               b = pr_uniform(dt, bnd, bshape, 0.5, 2);
+            } else if (which == BPOW) { /* a positive base (log(a) in b's gradient), exponents of both signs */
+              a = pr_uniform(dt, nd, as, 0.5, 2);
+              b = pr_uniform(dt, bnd, bshape, -2, 2);
             } else if (dt == AX_BOOL) {
               a = pr_randn(dt, nd, as);
               b = ax_gt_scalar(pr_randn(AX_F32, bnd, bshape), 0);
