@@ -50,6 +50,7 @@ template <int N> struct ax_plan {
     ndim = 0;
     numel = 1;
     for (int d = 0; d < nd; d++) numel *= shape[d];
+    if (numel == 0) return; /* nothing to run (and no divisor of 0 below); callers check numel */
     for (int d = nd - 1; d >= 0; d--) {
       if (shape[d] == 1) continue;
       if (ndim > 0) {

@@ -331,15 +331,15 @@ static void index64_cases(void) {
   ax_cuda_force_index64(0);
 }
 
-/* ax_split_sizes: views of one tensor, each piece weighted and joined back (no empty piece: an
- * elementwise op on an empty CUDA tensor divides by zero in ax_plan::init, loops.cuh); the backward lands
- * each piece's gradient in its region of x (the region-accumulating copy on the device). */
+/* ax_split_sizes: views of one tensor, each piece weighted and joined back, an empty piece among them
+ * (an elementwise op on an empty CUDA tensor once divided by zero in ax_plan::init, loops.cuh); the
+ * backward lands each piece's gradient in its region of x (the region-accumulating copy on the device). */
 static ax_tensor *split_sizes_fn(ax_tensor *const *x, const void *vc) {
   const int *dim = vc;
-  ax_tensor *p[3], *q[3];
-  if (ax_split_sizes(x[0], (const int64_t[]){40, 1, 88}, 3, *dim, p) != 3) return NULL;
-  for (int i = 0; i < 3; i++) q[i] = ax_mul_scalar(p[2 - i], i + 1);
-  return ax_cat(q, 3, *dim);
+  ax_tensor *p[4], *q[4];
+  if (ax_split_sizes(x[0], (const int64_t[]){40, 0, 1, 88}, 4, *dim, p) != 4) return NULL;
+  for (int i = 0; i < 4; i++) q[i] = ax_mul_scalar(p[3 - i], i + 1);
+  return ax_cat(q, 4, *dim);
 }
 
 static void split_sizes_cases(void) {
