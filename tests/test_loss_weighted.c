@@ -243,6 +243,10 @@ Test(loss_weighted, kl_div_errors) {
   cr_expect(tu_error_contains("ax_kl_div", "reduction", NULL));
   cr_expect_null(ax_cross_entropy(x, ax_zeros(AX_SHAPE(2), I64), &(ax_cross_entropy_opts){.reduction = AX_REDUCTION_BATCHMEAN}));
   cr_expect(tu_error_contains("ax_cross_entropy", "reduction", NULL));
+  cr_expect_null(ax_triplet_margin_loss(x, x, x, 1, 2, 1e-6, false, AX_REDUCTION_BATCHMEAN));
+  cr_expect(tu_error_contains("ax_triplet_margin_loss", "reduction", NULL));
+  cr_expect_null(ax_mse_loss(x, x, AX_REDUCTION_BATCHMEAN));
+  cr_expect(tu_error_contains("ax_mse_loss", "reduction", NULL));
 }
 
 /* ---- distillation ---- */
@@ -284,4 +288,46 @@ Test(loss_weighted, distill_gradcheck_and_errors) {
   cr_expect(tu_error_contains("ax_distill_loss", "[3, 5]", "[3, 4]", "classes", NULL));
   cr_expect_null(ax_distill_loss(in[0], in[1], 0));
   cr_expect(tu_error_contains("ax_distill_loss", "temperature", NULL));
+}
+
+/* ---- on the CUDA device (the emulated one in an AXON_CUDA=EMULATE build) ---- */
+
+static ax_tensor *on(ax_tensor *t, ax_device d) { return tu_leaf(ax_to(t, d)); }
+
+/* Each loss and its gradients on cuda:0 against the CPU, f32. */
+Test(loss_weighted, cuda_matches_cpu) {
+  if (ax_cuda_device_count() < 1)
+    cr_skip_test("no CUDA device (build with -DAXON_CUDA=EMULATE to run on the emulated device)");
+  ax_device dev[2] = {AX_CPU, AX_CUDA(0)};
+  ax_tensor *x0 = tu_randn(AX_F32, AX_SHAPE(6, 5)), *t0 = tu_randn(AX_F32, AX_SHAPE(6, 5));
+  ax_tensor *y0 = tu_uniform(AX_F32, AX_SHAPE(6, 5), 0, 1), *w0 = tu_uniform(AX_F32, AX_SHAPE(5), 0.5, 2);
+  ax_tensor *id0 = ax_from_data((int64_t[]){0, 4, -100, 2, 2, 1}, AX_SHAPE(6), I64);
+  ax_tensor *val[2][5], *grad[2][7];
+  for (int k = 0; k < 2; k++) {
+    ax_device d = dev[k];
+    ax_tensor *x = on(x0, d), *t = on(t0, d), *y = on(y0, d), *w = ax_to(w0, d), *id = ax_to(id0, d);
+    ax_tensor *pt = on(ax_softmax(t0, 1), d), *xs = on(x0, d), *xk = on(ax_log_softmax(x0, 1), d);
+    ax_tensor *xb = on(x0, d), *xd = on(x0, d);
+    val[k][0] = ax_cross_entropy(x, id, &(ax_cross_entropy_opts){.weight = w, .label_smoothing = 0.1});
+    val[k][1] = ax_bce_with_logits_ex(xb, y, &(ax_bce_opts){AX_REDUCTION_SUM, w, w});
+    val[k][2] = ax_kl_div(xk, pt, AX_REDUCTION_BATCHMEAN, false);
+    val[k][3] = ax_kl_div(xs, t, AX_REDUCTION_MEAN, true);
+    val[k][4] = ax_distill_loss(xd, ax_to(t0, d), 2.0);
+    for (int i = 0; i < 5; i++) {
+      cr_assert_not_null(val[k][i], "loss %d on device %d", i, k);
+      cr_assert_eq(ax_backward(val[k][i], NULL), 0, "loss %d on device %d", i, k);
+    }
+    ax_tensor *g[7] = {x->grad, xb->grad, y->grad, xk->grad, pt->grad, xs->grad, xd->grad};
+    for (int i = 0; i < 7; i++) grad[k][i] = ax_to(g[i], AX_CPU);
+  }
+  for (int i = 0; i < 5; i++)
+    cr_expect_float_eq(ax_item(ax_to(val[1][i], AX_CPU)), ax_item(val[0][i]), 1e-5 * (1 + fabs(ax_item(val[0][i]))),
+                       "loss %d", i);
+  for (int i = 0; i < 7; i++) cr_expect(tu_allclose(grad[1][i], grad[0][i], 1e-5, 1e-4), "gradient %d", i);
+  /* metrics read device tensors back */
+  ax_tensor *p = ax_softmax(x0, 1), *ids = ax_from_data((int64_t[]){0, 4, 3, 2, 2, 1}, AX_SHAPE(6), I64);
+  ax_tensor *lab = ax_from_data((int64_t[]){0, 1, 1, 2, 3, 4}, AX_SHAPE(6), I64);
+  cr_expect_float_eq(ax_log_loss(ax_to(p, AX_CUDA(0)), ax_to(ids, AX_CUDA(0))), ax_log_loss(p, ids), 1e-12);
+  cr_expect_float_eq(ax_top_k_accuracy(ax_to(p, AX_CUDA(0)), ax_to(lab, AX_CUDA(0)), 2), ax_top_k_accuracy(p, lab, 2), 1e-12);
+  cr_assert_eq(tu_error_count(), 0);
 }
