@@ -295,6 +295,12 @@ static int read_scores(const char *op, ax_tensor *scores, ax_tensor *target, boo
   }
   *s = host_copy(scores, AX_F64);
   *t = host_copy(target, AX_I64);
+  for (int64_t i = 0, n = ax_numel(scores); *s && *t && i < n; i++)
+    if (!isfinite((*s)[i])) { /* scikit-learn's check_array: "Input contains NaN / infinity" */
+      ax_error("%s: score %lld is %g (scores must be finite)", op, (long long)i, (*s)[i]);
+      free(*s);
+      *s = NULL;
+    }
   if (!*s || !*t) {
     free(*s);
     free(*t);
@@ -582,7 +588,10 @@ double ax_balanced_accuracy(ax_tensor *pred, ax_tensor *target) {
     if (t[i] > hi) hi = t[i];
   }
   int64_t *hit = calloc((size_t)(hi + 1) * 2, sizeof *hit);
-  if (!hit) goto done;
+  if (!hit) {
+    ax_error("%s: out of host memory for %lld classes", op, (long long)hi + 1);
+    goto done;
+  }
   for (int64_t i = 0; i < n; i++) {
     hit[t[i]] += p[i] == t[i];
     hit[hi + 1 + t[i]]++;

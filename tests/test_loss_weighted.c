@@ -109,6 +109,26 @@ Test(loss_weighted, cross_entropy_gradcheck) {
     }
 }
 
+/* [N, C, d] logits (class dim 1) with weights, ignored targets and smoothing, and a single
+ * row [C] with a 0-dim target: gradients, and the [C] value by hand. */
+Test(loss_weighted, cross_entropy_layouts) {
+  ax_tensor *x = tu_leaf(tu_randn(AX_F64, AX_SHAPE(3, 4, 2)));
+  ax_tensor *t = ax_from_data((int64_t[]){0, 3, -100, 1, 2, 2}, AX_SHAPE(3, 2), I64);
+  ax_tensor *w = ax_from_data((double[]){0.5, 1, 2, 3}, AX_SHAPE(4), F64);
+  for (int r = 0; r < 3; r++) {
+    ce_ctx c = {t, w, 0.15, (ax_reduction)r, false};
+    cr_expect(TU_GRADCHECK(ce_fn, &x, 1, &c), "[N, C, d] reduction %d", r);
+  }
+  ax_tensor *x1 = tu_leaf(ax_from_data(X, AX_SHAPE(C), F64)), *t1 = ax_full(0, NULL, 2, I64);
+  ce_ctx c1 = {t1, ax_from_data(W, AX_SHAPE(C), F64), 0.0, AX_REDUCTION_MEAN, false};
+  cr_expect(TU_GRADCHECK(ce_fn, &x1, 1, &c1));
+  /* the mean divides by the weight: one row's weighted mean is its plain loss */
+  cr_expect_float_eq(ax_item(ce_fn(&x1, &c1)), -lsm(X, 2), 1e-12);
+  c1.r = AX_REDUCTION_SUM;
+  cr_expect_float_eq(ax_item(ce_fn(&x1, &c1)), -W[2] * lsm(X, 2), 1e-12);
+  cr_assert_eq(tu_error_count(), 0);
+}
+
 Test(loss_weighted, cross_entropy_errors) {
   ax_tensor *x = ax_from_data(X, AX_SHAPE(N, C), F64), *t = ax_from_data(T, AX_SHAPE(N), I64);
   cr_expect_null(ax_cross_entropy(x, t, &(ax_cross_entropy_opts){.weight = ax_ones(AX_SHAPE(4), F64)}));

@@ -114,6 +114,10 @@ Test(metrics_ref, error_messages) {
   bad[2] = 2;
   cr_assert(isnan(ax_log_loss(ax_from_data(p3, AX_SHAPE(3, 3), &(ax_tensor_opts){.dtype = AX_F64}), ids(bad, 3))));
   cr_assert(tu_error_contains("ax_log_loss", "outside [0, 1]", NULL));
+  /* non-finite scores (scikit-learn: "Input contains NaN") */
+  double nanv[3] = {0.5, NAN, 0.2};
+  cr_assert(isnan(ax_roc_auc(ax_from_data(nanv, AX_SHAPE(3), &(ax_tensor_opts){.dtype = AX_F64}), ids((int64_t[]){0, 1, 1}, 3))));
+  cr_assert(tu_error_contains("ax_roc_auc", "score 1", "finite", NULL));
   /* integer scores */
   cr_assert(isnan(ax_log_loss(ids(bad, 3), ids(bad, 3))));
   cr_assert(tu_error_contains("ax_log_loss", "f32 or f64", NULL));
