@@ -188,6 +188,10 @@ static bool check_inputs(ax_tensor *h, ax_tensor *w, ax_tensor *b, ax_tensor *t,
     ax_error("%s: target %s does not match h %s (expected [%lld])", OP, ax__shp(t), ax__shp(h), (long long)h->shape[0]);
     return false;
   }
+  if (o && o->weight) {
+    ax_error("%s: class weights are not supported by the fused classifier loss (use ax_linear + ax_cross_entropy)", OP);
+    return false;
+  }
   double ls = o ? o->label_smoothing : 0.0;
   if (!(ls >= 0 && ls <= 1)) {
     ax_error("%s: label_smoothing must be in [0, 1], got %g", OP, ls);

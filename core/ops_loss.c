@@ -152,11 +152,52 @@ static ax_tensor *reduce_class_loss(ax_tensor *loss, ax_tensor *target, int64_t 
   return ax_div(total, ax_cast(ax_sum(ax_ne_scalar(target, (double)ignore), AX_ALL, false), loss->dtype));
 }
 
+/* Class weights [C] (PyTorch's `weight`): checked and cast to the log-probabilities' dtype, detached. */
+static ax_tensor *class_weight(const char *op, const ax_tensor *lp, ax_tensor *w) {
+  int64_t classes = lp->shape[lp->ndim == 1 ? 0 : 1];
+  if (!ax__check_same_device(op, lp, w)) return NULL;
+  if (!ax_dtype_is_float(w->dtype) || w->ndim != 1 || w->shape[0] != classes) {
+    ax_error("%s: weight must be a float tensor of one weight per class [%lld] (input %s), got %s %s", op,
+             (long long)classes, ax__shp(lp), ax_dtype_name(w->dtype), ax__shp(w));
+    return NULL;
+  }
+  return ax_cast(ax_detach(w), lp->dtype);
+}
+
+/* The class-weighted loss, composed from ops (PyTorch's nll_loss with weight, and its label
+ * smoothing): per element (1 - eps) w[t] (-lp[t]) + eps / C sum_c w[c] (-lp[c]), 0 where
+ * ignored; the mean divides by the sum of w[t] over the targets not ignored. */
+static ax_tensor *weighted_class_loss(const char *op, ax_tensor *lp, ax_tensor *target, ax_tensor *weight,
+                                      int64_t ignore, double eps, ax_reduction r) {
+  int cdim = lp->ndim == 1 ? 0 : 1;
+  int64_t classes = lp->shape[cdim];
+  ax_tensor *w = class_weight(op, lp, weight);
+  if (!w || !check_target_range(op, lp, target, classes, ignore)) return NULL;
+  ax_tensor *ignored = ax_eq_scalar(target, (double)ignore);
+  ax_tensor *safe = ax_where(ignored, ax_zeros_like(target), target);
+  ax_tensor *zero = ax_zeros(0, NULL, &(ax_tensor_opts){.dtype = lp->dtype, .device = lp->device});
+  ax_tensor *wt = ax_where(ignored, zero, ax_reshape(ax_index_select(w, 0, ax_reshape(safe, AX_SHAPE(-1))),
+                                                     target->ndim, target->shape));
+  ax_tensor *picked = ax_squeeze(ax_gather(lp, cdim, ax_unsqueeze(safe, cdim)), cdim);
+  ax_tensor *loss = ax_neg(ax_mul(picked, wt)); /* 0 where ignored: wt is 0 there */
+  if (eps > 0) {
+    int64_t wshape[AX_MAX_DIMS];
+    for (int d = 0; d < lp->ndim; d++) wshape[d] = d == cdim ? classes : 1;
+    ax_tensor *smooth = ax_neg(ax_sum(ax_mul(lp, ax_reshape(w, lp->ndim, wshape)), 1, (int[]){cdim}, false));
+    smooth = ax_where(ignored, zero, smooth);
+    loss = ax_add(ax_mul_scalar(loss, 1 - eps), ax_mul_scalar(smooth, eps / (double)classes));
+  }
+  if (r == AX_REDUCTION_NONE) return loss;
+  ax_tensor *total = ax_sum(loss, AX_ALL, false);
+  return r == AX_REDUCTION_SUM ? total : ax_div(total, ax_sum(wt, AX_ALL, false));
+}
+
 /* -log_probs[target] per element, 0 where ignored. */
 static ax_tensor *nll_impl(const char *op, ax_tensor *lp, ax_tensor *target, const ax_cross_entropy_opts *opts) {
   ax_reduction r = opts ? opts->reduction : AX_REDUCTION_MEAN;
   if (!check_reduction(op, r)) return NULL;
   int64_t ignore = ignore_of(opts);
+  if (opts && opts->weight) return weighted_class_loss(op, lp, target, opts->weight, ignore, 0.0, r);
   int cdim = lp->ndim == 1 ? 0 : 1;
   if (!check_target_range(op, lp, target, lp->shape[cdim], ignore)) return NULL;
   ax_tensor *ignored = ax_eq_scalar(target, (double)ignore);
@@ -239,6 +280,9 @@ ax_tensor *ax_cross_entropy(ax_tensor *logits, ax_tensor *target, const ax_cross
   ax_scope_begin();
   logits = ax__autocast_f32(logits); /* autocast: the loss of bf16/f16 logits in f32 */
   if (!logits) return ax__scope_return(NULL);
+  if (o && o->weight) /* class weights: composed (log_softmax, gather, index_select), not the fused kernel */
+    return ax__scope_return(weighted_class_loss(op, ax_log_softmax(logits, logits->ndim == 1 ? 0 : 1), target,
+                                                o->weight, ignore, eps, r));
   if (!ax_backend_has(logits->storage->backend, AX_KID_cross_entropy, AX_CAP_DEVICE_INDICES) &&
       !check_target_range(op, logits, target, classes, ignore))
     return ax__scope_return(NULL);
@@ -319,25 +363,110 @@ ax_tensor *ax_smooth_l1_loss(ax_tensor *input, ax_tensor *target, ax_reduction r
   return reduce_loss(ax_where(ax_lt_scalar(ad, beta), quad, lin), r);
 }
 
-/* d/dx = sigmoid(x) - y, d/dy = -x */
+/* softplus(x) = log(1 + exp(x)) = max(x, 0) + log(1 + exp(-|x|)): no overflow for any x. */
+static ax_tensor *softplus(ax_tensor *x) { return ax_add(ax_relu(x), ax_log(ax_add_scalar(ax_exp(ax_neg(ax_abs(x))), 1))); }
+
+/* saved: x (0), y (1), pos_weight p (2, may be NULL).
+ * d/dx = sigmoid(x) (1 + (p - 1) y) - p y, d/dy = p softplus(-x) - softplus(x); with no p
+ * these are sigmoid(x) - y and -x. */
 static void bce_backward(ax_node *n, ax_tensor *g) {
-  ax_tensor *x = n->saved[0], *y = n->saved[1];
-  if (ax__input_needs_grad(n, 0)) ax__accumulate(n, 0, ax_mul(g, ax_sub(ax_sigmoid(x), y)));
-  if (ax__input_needs_grad(n, 1)) ax__accumulate(n, 1, ax_neg(ax_mul(g, x)));
+  ax_tensor *x = n->saved[0], *y = n->saved[1], *p = n->saved[2];
+  if (!p) {
+    if (ax__input_needs_grad(n, 0)) ax__accumulate(n, 0, ax_mul(g, ax_sub(ax_sigmoid(x), y)));
+    if (ax__input_needs_grad(n, 1)) ax__accumulate(n, 1, ax_neg(ax_mul(g, x)));
+    return;
+  }
+  if (ax__input_needs_grad(n, 0)) {
+    ax_tensor *lw = ax_add_scalar(ax_mul(ax_sub_scalar(p, 1), y), 1);
+    ax__accumulate(n, 0, ax_mul(g, ax_sub(ax_mul(ax_sigmoid(x), lw), ax_mul(p, y))));
+  }
+  if (ax__input_needs_grad(n, 1)) ax__accumulate(n, 1, ax_mul(g, ax_sub(ax_mul(p, softplus(ax_neg(x))), softplus(x))));
 }
 
-/* max(x, 0) - x y + log(1 + exp(-|x|)): no overflow for any x. */
-ax_tensor *ax_bce_with_logits(ax_tensor *logits, ax_tensor *target, ax_reduction r) {
-  if (!logits || !target || !check_pair("ax_bce_with_logits", logits, target, r)) return NULL;
+/* A weight or pos_weight: same device, cast to the logits' dtype, broadcasting to their shape. */
+static ax_tensor *bce_factor(const char *op, const char *what, ax_tensor *x, ax_tensor *f) {
+  if (!f) return NULL;
+  if (!ax__check_same_device(op, x, f)) return NULL;
+  bool ok = ax_dtype_is_float(f->dtype) && f->ndim <= x->ndim;
+  for (int d = 0; ok && d < f->ndim; d++) {
+    int64_t a = f->shape[f->ndim - 1 - d], b = x->shape[x->ndim - 1 - d];
+    ok = a == b || a == 1;
+  }
+  if (!ok) {
+    ax_error("%s: %s %s %s must be a float tensor broadcasting to the logits %s", op, what, ax_dtype_name(f->dtype),
+             ax__shp(f), ax__shp(x));
+    return NULL;
+  }
+  return ax_cast(ax_detach(f), x->dtype);
+}
+
+/* (1 - y) x + (1 + (p - 1) y) softplus(-x); with no p: max(x, 0) - x y + log(1 + exp(-|x|)). */
+ax_tensor *ax_bce_with_logits_ex(ax_tensor *logits, ax_tensor *target, const ax_bce_opts *o) {
+  const char *op = "ax_bce_with_logits";
+  ax_reduction r = o ? o->reduction : AX_REDUCTION_MEAN;
+  if (!logits || !target || !check_pair(op, logits, target, r)) return NULL;
   ax_scope_begin();
+  ax_tensor *p = NULL, *w = NULL;
+  if (o && o->pos_weight && !(p = bce_factor(op, "pos_weight", logits, o->pos_weight))) return ax__scope_return(NULL);
+  if (o && o->weight && !(w = bce_factor(op, "weight", logits, o->weight))) return ax__scope_return(NULL);
   ax_no_grad_begin();
-  ax_tensor *x = logits;
-  ax_tensor *l = ax_add(ax_sub(ax_relu(x), ax_mul(x, target)), ax_log(ax_add_scalar(ax_exp(ax_neg(ax_abs(x))), 1)));
+  ax_tensor *x = logits, *l;
+  if (!p) l = ax_add(ax_sub(ax_relu(x), ax_mul(x, target)), ax_log(ax_add_scalar(ax_exp(ax_neg(ax_abs(x))), 1)));
+  else
+    l = ax_add(ax_sub(x, ax_mul(x, target)), ax_mul(ax_add_scalar(ax_mul(ax_sub_scalar(p, 1), target), 1), softplus(ax_neg(x))));
   ax_no_grad_end();
   ax_node *n = ax__record(l, "bce_with_logits", bce_backward, 2, (ax_tensor *[]){logits, target});
   if (n) {
     ax__save(n, 0, logits);
     ax__save(n, 1, target);
+    if (p) ax__save(n, 2, ax_expand(p, x->ndim, x->shape));
   }
+  if (w) l = ax_mul(l, w);
   return reduce_loss(l, r);
+}
+
+ax_tensor *ax_bce_with_logits(ax_tensor *logits, ax_tensor *target, ax_reduction r) {
+  return ax_bce_with_logits_ex(logits, target, &(ax_bce_opts){.reduction = r});
+}
+
+/* ---------------- KL divergence, distillation ---------------- */
+
+/* Composed from ops, so it runs (and differentiates) on every backend. Without log_target,
+ * target log target is written t log(t'), t' = t where t != 0 and 1 elsewhere: 0 at t = 0 with
+ * gradients 0 (t log t) and -input (-t input) there, like PyTorch's xlogy; NaN for t < 0. */
+ax_tensor *ax_kl_div(ax_tensor *input, ax_tensor *target, ax_reduction r, bool log_target) {
+  const char *op = "ax_kl_div";
+  if (!input || !target) return NULL;
+  if (r != AX_REDUCTION_BATCHMEAN && !check_reduction(op, r)) return NULL;
+  if (!check_pair(op, input, target, AX_REDUCTION_MEAN)) return NULL;
+  ax_scope_begin();
+  ax_tensor *l;
+  if (log_target) l = ax_mul(ax_exp(target), ax_sub(target, input));
+  else {
+    ax_tensor *nz = ax_ne_scalar(target, 0);
+    ax_tensor *one = ax_ones(0, NULL, &(ax_tensor_opts){.dtype = target->dtype, .device = target->device});
+    l = ax_sub(ax_mul(target, ax_log(ax_where(nz, target, one))), ax_mul(target, input));
+  }
+  if (r != AX_REDUCTION_BATCHMEAN) return reduce_loss(l, r);
+  ax_tensor *sum = ax_sum(l, AX_ALL, false);
+  return ax__scope_return(input->ndim ? ax_div_scalar(sum, (double)input->shape[0]) : sum);
+}
+
+ax_tensor *ax_distill_loss(ax_tensor *student_logits, ax_tensor *teacher_logits, double T) {
+  const char *op = "ax_distill_loss";
+  ax_tensor *s = student_logits, *t = teacher_logits;
+  if (!s || !t) return NULL;
+  if (!(T > 0) || isinf(T)) {
+    ax_error("%s: temperature must be > 0 and finite, got %g", op, T);
+    return NULL;
+  }
+  if (s->ndim != 2 || t->ndim != 2 || s->shape[0] != t->shape[0] || s->shape[1] != t->shape[1]) {
+    ax_error("%s: student logits %s and teacher logits %s must both be [N, C] with the same N and number of "
+             "classes C", op, ax__shp(s), ax__shp(t));
+    return NULL;
+  }
+  if (!ax__check_float(op, s) || !ax__check_same_dtype(op, s, t) || !ax__check_same_device(op, s, t)) return NULL;
+  ax_scope_begin();
+  ax_tensor *ls = ax_log_softmax(ax_div_scalar(s, T), 1), *lt = ax_log_softmax(ax_div_scalar(t, T), 1);
+  return ax__scope_return(ax_mul_scalar(ax_kl_div(ls, lt, AX_REDUCTION_BATCHMEAN, true), T * T));
 }

@@ -51,6 +51,10 @@ ax_tensor *ax_triplet_margin_loss(ax_tensor *anchor, ax_tensor *positive, ax_ten
              ax_shape_str(anchor, a, sizeof a), ax_shape_str(positive, b, sizeof b), ax_shape_str(negative, c, sizeof c));
     return NULL;
   }
+  if (reduction != AX_REDUCTION_MEAN && reduction != AX_REDUCTION_SUM && reduction != AX_REDUCTION_NONE) {
+    ax_error("ax_triplet_margin_loss: invalid reduction %d (use AX_REDUCTION_MEAN, _SUM or _NONE)", (int)reduction);
+    return NULL;
+  }
   if (!(p > 0)) {
     ax_error("ax_triplet_margin_loss: p must be positive, got %g (anchor %s)", p, ax_shape_str(anchor, a, sizeof a));
     return NULL;

@@ -1,5 +1,6 @@
 /* Classification and regression metrics; see include/axon/metrics.h for the
  * conventions (scikit-learn's, with zero_division = 0). */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -265,4 +266,347 @@ double ax_r2_score(ax_tensor *pred, ax_tensor *target) {
   if (regression("ax_r2_score", pred, target, &s)) return NAN;
   if (s.ss_tot == 0) return s.sq == 0 ? 1.0 : 0.0;
   return 1.0 - s.sq / s.ss_tot;
+}
+
+/* ---- ranking and probabilistic metrics ---- */
+
+/* Reads scores ([N] when want_2d is false, [N, C] when true; f32 / f64) and target ids [N]
+ * to the host as doubles and i64. */
+static int read_scores(const char *op, ax_tensor *scores, ax_tensor *target, bool want_2d, double **s, int64_t **t) {
+  *s = NULL;
+  *t = NULL;
+  if (!scores || !target) return -1;
+  if (scores->dtype != AX_F32 && scores->dtype != AX_F64) {
+    ax_error("%s: scores must be f32 or f64, got %s %s", op, ax_dtype_name(scores->dtype), ax__shp(scores));
+    return -1;
+  }
+  if (target->ndim != 1 || ax_dtype_is_float(target->dtype)) {
+    ax_error("%s: target must be integer class ids [N], got %s %s", op, ax_dtype_name(target->dtype), ax__shp(target));
+    return -1;
+  }
+  if (scores->ndim != (want_2d ? 2 : 1) || scores->shape[0] != target->shape[0]) {
+    ax_error("%s: scores must be %s matching target %s, got %s", op, want_2d ? "[N, C]" : "[N]", ax__shp(target),
+             ax__shp(scores));
+    return -1;
+  }
+  if (target->shape[0] == 0) {
+    ax_error("%s: no samples (target %s)", op, ax__shp(target));
+    return -1;
+  }
+  *s = host_copy(scores, AX_F64);
+  *t = host_copy(target, AX_I64);
+  for (int64_t i = 0, n = ax_numel(scores); *s && *t && i < n; i++)
+    if (!isfinite((*s)[i])) { /* scikit-learn's check_array: "Input contains NaN / infinity" */
+      ax_error("%s: score %lld is %g (scores must be finite)", op, (long long)i, (*s)[i]);
+      free(*s);
+      *s = NULL;
+    }
+  if (!*s || !*t) {
+    free(*s);
+    free(*t);
+    *s = NULL;
+    *t = NULL;
+    return -1;
+  }
+  return 0;
+}
+
+static int check_ids(const char *op, const int64_t *t, int64_t n, int64_t classes) {
+  for (int64_t i = 0; i < n; i++)
+    if (t[i] < 0 || t[i] >= classes) {
+      ax_error("%s: target %lld (sample %lld) is not a class id in [0, %lld)", op, (long long)t[i], (long long)i,
+               (long long)classes);
+      return -1;
+    }
+  return 0;
+}
+
+typedef struct scored {
+  double s;
+  int pos;
+} scored;
+
+static int by_score_desc(const void *a, const void *b) {
+  double x = ((const scored *)a)->s, y = ((const scored *)b)->s;
+  return x > y ? -1 : x < y ? 1 : 0;
+}
+
+/* Sorted (score, positive?) pairs of column c of s [n, stride] against class c; NULL on OOM. */
+static scored *ranked(const double *s, int64_t stride, int64_t c, const int64_t *t, int64_t cls, int64_t n,
+                      int64_t *npos) {
+  scored *v = malloc((size_t)n * sizeof *v);
+  if (!v) {
+    ax_error("metrics: out of host memory for %lld scores", (long long)n);
+    return NULL;
+  }
+  *npos = 0;
+  for (int64_t i = 0; i < n; i++) {
+    v[i].s = s[i * stride + c];
+    v[i].pos = t[i] == cls;
+    *npos += v[i].pos;
+  }
+  qsort(v, (size_t)n, sizeof *v, by_score_desc);
+  return v;
+}
+
+/* The ROC curve through the distinct thresholds, integrated by trapezoids (scikit-learn's
+ * roc_curve + auc); the caller checks both classes are present. */
+static double roc_area(const scored *v, int64_t n, int64_t npos) {
+  double tp = 0, fp = 0, area = 0;
+  for (int64_t i = 0; i < n;) {
+    double tp0 = tp, fp0 = fp;
+    int64_t j = i;
+    for (; j < n && v[j].s == v[i].s; j++) {
+      tp += v[j].pos;
+      fp += !v[j].pos;
+    }
+    area += (fp - fp0) * (tp + tp0) / 2;
+    i = j;
+  }
+  return area / ((double)npos * (double)(n - npos));
+}
+
+/* scikit-learn's average precision: precision_recall_curve's steps, sum (R_n - R_{n-1}) P_n;
+ * with no positive sample recall is 1 everywhere and the sum is 0. */
+static double ap_area(const scored *v, int64_t n, int64_t npos) {
+  if (npos == 0) return 0.0;
+  double tp = 0, fp = 0, ap = 0, r0 = 0;
+  for (int64_t i = 0; i < n;) {
+    int64_t j = i;
+    for (; j < n && v[j].s == v[i].s; j++) {
+      tp += v[j].pos;
+      fp += !v[j].pos;
+    }
+    double r = tp / (double)npos;
+    ap += (r - r0) * (tp / (tp + fp));
+    r0 = r;
+    i = j;
+  }
+  return ap;
+}
+
+static int check_binary(const char *op, const int64_t *t, int64_t n) {
+  for (int64_t i = 0; i < n; i++)
+    if (t[i] != 0 && t[i] != 1) {
+      ax_error("%s: binary target must be 0 or 1, got %lld at sample %lld", op, (long long)t[i], (long long)i);
+      return -1;
+    }
+  return 0;
+}
+
+double ax_roc_auc(ax_tensor *scores, ax_tensor *target) {
+  const char *op = "ax_roc_auc";
+  double *s;
+  int64_t *t, npos;
+  if (read_scores(op, scores, target, false, &s, &t)) return NAN;
+  int64_t n = target->shape[0];
+  double r = NAN;
+  scored *v = check_binary(op, t, n) ? NULL : ranked(s, 1, 0, t, 1, n, &npos);
+  /* one class only: scikit-learn warns and returns NaN */
+  if (v && (npos == 0 || npos == n)) r = NAN;
+  else if (v) r = roc_area(v, n, npos);
+  free(v);
+  free(s);
+  free(t);
+  return r;
+}
+
+double ax_average_precision(ax_tensor *scores, ax_tensor *target) {
+  const char *op = "ax_average_precision";
+  double *s;
+  int64_t *t, npos;
+  if (read_scores(op, scores, target, false, &s, &t)) return NAN;
+  int64_t n = target->shape[0];
+  double r = NAN;
+  scored *v = check_binary(op, t, n) ? NULL : ranked(s, 1, 0, t, 1, n, &npos);
+  if (v) r = ap_area(v, n, npos);
+  free(v);
+  free(s);
+  free(t);
+  return r;
+}
+
+static bool check_average(const char *op, ax_average a) {
+  if (a == AX_AVERAGE_MACRO || a == AX_AVERAGE_WEIGHTED) return true;
+  ax_error("%s: invalid average %d (use AX_AVERAGE_MACRO or AX_AVERAGE_WEIGHTED)", op, (int)a);
+  return false;
+}
+
+/* One-vs-rest: the binary metric of every column, averaged. roc: ROC AUC (else AP). */
+static double ovr(const char *op, ax_tensor *scores, ax_tensor *target, ax_average average, bool roc) {
+  if (!check_average(op, average)) return NAN;
+  double *s;
+  int64_t *t;
+  if (read_scores(op, scores, target, true, &s, &t)) return NAN;
+  int64_t n = target->shape[0], C = scores->shape[1];
+  double r = NAN;
+  if (C < 3) {
+    ax_error("%s: one-vs-rest needs scores [N, C] with C >= 3, got %s (for two classes use the binary form on "
+             "the positive column)", op, ax__shp(scores));
+    goto done;
+  }
+  if (check_ids(op, t, n, C)) goto done;
+  if (roc) /* scikit-learn: np.allclose(1, y_score.sum(axis=1)) */
+    for (int64_t i = 0; i < n; i++) {
+      double sum = 0;
+      for (int64_t c = 0; c < C; c++) sum += s[i * C + c];
+      if (!(fabs(sum - 1) <= 1e-8 + 1e-5 * fabs(sum))) {
+        ax_error("%s: scores must be probabilities summing to 1 over the classes; row %lld sums to %.17g", op,
+                 (long long)i, sum);
+        goto done;
+      }
+    }
+  /* average precision: scikit-learn binarizes target over np.unique(target), so a class
+   * absent from target leaves fewer columns than scores have, and it raises */
+  for (int64_t c = 0; !roc && c < C; c++) {
+    int64_t k = 0;
+    for (int64_t i = 0; i < n; i++) k += t[i] == c;
+    if (k == 0) {
+      ax_error("%s: class %lld has no positive samples in target; average precision is not defined for it", op,
+               (long long)c);
+      goto done;
+    }
+  }
+  double sum = 0, wsum = 0;
+  for (int64_t c = 0; c < C; c++) {
+    int64_t npos;
+    scored *v = ranked(s, C, c, t, c, n, &npos);
+    if (!v) goto done;
+    /* ROC AUC of a class with one kind of sample: NaN (scikit-learn warns); weighted, a
+     * class of weight 0 counts 0 (scikit-learn forces the scores of 0-weight classes to 0) */
+    double m = !roc ? ap_area(v, n, npos) : npos == 0 || npos == n ? NAN : roc_area(v, n, npos);
+    free(v);
+    double w = average == AX_AVERAGE_WEIGHTED ? (double)npos : 1.0;
+    sum += w == 0 ? 0.0 : w * m;
+    wsum += w;
+  }
+  r = sum / wsum;
+done:
+  free(s);
+  free(t);
+  return r;
+}
+
+double ax_roc_auc_ovr(ax_tensor *scores, ax_tensor *target, ax_average average) {
+  return ovr("ax_roc_auc_ovr", scores, target, average, true);
+}
+
+double ax_average_precision_ovr(ax_tensor *scores, ax_tensor *target, ax_average average) {
+  return ovr("ax_average_precision_ovr", scores, target, average, false);
+}
+
+double ax_top_k_accuracy(ax_tensor *scores, ax_tensor *target, int k) {
+  const char *op = "ax_top_k_accuracy";
+  double *s;
+  int64_t *t;
+  if (read_scores(op, scores, target, true, &s, &t)) return NAN;
+  int64_t n = target->shape[0], C = scores->shape[1];
+  double r = NAN;
+  if (k < 1) { /* k >= C is allowed and gives 1, as in scikit-learn (which warns) */
+    ax_error("%s: k = %d is out of range (k >= 1; %lld classes)", op, k, (long long)C);
+  } else if (check_ids(op, t, n, C) == 0) {
+    int64_t hit = 0;
+    for (int64_t i = 0; i < n; i++) {
+      const double *row = s + i * C;
+      int64_t y = t[i], above = 0; /* classes ranked before y */
+      for (int64_t c = 0; c < C; c++) above += row[c] > row[y] || (row[c] == row[y] && c > y);
+      hit += above < k;
+    }
+    r = (double)hit / (double)n;
+  }
+  free(s);
+  free(t);
+  return r;
+}
+
+double ax_log_loss(ax_tensor *probs, ax_tensor *target) {
+  const char *op = "ax_log_loss";
+  double *s;
+  int64_t *t;
+  if (read_scores(op, probs, target, true, &s, &t)) return NAN;
+  int64_t n = target->shape[0], C = probs->shape[1];
+  double r = NAN, eps = probs->dtype == AX_F32 ? (double)FLT_EPSILON : DBL_EPSILON;
+  if (C < 2) {
+    ax_error("%s: probabilities [N, C] need C >= 2 classes, got %s", op, ax__shp(probs));
+    goto done;
+  }
+  if (check_ids(op, t, n, C)) goto done;
+  double total = 0;
+  for (int64_t i = 0; i < n; i++) {
+    double sum = 0;
+    for (int64_t c = 0; c < C; c++) {
+      double p = s[i * C + c];
+      if (!(p >= 0 && p <= 1)) {
+        ax_error("%s: probability %.17g (row %lld, class %lld) is outside [0, 1]", op, p, (long long)i, (long long)c);
+        goto done;
+      }
+      sum += p;
+    }
+    /* scikit-learn: np.isclose(sum, 1, rtol=sqrt(eps)) with its default atol 1e-8 */
+    if (!(fabs(sum - 1) <= 1e-8 + sqrt(eps))) {
+      ax_error("%s: row %lld of the probabilities sums to %.17g, not 1", op, (long long)i, sum);
+      goto done;
+    }
+    double p = s[i * C + t[i]];
+    p = p < eps ? eps : p > 1 - eps ? 1 - eps : p;
+    total -= log(p);
+  }
+  r = total / (double)n;
+done:
+  free(s);
+  free(t);
+  return r;
+}
+
+double ax_confusion_balanced_accuracy(const ax_confusion *cm) {
+  double sum = 0;
+  int k = 0;
+  for (int c = 0; cm && c < cm->n; c++)
+    if (ax_confusion_support(cm, c) > 0) {
+      sum += ax_confusion_recall(cm, c);
+      k++;
+    }
+  return k ? sum / k : NAN;
+}
+
+double ax_balanced_accuracy(ax_tensor *pred, ax_tensor *target) {
+  const char *op = "ax_balanced_accuracy";
+  int64_t *p, *t;
+  if (read_ids(op, pred, target, &p, &t) != 0) return NAN;
+  int64_t n = target->shape[0], hi = 0;
+  double r = NAN;
+  if (n == 0) {
+    ax_error("%s: no samples (target %s)", op, ax__shp(target));
+    goto done;
+  }
+  for (int64_t i = 0; i < n; i++) {
+    if (p[i] < 0 || t[i] < 0) {
+      ax_error("%s: negative class id (prediction %lld, target %lld at sample %lld)", op, (long long)p[i],
+               (long long)t[i], (long long)i);
+      goto done;
+    }
+    if (t[i] > hi) hi = t[i];
+  }
+  int64_t *hit = calloc((size_t)(hi + 1) * 2, sizeof *hit);
+  if (!hit) {
+    ax_error("%s: out of host memory for %lld classes", op, (long long)hi + 1);
+    goto done;
+  }
+  for (int64_t i = 0; i < n; i++) {
+    hit[t[i]] += p[i] == t[i];
+    hit[hi + 1 + t[i]]++;
+  }
+  double sum = 0;
+  int64_t k = 0;
+  for (int64_t c = 0; c <= hi; c++)
+    if (hit[hi + 1 + c]) {
+      sum += (double)hit[c] / (double)hit[hi + 1 + c];
+      k++;
+    }
+  free(hit);
+  r = sum / (double)k;
+done:
+  free(p);
+  free(t);
+  return r;
 }

@@ -13,6 +13,7 @@
  *   split:    permutation of 0..n-1 from (seed, "split"); the last n_val go to validation
  *   shuffle:  epoch e's order is a Fisher-Yates permutation from (seed, "shuffle", e)
  *   augment:  dataset sample i in epoch e uses (seed, "augment", e, i) for its crop and flip
+ *   weighted: draw j of epoch e uses (seed, "weighted", e, j)
  */
 #ifndef AXON_DATA_H
 #define AXON_DATA_H
@@ -83,7 +84,22 @@ typedef struct ax_loader_opts {
   int crop_padding;       /* > 0: random crop of the image padded with this many zero pixels */
   bool hflip;             /* horizontal flip with probability 0.5 */
   bool prefetch;          /* a background thread prepares the next batch */
+  /* Weighted sampling with replacement (PyTorch's WeightedRandomSampler): one weight >= 0
+   * per iterated sample (the n_indices entries, or the whole dataset), finite, not all 0;
+   * every epoch draws num_samples of them (0: as many as there are), entry i with
+   * probability weights[i] / sum, by ax_weighted_sample. shuffle is then ignored.
+   * NULL: every sample once per epoch. The weights are copied. */
+  const double *sample_weights;
+  int64_t num_samples;
 } ax_loader_opts;
+
+/* Draws out[0..num_samples) from 0..n-1 with replacement, index i with probability
+ * weights[i] / sum(weights); draw j of `epoch` comes from Philox (seed, "weighted",
+ * epoch, j) alone, so the result is deterministic and independent of threads. Returns 0,
+ * or -1 with a reason in err when n < 1, num_samples < 0, a weight is negative or not
+ * finite, or all are 0. */
+int ax_weighted_sample(const double *weights, int64_t n, int64_t num_samples, uint64_t seed, int epoch, int64_t *out,
+                       char *err, size_t errlen);
 
 /* The loader reads ds, which must outlive it. Starts at epoch 0, batch 0. */
 ax_loader *ax_loader_new(const ax_dataset *ds, const ax_loader_opts *o, char *err, size_t errlen);

@@ -159,13 +159,19 @@ ax_tensor *ax_linear(ax_tensor *x, ax_tensor *weight, ax_tensor *bias); /* x W^T
 ax_tensor *ax_softmax(ax_tensor *x, int dim);
 ax_tensor *ax_log_softmax(ax_tensor *x, int dim);
 
-typedef enum ax_reduction { AX_REDUCTION_MEAN = 0, AX_REDUCTION_SUM, AX_REDUCTION_NONE } ax_reduction;
+/* AX_REDUCTION_BATCHMEAN (the sum divided by the first dim) is for ax_kl_div only. */
+typedef enum ax_reduction { AX_REDUCTION_MEAN = 0, AX_REDUCTION_SUM, AX_REDUCTION_NONE, AX_REDUCTION_BATCHMEAN } ax_reduction;
 
 typedef struct ax_cross_entropy_opts {
   ax_reduction reduction;
   bool has_ignore_index;  /* false: targets equal to -100 are ignored, like PyTorch's default */
   int64_t ignore_index;
   double label_smoothing; /* in [0, 1] */
+  /* Class weights [C] (PyTorch's `weight`), NULL for none; not differentiated. Each
+   * element's loss is scaled by weight[target]; the mean divides by the sum of
+   * weight[target] over the targets not ignored. With label smoothing eps the loss is
+   * (1 - eps) w[t] nll + eps / C sum_c w[c] (-log p_c), as in PyTorch. */
+  ax_tensor *weight;
 } ax_cross_entropy_opts;
 
 /* logits [N, C] (or [N, C, d...]), target i64 [N] ([N, d...]) of class indices. */
@@ -176,6 +182,27 @@ ax_tensor *ax_mse_loss(ax_tensor *input, ax_tensor *target, ax_reduction r);
 ax_tensor *ax_l1_loss(ax_tensor *input, ax_tensor *target, ax_reduction r);
 ax_tensor *ax_smooth_l1_loss(ax_tensor *input, ax_tensor *target, ax_reduction r, double beta);
 ax_tensor *ax_bce_with_logits(ax_tensor *logits, ax_tensor *target, ax_reduction r);
+/* PyTorch's BCEWithLogitsLoss(weight, pos_weight): per element
+ *   weight * -(pos_weight y log sigmoid(x) + (1 - y) log(1 - sigmoid(x)));
+ * weight and pos_weight (e.g. [C] against logits [N, C]) broadcast to the logits' shape, NULL
+ * for none; neither is differentiated. */
+typedef struct ax_bce_opts {
+  ax_reduction reduction;
+  ax_tensor *weight;
+  ax_tensor *pos_weight;
+} ax_bce_opts;
+ax_tensor *ax_bce_with_logits_ex(ax_tensor *logits, ax_tensor *target, const ax_bce_opts *o);
+/* PyTorch's KLDivLoss: input holds log-probabilities; per element
+ *   target (log target - input)        (target 0 gives 0), or with log_target
+ *   exp(target) (target - input);
+ * reductions none, sum, mean (over every element) and batchmean (sum / input.shape[0]).
+ * Same shapes and dtypes; differentiable with respect to input and target. */
+ax_tensor *ax_kl_div(ax_tensor *input, ax_tensor *target, ax_reduction r, bool log_target);
+/* Knowledge distillation: T^2 KL(softmax(teacher / T) || softmax(student / T)) with batchmean,
+ * i.e. T^2 ax_kl_div(log_softmax(student / T), log_softmax(teacher / T), batchmean, true).
+ * Logits [N, C] of the same shape (C must agree); T > 0. Gradients flow into both (detach the
+ * teacher, or compute it under ax_no_grad, to train the student only). */
+ax_tensor *ax_distill_loss(ax_tensor *student_logits, ax_tensor *teacher_logits, double T);
 
 /* ---- convolution and pooling (NCHW activations) ----
  * Options are square by default (`.stride = 2`); the *_hw fields give a

@@ -26,7 +26,7 @@ struct ax_dataset {
 };
 
 /* Independent Philox streams: the counter's high word is (stream << 32 | epoch). */
-enum { AX_DATA_STREAM_SPLIT = 1, AX_DATA_STREAM_SHUFFLE = 2, AX_DATA_STREAM_AUGMENT = 3 };
+enum { AX_DATA_STREAM_SPLIT = 1, AX_DATA_STREAM_SHUFFLE = 2, AX_DATA_STREAM_AUGMENT = 3, AX_DATA_STREAM_WEIGHTED = 4 };
 
 static inline ax_philox4 ax__data_random(uint64_t seed, int stream, uint32_t epoch, uint64_t i) {
   return ax_philox4x32_10(i, (uint64_t)stream << 32 | epoch, seed);

@@ -10,6 +10,7 @@
  * a fill in progress to finish and empties the ring, so a stale batch is never
  * returned. One mutex and one condition variable guard all shared state. */
 #define _DEFAULT_SOURCE
+#include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -31,8 +32,10 @@ typedef struct slot {
 struct ax_loader {
   const ax_dataset *ds;
   int64_t batch_size, n, nb;
-  int64_t *subset; /* dataset indices iterated, n of them */
-  int64_t *order;  /* this epoch's order of subset */
+  int64_t *subset; /* dataset indices iterated, n_sub of them */
+  int64_t *order;  /* this epoch's order of subset (n entries) */
+  int64_t n_sub;
+  double *cdf;     /* weighted sampling: cumulative weights of subset's entries, else NULL */
   bool shuffle, hflip;
   int pad;
   uint64_t seed;
@@ -100,8 +103,64 @@ static void fill_batch(const ax_loader *ld, int64_t k, float *x, int64_t *y) {
   }
 }
 
+/* Index of the entry whose interval [cdf[i-1], cdf[i]) holds u (u < cdf[n-1]): never a
+ * zero-weight entry. */
+static int64_t cdf_find(const double *cdf, int64_t n, double u) {
+  int64_t lo = 0, hi = n - 1;
+  while (lo < hi) {
+    int64_t mid = lo + (hi - lo) / 2;
+    if (cdf[mid] > u) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
+}
+
+/* Draw j: u uniform in [0, total) from 53 random bits. */
+static void weighted_draws(const double *cdf, int64_t n, int64_t m, uint64_t seed, uint32_t epoch, int64_t *out) {
+  double total = cdf[n - 1];
+  for (int64_t j = 0; j < m; j++) {
+    ax_philox4 r = ax__data_random(seed, AX_DATA_STREAM_WEIGHTED, epoch, (uint64_t)j);
+    uint64_t x = ((uint64_t)r.v[0] << 32 | r.v[1]) >> 11;
+    double u = (double)x * 0x1p-53 * total;
+    if (u >= total) u = 0; /* rounding: cannot happen for total < 2^53 ulps, kept safe */
+    out[j] = cdf_find(cdf, n, u);
+  }
+}
+
+/* Cumulative sums of the weights into cdf; -1 with a reason if they cannot be sampled. */
+static int weights_cdf(const double *w, int64_t n, double *cdf, char *err, size_t errlen, const char *op) {
+  double s = 0;
+  if (n < 1) return fail(err, errlen, "%s: no samples to draw from", op), -1;
+  for (int64_t i = 0; i < n; i++) {
+    if (!(w[i] >= 0) || isinf(w[i]))
+      return fail(err, errlen, "%s: weight %lld is %g (weights must be finite and >= 0)", op, (long long)i, w[i]), -1;
+    cdf[i] = s += w[i];
+  }
+  if (!(s > 0) || isinf(s))
+    return fail(err, errlen, "%s: the %lld weights sum to %g (need a positive, finite sum)", op, (long long)n, s), -1;
+  return 0;
+}
+
+int ax_weighted_sample(const double *weights, int64_t n, int64_t num_samples, uint64_t seed, int epoch, int64_t *out,
+                       char *err, size_t errlen) {
+  const char *op = "ax_weighted_sample";
+  if (!weights || (!out && num_samples > 0)) return fail(err, errlen, "%s: no weights or no output given", op), -1;
+  if (num_samples < 0) return fail(err, errlen, "%s: num_samples %lld is negative", op, (long long)num_samples), -1;
+  double *cdf = malloc((size_t)(n > 0 ? n : 1) * sizeof *cdf);
+  if (!cdf) return fail(err, errlen, "%s: out of memory", op), -1;
+  int rc = weights_cdf(weights, n, cdf, err, errlen, op);
+  if (rc == 0) weighted_draws(cdf, n, num_samples, seed, (uint32_t)epoch, out);
+  free(cdf);
+  return rc;
+}
+
 /* Recomputes the order for ld->epoch. Caller holds mu with the worker idle. */
 static void make_order(ax_loader *ld) {
+  if (ld->cdf) {
+    weighted_draws(ld->cdf, ld->n_sub, ld->n, ld->seed, (uint32_t)ld->epoch, ld->order);
+    for (int64_t j = 0; j < ld->n; j++) ld->order[j] = ld->subset[ld->order[j]];
+    return;
+  }
   memcpy(ld->order, ld->subset, (size_t)ld->n * sizeof *ld->order);
   if (ld->shuffle) ax__data_shuffle(ld->order, ld->n, ld->seed, AX_DATA_STREAM_SHUFFLE, (uint32_t)ld->epoch);
 }
@@ -156,7 +215,8 @@ ax_loader *ax_loader_new(const ax_dataset *ds, const ax_loader_opts *o, char *er
   pthread_cond_init(&ld->cv, NULL);
   ld->ds = ds;
   ld->batch_size = o->batch_size;
-  ld->n = o->indices ? o->n_indices : (o->n_indices > 0 ? o->n_indices : ds->n);
+  ld->n_sub = o->indices ? o->n_indices : (o->n_indices > 0 ? o->n_indices : ds->n);
+  ld->n = o->sample_weights && o->num_samples > 0 ? o->num_samples : ld->n_sub;
   ld->nb = o->drop_last ? ld->n / ld->batch_size : (ld->n + ld->batch_size - 1) / ld->batch_size;
   ld->shuffle = o->shuffle;
   ld->hflip = o->hflip;
@@ -164,7 +224,7 @@ ax_loader *ax_loader_new(const ax_dataset *ds, const ax_loader_opts *o, char *er
   ld->seed = o->seed;
   ld->prefetch = o->prefetch;
   size_t nn = (size_t)(ld->n > 0 ? ld->n : 1);
-  ld->subset = malloc(nn * sizeof *ld->subset);
+  ld->subset = malloc((size_t)(ld->n_sub > 0 ? ld->n_sub : 1) * sizeof *ld->subset);
   ld->order = malloc(nn * sizeof *ld->order);
   if (ds->c > 4) ld->lut_big = malloc(256 * sizeof(float) * (size_t)ds->c);
   /* a slot holds the largest batch there can be: never more than the samples */
@@ -180,7 +240,18 @@ ax_loader *ax_loader_new(const ax_dataset *ds, const ax_loader_opts *o, char *er
     ax_loader_free(ld);
     return fail(err, errlen, "ax_loader_new: out of memory");
   }
-  for (int64_t i = 0; i < ld->n; i++) {
+  if (o->sample_weights) {
+    ld->cdf = malloc((size_t)(ld->n_sub > 0 ? ld->n_sub : 1) * sizeof *ld->cdf);
+    if (!ld->cdf) {
+      ax_loader_free(ld);
+      return fail(err, errlen, "ax_loader_new: out of memory");
+    }
+    if (weights_cdf(o->sample_weights, ld->n_sub, ld->cdf, err, errlen, "ax_loader_new") != 0) {
+      ax_loader_free(ld);
+      return NULL;
+    }
+  }
+  for (int64_t i = 0; i < ld->n_sub; i++) {
     ld->subset[i] = o->indices ? o->indices[i] : i;
     if (ld->subset[i] < 0 || ld->subset[i] >= ds->n) {
       ax__fail(err, errlen, "ax_loader_new: index %lld (entry %lld) is outside the dataset of %lld samples",
@@ -215,6 +286,7 @@ void ax_loader_free(ax_loader *ld) {
   }
   free(ld->subset);
   free(ld->order);
+  free(ld->cdf);
   free(ld->lut_big);
   free(ld);
 }
