@@ -130,24 +130,24 @@ static void weighted_draws(const double *cdf, int64_t n, int64_t m, uint64_t see
 /* Cumulative sums of the weights into cdf; -1 with a reason if they cannot be sampled. */
 static int weights_cdf(const double *w, int64_t n, double *cdf, char *err, size_t errlen, const char *op) {
   double s = 0;
-  if (n < 1) return fail(err, errlen, "%s: no samples to draw from", op), -1;
+  if (n < 1) return ax__fail(err, errlen, "%s: no samples to draw from", op);
   for (int64_t i = 0; i < n; i++) {
     if (!(w[i] >= 0) || isinf(w[i]))
-      return fail(err, errlen, "%s: weight %lld is %g (weights must be finite and >= 0)", op, (long long)i, w[i]), -1;
+      return ax__fail(err, errlen, "%s: weight %lld is %g (weights must be finite and >= 0)", op, (long long)i, w[i]);
     cdf[i] = s += w[i];
   }
   if (!(s > 0) || isinf(s))
-    return fail(err, errlen, "%s: the %lld weights sum to %g (need a positive, finite sum)", op, (long long)n, s), -1;
+    return ax__fail(err, errlen, "%s: the %lld weights sum to %g (need a positive, finite sum)", op, (long long)n, s);
   return 0;
 }
 
 int ax_weighted_sample(const double *weights, int64_t n, int64_t num_samples, uint64_t seed, int epoch, int64_t *out,
                        char *err, size_t errlen) {
   const char *op = "ax_weighted_sample";
-  if (!weights || (!out && num_samples > 0)) return fail(err, errlen, "%s: no weights or no output given", op), -1;
-  if (num_samples < 0) return fail(err, errlen, "%s: num_samples %lld is negative", op, (long long)num_samples), -1;
+  if (!weights || (!out && num_samples > 0)) return ax__fail(err, errlen, "%s: no weights or no output given", op);
+  if (num_samples < 0) return ax__fail(err, errlen, "%s: num_samples %lld is negative", op, (long long)num_samples);
   double *cdf = malloc((size_t)(n > 0 ? n : 1) * sizeof *cdf);
-  if (!cdf) return fail(err, errlen, "%s: out of memory", op), -1;
+  if (!cdf) return ax__fail(err, errlen, "%s: out of memory", op);
   int rc = weights_cdf(weights, n, cdf, err, errlen, op);
   if (rc == 0) weighted_draws(cdf, n, num_samples, seed, (uint32_t)epoch, out);
   free(cdf);
