@@ -394,36 +394,29 @@ static int check_binary(const char *op, const int64_t *t, int64_t n) {
   return 0;
 }
 
-double ax_roc_auc(ax_tensor *scores, ax_tensor *target) {
-  const char *op = "ax_roc_auc";
+/* A binary metric: the area `area` gives over the samples ranked by score. A target of one
+ * class only gives NaN where scikit-learn's does (ROC-AUC: it warns and returns NaN). */
+static double binary_area(const char *op, ax_tensor *scores, ax_tensor *target,
+                          double (*area)(const scored *v, int64_t n, int64_t npos), bool nan_if_one_class) {
   double *s;
   int64_t *t, npos;
   if (read_scores(op, scores, target, false, &s, &t)) return NAN;
   int64_t n = target->shape[0];
   double r = NAN;
   scored *v = check_binary(op, t, n) ? NULL : ranked(s, 1, 0, t, 1, n, &npos);
-  /* one class only: scikit-learn warns and returns NaN */
-  if (v && (npos == 0 || npos == n)) r = NAN;
-  else if (v) r = roc_area(v, n, npos);
+  if (v && !(nan_if_one_class && (npos == 0 || npos == n))) r = area(v, n, npos);
   free(v);
   free(s);
   free(t);
   return r;
 }
 
+double ax_roc_auc(ax_tensor *scores, ax_tensor *target) {
+  return binary_area("ax_roc_auc", scores, target, roc_area, true);
+}
+
 double ax_average_precision(ax_tensor *scores, ax_tensor *target) {
-  const char *op = "ax_average_precision";
-  double *s;
-  int64_t *t, npos;
-  if (read_scores(op, scores, target, false, &s, &t)) return NAN;
-  int64_t n = target->shape[0];
-  double r = NAN;
-  scored *v = check_binary(op, t, n) ? NULL : ranked(s, 1, 0, t, 1, n, &npos);
-  if (v) r = ap_area(v, n, npos);
-  free(v);
-  free(s);
-  free(t);
-  return r;
+  return binary_area("ax_average_precision", scores, target, ap_area, false);
 }
 
 static bool check_average(const char *op, ax_average a) {

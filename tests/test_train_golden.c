@@ -50,43 +50,6 @@ static const char *isa_signature(void) {
          " build=" AXON_GOLDEN_BUILD; /* compiler, build type, sanitizers */
 }
 
-static void write_idx(const char *name, int ndim, const int *dims, const unsigned char *data, size_t n) {
-  char path[256];
-  snprintf(path, sizeof path, "%s/%s", dir, name);
-  FILE *f = fopen(path, "wb");
-  cr_assert_not_null(f);
-  unsigned char hdr[4] = {0, 0, 0x08, (unsigned char)ndim};
-  fwrite(hdr, 1, 4, f);
-  for (int d = 0; d < ndim; d++) {
-    unsigned char b[4] = {(unsigned char)(dims[d] >> 24), (unsigned char)(dims[d] >> 16), (unsigned char)(dims[d] >> 8),
-                          (unsigned char)dims[d]};
-    fwrite(b, 1, 4, f);
-  }
-  fwrite(data, 1, n, f);
-  fclose(f);
-}
-
-/* Ten classes, each a bright horizontal band at its own height plus noise. */
-static void make_split(const char *prefix, int n, unsigned seed) {
-  unsigned char *img = malloc((size_t)n * 784), *lab = malloc((size_t)n);
-  for (int i = 0; i < n; i++) {
-    int c = (int)((i * 7 + seed) % 10);
-    lab[i] = (unsigned char)c;
-    for (int p = 0; p < 784; p++) {
-      seed = seed * 1103515245u + 12345u;
-      int row = p / 28, noise = (int)((seed >> 16) % 90);
-      img[(size_t)i * 784 + p] = (unsigned char)((row / 3 == c ? 150 : 0) + noise);
-    }
-  }
-  char name[64];
-  snprintf(name, sizeof name, "%s-images-idx3-ubyte", prefix);
-  write_idx(name, 3, (int[]){n, 28, 28}, img, (size_t)n * 784);
-  snprintf(name, sizeof name, "%s-labels-idx1-ubyte", prefix);
-  write_idx(name, 1, (int[]){n}, lab, (size_t)n);
-  free(img);
-  free(lab);
-}
-
 static void write_corpus(void) {
   char path[256];
   snprintf(path, sizeof path, "%s/corpus.txt", dir);
@@ -100,8 +63,8 @@ static void write_corpus(void) {
 static void setup(void) {
   tu_capture_errors();
   cr_assert_not_null(mkdtemp(dir));
-  make_split("train", 192, 1);
-  make_split("t10k", 64, 2);
+  cr_assert(tu_make_band_split(dir, "train", 192, 1));
+  cr_assert(tu_make_band_split(dir, "t10k", 64, 2));
   write_corpus();
   ax_set_num_threads(2);
 }

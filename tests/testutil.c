@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int error_count;
@@ -172,5 +173,44 @@ bool tu_gradcheck(tu_fn f, ax_tensor **inputs, int n_inputs, void *ctx, double e
     }
   }
   ax_scope_end();
+  return ok;
+}
+
+bool tu_write_idx_u8(const char *dir, const char *name, int ndim, const int *dims, const unsigned char *data,
+                     size_t n) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  FILE *f = fopen(path, "wb");
+  if (!f) return false;
+  unsigned char hdr[4] = {0, 0, 0x08, (unsigned char)ndim};
+  bool ok = fwrite(hdr, 1, 4, f) == 4;
+  for (int d = 0; d < ndim; d++) {
+    unsigned char b[4] = {(unsigned char)(dims[d] >> 24), (unsigned char)(dims[d] >> 16), (unsigned char)(dims[d] >> 8),
+                          (unsigned char)dims[d]};
+    ok = ok && fwrite(b, 1, 4, f) == 4;
+  }
+  ok = ok && fwrite(data, 1, n, f) == n;
+  return fclose(f) == 0 && ok;
+}
+
+bool tu_make_band_split(const char *dir, const char *prefix, int n, unsigned seed) {
+  unsigned char *img = malloc((size_t)n * 784), *lab = malloc((size_t)n);
+  bool ok = img && lab;
+  for (int i = 0; ok && i < n; i++) {
+    int c = (int)((i * 7 + seed) % 10);
+    lab[i] = (unsigned char)c;
+    for (int p = 0; p < 784; p++) {
+      seed = seed * 1103515245u + 12345u;
+      int row = p / 28, noise = (int)((seed >> 16) % 90);
+      img[(size_t)i * 784 + p] = (unsigned char)((row / 3 == c ? 150 : 0) + noise);
+    }
+  }
+  char name[64];
+  snprintf(name, sizeof name, "%s-images-idx3-ubyte", prefix);
+  ok = ok && tu_write_idx_u8(dir, name, 3, (int[]){n, 28, 28}, img, (size_t)n * 784);
+  snprintf(name, sizeof name, "%s-labels-idx1-ubyte", prefix);
+  ok = ok && tu_write_idx_u8(dir, name, 1, (int[]){n}, lab, (size_t)n);
+  free(img);
+  free(lab);
   return ok;
 }

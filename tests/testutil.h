@@ -36,4 +36,11 @@ typedef ax_tensor *(*tu_fn)(ax_tensor **inputs, void *ctx);
 bool tu_gradcheck(tu_fn f, ax_tensor **inputs, int n_inputs, void *ctx, double eps, double atol, double rtol);
 #define TU_GRADCHECK(f, inputs, n, ctx) tu_gradcheck((f), (inputs), (n), (ctx), 1e-6, 1e-7, 1e-5)
 
+/* Writes dir/name, an unsigned-byte IDX file with ndim dims; false if it cannot. */
+bool tu_write_idx_u8(const char *dir, const char *name, int ndim, const int *dims, const unsigned char *data,
+                     size_t n);
+/* dir/<prefix>-images-idx3-ubyte and -labels-idx1-ubyte: n 28x28 images of ten classes, each
+ * a bright horizontal band at its own height plus noise (a data set the trainers learn fast). */
+bool tu_make_band_split(const char *dir, const char *prefix, int n, unsigned seed);
+
 #endif

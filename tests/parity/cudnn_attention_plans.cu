@@ -46,6 +46,12 @@ extern "C" void ax_error(const char *fmt, ...) {
   vsnprintf(last_error, sizeof last_error, fmt, ap);
   va_end(ap);
 }
+extern "C" void ax_cuda_error(const char *fmt, ...) { /* kernel files report through this (common.cuh) */
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(last_error, sizeof last_error, fmt, ap);
+  va_end(ap);
+}
 /* the library's settings as their defaults (AXON_ATTN_MMA=1: the mma.sync kernels run) */
 extern "C" const ax_settings *ax_settings_get(void) {
   static ax_settings s = [] {
