@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* all_reduce bandwidth, nccl-tests style: mpirun -np N build/bench_allreduce [cpu|cuda] [max_mb]
  * For each size (8 B .. 256 MB, f32, sum): time per call, algbw = bytes / time and
  * busbw = algbw * 2 (n - 1) / n, the bandwidth each link carries in a ring all-reduce,

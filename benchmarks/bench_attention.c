@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* bench_attention: flash attention (ax_scaled_dot_product_attention) against
  * the composite softmax(q k^T * scale + causal mask) v built from ax_matmul and
  * ax_softmax, on the CPU, forward and forward + backward.

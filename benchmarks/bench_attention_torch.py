@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """The rows of bench_attention for PyTorch on the CPU:
 torch.nn.functional.scaled_dot_product_attention (is_causal) and the composite
 softmax(q k^T * scale + causal mask) v, forward and forward + backward.

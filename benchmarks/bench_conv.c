@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* bench_conv: the CPU conv kernels on the default CNN's layers.
  *
  *   bench_conv [--threads N] [--reps R] [--f64]

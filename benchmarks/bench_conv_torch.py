@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """PyTorch reference for benchmarks/bench_conv.c: the same layers, passes and
 table, timed with torch.nn.functional.conv2d and its autograd.grad kernels.
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* bench_cpu: the CPU kernels measured against the machine's ceilings.
  *
  *   bench_cpu [--threads N] [--json FILE] [--quick] [gemm] [add] [softmax] [sum]

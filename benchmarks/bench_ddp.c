@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* DDP step time with and without overlap: mpirun -np N build/bench_ddp [steps] [bucket_mb]
  * A deep MLP (many parameters -> many buckets) trained with SGD on random data;
  * "overlap" reduces each bucket as soon as its gradients are ready, "after" reduces

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """PyTorch side of the GPT training comparison (benchmarks/compare_gpt.sh).
 
 The same model as `axon train --model gpt` (GPT-2 layout: pre-LayerNorm

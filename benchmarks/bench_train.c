@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Axon's side of the CPU training-throughput comparison with PyTorch
  * (benchmarks/bench_train_torch.py is the other side; benchmarks/compare_train.sh
  * runs both). Trains a zoo model on random 28x28 images — the same batch size,

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
 """PyTorch side of the CPU training-throughput comparison (benchmarks/bench_train.c is
 Axon's side; benchmarks/compare_train.sh runs both on the same machine, one after the
 other). Trains the same networks as Axon's model zoo on random 28x28 images with the

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-3-Clause
 # GPT training on the CPU, Axon against PyTorch on this machine (issue 5's CPU goal):
 # a 4-layer, 4-head, 256-wide GPT, block 128, batch 32, AdamW, the fortunes corpus,
 # each trained for the same wall-clock budget of training time (default 600 s) with

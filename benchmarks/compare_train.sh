@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-3-Clause
 # Training throughput of Axon and PyTorch on the CPU, side by side on this machine:
 # the same networks, batch size, optimizer and thread count, run one after the other
 # (three rounds, alternating, so drift in machine load hits both). Needs build/bench_train;

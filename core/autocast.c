@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Autocast: per-thread regions in which the GEMM-shaped ops (ax_matmul,
  * ax_linear; attention when it adopts ax__autocast_dtype_for) run in bf16 or
  * f16 with f32 accumulation, while the numerically touchy ops (softmax,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Reverse-mode autograd: nodes recorded by ops, and the backward pass.
  *
  * A node belongs to the tensor it produced (out->grad_fn) and holds

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Activation recomputation (gradient checkpointing).
  *
  * Forward: fn runs with grad mode off inside a scope of its own, so every

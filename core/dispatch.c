@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Picks the backend table for a device; runtime facts (devices, threads). */
 #include <omp.h>
 #include <stdio.h>

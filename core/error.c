@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The error model: a message naming the op and the shapes goes to a handler.
  * The default handler prints it and aborts, like an uncaught exception; a
  * program or test that installs its own gets NULL back from the failing op. */

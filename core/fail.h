@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The one error path of the functions that report through a caller's buffer
  * (`char *err, size_t errlen`: file formats, datasets, loaders, model files, the
  * command line's loops): write a one-line reason to err (which may be NULL or

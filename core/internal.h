@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Private to the op layer: storage, graph nodes, helpers every op uses. */
 #ifndef AXON_CORE_INTERNAL_H
 #define AXON_CORE_INTERNAL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Scaled dot-product attention: softmax(q k^T * scale + mask) v, with optional
  * causal masking and dropout on the weights, as one flash-attention kernel
  * (kernels/<backend>/attention.*) that never stores the Tq x Tk matrix.

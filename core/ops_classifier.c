@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The classifier head and its loss in one op: cross_entropy(h W^T + b, target)
  * without ever holding the N x V logits.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* 2-D convolution and transposed convolution (NCHW). Both ops are built on
  * the backend's three conv kernels: a transposed convolution is the input
  * gradient of the convolution that maps its output back to its input, so its

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Creation, copies between devices and dtypes, contiguous, clone, detach. */
 #include <math.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Dropout with a regenerated mask: each call takes one Philox offset, and the
  * node keeps (seed, offset) instead of the mask, so the backward runs the same
  * kernel on gy and draws the same u_i. The mask is the one `ax_rand` would draw

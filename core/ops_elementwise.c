@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Elementwise ops: unary math and activations, binary arithmetic with NumPy
  * broadcasting, comparisons, where. Each runs one backend kernel (unary,
  * unary_backward, binary, where); gradients of broadcast inputs are summed

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Indexing ops: index_select, gather, scatter_add. Index tensors are i64 or
  * i32 on the input's device. A bad index is a clear error on every backend and
  * never an out-of-bounds access. On the CPU every index value is checked here,

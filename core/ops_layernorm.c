@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Transformer normalizations and the embedding lookup.
  *
  * layer_norm / rms_norm normalize over the last dim (PyTorch's F.layer_norm with

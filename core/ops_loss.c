@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Softmax, log-softmax and the losses.
  *
  * softmax/log_softmax run the backend's kernels on a contiguous [rows, cols]

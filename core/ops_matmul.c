@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Matrix products: ax_matmul (torch.matmul semantics) and ax_linear.
  *
  * Both operands are brought to the form batch + [rows, cols] and handed to

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Batch normalization over x [N, C] or [N, C, d...] (per channel C).
  *
  * The kernels see x as contiguous [n, c, s]: one statistics pass (mean and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The op layer of the fused optimizer update: checks, contiguous views, one kernel call. */
 #include <stdlib.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* 2-D max, average and adaptive average pooling (NCHW, or CHW as a batch of
  * one). Output sizes, padding limits and window rules are PyTorch's. The kernels
  * work on contiguous planes; the node keeps the window geometry (and, for max

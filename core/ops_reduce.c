@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Reductions: sum, mean, amax, amin over any set of dims; max, min, argmax,
  * argmin along one dim; var, std, logsumexp, norm.
  *

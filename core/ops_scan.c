@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Scans along one dim: cumsum, cumprod, cummax, logcumsumexp (PyTorch's
  * torch.cumsum / cumprod / cummax / logcumsumexp). Each runs the backend's one
  * `scan` kernel; the backward passes are written with public ops and with the

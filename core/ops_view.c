@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Views and joins: reshape, view, permute, transpose, narrow, slice, expand,
  * squeeze, unsqueeze, flatten share their input's storage (only the shape,
  * strides and offset change); cat and stack copy; split and chunk return

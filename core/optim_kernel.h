@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Private: the op-layer entry to the backends' fused optimizer kernel, for optim/. */
 #ifndef AXON_CORE_OPTIM_KERNEL_H
 #define AXON_CORE_OPTIM_KERNEL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* ax_print: a tensor's values the way PyTorch's repr shows them. */
 #include <math.h>
 #include <stdlib.h>

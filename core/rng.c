@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The global generator: a seed (the Philox key) and an offset that every
  * random op advances by one, so consecutive calls draw disjoint streams and
  * a (seed, offset) pair saved in a checkpoint restores the exact sequence. */

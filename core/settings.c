@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The library's settings (include/axon/settings.h): one table of every environment
  * switch, parsed once into one struct. The kernels read the struct, never the
  * environment; docs/settings.md is this table in words. */

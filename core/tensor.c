@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Tensors and storage: creation, reference counting, views, scopes. */
 #include <math.h>
 #include <pthread.h>

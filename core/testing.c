@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The few internals the GPU parity runner (tests/parity) calls, exported under
  * ax_testing_* so that it links to libaxon.so too (AXON_LINK_TOOLS_SHARED: one copy of
  * the GPU code), whose version script exports no ax__ symbol. Not part of the API:

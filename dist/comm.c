@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The communicator: start-up from the launcher's environment, the public
  * collectives, completion with a deadline, and the single-process backend
  * (world size 1: every collective is a no-op or a copy). */

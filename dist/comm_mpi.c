@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The MPI transport: CPU tensors, and the bootstrap (rank, size, NCCL's id).
  *
  * Every collective is MPI's non-blocking form (MPI_Iallreduce, ...) so that

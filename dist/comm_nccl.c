@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The NCCL transport: collectives on CUDA tensors.
  *
  * One NCCL communicator per process (this rank's GPU), made on the first

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* DistributedDataParallel: gradient buckets reduced while backward runs.
  *
  * Parameters are grouped into buckets of at most bucket_mb, in reverse

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Private to dist/: the communicator and the transports behind it.
  *
  * comm.c holds the public collectives and dispatches each to a transport by

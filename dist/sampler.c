@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The distributed sampler: every rank's share of the single-process epoch.
  * It shuffles with the loader's own function and stream, so the epoch it cuts
  * up is exactly the one ax_loader would produce in one process. */

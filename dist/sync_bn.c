@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* SyncBatchNorm: batch normalization with statistics over the global batch.
  *
  * Each rank reduces its own slice to per-channel (sum, centered sum of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* ZeRO stage 1: the optimizer state sharded across ranks.
  *
  * The parameters, laid end to end in registration order, form one flat index

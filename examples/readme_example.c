@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The README's example: tensors, ops, backward. Build against the installed
  * library with: cc example.c $(pkg-config --cflags --libs --static axon) */
 #include <axon.h>

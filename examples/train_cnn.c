@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Train the default CNN on Fashion-MNIST in about 40 lines of C: the model zoo,
  * the data loader, AdamW with a one-cycle schedule, and a test pass per epoch.
  * `axon train` does the same with checkpoints, metrics and a progress bar. */

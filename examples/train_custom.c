@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Your own model and loss in Axon's training engine (include/axon/train.h, docs/training.md):
  * an MLP fits y = tanh(3x) - x^2 with a mean-squared-error loss of its own, early stopping on a
  * validation set with the best weights restored, and a callback per epoch. Exits 1 unless it

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* A GPT trained on text and sampled with a KV cache, from C: the loop of
  * docs/tutorial.md section 4 as a program. `axon train --model gpt` is the same
  * with validation, schedules, checkpoints, metrics and data parallelism.

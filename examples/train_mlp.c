@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Trains a 784-256-10 MLP on Fashion-MNIST with nothing but the core: ops,
  * autograd and a hand-written SGD-with-momentum loop. The full trainer
  * (`axon train`: modules, optimizers, checkpoints) builds on the same pieces.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Axon: a deep learning framework in C. Include this one header. */
 #ifndef AXON_H
 #define AXON_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The kernel ABI: one table of function pointers per backend.
  *
  * Kernels see plain strided views (ax_kt), never ax_tensor, never the op layer.

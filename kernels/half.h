@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* bf16 and f16 <-> f32 conversions (round to nearest even), host side. */
 #ifndef AXON_KERNELS_HALF_H
 #define AXON_KERNELS_HALF_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The per-step scalars of the fused optimizer update, shared by the CPU and CUDA
  * kernels so both apply exactly the same rule (C and CUDA-safe, header only).
  * Option switches become coefficients (a disabled term multiplies by 0), so the

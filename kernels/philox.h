@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Philox 4x32-10 (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3").
  * Counter-based: element i of a random call with key `seed` and call offset
  * `offset` uses counter (i lo, i hi, offset lo, offset hi), so any backend

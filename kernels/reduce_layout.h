@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The layout classification shared by the CPU and CUDA reductions: the input's
  * dims (size-1 dims dropped) sorted by stride, split into kept and reduced
  * lists, and neighbours of the same kind that are contiguous with each other

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Layers without parameters: activations, Dropout, Flatten, Identity and pooling. */
 #include <string.h>
 

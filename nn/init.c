@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Initializers with torch.nn.init's distributions, filled in place from the
  * global Philox generator so that a seed reproduces a model on every backend. */
 #include <math.h>

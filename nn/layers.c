@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Layers with parameters: Linear, Conv2d, ConvTranspose2d, BatchNorm1d/2d,
  * initialized like PyTorch's reset_parameters. */
 #include <math.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Loss "modules" (values holding a criterion and its options) and the triplet
  * margin loss, built from existing ops so autograd differentiates it. */
 #include <math.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Classification and regression metrics; see include/axon/metrics.h for the
  * conventions (scikit-learn's, with zero_division = 0). */
 #include <float.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The module system: named parameters, buffers and children, traversal in
  * PyTorch's order, state dicts, device/dtype moves and the printed summary. */
 #define _POSIX_C_SOURCE 200809L

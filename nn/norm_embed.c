@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Transformer building blocks: LayerNorm, RMSNorm and Embedding, with
  * PyTorch's parameter names, initializations and reprs. */
 #include <stdio.h>

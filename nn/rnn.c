@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* LSTM and GRU layers (torch.nn.LSTM / torch.nn.GRU with batch_first=True).
  *
  * Each layer first projects its whole input sequence with one GEMM (x W_ih^T + b,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Containers: Sequential, and the pre-activation residual block. */
 #include <stdarg.h>
 #include <stdlib.h>

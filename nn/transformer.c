@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Transformer building blocks in the GPT-2 layout: Conv1D, multi-head
  * self-attention and the pre-LayerNorm block. Each has a cached forward used
  * by generation (nn/models/gpt.c): keys and values of earlier positions come

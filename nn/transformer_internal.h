@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Shared between nn/transformer.c and nn/models/gpt.c: the cached forward of
  * attention and of a block (k_cache / v_cache [B, H, max_len, D], new positions
  * written at pos; NULL caches: a plain forward). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Adam (L2 weight decay in the gradient) and AdamW (decoupled weight decay), as
  * torch.optim.Adam / AdamW without amsgrad. */
 #include "core/internal.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Gradient clipping: torch.nn.utils.clip_grad_norm_ and clip_grad_value_. */
 #include <math.h>
 #include <stdlib.h>

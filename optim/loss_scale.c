@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Dynamic loss scaling, as PyTorch's torch.amp.GradScaler.
  *
  * The found-inf check costs one host read per step: each gradient contributes

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Private to optim/: the optimizer object shared by every kind. */
 #ifndef AXON_OPTIM_INTERNAL_H
 #define AXON_OPTIM_INTERNAL_H

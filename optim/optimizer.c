@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The optimizer machinery every kind shares: parameters, lazily created state,
  * the step (grouped into fused kernel calls), learning rate, state dicts. */
 #include <inttypes.h>

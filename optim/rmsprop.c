@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* RMSprop, plain or centered, with optional momentum (torch.optim.RMSprop). */
 #include "core/internal.h"
 #include "optim/optim_internal.h"

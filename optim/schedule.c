@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Learning-rate schedules as pure functions of the step (the closed forms of
  * torch.optim.lr_scheduler), so a resumed run needs no scheduler state. */
 #include <math.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* SGD with momentum, dampening, Nesterov momentum and L2 / L1 penalties (torch.optim.SGD). */
 #include "core/internal.h"
 #include "optim/optim_internal.h"

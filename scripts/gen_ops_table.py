@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
 """Writes docs/ops.md's kernel table from kernels/kernels.def.
 
 One row per backend entry: the files that define it on each backend (found in

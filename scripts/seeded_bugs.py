@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
 """The seeded-bug check of the emulated device (docs/emulator.md).
 
 Plants one deliberate bug at a time in a CUDA kernel, rebuilds the emulated

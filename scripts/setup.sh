@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Installs what Axon needs on a fresh Debian/Ubuntu machine and builds it into
 # build/. Safe to run again: installed packages and an existing build are reused.
 #   AXON_CMAKE_ARGS="-DAXON_CUDA=OFF" bash scripts/setup.sh   # extra CMake options

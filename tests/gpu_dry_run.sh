@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # The GPU session's scripts (scripts/gpu/session1.sh, session2.sh) run against the
 # emulated device, with a stand-in for nvidia-smi, so that a broken script never costs
 # a GPU run. Checks: the first call's planned limits add up to at most 8 minutes, every

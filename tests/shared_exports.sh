@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-3-Clause
 # The shared library exports the public API only: no ax__ internals, no CUB / thrust /
 # CuTe (C++ template) symbols, nothing outside ax_* (and the emulated device's cuda*
 # runtime API in an AXON_CUDA=EMULATE build); and it does export the public API.

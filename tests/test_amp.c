@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Mixed precision: autocast, the CPU's bf16/f16 GEMM (f32 accumulation), the
  * ops autocast keeps in f32, dynamic loss scaling, stochastic rounding of bf16
  * parameters, activation recomputation and gradient accumulation. References

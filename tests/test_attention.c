@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* ax_scaled_dot_product_attention: PyTorch values, gradient checks (causal,
  * masks, strided q/k/v, Tq != Tk, dropout), the composite softmax(q k^T s + m) v
  * on shapes that cross the kernel's tile edges, dropout's mask, rows with no

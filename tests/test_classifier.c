@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* ax_classifier_cross_entropy against ax_cross_entropy(ax_linear(h, W, b), target):
  * the loss and the gradients of h, W and b agree (f64, 1e-10) for several N and V,
  * every reduction, ignored rows, label smoothing, no bias, and chunks forced small

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Library constructors never abort on bad arguments: with a handler installed they
  * return NULL (or -1) and leave a message naming the argument in ax_last_error();
  * only the default handler (print and abort) ends the process, on purpose. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* ax_conv2d and ax_conv_transpose2d: naive-loop references, PyTorch values,
  * gradient checks and errors. */
 #include <criterion/criterion.h>

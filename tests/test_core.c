@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Core: tensors, scopes and memory, errors, autograd engine, RNG, printing. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdlib.h>

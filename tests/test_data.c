@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* nn/data: IDX files (every element type, gzipped or not, and every kind of
  * bad file), MNIST-style datasets, splits, channel statistics and the loader
  * (batching, shuffling, augmentation, normalization, prefetch determinism,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* dist/ in one process (world size 1): collectives, the sampler's sharding,
  * DDP's buckets and its identity with plain training. The multi-rank tests run
  * under mpirun: tests/dist_mpi/test_dist_mpi.c. */

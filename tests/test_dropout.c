@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* ax_dropout: the mask is exactly `ax_rand(...) >= p` at the same generator
  * state, the backward applies the same mask, the keep rate is 1 - p, and the
  * identity / error cases. */

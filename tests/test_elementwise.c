@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Elementwise ops: gradient checks (contiguous, non-contiguous, broadcast,
  * 0-dim), known answers, integer and bool results, errors. */
 #include <criterion/criterion.h>

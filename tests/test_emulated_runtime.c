@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The CUDA runtime's bookkeeping on the emulated device (AXON_CUDA=EMULATE),
  * where it can be observed: the queue runs only when the host waits, so an
  * event is "not ready" until then, and the runtime counts what it did

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* End to end on the CUDA device: a few training steps of small models on cuda:0
  * against the same steps on the CPU (the reference backend), within per-dtype
  * bounds. Each case builds its model on the CPU from a seed and moves it to the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* ax_cpu_gemm called directly, against a naive f64 reference: every transpose
  * combination, alpha/beta (beta = 0 must not read C), batches with broadcast
  * (stride 0) operands, leading dimensions wider than the rows, sizes that are

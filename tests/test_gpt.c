@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* GPT-2 against a PyTorch reference (tests/fixtures/make_gpt.py): logits, loss,
  * every parameter's gradient and 5 AdamW steps from fixed weights in Hugging
  * Face's layout; the KV cache against the full forward; files and errors. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* index_select, gather, scatter_add: known answers, large cases against plain
  * loops (the parallel paths), determinism, gradients, errors. */
 #include <criterion/criterion.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Crafted and damaged files (issue 14): shapes whose sizes overflow once a zero dim is
  * skipped, values that do not fit the buffer they are loaded into, out-of-range
  * counters in checkpoints, per-tensor checksums, the data section's coverage, NaN in a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* safetensors files and state dicts: round trips for every dtype, the exact
  * byte layout, and bad files (truncated, corrupt header, offsets outside the
  * file), which must fail with a message and leave an existing target intact. */

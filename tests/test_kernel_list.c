@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Coverage of the kernel list (kernels/kernels.def): every backend entry names a
  * parity family and a gradient check, and both exist and run.
  *  - every entry is filled in both tables (a missing ax_cpu_<name> or ax_cuda_<name>

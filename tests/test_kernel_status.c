@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The kernel status convention on the CPU (kernels/backend.h): a kernel that cannot
  * run returns a status instead of aborting, and the op that called it returns NULL
  * with a message naming the op, the kernel and the cause; a backward that meets one

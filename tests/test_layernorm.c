@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* ax_layer_norm, ax_rms_norm, ax_embedding and their modules: PyTorch values,
  * gradient checks (x, weight, bias; non-contiguous inputs; C = 1; one row),
  * f32 against f64, embedding determinism and agreement with index_add, errors. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Softmax, log_softmax and the losses: known answers (computed with Python's
  * math module), agreement with a plain loop, stability, gradient checks of
  * every loss and option, errors. */

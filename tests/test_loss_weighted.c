@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Class-weighted cross-entropy and nll (PyTorch's `weight`), BCE-with-logits with weight and
  * pos_weight, KL divergence (PyTorch's KLDivLoss) and the distillation loss: values against
  * formulas written out per element in plain C, agreement with the unweighted ops, gradient

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* ax_matmul (every torch.matmul case) and ax_linear. */
 #include <criterion/criterion.h>
 #include <math.h>

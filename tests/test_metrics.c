@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* nn/metrics: confusion matrix, per-class and macro precision / recall / F1
  * (values by scikit-learn's formulas with zero_division=0, worked by hand),
  * the printed report, and regression errors (scikit-learn's documented example). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* nn/metrics against scikit-learn: ROC AUC (binary, one-vs-rest macro / weighted), average
  * precision, top-k accuracy, log loss and balanced accuracy on the committed fixture
  * tests/fixtures/metrics_ref.h (scripts/gen_metrics_fixtures.py). Every recorded outcome is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The model zoo: state_dict keys, parameter counts and printed reprs equal to
  * the same architectures in PyTorch (tests/fixtures/make_nn.py), forward and
  * backward on a batch, train/eval behaviour, reproducible construction and a

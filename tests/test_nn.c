@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* nn: the module system (names, state dicts, moves, printing), every layer's
  * output against known values (PyTorch's, from tests/fixtures/make_nn.py),
  * train/eval behaviour, initializer statistics, loss modules and the triplet

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* ax_batch_norm: PyTorch values (output, running statistics, gradients),
  * precision, gradient checks in training and eval modes, errors. */
 #include <criterion/criterion.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Optimizers (first steps against torch.optim for every option), state dicts,
  * schedules (against torch.optim.lr_scheduler), gradient clipping, errors.
  * Reference values: tests/fixtures/optim_ref.h, made by tests/fixtures/make_optim.py. */

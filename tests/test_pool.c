@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* ax_max_pool2d, ax_avg_pool2d, ax_adaptive_avg_pool2d: PyTorch values,
  * direct-loop references, gradient checks and errors. */
 #include <criterion/criterion.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Reductions: every layout path of the reduce kernel against a plain loop,
  * accuracy and determinism of big sums, NaN and ties, known answers for
  * mean/var/std/logsumexp/norm/max/argmax, gradient checks, errors. */

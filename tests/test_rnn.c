@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Recurrent layers: LSTM and GRU against PyTorch (outputs, final states and every
  * gradient, from tests/fixtures/rnn_ref.safetensors made by make_rnn.py, loaded by
  * parameter name), f64 gradient checks of the layer nodes, names, printing, init,

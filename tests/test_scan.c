@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Scans (cumsum, cumprod, cummax, logcumsumexp): values against plain loops along
  * every dim (negative dims, permuted inputs, f32 and f64), the CPU kernel's reverse
  * (suffix) scans, cummax's ties and NaN (PyTorch's rule), cumprod's gradient at

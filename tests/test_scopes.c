@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Scope debugging (AXON_DEBUG_SCOPES, docs/settings.md): a tensor used after its scope
  * ended is an error naming the op and where the tensor was made, the op returns NULL;
  * scopes still open are reported (at exit too); deep nesting is reported once. And

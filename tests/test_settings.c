@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 #define _POSIX_C_SOURCE 200809L
 /* The settings (include/axon/settings.h): the environment parsed once into one struct,
  * invalid values reported and ignored, overrides from C, and the descriptions `axon

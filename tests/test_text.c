@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* nn/data/text.c: byte corpora (files, folders with fortune's skip rules,
  * globs), llm.c token shards (write, read, validation), random training
  * batches (x/y shift, windows inside their split, determinism, rows across

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* End to end: a small MLP trained with the core alone converges, and the same
  * seed gives the same losses bit for bit. */
 #include <criterion/criterion.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The training engine (include/axon/train.h) on a small linear model: early stopping
  * watches the validation set and never the test set, restore-best brings back the weights
  * of the best validation loss, callbacks can stop a run, the metrics sink writes the same

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Golden loss traces of the training loop (issue 15): small runs of cnn, mlp, gpt and
  * char-lstm on synthetic data, on the CPU with 2 threads and seed 0, whose per-step losses
  * were recorded (as hex floats) with the trainers as they were before the training engine

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The language-model trainer and generator of tools/ (train_lm.c): a short GPT
  * run on a small corpus lowers the validation loss, the weights it writes
  * generate text with and without the KV cache identically (greedy), and bad

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The training loop behind `axon train`: convergence on a small synthetic
  * dataset and on a slice of Fashion-MNIST, exact resume after an interruption,
  * bad checkpoints and missing data as clear errors, and the command line's exit

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Views (reshape, view, permute, transpose, narrow, slice, expand, squeeze,
  * unsqueeze, flatten) and joins (cat, stack, split, chunk): values, storage
  * sharing, gradients, errors. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The weighted sampler (ax_weighted_sample and the loader's sample_weights): draw
  * frequencies against the weights by a chi-square bound, zero weights never drawn,
  * determinism (same seed and epoch: same draws; draw j independent of how many are

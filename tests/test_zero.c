@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* ZeRO-1 (ax_zero) in a world of one: the rank owns everything, so every step must
  * be bit-identical to the plain optimizer's, and the state dict must be the plain
  * one. The sharding itself (W = 2, 4) runs under mpirun: tests/dist_mpi/test_dist_mpi.c zero. */

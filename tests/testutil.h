@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Helpers shared by the Criterion suites: error capture, random inputs,
  * closeness checks and the finite-difference gradient check. */
 #ifndef AXON_TESTUTIL_H

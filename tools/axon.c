@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The `axon` command line. Each subcommand parses its own flags; a bad
  * command or flag is a one-line error and exit code 2. */
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* `axon bench`: every kernel timed against the machine's ceilings, on the CPU or
  * a GPU, through the public ops (what a model pays, dispatch included).
  *

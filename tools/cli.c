@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The shared flag layer of the `axon` subcommands: see tools/cli.h. */
 #define _DEFAULT_SOURCE
 #include "tools/cli.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Flag parsing shared by the subcommands: a table of flags, `--name value` or
  * `--name=value`, numbers checked in full and against their allowed range, string
  * flags against their choices, paths against what the command will do with them.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The subcommands of `axon`; each returns the process exit code. */
 #ifndef AXON_TOOLS_COMMANDS_H
 #define AXON_TOOLS_COMMANDS_H

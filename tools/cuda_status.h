@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Where the CUDA backend stands, as `axon info` and README.md say it. Update it (and
  * README.md's "Where the CUDA backend stands") with date, device and commit whenever a
  * GPU session records results in docs/benchmarks.md. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* `axon train` and `axon eval`: flags -> tools/trainer.c. Every flag is checked
  * here (tools/cli.c: range, finiteness, paths) before any work starts. */
 #include <stdio.h>

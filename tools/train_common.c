@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* See tools/train_common.h. */
 #include "tools/train_common.h"
 

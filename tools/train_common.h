@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* What `axon train`'s two front ends (tools/trainer.c for the classifiers, tools/train_lm.c
  * for the language models) hand the training engine (include/axon/train.h) the same way. */
 #ifndef AXON_TOOLS_TRAIN_COMMON_H

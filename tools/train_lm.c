@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Language models: `axon train --model gpt|char-lstm` (the text data, the model and
  * the progress lines around the library's training engine, include/axon/train.h) and
  * generation with a KV cache. See tools/train_lm.h. */

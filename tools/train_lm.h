@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The language-model training loop behind `axon train --model gpt|char-lstm`
  * and the text generator behind `axon generate`, as a library (axon_tools) so
  * that tests drive the same code as the command line. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* `axon train --model gpt|char-lstm` and `axon generate`: flags -> tools/train_lm.c. */
 #include <stdio.h>
 #include <string.h>

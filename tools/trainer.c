@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* `axon train` for the image classifiers: the data, the model and the progress
  * display around the library's training engine (include/axon/train.h). See tools/trainer.h. */
 #define _DEFAULT_SOURCE

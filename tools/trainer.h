@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The training and evaluation loops behind `axon train` and `axon eval`, as a
  * library (tools/ builds it into axon_tools) so that tests drive the same code
  * as the command line: resume equivalence, convergence on a slice, bad files. */

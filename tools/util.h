@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Small helpers shared by the tools' loops: a monotonic clock and the
  * "write a one-line reason to err and return -1" idiom of their error paths. */
 #ifndef AXON_TOOLS_UTIL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
 /* Training checkpoints (include/axon/train.h), and train/'s small shared helpers. */
 #include "axon.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The by-name choosers of optimizers, schedules and datasets, the classifier
  * evaluator, top-k sampling and the GPU peak-FLOPs table (include/axon/train.h). */
 #include <math.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Image-classification data for the training engine (include/axon/train.h): a validation
  * split, normalization with the training set's statistics, the loaders, and under data
  * parallelism each rank's shard of every global batch. */

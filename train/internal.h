@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Private to train/: the fail helper (core/fail.h) and a clock. */
 #ifndef AXON_TRAIN_INTERNAL_H
 #define AXON_TRAIN_INTERNAL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Language-model data for the training engine (include/axon/train.h): each rank's rows of
  * every global batch of a text corpus or token shards, and the validation loss. */
 #include <math.h>

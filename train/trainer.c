@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The training engine (include/axon/train.h): one loop for every model. */
 #define _DEFAULT_SOURCE
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Files written all-or-nothing: data goes to a temporary file next to the
  * target, which is fsync'ed and renamed over it only when complete, so a crash
  * or an error never leaves a half-written file where a good one was. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* safetensors files: an 8-byte little-endian header size N, N bytes of JSON
  * {"__metadata__": {str: str}, name: {"dtype": "F32", "shape": [..],
  * "data_offsets": [begin, end]}}, then the raw little-endian data. The loader

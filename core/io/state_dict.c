@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 #define _POSIX_C_SOURCE 200809L
 /* ax_state_dict: an ordered name -> tensor map holding one reference per tensor. */
 #include <stdlib.h>

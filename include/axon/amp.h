@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Mixed precision: autocast regions, dynamic loss scaling, activation
  * recomputation (checkpointing). docs/mixed-precision.md has the whole story.
  *

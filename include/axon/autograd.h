@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Axon autograd: define-by-run reverse mode.
  *
  * Ops record a node when grad mode is on and an input requires grad. The

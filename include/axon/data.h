@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Datasets and batching: IDX files (MNIST, Fashion-MNIST), an in-memory image
  * dataset, deterministic train/validation splits and a data loader with
  * shuffling, normalization, augmentation and background prefetch.

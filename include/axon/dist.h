@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Axon dist: data parallelism across processes (CPU ranks over MPI, GPUs over NCCL).
  *
  * The same program runs once per rank, started by a launcher (mpirun, srun).

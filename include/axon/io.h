@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Named tensors and tensor files.
  *
  * An ax_state_dict is an ordered name -> tensor map, the C form of PyTorch's

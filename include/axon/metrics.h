@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Evaluation metrics: a confusion matrix for classification (accuracy,
  * per-class precision / recall / F1, macro averages, a printed report) and
  * regression errors (MSE, MAE, R²). Inputs may live on any device; they are

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Axon nn: modules, layers, initializers, losses and the model zoo.
  *
  * An ax_module owns named parameters (leaves that require grad), named

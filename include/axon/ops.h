@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Axon ops: every op checks its inputs, computes its output shape, runs the
  * kernel of the inputs' device, and records a graph node when autograd is on
  * and an input requires grad. Results belong to the innermost scope.

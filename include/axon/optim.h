@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Optimizers, learning-rate schedules and gradient clipping.
  *
  * An optimizer holds references to a list of parameters (leaf tensors) and

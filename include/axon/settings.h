@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Axon's settings: every environment switch of the library, read once into one struct.
  *
  * The environment is read on the first call of ax_settings_get (thread-safe); an

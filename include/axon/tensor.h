@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Axon tensors: dtypes, devices, storage, scopes, errors, random numbers.
  *
  * An ax_tensor is a strided view (shape, strides in elements, offset) of a

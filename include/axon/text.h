@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Text for language models: a byte-level corpus (plain files, bytes 0..255 as
  * tokens) or pre-tokenized llm.c token shards, behind one dataset API.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The training engine: one loop for every model (the zoo's classifiers, the GPT, the
  * char-LSTM, a module of your own with a loss function).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Transformers: attention, the GPT-2 block and the GPT-2 language model.
  *
  * Modules use Hugging Face's GPT-2 layout and names, so that a GPT-2

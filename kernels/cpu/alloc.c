@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 #define _POSIX_C_SOURCE 200809L
 /* The CPU caching allocator: 64-byte aligned blocks, rounded up to size
  * classes and kept on free lists after release, so a training loop that

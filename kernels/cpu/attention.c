@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Flash attention on the CPU: the T x T score matrix is never stored.
  *
  * Forward: one task per (batch, head, tile of QT query rows), OpenMP over all

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The CPU backend table: the reference every other backend is checked against.
  * Its entries are generated from kernels/kernels.def. */
 #include <stdarg.h>

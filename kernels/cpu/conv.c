@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* 2-D convolution on the CPU: im2col into the blocked GEMM of gemm.c.
  *
  * For image n and group g, with K = (c/groups) * kh * kw and P = oh * ow:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Copies between strided views (with dtype conversion), fill, arange, random. */
 #include <math.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* CPU kernels (C + OpenMP): the reference backend. One file per op family;
  * kernels/cpu/backend.c gathers them into ax_cpu_backend. */
 #ifndef AXON_KERNELS_CPU_H

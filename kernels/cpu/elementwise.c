@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Elementwise kernels: unary ops and their backward, binary ops (arithmetic
  * and comparisons), where.
  *

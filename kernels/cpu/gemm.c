@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Blocked GEMM in the style of GotoBLAS / BLIS, in portable C.
  *
  * C = alpha * op(A) op(B) + beta * C is computed as a sum over KC-deep slabs:

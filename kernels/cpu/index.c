@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Indexing kernels: index_select, index_add, gather, scatter_add.
  *
  * All four move elements between a "direct" tensor, walked in the index

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Strided iteration for CPU kernels with up to AX_ITER_MAX_OPS operands of
  * one shape. Dims are coalesced (contiguous runs merged, size-1 dims dropped),
  * then the flat index space is cut into chunks, one per OpenMP thread when

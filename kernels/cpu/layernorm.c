@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Layer norm and RMS norm over the last dim of contiguous x [rows, cols], and
  * the embedding gradient (a deterministic scatter-add of gy rows).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Fused cross-entropy over contiguous logits [rows, cols] (see kernels/backend.h).
  *
  * Per row: the max, the sum of exp(x - max) and (with label smoothing) the

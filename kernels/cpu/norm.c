@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Batch norm over contiguous x viewed as [n, c, s] (s = product of the dims after C).
  *
  * Every pass reads memory once: statistics are sums of (x - k) and (x - k)^2 in

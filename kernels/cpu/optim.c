@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Fused optimizer updates (PyTorch's torch.optim rules, see ax_optim_args).
  *
  * The op layer hands contiguous operands. Each tensor is one loop over its

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* 2-D max and average pooling over contiguous NCHW planes.
  *
  * Windows follow PyTorch exactly: max pooling skips out-of-bounds taps (as if

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Reductions (sum, max, min over any set of dims) and arg-reductions.
  *
  * The dims of the input are sorted by stride (innermost = smallest) and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Scans along one dim: cumsum, cumprod, cummax (values and i64 indices) and
  * logcumsumexp, forward (prefix) or reverse (suffix).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Softmax and log-softmax over the last dim of a contiguous [rows, cols]
  * tensor, and their backward passes. Rows are independent and run in
  * parallel; each row is read from cache after its first pass (max), so the

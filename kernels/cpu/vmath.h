@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Vectorizable math for CPU kernels: glibc's expf is a scalar call, which
  * keeps loops that use it from vectorizing and leaves them several times
  * slower than memory. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Flash attention on CUDA (see ax_attn_params in kernels/backend.h): the
  * Tq x Tk matrix is never stored; P is recomputed in the backward from the
  * row log-sum-exp saved by the forward.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* AXON_ATTN=cudnn: cuDNN's fused flash attention as the alternate of attention.cu.
  *
  * cuDNN reaches its flash-attention engines only through the backend graph API:

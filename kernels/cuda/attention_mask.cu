@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The two small kernels of the cuDNN attention path (attention_cudnn.cu), kept
  * apart from its cuDNN code so that they compile without cuDNN and run on the
  * emulated device too (tests/parity/parity_attention_cudnn.c checks them there). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The tensor-core forward of attention.cu (included there, after its helpers):
  * FlashAttention-2 for bf16 / f16 with D = 64 or 128.
  *

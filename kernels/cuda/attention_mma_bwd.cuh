@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The tensor-core backward of attention.cu (included there, after
  * attention_mma.cuh, whose wrappers and tile loader it uses): FlashAttention-2
  * for bf16 / f16 with D = 64 or 128, mma.sync m16n8k16 accumulating in f32.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The CUDA backend table (see kernels/cuda/cuda.h), generated from kernels/kernels.def. */
 #include <string.h>
 

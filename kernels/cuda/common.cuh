@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Shared by every kernels/cuda/*.cu file: error checks with the call site, the
  * current stream, launch geometry, dtype dispatch and strided indexing. */
 #ifndef AXON_KERNELS_CUDA_COMMON_CUH

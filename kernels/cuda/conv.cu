@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* 2-D convolution on CUDA: implicit GEMM, no im2col buffer.
  *
  * All three passes are one tiled GEMM, C [M, N] = A [M, R] x B [R, N], per

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* 2-D convolution through cuDNN: the alternate to conv.cu's implicit GEMM,
  * chosen with AXON_CONV=cudnn. Compiled only when CMake found cuDNN
  * (AXON_HAVE_CUDNN); conv.cu dispatches here.

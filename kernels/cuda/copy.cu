@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Copies between strided views with dtype conversion, fill, arange, random.
  *
  * Conversions follow the CPU's (kernels/cpu/copy.c: ax_cpu_store of

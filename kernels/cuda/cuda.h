@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* CUDA kernels: the second implementation of every entry of kernels/backend.h.
  * One .cu file per op family, with the same names as kernels/cpu/; runtime.cu holds
  * streams, the caching allocator and the vendor handles; kernels/cuda/backend.cu

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Dropout: out[i] = in[i] / (1 - p) where u_i >= p, else 0, on contiguous views.
  * u_i is the Philox uniform that the CPU's ax_cpu_random draws for element i
  * (kernels/philox.h is shared host/device code): f64 from the first two words,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* GEMM on the GPU, written by us (the ax_gemm_args contract of kernels/backend.h:
  * row-major, transposes, leading dimensions, strided batches, alpha/beta).
  *

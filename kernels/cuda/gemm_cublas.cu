@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The cuBLAS alternate of the GEMM entry (AXON_GEMM=cublas; see gemm.cu).
  *
  * cuBLAS is column-major; a row-major C [m, n] is a column-major C^T [n, m],

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gemm_wgmma: bf16/f16 GEMM on Hopper's warpgroup tensor cores (wgmma, sm_90a),
  * f32 accumulation; included by gemm.cu, whose gemm_params, tile order, chunk
  * copy and conversions it shares.

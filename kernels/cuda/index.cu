@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Indexing kernels: index_select, gather (reads), index_add, scatter_add
  * (writes). As on the CPU (kernels/cpu/index.c), all four move elements
  * between a "direct" tensor walked in its own order and a "target" addressed

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Layer norm, RMS norm and the embedding gradient on CUDA (see kernels/backend.h).
  *
  * Forward: a warp per row up to 1024 columns (4 rows a block), a block per row

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Loops shared by the elementwise-style CUDA kernels (copy, elementwise, index):
  * dim coalescing, an offset calculator with fast division, and one launcher
  * that runs a functor over up to three inputs and one output, either as a

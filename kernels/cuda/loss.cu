@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Fused cross-entropy on CUDA (see kernels/backend.h): logits [rows, cols]
  * contiguous, target i64 [rows], lse [rows] of the accumulation type (f32, or
  * f64 for f64 logits), loss [rows] (and the backward's gloss) of the logits'

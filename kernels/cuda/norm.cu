@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Batch norm on contiguous x viewed as [n, c, s], the same arithmetic as
  * kernels/cpu/norm.c. Statistics and the backward reduce each channel: each
  * thread sums its strided share in double (shifted by the channel's first

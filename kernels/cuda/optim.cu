@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The fused multi-tensor optimizer update (PyTorch's multi_tensor_apply idea):
  * one launch updates every parameter of a dtype. The tensor list (pointers,
  * sizes, and each tensor's first block) travels by value as the kernel's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* 2-D max and average pooling on contiguous NCHW planes, the windows exactly as
  * kernels/cpu/pool.c draws them (PyTorch's rules). Forward: one thread per
  * output. Backward: one thread per input position, gathering from the outputs

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Reductions (sum, max, min over any set of dims) and arg-reductions on CUDA.
  *
  * The layout is classified as on the CPU (kernels/cpu/reduce.c): dims sorted by

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Building blocks of the row-wise kernels (reduce.cu, softmax.cu, loss.cu):
  * element <-> accumulator conversions that keep f64 exact (common.cuh's
  * ax_to_f goes through float), warp and block reductions whose combination

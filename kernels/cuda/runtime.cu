@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* CUDA runtime layer: devices, streams, events, the caching allocator, host
  * transfers. (The vendor handles are in vendor.cu.)
  *

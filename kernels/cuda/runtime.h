@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The CUDA runtime's C interface for code outside kernels/cuda (tools, the
  * benchmark harness, tests): device facts, streams, events, allocator counters.
  * Plain C and free of CUDA headers: streams and events are opaque pointers

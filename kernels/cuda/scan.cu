@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Scans along one dim on CUDA: cumsum, cumprod, cummax (values and i64 indices)
  * and logcumsumexp, forward (prefix) or reverse (suffix). The same results as
  * the CPU (kernels/cpu/scan.c), up to rounding: f32 / bf16 / f16 accumulate in

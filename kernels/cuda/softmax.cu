@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Softmax and log-softmax over the last dim of a contiguous [rows, cols] view,
  * and their backward passes, on CUDA.
  *

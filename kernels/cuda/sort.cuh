@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Deterministic device-wide helpers of our own (no CUB, so that they run on the
  * emulated device too): an exclusive prefix sum of ints and a stable LSD radix
  * sort of (int key, int value) pairs. Used by embedding_backward (layernorm.cu)

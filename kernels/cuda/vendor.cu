@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Vendor library handles (cuBLAS, cuDNN): one per device, created on first use
  * and bound to the current stream on every call. In a file of their own so that
  * the emulated device (AXON_CUDA=EMULATE), which has no vendor libraries, leaves

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Vendor library handles, for the files that call cuBLAS / cuDNN (and only
  * those: the rest of kernels/cuda never includes their headers). One handle
  * per device, created on first use and bound to the current stream on every

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* In-memory image datasets: one persistent u8 tensor of images and one of
  * labels; MNIST-style IDX loading; deterministic splits; channel statistics. */
 #define _DEFAULT_SOURCE

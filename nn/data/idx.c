@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* IDX files (http://yann.lecun.com/exdb/mnist/): magic 00 00 <type> <ndim>,
  * ndim big-endian u32 dims, then the elements big-endian. Every length is
  * checked before it is trusted: a plain file's size must equal what the header

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Private to nn/data: the dataset layout and the counter-based random streams. */
 #ifndef AXON_NN_DATA_INTERNAL_H
 #define AXON_NN_DATA_INTERNAL_H

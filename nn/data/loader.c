@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The data loader. A batch is a pure function of (seed, epoch, batch index):
  * fill_batch computes it from the epoch's order and the per-sample random
  * draws, so the prefetch thread and the caller's thread produce identical

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Text datasets: byte-level corpora and llm.c token shards (include/axon/text.h).
  *
  * Every file is mmap'd and described by a segment (its tokens' address and

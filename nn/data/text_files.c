@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Finding the files of a text corpus: a file, a folder listed with fortune's
  * skip rules, or a glob (include/axon/text.h and docs/text-data.md say which
  * files and why). */

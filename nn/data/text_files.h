@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Private to nn/data/text.c: the list of files a corpus path names. */
 #ifndef AXON_NN_DATA_TEXT_FILES_H
 #define AXON_NN_DATA_TEXT_FILES_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* A character-level LSTM language model over bytes: Embedding(256, E) -> LSTM ->
  * Linear(H, 256). ax_char_lstm_step carries the LSTM states between calls, so text
  * generation feeds one new character per call instead of the whole prefix. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The default CNN of the model zoo: two conv-BN-ReLU-pool stages (28 -> 14 -> 7)
  * and a two-layer classifier, as Sequential(features, classifier). */
 #include "axon.h"

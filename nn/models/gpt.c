@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* GPT-2: token and position embeddings, N pre-LayerNorm blocks, a final
  * LayerNorm and a head tied to the token embedding; Hugging Face's names
  * (see include/axon/transformer.h), a KV cache for generation, and weight

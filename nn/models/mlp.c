@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The MLP of the model zoo: 784 -> 256 -> 128 -> 10 with ReLU and Dropout(0.2). */
 #include "axon.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* A small pre-activation ResNet for 28x28 images: stem conv, three stages of two
  * PreActBlocks (32@28x28 -> 64@14x14 -> 128@7x7), BN-ReLU, global average pool, Linear. */
 #include "axon.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The model zoo by name, for the command line and the trainer. */
 #include <string.h>
 

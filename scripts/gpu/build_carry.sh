@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Builds, on this machine, everything a GPU session runs, into gpu-carry/ (git-ignored),
 # so that the device machine compiles nothing (docs/gpu_session.md):
 #   gpu-carry/bin/   axon, axon_parity, bench_allreduce (stripped)

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # The fallback when the carried binaries cannot run on the device machine (a loader
 # or glibc error in session1's info step): build there, for that GPU only, into
 # gpu-carry/ as build_carry.sh lays it out, then run session1.sh as usual. It costs

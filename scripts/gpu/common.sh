@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # Shared by scripts/gpu/session1.sh and session2.sh (sourced): where the binaries are,
 # how a step runs, and the plan.
 #   CARRY   the carried build (default gpu-carry: scripts/gpu/build_carry.sh)

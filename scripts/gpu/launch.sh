@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Runs a binary built by scripts/gpu/build_carry.sh on the device machine:
 #   scripts/gpu/launch.sh gpu-carry/bin/axon info
 # The library path gets exactly the folders that hold what the binaries load: the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # The first call of a GPU session (docs/gpu_session.md): at most 8 minutes of step limits,
 # in order of value, every result in $OUT the moment it exists. Nothing is compiled.
 #   run(command="bash scripts/gpu/session1.sh", carry=["gpu-carry"], timeout_s=540)

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # The second call of a GPU session, if time is left after session1.sh (docs/gpu_session.md):
 #   1. the vendor alternates: gemm and autocast under AXON_GEMM=cublas (the default where
 #      cuBLAS is there), conv's cuDNN half is in the conv family already;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The `axon` command line against bad input (issue 14): well over 100 invocations
  * across every subcommand, each with a bad flag, a bad data folder or a bad weights
  * file crafted here. Each must end within its time limit (no hang), by exiting (no

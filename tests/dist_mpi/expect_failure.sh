@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-3-Clause
 # Runs a command that must FAIL: a non-zero exit status, within the ctest timeout,
 # with output matching PATTERN (a peer's failure reported, not a silent hang).
 #   expect_failure.sh PATTERN command args...

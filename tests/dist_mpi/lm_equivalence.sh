@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-3-Clause
 # The GPT trainer under mpirun: 2 ranks taking half of each global batch give the
 # same losses as one process with the whole batch (DDP averages the gradients), and
 # a checkpoint written by 2 ranks after 10 steps resumes on 1 to the same end.

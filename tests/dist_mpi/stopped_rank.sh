@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-3-Clause
 # A rank that is alive but stuck (stopped with SIGSTOP) must not block the job: the
 # other rank's collective times out after --dist-timeout seconds and ends the job with
 # a message naming the timeout, non-zero, well before the default (60 s) would.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* dist/ under a real launcher: `mpirun -np N test_dist_mpi MODE`.
  *
  * A plain program, not a Criterion suite: Criterion forks a child per test,

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-3-Clause
 # axon train --sync-bn under mpirun: the CNN's two batch norms become SyncBatchNorm,
 # one short epoch trains and evaluates without error on 2 ranks.
 #   train_sync_bn.sh MPIRUN... -- AXON_BINARY

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Issue 15's drift bug: ax_train on a rank other than 0 opened /dev/null for its log and
  * returned from its argument checks without closing it (the language-model trainer closed
  * its handle on every path). Every rank runs both trainers with arguments they refuse, many

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-3-Clause
 # The trainers with --zero (ZeRO-1, sharded optimizer state) under mpirun.
 #   zero_train.sh lm|cnn MPIRUN... -- AXON_BINARY
 # lm:  GPT, 20 steps. 2 ranks with --zero == 1 process with the plain optimizer; a --zero

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The emulated device checks itself: each scenario is a small kernel with a
  * known defect (or none), run through the real launch path (ax_cuda_launch,
  * kernels/cuda/emulate/runtime.cpp), and the emulator must report exactly that

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The image trainer's checkpoints (tools/trainer.c, tools/checkpoint.c): --resume's
  * reading and checking of DIR/checkpoint.safetensors into a small model (Linear +
  * BatchNorm1d, so an integer buffer too) and an Adam optimizer. Built with

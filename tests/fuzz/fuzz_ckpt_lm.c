@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The language-model trainer's checkpoints (tools/train_lm.c, tools/checkpoint.c):
  * --resume's reading and checking of DIR/checkpoint.safetensors into a tiny GPT, AdamW
  * and a dynamic loss scaler (as with --precision fp16). Built with -DFUZZ_SEED_MAIN it

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Shared by the fuzz targets (tests/fuzz/README.md): each target's input is written to a
  * file in a private temporary folder, because every loader takes a path. The default
  * error handler stays installed: a bad file must be an error message from the loader,

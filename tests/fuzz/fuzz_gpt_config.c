@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* GPT weights files (nn/models/gpt.c): the config read from __metadata__ (or from the
  * tensors' shapes), the model built from it and the weights loaded into it, as
  * `axon generate --weights` does. */

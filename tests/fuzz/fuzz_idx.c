@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* IDX files (nn/data/idx.c), plain or (when the bytes start with gzip's magic) gzipped. */
 #include "fuzz_common.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* IDX files inside gzip (nn/data/idx.c): the input is the inflated content, compressed
  * here, so the fuzzer explores the header and data checks behind the decompressor. The
  * input's first byte picks what else happens: odd, the tail is cut off the compressed

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Safetensors weights (core/io/safetensors.c): any bytes load or fail with a message. */
 #include "fuzz_common.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Writes the seed corpus of the fuzz targets that need no model (tests/fuzz/README.md):
  * files as Axon writes them, into DIR/<target>/. The checkpoint targets write their own
  * (fuzz_ckpt_*.c built with -DFUZZ_SEED_MAIN). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* llm.c token shards (nn/data/text.c): a header of 256 int32 (magic 20240520, version,
  * token count), then uint16 tokens; opened as the trainer opens --data shards. */
 #include "axon/text.h"

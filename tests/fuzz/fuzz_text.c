@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Text corpora (nn/data/text.c, text_files.c), as the language-model trainer opens them:
  * a plain file of bytes, split into training and validation, then a batch of each. */
 #include "axon/text.h"

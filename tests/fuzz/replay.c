@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Runs a fuzz target's entry point on every file named (or in every folder named), without
  * libFuzzer: the regression corpus (tests/fuzz/regressions/<target>/) replayed by ctest in
  * any build, gcc included. Exits non-zero only by crashing (which is the point). */

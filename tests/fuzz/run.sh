@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Runs the libFuzzer targets of a build made with AXON_FUZZ=ON (tests/fuzz/README.md):
 #   tests/fuzz/run.sh BUILD_DIR SECONDS [JOBS [TARGET...]]
 # Each target starts from the seeds Axon writes (BUILD_DIR/fuzz-seeds/<t>), the committed

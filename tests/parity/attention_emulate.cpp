@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Runs kernels/cuda/attention.cu on the host, without a GPU (kernels/cuda/emulate/device.h):
  * ax_cuda_attention and ax_cuda_attention_backward, dispatch included, compiled
  * as host C++ with AX_CUDA_EMULATE, against a naive double-precision reference

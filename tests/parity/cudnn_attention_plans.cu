@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Checks, without a GPU, that cuDNN plans the attention graphs of
  * kernels/cuda/attention_cudnn.cu (AXON_ATTN=cudnn) for an H100.
  *

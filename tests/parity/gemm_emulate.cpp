@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Runs kernels/cuda/gemm.cu's kernels on the host, without a GPU, on the CUDA
  * execution model of kernels/cuda/emulate/device.h (a coroutine per CUDA thread, warp-wide PTX
  * computed from the PTX ISA's fragment layouts, cp.async landing at its wait,

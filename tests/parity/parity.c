@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The GPU parity runner: main() and the pr_* helpers of parity.h.
  *
  *   axon_parity [-v] [--tier full|emulate] [--kernels] [--families] [FAMILY ...]

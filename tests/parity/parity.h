@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The GPU parity runner: every op on CUDA against the CPU reference.
  *
  * A standalone program (no Criterion: GPU machines may not have it), built as

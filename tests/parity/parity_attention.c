@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Parity of the CUDA flash attention (forward and backward) against the CPU:
  * f32, f64, bf16, f16 (the CPU runs the half types in f32 on the same rounded
  * values); T in {1, 7, 64, 129, 1024}, D in {32, 64, 96, 128, 256}, causal on

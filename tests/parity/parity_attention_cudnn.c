@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Parity of AXON_ATTN=cudnn (kernels/cuda/attention_cudnn.cu, cuDNN's fused
  * flash attention) against the CPU: bf16 and f16, D = 64 and 128, causal on and
  * off, Tq == Tk and Tq != Tk, q/k/v as views of one [B, T, 3, H, D] buffer,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Parity of mixed precision on CUDA against the CPU:
  *  - an autocast linear layer (f32 x, weight, bias cast to bf16 / f16, tensor-core
  *    GEMM with f32 accumulation on CUDA, the packing-converting GEMM on the CPU):

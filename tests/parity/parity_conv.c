@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Parity of the CUDA convolutions (ax_conv2d, ax_conv_transpose2d: forward and
  * the gradients of x, weight and bias) against the CPU, for f32, f64, bf16 and
  * f16: the native implicit-GEMM kernels, then the cuDNN path (the default where

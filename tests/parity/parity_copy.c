@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Parity of the copy family against the CPU: ax_cast between every pair of the
  * 8 dtypes, ax_contiguous / ax_clone of transposed and step-sliced views, ax_to
  * (with transfers longer than the pinned staging buffers), ax_copy_ with

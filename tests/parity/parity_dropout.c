@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Parity of the CUDA dropout against the CPU: with the generator at the same
  * state, the mask, the scaled output and the gradient must be identical (the
  * Philox draw is shared code), for f32, f64, bf16 and f16, odd sizes, strided

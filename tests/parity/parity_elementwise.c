@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Parity of the elementwise ops (unary math and activations, binary
  * arithmetic with broadcasting, scalar forms, comparisons, where) against the
  * CPU: forward and input gradients, f32/f64/bf16/f16, integer dtypes where the

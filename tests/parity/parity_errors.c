@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Errors that only a GPU can produce, checked on one: an op whose operands sit on
  * different devices fails with a message naming both, an allocation larger than the
  * GPU fails with the out-of-memory message (asked, live and cached bytes) instead of

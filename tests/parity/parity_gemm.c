@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Parity of the CUDA GEMM (ax_matmul, ax_linear: forward and both input
  * gradients) against the CPU, once per implementation (ours and cuBLAS, chosen
  * with ax_cuda_gemm_set_impl), for f32, f64, bf16 and f16.

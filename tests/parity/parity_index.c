@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Parity of the indexing ops (index_select, gather, scatter_add) against the
  * CPU: every dtype forward, float dtypes backward, i64 and i32 indices with
  * repeats, transposed inputs, 0-dim and 3-D cases. The backward of

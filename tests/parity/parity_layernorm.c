@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Parity of the CUDA layer norm, RMS norm and embedding gradient against the CPU:
  * outputs and the gradients of x, weight and bias (layer / RMS norm) and of the
  * embedding weight, for f32, f64, bf16 and f16. For bf16/f16 the reference runs

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Parity of the CUDA losses against the CPU, forward and the gradient of the
  * input (and of the target where it has one), f32 / f64 / bf16 / f16:
  *   cross_entropy (the fused kernels): every reduction, ignore_index (about one

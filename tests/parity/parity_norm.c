@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Parity of the CUDA batch norm (statistics, apply, backward) against the CPU:
  * output, the running statistics after the call, and the gradients of x,
  * weight and bias, in training and eval modes, for f32, f64, bf16 and f16.

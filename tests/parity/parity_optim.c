@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Parity of the fused CUDA optimizer step (one multi-tensor launch) against the CPU:
  * SGD (momentum, dampening, nesterov, L2, L1, grad_scale), Adam, AdamW, RMSprop
  * (centered, momentum), in f32, f64, bf16 and f16 (f32 state). One optimizer holds

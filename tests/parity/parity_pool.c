@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Parity of the CUDA pooling kernels (ax_max_pool2d with its indices,
  * ax_avg_pool2d with and without count_include_pad, ax_adaptive_avg_pool2d:
  * forward and input gradient) against the CPU, for f32, f64, bf16 and f16.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Parity of the CUDA reductions against the CPU: sum, mean, amax, amin over one
  * dim, several dims and all dims; the composites that run on them (var, std,
  * logsumexp, norm); max / min with indices, argmax / argmin. Forward and the

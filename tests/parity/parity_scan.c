@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Parity of the CUDA scans (kernels/cuda/scan.cu) against the CPU: cumsum, cumprod,
  * cummax (values and indices) and logcumsumexp, forward and the gradient of x (whose
  * backward passes run the suffix scans), f32 / f64 / bf16 / f16; and the backend entry

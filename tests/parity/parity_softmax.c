@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Parity of the CUDA softmax and log_softmax against the CPU: forward and the
  * gradient of x, f32 / f64 / bf16 / f16, rows 1, 7, 129, 4097 by cols 1, 7,
  * 33, 1000 (the warp-per-row path, up to 1024), 4097 and 50257 (the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The emulated device's CUDA execution model (AXON_CUDA=EMULATE): every file of
  * kernels/cuda/ compiles as host C++ with this header included first (-include),
  * and kernels/cuda/emulate/runtime.cpp stands in for the CUDA runtime. The same

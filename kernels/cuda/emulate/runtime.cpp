@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The emulated device's CUDA runtime (AXON_CUDA=EMULATE): the part of the CUDA
  * runtime API that kernels/cuda/ uses, implemented on the host, so that
  * runtime.cu (devices, streams, the caching allocator, staging buffers) and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The vendor entry points on the emulated device (AXON_CUDA=EMULATE): cuBLAS,
  * cuDNN and NCCL are GPU binaries and cannot run on the host, so gemm_cublas.cu
  * and vendor.cu are left out of this build (conv_cudnn.cu and the cuDNN half of
