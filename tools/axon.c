@@ -41,7 +41,7 @@ static int cmd_info(int argc, char **argv) {
   }
   char model[256];
   ax_cpu_name(model, sizeof model);
-  printf("axon %s\n", AX_VERSION_STRING);
+  printf("axon %s\n", ax_version());
   printf("build:    %s, -march=%s\n", AXON_BUILD_TYPE_STRING, AXON_MARCH_STRING[0] ? AXON_MARCH_STRING : "(default)");
   printf("backends: cpu%s\n", !ax_has_cuda()        ? " (CUDA backend not compiled in)"
                               : ax_cuda_emulated() ? ", cuda (emulated on the host: AXON_CUDA=EMULATE, not a GPU)"
@@ -84,7 +84,7 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (!strcmp(cmd, "--version")) {
-    printf("axon %s\n", AX_VERSION_STRING);
+    printf("axon %s\n", ax_version());
     return 0;
   }
   if (!strcmp(cmd, "info")) return cmd_info(argc - 2, argv + 2); /* shows bad settings, does not refuse them */

@@ -20,14 +20,12 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "axon/version.h" /* AX_VERSION_MAJOR/MINOR/PATCH, ax_version(): generated from CMake's project() version */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#define AX_VERSION_MAJOR 0
-#define AX_VERSION_MINOR 1
-#define AX_VERSION_PATCH 0
-#define AX_VERSION_STRING "0.1.0"
 
 #define AX_MAX_DIMS 8
 
