@@ -279,3 +279,34 @@ Test(train_lm, a_gpt_with_more_than_512_parameters_trains) {
   cr_expect_eq(finite, n, "%d of %d saved tensors are not finite", n - finite, n);
   ax_state_dict_free(sd);
 }
+
+/* A warm-up as long as the run never reaches the peak learning rate: one warning line
+ * (issue 18: `--steps 50` with the default 100 warm-up steps said nothing). */
+static bool log_says(const char *path, const char *what) {
+  FILE *f = fopen(path, "r");
+  cr_assert_not_null(f);
+  char line[512];
+  bool said = false;
+  while (fgets(line, sizeof line, f)) said = said || strstr(line, what) != NULL;
+  fclose(f);
+  return said;
+}
+
+Test(train_lm, warns_when_the_warmup_spans_the_run) {
+  char err[512], logpath[320];
+  snprintf(logpath, sizeof logpath, "%s/warmup.txt", dir);
+  for (int warm = 0; warm < 2; warm++) {
+    ax_lm_config c = small_config();
+    fclose(c.log);
+    c.log = fopen(logpath, "w");
+    c.steps = 4;
+    c.warmup_steps = warm ? 4 : 3;
+    c.save_path = NULL;
+    cr_assert_eq(ax_train_lm(&c, NULL, err, sizeof err), 0, "%s", err);
+    fclose(c.log);
+    bool said = log_says(logpath, "warning: --warmup-steps 4 >= the run's 4 steps");
+    cr_expect_eq(said, warm == 1, "warm-up %d of 4 steps: warned %d", c.warmup_steps, said);
+    cr_expect_eq(log_says(logpath, "warning:"), warm == 1);
+  }
+  remove(logpath);
+}

@@ -247,3 +247,29 @@ Test(trainer, data_that_does_not_fit_the_model) {
   fclose(c.log);
   cr_assert(strstr(err, "32x32") && strstr(err, "28x28"), "%s", err);
 }
+
+/* --max-steps shorter than --warmup-steps: one warning line, none when the warm-up fits. */
+Test(trainer, warns_when_the_warmup_spans_the_run) {
+  char logpath[128], line[512];
+  snprintf(logpath, sizeof logpath, "%s/warmup.txt", dir);
+  for (int warm = 0; warm < 2; warm++) {
+    ax_train_config c = base_config("mlp");
+    fclose(c.log);
+    c.log = fopen(logpath, "w");
+    c.epochs = 1;
+    c.max_steps = 3;
+    c.warmup_steps = warm ? 5 : 2;
+    ax_train_report r;
+    char err[512] = "";
+    cr_assert_eq(ax_train(&c, &r, err, sizeof err), 0, "%s", err);
+    fclose(c.log);
+    cr_assert_eq(r.steps_done, 3);
+    FILE *f = fopen(logpath, "r");
+    cr_assert_not_null(f);
+    int said = 0;
+    while (fgets(line, sizeof line, f)) said += strstr(line, "warning: --warmup-steps 5 >= the run's 3 steps") != NULL;
+    fclose(f);
+    cr_expect_eq(said, warm, "warm-up %d of 3 steps: %d warnings", c.warmup_steps, said);
+  }
+  remove(logpath);
+}

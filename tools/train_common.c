@@ -12,3 +12,12 @@ void ax_tool_describe_parallel(FILE *log, ax_trainer *t, ax_comm *comm, const ch
             world == 1 ? "" : "s", (double)ax_zero_state_bytes(zero) / 1048576.0,
             (double)ax_zero_full_state_bytes(zero) / 1048576.0);
 }
+
+int ax_tool_warn_warmup(FILE *log, int64_t warmup, int64_t steps, double lr) {
+  if (warmup <= 0 || warmup < steps) return 0;
+  fprintf(log,
+          "warning: --warmup-steps %lld >= the run's %lld steps: the learning rate never reaches its peak %g "
+          "(lower --warmup-steps or raise --steps)\n",
+          (long long)warmup, (long long)steps, lr);
+  return 1;
+}

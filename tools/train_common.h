@@ -34,5 +34,8 @@
 /* The start-up lines about data parallelism: DDP (what each rank takes, `unit` per rank
  * per step) and ZeRO-1 (the per-rank optimizer state), when the trainer uses them. */
 void ax_tool_describe_parallel(FILE *log, ax_trainer *t, ax_comm *comm, const char *optimizer, const char *per_rank);
+/* One warning line on log when the warm-up spans the whole run (warmup >= steps): the
+ * learning rate would never reach its peak lr. Returns 1 if it warned, else 0. */
+int ax_tool_warn_warmup(FILE *log, int64_t warmup, int64_t steps, double lr);
 
 #endif

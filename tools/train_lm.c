@@ -232,6 +232,7 @@ static void lm_describe(lm_run *r, ax_trainer *t) {
           ax_text_vocab_size(r->ds));
   fprintf(log, "batch %d x %" PRId64 " tokens x %d accumulation, %" PRId64 " steps, adamw lr %g (%s, warm-up %d), %s\n",
           c->batch_size, r->block, c->grad_accum, c->steps, c->lr, c->schedule, c->warmup_steps, c->precision);
+  ax_tool_warn_warmup(log, c->warmup_steps, c->steps, c->lr);
   char per_rank[64];
   snprintf(per_rank, sizeof per_rank, "%" PRId64 " sequences per rank per micro-batch", r->rows);
   ax_tool_describe_parallel(log, t, r->comm, "adamw", per_rank);

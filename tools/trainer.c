@@ -234,6 +234,8 @@ static void clf_describe(clf_run *r, ax_trainer *t, ax_module *model, int n_sync
                " test images%s; %s lr %g, schedule %s, batch %d\n",
           c->model, ax_module_num_parameters(model), ax_device_str(c->device, dev, sizeof dev), c->dataset, n_fit,
           n_test, r->augment ? " (augmented)" : "", c->optimizer, lr, c->schedule, c->batch_size);
+  int64_t total = r->steps_per_epoch * c->epochs;
+  ax_tool_warn_warmup(log, c->warmup_steps, c->max_steps > 0 && c->max_steps < total ? c->max_steps : total, lr);
   r->bar = c->progress == 1 || (c->progress < 0 && isatty(fileno(log)));
 }
 
