@@ -9,10 +9,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <pty.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "testutil.h"
+#include "tools/train_common.h"
 #include "tools/trainer.h"
 
 static char dir[64];
@@ -272,4 +276,58 @@ Test(trainer, warns_when_the_warmup_spans_the_run) {
     cr_expect_eq(said, warm, "warm-up %d of 3 steps: %d warnings", c.warmup_steps, said);
   }
   remove(logpath);
+}
+
+/* The '\r' progress bar is drawn only on a terminal that no launcher started: under mpirun
+ * a rank's stdout is a pseudo-terminal even when mpirun's output goes into a pipe. */
+Test(trainer, progress_bar_only_on_a_terminal_without_a_launcher) {
+  int master, slave;
+  cr_assert_eq(openpty(&master, &slave, NULL, NULL, NULL), 0);
+  struct termios tio;
+  cr_assert_eq(tcgetattr(slave, &tio), 0);
+  cfmakeraw(&tio); /* no \n -> \r\n translation: every '\r' read back is the program's */
+  cr_assert_eq(tcsetattr(slave, TCSANOW, &tio), 0);
+  FILE *tty = fdopen(slave, "w");
+  cr_assert_not_null(tty);
+  int fds[2];
+  cr_assert_eq(pipe(fds), 0);
+  FILE *piped = fdopen(fds[1], "w");
+  const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "SLURM_STEP_ID"};
+  for (int i = 0; i < 4; i++) cr_assert_null(getenv(vars[i]), "the test runs outside a launcher");
+  cr_expect(ax_tool_is_terminal(tty));
+  cr_expect_not(ax_tool_is_terminal(piped));
+  cr_expect_not(ax_tool_is_terminal(NULL));
+  for (int i = 0; i < 4; i++) {
+    setenv(vars[i], "1", 1);
+    cr_expect_not(ax_tool_is_terminal(tty), "a terminal under %s is a launcher's", vars[i]);
+    unsetenv(vars[i]);
+  }
+  cr_expect(ax_tool_is_terminal(tty));
+  /* a short run on the terminal draws the bar ('\r'); written into the pipe, plain lines */
+  for (int on_tty = 1; on_tty >= 0; on_tty--) {
+    ax_train_config c = base_config("mlp");
+    fclose(c.log);
+    c.log = on_tty ? tty : piped;
+    c.progress = -1; /* decide from the stream */
+    c.epochs = 1;
+    c.max_steps = 2;
+    ax_train_report r;
+    char err[512] = "";
+    cr_assert_eq(ax_train(&c, &r, err, sizeof err), 0, "%s", err);
+    fflush(c.log);
+    int rfd = on_tty ? master : fds[0];
+    fcntl(rfd, F_SETFL, fcntl(rfd, F_GETFL) | O_NONBLOCK);
+    char buf[65536];
+    ssize_t n, total = 0;
+    int crs = 0;
+    while ((n = read(rfd, buf, sizeof buf)) > 0)
+      for (ssize_t i = 0; i < n; i++) crs += buf[i] == '\r', total++;
+    cr_expect_gt(total, 0, "nothing written");
+    if (on_tty) cr_expect_gt(crs, 0, "no progress bar on a terminal");
+    else cr_expect_eq(crs, 0, "%d carriage returns written into a pipe", crs);
+  }
+  fclose(tty);
+  fclose(piped);
+  close(master);
+  close(fds[0]);
 }

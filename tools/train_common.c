@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* See tools/train_common.h. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdlib.h>
+#include <unistd.h>
+
 #include "tools/train_common.h"
 
 void ax_tool_describe_parallel(FILE *log, ax_trainer *t, ax_comm *comm, const char *optimizer, const char *per_rank) {
@@ -20,4 +24,13 @@ int ax_tool_warn_warmup(FILE *log, int64_t warmup, int64_t steps, double lr) {
           "(lower --warmup-steps or raise --steps)\n",
           (long long)warmup, (long long)steps, lr);
   return 1;
+}
+
+bool ax_tool_is_terminal(FILE *f) {
+  if (!f || !isatty(fileno(f))) return false;
+  /* the launchers' variables, as dist/comm.c reads them (mpirun, MPICH / PMIx, srun) */
+  const char *launcher_vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "SLURM_STEP_ID"};
+  for (size_t i = 0; i < sizeof launcher_vars / sizeof *launcher_vars; i++)
+    if (getenv(launcher_vars[i])) return false;
+  return true;
 }

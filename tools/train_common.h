@@ -37,5 +37,9 @@ void ax_tool_describe_parallel(FILE *log, ax_trainer *t, ax_comm *comm, const ch
 /* One warning line on log when the warm-up spans the whole run (warmup >= steps): the
  * learning rate would never reach its peak lr. Returns 1 if it warned, else 0. */
 int ax_tool_warn_warmup(FILE *log, int64_t warmup, int64_t steps, double lr);
+/* Whether f may take a '\r' progress bar: it is a terminal and no launcher started the
+ * process. Under mpirun a rank's stdout is a pseudo-terminal even when mpirun's own
+ * output goes into a pipe or a file, so launched processes print plain lines. */
+bool ax_tool_is_terminal(FILE *f);
 
 #endif

@@ -236,7 +236,7 @@ static void clf_describe(clf_run *r, ax_trainer *t, ax_module *model, int n_sync
           n_test, r->augment ? " (augmented)" : "", c->optimizer, lr, c->schedule, c->batch_size);
   int64_t total = r->steps_per_epoch * c->epochs;
   ax_tool_warn_warmup(log, c->warmup_steps, c->max_steps > 0 && c->max_steps < total ? c->max_steps : total, lr);
-  r->bar = c->progress == 1 || (c->progress < 0 && isatty(fileno(log)));
+  r->bar = c->progress == 1 || (c->progress < 0 && ax_tool_is_terminal(log));
 }
 
 static int save_weights(const ax_train_config *c, ax_module *model, FILE *log, char *err, size_t errlen) {
