@@ -380,6 +380,7 @@ typedef struct load_check {
   bool strict;
   strbuf missing, mismatch;
   int n_missing, n_mismatch, n_found;
+  strbuf first_missing, first_mismatch; /* for the summary when the full lists do not fit */
 } load_check;
 
 static const char *shape_of(const ax_tensor *t, char *buf, size_t n) { return ax_shape_str(t, buf, n); }
@@ -388,6 +389,7 @@ static int check_one(const char *name, ax_tensor *t, void *user) {
   load_check *c = user;
   ax_tensor *src = ax_state_dict_get(c->sd, name);
   if (!src) {
+    if (!c->n_missing) sb_printf(&c->first_missing, "'%s'", name);
     sb_printf(&c->missing, "%s'%s'", c->n_missing++ ? ", " : "", name);
     return 0;
   }
@@ -396,6 +398,9 @@ static int check_one(const char *name, ax_tensor *t, void *user) {
   for (int d = 0; same && d < t->ndim; d++) same = src->shape[d] == t->shape[d];
   if (!same) {
     char a[128], b[128];
+    if (!c->n_mismatch)
+      sb_printf(&c->first_mismatch, "'%s' (%s in the state dict, %s in the model)", name, shape_of(src, a, sizeof a),
+                shape_of(t, b, sizeof b));
     sb_printf(&c->mismatch, "%ssize mismatch for '%s': %s in the state dict, %s in the model",
               c->n_mismatch++ ? "; " : "", name, shape_of(src, a, sizeof a), shape_of(t, b, sizeof b));
   }
@@ -427,12 +432,14 @@ int ax_module_load_state_dict(ax_module *m, const ax_state_dict *sd, bool strict
   }
   load_check c = {.sd = sd, .strict = strict};
   walk_all(m, WALK_PARAMS | WALK_BUFFERS, check_one, &c);
-  strbuf unexpected = {0};
+  strbuf unexpected = {0}, first_unexpected = {0};
   int n_unexpected = 0;
   if (strict) {
     for (int i = 0; i < ax_state_dict_size(sd); i++) {
       const char *name = ax_state_dict_name(sd, i);
-      if (!ax_module_tensor(m, name)) sb_printf(&unexpected, "%s'%s'", n_unexpected++ ? ", " : "", name);
+      if (ax_module_tensor(m, name)) continue;
+      if (!n_unexpected) sb_printf(&first_unexpected, "'%s'", name);
+      sb_printf(&unexpected, "%s'%s'", n_unexpected++ ? ", " : "", name);
     }
   }
   bool fail = c.n_mismatch || (strict && (c.n_missing || n_unexpected));
@@ -441,12 +448,28 @@ int ax_module_load_state_dict(ax_module *m, const ax_state_dict *sd, bool strict
     if (strict && c.n_missing) sb_printf(&msg, "missing key(s) in the state dict: %s", c.missing.s);
     if (n_unexpected) sb_printf(&msg, "%sunexpected key(s) in the state dict: %s", msg.len ? "; " : "", unexpected.s);
     if (c.n_mismatch) sb_printf(&msg, "%s%s", msg.len ? "; " : "", c.mismatch.s);
-    snprintf(err, errlen, "ax_module_load_state_dict: %s", msg.s ? msg.s : "");
+    int full = snprintf(err, errlen, "ax_module_load_state_dict: %s", msg.s ? msg.s : "");
+    if (full >= 0 && (size_t)full >= errlen) {
+      /* the lists do not fit the caller's buffer: counts first, then the first key of each */
+      strbuf sum = {0};
+      int n_miss = strict ? c.n_missing : 0;
+      sb_printf(&sum, "ax_module_load_state_dict: the state dict does not match the model: %d missing, %d unexpected, "
+                      "%d size mismatch%s",
+                n_miss, n_unexpected, c.n_mismatch, c.n_mismatch == 1 ? "" : "es");
+      if (n_miss) sb_printf(&sum, "; first missing: %s", c.first_missing.s);
+      if (n_unexpected) sb_printf(&sum, "; first unexpected: %s", first_unexpected.s);
+      if (c.n_mismatch) sb_printf(&sum, "; first size mismatch: %s", c.first_mismatch.s);
+      snprintf(err, errlen, "%s", sum.s);
+      free(sum.s);
+    }
     free(msg.s);
   }
   free(c.missing.s);
   free(c.mismatch.s);
+  free(c.first_missing.s);
+  free(c.first_mismatch.s);
   free(unexpected.s);
+  free(first_unexpected.s);
   if (fail) return -1;
   copy_ctx cc = {sd, err, errlen};
   return walk_all(m, WALK_PARAMS | WALK_BUFFERS, copy_one, &cc) ? -1 : 0;

@@ -420,6 +420,40 @@ static ax_module *small_net(void) {
   return ax_nn_sequential(3, ax_nn_linear(3, 4, true), ax_nn_batch_norm1d(4, NULL), ax_nn_linear(4, 2, true));
 }
 
+/* Many bad keys: a message that does not fit the buffer becomes a summary (counts and the
+ * first key of each kind), not a list cut off at the buffer's end (issue 18). */
+Test(nn, state_dict_mismatch_message_summarised_when_long) {
+  ax_scope_begin();
+  ax_module *a = small_net(), *b = small_net();
+  ax_state_dict *sd = ax_state_dict_new();
+  cr_assert_eq(ax_module_state_dict(a, sd), 0);
+  ax_state_dict *bad = ax_state_dict_new();
+  for (int i = 0; i < ax_state_dict_size(sd); i++)
+    if (strcmp(ax_state_dict_name(sd, i), "2.bias") != 0) /* one missing */
+      ax_state_dict_set(bad, ax_state_dict_name(sd, i), ax_state_dict_tensor(sd, i));
+  ax_state_dict_set(bad, "0.weight", ax_zeros(AX_SHAPE(5, 3), NULL)); /* one size mismatch */
+  char name[64];
+  for (int i = 0; i < 100; i++) { /* 100 unexpected */
+    snprintf(name, sizeof name, "extra.layer%d.weight", i);
+    ax_state_dict_set(bad, name, ax_zeros(AX_SHAPE(1), NULL));
+  }
+  char small[300], big[8192];
+  cr_expect_eq(ax_module_load_state_dict(b, bad, true, big, sizeof big), -1);
+  cr_expect(strstr(big, "'extra.layer99.weight'") && strstr(big, "'2.bias'") && strstr(big, "[5, 3]"),
+            "the full list fits 8 KB: %s", big);
+  cr_expect_eq(ax_module_load_state_dict(b, bad, true, small, sizeof small), -1);
+  cr_expect(strstr(small, "1 missing, 100 unexpected, 1 size mismatch;"), "%s", small);
+  cr_expect(strstr(small, "first missing: '2.bias'"), "%s", small);
+  cr_expect(strstr(small, "first unexpected: 'extra.layer0.weight'"), "%s", small);
+  cr_expect(strstr(small, "first size mismatch: '0.weight' ([5, 3] in the state dict, [4, 3] in the model)"), "%s", small);
+  cr_expect_lt(strlen(small), sizeof small - 1, "the summary itself is cut off: %s", small);
+  ax_state_dict_free(bad);
+  ax_state_dict_free(sd);
+  ax_module_free(a);
+  ax_module_free(b);
+  ax_scope_end();
+}
+
 Test(nn, state_dict_round_trip_and_errors) {
   ax_scope_begin();
   ax_module *a = small_net(), *b = small_net();

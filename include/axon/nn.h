@@ -91,7 +91,9 @@ ax_module *ax_module_replace_child_at(ax_module *m, int i, ax_module *child);
 int ax_module_state_dict(ax_module *m, ax_state_dict *sd);
 /* Copies sd's values into m's tensors (dtype converted). strict: a missing or unexpected key
  * is an error naming the keys; a shape mismatch always is, naming the key and both shapes.
- * All checks run before anything is copied, so m is unchanged on failure. 0 or -1 (+ err). */
+ * All checks run before anything is copied, so m is unchanged on failure. 0 or -1 (+ err).
+ * When the lists do not fit in errlen, err is a summary instead of a cut-off list:
+ * "N missing, M unexpected, K size mismatches; first missing: 'name'; ...". */
 int ax_module_load_state_dict(ax_module *m, const ax_state_dict *sd, bool strict, char *err, size_t errlen);
 /* Moves every parameter, buffer and gradient to device d, in place. 0 or -1 (after an error). */
 int ax_module_to(ax_module *m, ax_device d);
