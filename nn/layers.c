@@ -186,9 +186,9 @@ static ax_tensor *bn_forward(ax_module *m, ax_tensor *x) {
 
 static void bn_repr(const ax_module *m, char *buf, size_t n) {
   const bn_impl *p = ax_module_impl(m);
-  /* PyTorch's _NormBase.extra_repr: no bias= (affine covers weight and bias) */
-  snprintf(buf, n, "%lld, eps=%g, momentum=%g, affine=%s, track_running_stats=%s", (long long)p->features, p->eps,
-           p->momentum, p->weight ? "True" : "False", p->running_mean ? "True" : "False");
+  const char *affine = p->weight ? "True" : "False";
+  snprintf(buf, n, "%lld, eps=%g, momentum=%g, affine=%s, bias=%s, track_running_stats=%s", (long long)p->features,
+           p->eps, p->momentum, affine, affine, p->running_mean ? "True" : "False");
 }
 
 static const ax_module_type bn1d_type = {"BatchNorm1d", bn_forward, NULL, bn_repr};
