@@ -184,6 +184,9 @@ static ax_tensor *bn_forward(ax_module *m, ax_tensor *x) {
   return y;
 }
 
+/* PyTorch's _NormBase.extra_repr as of torch 2.15, which has a keyword-only bias argument
+ * and prints it (tests/fixtures/nn_ref.h holds torch's own repr of the zoo's models); Axon's
+ * affine covers weight and bias together, so bias= follows affine. */
 static void bn_repr(const ax_module *m, char *buf, size_t n) {
   const bn_impl *p = ax_module_impl(m);
   const char *affine = p->weight ? "True" : "False";

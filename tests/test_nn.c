@@ -180,6 +180,12 @@ Test(nn, batch_norm2d_train_then_eval_matches_pytorch) {
   ax_module_repr(bn, repr, sizeof repr);
   cr_expect_str_eq(repr, "BatchNorm2d(3, eps=1e-05, momentum=0.1, affine=True, bias=True, track_running_stats=True)");
   ax_module_free(bn);
+  /* torch 2.15 prints bias= (a keyword-only argument since then); without affine it is False */
+  bn = ax_nn_batch_norm2d(4, &(ax_nn_batch_norm_opts){.eps = 1e-3, .momentum = 0.01, .no_affine = true,
+                                                       .no_track_running_stats = true});
+  ax_module_repr(bn, repr, sizeof repr);
+  cr_expect_str_eq(repr, "BatchNorm2d(4, eps=0.001, momentum=0.01, affine=False, bias=False, track_running_stats=False)");
+  ax_module_free(bn);
   ax_scope_end();
 }
 
