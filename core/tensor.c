@@ -562,4 +562,8 @@ int ax__scope_report_open(FILE *f) {
   return scope_depth;
 }
 
-static void at_exit_report(void) { ax__scope_report_open(stderr); }
+/* registered once the debug mode is first on; reports only if it still is at exit (a child
+ * process may have turned it off after fork) */
+static void at_exit_report(void) {
+  if (ax_settings_get()->debug_scopes) ax__scope_report_open(stderr);
+}
