@@ -153,7 +153,10 @@ Test(scopes, unbalanced_scopes_reported_at_exit) {
   /* reported once, not per scope */
   cr_assert_null(strstr(strstr(err, "passed depth") + 1, "passed depth"), "%s", err);
   err = child_stderr(false);
-  cr_assert_str_eq(err, "", "without AXON_DEBUG_SCOPES nothing is printed");
+  /* Axon prints nothing (a sanitizer's own note on the forked child may stand there: LeakSanitizer
+   * says "Running thread ... was not suspended" after a fork from a threaded process) */
+  cr_assert_null(strstr(err, "axon:"), "without AXON_DEBUG_SCOPES nothing is printed, but: %s", err);
+  cr_assert_null(strstr(err, "scope"), "without AXON_DEBUG_SCOPES nothing is printed, but: %s", err);
 }
 
 /* ---- AX_SEQUENTIAL ---- */
