@@ -154,11 +154,14 @@ def flags_for_prefix(prefix):
     else:
         sys.exit(f"check_docs_snippets: no lib/pkgconfig/axon.pc under {prefix}: cmake --install build --prefix {prefix}")
     env = dict(os.environ, PKG_CONFIG_PATH=pcdir)
-    r = sh(["pkg-config", "--cflags", "--libs", "--static", "axon"], env=env)
-    if r.returncode:
-        sys.exit(f"check_docs_snippets: pkg-config failed: {r.stderr.strip()}")
+    out = []
+    for what in ("--cflags", "--libs"):
+        r = sh(["pkg-config", what, "--static", "axon"], env=env)
+        if r.returncode:
+            sys.exit(f"check_docs_snippets: pkg-config failed: {r.stderr.strip()}")
+        out.append(shlex.split(r.stdout))
     ld = os.path.join(prefix, libdir)
-    return [], shlex.split(r.stdout), {"LD_LIBRARY_PATH": ld + (":" + os.environ["LD_LIBRARY_PATH"] if os.environ.get("LD_LIBRARY_PATH") else "")}
+    return out[0], out[1], {"LD_LIBRARY_PATH": ld + (":" + os.environ["LD_LIBRARY_PATH"] if os.environ.get("LD_LIBRARY_PATH") else "")}
 
 
 def check(b, cc, cflags, libs, runenv, tmp, timeout, label):
@@ -202,6 +205,7 @@ def check(b, cc, cflags, libs, runenv, tmp, timeout, label):
 
 
 def main():
+    sys.stdout.reconfigure(line_buffering=True)  # in order with the errors on stderr
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[1])
     ap.add_argument("files", nargs="*", help="Markdown files, relative to the repository root")
     ap.add_argument("--build", help="build directory (default: ./build; with --prefix alone, not used)")
