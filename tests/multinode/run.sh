@@ -76,7 +76,7 @@ counters() { # rx and tx bytes of host a's end of the veth
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
 # mpirun starts in host a; rank 0 on a, rank 1 on b (launched through the agent); TCP only, on the veth
 cross() {
-  ip netns exec "$nsa" unshare --uts sh -c 'hostname axon-host-a && exec "$@"' sh \
+  timeout 300 ip netns exec "$nsa" unshare --uts sh -c 'hostname axon-host-a && exec "$@"' sh \
     mpirun --host "$ipa:1,$ipb:1" -np 2 --bind-to none \
       --mca plm_rsh_agent "$dir/agent" --mca btl tcp,self --mca btl_tcp_if_include "$net" \
       --mca oob_tcp_if_include "$net" -x OMP_NUM_THREADS "$@"
@@ -84,7 +84,7 @@ cross() {
 
 echo "== where the ranks run"
 cross sh -c 'echo "rank $OMPI_COMM_WORLD_RANK on $(hostname): $(ip -o -4 addr show | grep -o "inet 10\.213\.0\.[0-9]*")"' \
-  >"$dir/where.log" 2>&1 || { cat "$dir/where.log"; fail "mpirun across the namespaces did not start"; }
+  >"$dir/where.log" 2>&1 || { cat "$dir/where.log"; fail "mpirun across the namespaces did not start (or ran past 300 s)"; }
 sort "$dir/where.log"
 grep -q "rank 0 on axon-host-a: inet $ipa" "$dir/where.log" && grep -q "rank 1 on axon-host-b: inet $ipb" "$dir/where.log" ||
   fail "the ranks did not land one per namespace (see above)"
@@ -100,12 +100,12 @@ train=(train --model gpt --steps $steps --warmup-steps 2 --lr 3e-3 --eval-every 
 run() { # name launcher...
   local name=$1; shift
   "$@" "$axon" "${train[@]}" --save "$dir/$name.safetensors" --metrics "$dir/$name.jsonl" >"$dir/$name.log" 2>&1 ||
-    { cat "$dir/$name.log"; fail "the $name run failed"; }
+    { cat "$dir/$name.log"; fail "the $name run failed (or ran past 300 s)"; }
 }
 echo "== 1 process, whole batch; 2 ranks on one host; 2 ranks across the two hosts"
 t0=$(date +%s)
-run one env
-run local2 mpirun --allow-run-as-root --oversubscribe --bind-to none -np 2 -x OMP_NUM_THREADS
+run one timeout 300 env
+run local2 timeout 300 mpirun --allow-run-as-root --oversubscribe --bind-to none -np 2 -x OMP_NUM_THREADS
 read -r rx0 tx0 < <(counters)
 run cross2 cross
 read -r rx1 tx1 < <(counters)
