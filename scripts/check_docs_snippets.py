@@ -11,6 +11,9 @@ Every ```c block must follow (on the previous non-blank line) one of these marke
     <!-- program run: ARGS -->            ... run with these arguments (a short run)
     <!-- program output-below -->         ... and its standard output must equal the next
                                                fenced block without a language (the quoted output)
+    <!-- program needs: PATH run: ARGS -->  ... run only when PATH exists (data from a Debian
+                                               package): else compiled and linked, and the
+                                               skipped run is printed with the reason
     <!-- fragment -->                     compiled (not linked) inside a function, after the
     <!-- fragment context: DECLS -->          includes and DECLS (declarations of what it uses)
     <!-- fragment top-level -->           compiled (not linked) at file scope: definitions
@@ -44,6 +47,7 @@ class Block:
         self.path, self.line, self.code, self.marker = path, line, code, marker
         self.kind, self.args, self.context, self.reason = None, [], "", ""
         self.output_below, self.top_level, self.expected = False, False, None
+        self.needs = None
 
     def where(self):
         return f"{self.path}:{self.line}"
@@ -97,11 +101,12 @@ def classify(b):
         return f"unknown marker <!-- {m} -->: program, fragment or not compiled: REASON"
     b.kind, rest = words[0], words[1] if len(words) > 1 else ""
     if b.kind == "program":
-        mm = re.fullmatch(r"(output-below)?\s*(?:run:\s*(.*?))?\s*(output-below)?", rest)
+        mm = re.fullmatch(r"(?:needs:\s*(\S+))?\s*(output-below)?\s*(?:run:\s*(.*?))?\s*(output-below)?", rest)
         if not mm:
-            return f"program: expected 'run: ARGS' and/or 'output-below', got '{rest}'"
-        b.output_below = bool(mm.group(1) or mm.group(3))
-        b.args = shlex.split(mm.group(2) or "")
+            return f"program: expected 'needs: PATH', 'run: ARGS' and/or 'output-below', got '{rest}'"
+        b.needs = mm.group(1)
+        b.output_below = bool(mm.group(2) or mm.group(4))
+        b.args = shlex.split(mm.group(3) or "")
     else:
         if rest == "top-level":
             b.top_level = True
@@ -182,6 +187,10 @@ def check(b, cc, cflags, libs, runenv, tmp, timeout, label):
         return f"{b.where()}: the {b.kind} does not compile ({label}):\n  {' '.join(cmd)}\n{r.stderr.rstrip()}"
     if b.kind == "fragment":
         print(f"{b.where()}: fragment compiles ({label})")
+        return None
+    if b.needs and not os.path.exists(b.needs):
+        print(f"{b.where()}: program compiles and links; NOT RUN: {b.needs} is missing "
+              f"(bash scripts/setup.sh installs it) ({label})")
         return None
     t0 = time.time()
     try:
