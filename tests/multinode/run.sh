@@ -4,9 +4,11 @@
 # with its own address and host name, and OpenMPI over TCP between them (its rsh
 # launcher's agent is a script that runs `ip netns exec <host>` instead of ssh).
 # DDP on 2 ranks, one per namespace, must give the weights of the same 2-rank run
-# on one host bit for bit, and those of 1 process with the whole global batch
-# within f32 summation-order tolerance; the veth's byte counters must show the
-# traffic. See tests/multinode/README.md and docs/distributed.md.
+# on one host bit for bit, and 1 process with the whole global batch within
+# tolerance (test_dist_mpi ddp's checks; the trainer's losses to 1e-4, the weights'
+# difference printed): the reduction's summation order differs from one process's.
+# The veth's byte counters must show the traffic. See tests/multinode/README.md
+# and docs/distributed.md.
 #   tests/multinode/run.sh [--required] [BUILD_DIR]     (default BUILD_DIR: ./build)
 # Exit 0: passed; 77: skipped (not root, no iproute2/mpirun, namespaces refused),
 # with the reason on stderr; with --required a skip is a failure (exit 1); else 1.
