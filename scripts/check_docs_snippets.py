@@ -14,6 +14,8 @@ Every ```c block must follow (on the previous non-blank line) one of these marke
     <!-- program needs: PATH run: ARGS -->  ... run only when PATH exists (data from a Debian
                                                package): else compiled and linked, and the
                                                skipped run is printed with the reason
+    <!-- program same-as: FILE -->        ... and the block must be FILE (a source of the
+                                               repository) without its SPDX line
     <!-- fragment -->                     compiled (not linked) inside a function, after the
     <!-- fragment context: DECLS -->          includes and DECLS (declarations of what it uses)
     <!-- fragment top-level -->           compiled (not linked) at file scope: definitions
@@ -47,7 +49,7 @@ class Block:
         self.path, self.line, self.code, self.marker = path, line, code, marker
         self.kind, self.args, self.context, self.reason = None, [], "", ""
         self.output_below, self.top_level, self.expected = False, False, None
-        self.needs = None
+        self.needs, self.same_as = None, None
 
     def where(self):
         return f"{self.path}:{self.line}"
@@ -101,6 +103,9 @@ def classify(b):
         return f"unknown marker <!-- {m} -->: program, fragment or not compiled: REASON"
     b.kind, rest = words[0], words[1] if len(words) > 1 else ""
     if b.kind == "program":
+        ms = re.match(r"same-as:\s*(\S+)\s*", rest)
+        if ms:
+            b.same_as, rest = ms.group(1), rest[ms.end():]
         mm = re.fullmatch(r"(?:needs:\s*(\S+))?\s*(output-below)?\s*(?:run:\s*(.*?))?\s*(output-below)?", rest)
         if not mm:
             return f"program: expected 'needs: PATH', 'run: ARGS' and/or 'output-below', got '{rest}'"
@@ -174,6 +179,15 @@ def check(b, cc, cflags, libs, runenv, tmp, timeout, label):
     if b.kind == "skip":
         print(f"{b.where()}: not compiled ({b.reason})")
         return None
+    if b.same_as:
+        try:
+            text = open(os.path.join(ROOT, b.same_as), encoding="utf-8").read()
+        except OSError as e:
+            return f"{b.where()}: same-as: {e}"
+        if text.startswith(("/* SPDX", "// SPDX")):
+            text = text.split("\n", 1)[1]
+        if text != b.code:
+            return f"{b.where()}: the block is no longer {b.same_as} (without its SPDX line): copy the file into it again"
     base = os.path.join(tmp, re.sub(r"\W", "_", f"{b.path}_{b.line}"))
     with open(base + ".c", "w") as f:
         f.write(source(b))
