@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Encoding, batches and decoding (include/axon/tokenizer.h); the loaders are in
+ * tokenizer_load.c, the models in tokenizer_wordpiece.c and tokenizer_bpe.c. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/fail.h"
+#include "nn/data/tokenizer_internal.h"
+#include "nn/data/unicode.h"
+
+ax_tokenizer_kind ax_tokenizer_type(const ax_tokenizer *t) { return t->kind; }
+int ax_tokenizer_vocab_size(const ax_tokenizer *t) { return t ? t->v.n : 0; }
+
+int ax_tokenizer_token_id(const ax_tokenizer *t, const char *s) {
+  return t && s ? ax__vocab_find(&t->v, s, strlen(s)) : -1;
+}
+
+const char *ax_tokenizer_id_token(const ax_tokenizer *t, int id) {
+  return t && id >= 0 && id < t->v.n ? t->v.tok[id] : NULL;
+}
+
+static bool adds_specials(const ax_tokenizer *t, const ax_encode_opts *o) {
+  return t->kind == AX_TOKENIZER_WORDPIECE && !o->no_special_tokens && t->cls >= 0 && t->sep >= 0;
+}
+
+/* all the ids of the text, truncated as asked, into *out (malloc'd); the count, or -1 */
+static int encode_all(const ax_tokenizer *t, const char *text, size_t len, const ax_encode_opts *o, int32_t **out,
+                      char *err, size_t errlen) {
+  uint32_t *cp;
+  size_t n, bad;
+  if (ax__utf8_decode(text, len, &cp, &n, &bad) != 0)
+    return bad == (size_t)-1 ? ax__fail(err, errlen, "tokenize: out of memory")
+                             : ax__fail(err, errlen, "tokenize: the text is not UTF-8 (byte offset %zu: 0x%02x)",
+                                        bad, (unsigned char)text[bad]);
+  ax__ids ids = {0};
+  int rc = t->kind == AX_TOKENIZER_WORDPIECE ? ax__wordpiece_encode(t, cp, n, &ids) : ax__bpe_encode(t, cp, n, &ids);
+  if (rc == 0) { /* second pass, now that the count is known */
+    ids.v = malloc(((size_t)ids.n + 2) * sizeof *ids.v);
+    ids.cap = ids.n;
+    ids.n = 0;
+    rc = ids.v ? (t->kind == AX_TOKENIZER_WORDPIECE ? ax__wordpiece_encode(t, cp, n, &ids)
+                                                    : ax__bpe_encode(t, cp, n, &ids))
+               : -1;
+  }
+  free(cp);
+  if (rc) return free(ids.v), ax__fail(err, errlen, "tokenize: out of memory");
+  int extra = adds_specials(t, o) ? 2 : 0, total = ids.n + extra;
+  if (o->max_length > 0 && total > o->max_length) {
+    if (!o->truncation) {
+      free(ids.v);
+      return ax__fail(err, errlen, "tokenize: the input is %d tokens, over max_length %d (enable truncation)", total,
+                      o->max_length);
+    }
+    ids.n = o->max_length - extra > 0 ? o->max_length - extra : 0;
+  }
+  if (extra) {
+    memmove(ids.v + 1, ids.v, (size_t)ids.n * sizeof *ids.v);
+    ids.v[0] = t->cls;
+    ids.v[ids.n + 1] = t->sep;
+    ids.n += 2;
+  }
+  *out = ids.v;
+  return ids.n;
+}
+
+int ax_tokenizer_encode(const ax_tokenizer *t, const char *text, size_t len, int32_t *ids, int cap,
+                        const ax_encode_opts *opts, char *err, size_t errlen) {
+  ax_encode_opts o = opts ? *opts : (ax_encode_opts){0};
+  if (!t || (!text && len)) return ax__fail(err, errlen, "tokenize: no tokenizer or no text");
+  if (o.max_length < 0) return ax__fail(err, errlen, "tokenize: max_length %d is negative", o.max_length);
+  int32_t *all;
+  int n = encode_all(t, text ? text : "", len, &o, &all, err, errlen);
+  if (n < 0) return -1;
+  if (n > cap || (n && !ids)) {
+    free(all);
+    if (!ids && !cap) return n;
+    return ax__fail(err, errlen, "tokenize: %d ids do not fit the buffer of %d", n, cap);
+  }
+  memcpy(ids, all, (size_t)n * sizeof *ids);
+  free(all);
+  return n;
+}
+
+void ax_token_batch_free(ax_token_batch *b) {
+  if (!b) return;
+  free(b->ids), free(b->attention_mask), free(b->token_type_ids), free(b->lengths);
+  memset(b, 0, sizeof *b);
+}
+
+static int pad_id(const ax_tokenizer *t, const ax_encode_opts *o, char *err, size_t errlen) {
+  if (o->pad_token) {
+    int id = ax_tokenizer_token_id(t, o->pad_token);
+    return id >= 0 ? id : ax__fail(err, errlen, "tokenize: the pad token '%s' is not in the vocabulary", o->pad_token);
+  }
+  int id = ax_tokenizer_token_id(t, "[PAD]");
+  if (id < 0) id = ax_tokenizer_token_id(t, "<|endoftext|>");
+  return id < 0 ? 0 : id;
+}
+
+int ax_tokenizer_encode_batch(const ax_tokenizer *t, const char *const *texts, const size_t *lens, int n,
+                              const ax_encode_opts *opts, ax_token_batch *out, char *err, size_t errlen) {
+  ax_encode_opts o = opts ? *opts : (ax_encode_opts){0};
+  memset(out, 0, sizeof *out);
+  if (!t || n < 0 || (n && !texts)) return ax__fail(err, errlen, "tokenize: no tokenizer or no texts");
+  if (o.padding == AX_PAD_MAX_LENGTH && o.max_length <= 0)
+    return ax__fail(err, errlen, "tokenize: padding to max_length needs max_length > 0");
+  int pad = pad_id(t, &o, err, errlen);
+  if (pad < 0) return -1;
+  int32_t **rows = calloc(n ? n : 1, sizeof *rows);
+  out->lengths = calloc(n ? n : 1, sizeof *out->lengths);
+  if (!rows || !out->lengths) return free(rows), ax_token_batch_free(out), ax__fail(err, errlen, "tokenize: out of memory");
+  int longest = 0, rc = 0;
+  for (int i = 0; i < n && !rc; i++) {
+    const char *s = texts[i] ? texts[i] : "";
+    char e[256];
+    int k = encode_all(t, s, lens ? lens[i] : strlen(s), &o, &rows[i], e, sizeof e);
+    if (k < 0) rc = ax__fail(err, errlen, "row %d: %s", i, e);
+    else out->lengths[i] = k, longest = k > longest ? k : longest;
+  }
+  int len = o.padding == AX_PAD_MAX_LENGTH ? o.max_length : longest;
+  size_t total = (size_t)n * (size_t)len;
+  if (!rc) {
+    out->ids = malloc((total ? total : 1) * sizeof *out->ids);
+    out->attention_mask = malloc((total ? total : 1) * sizeof *out->attention_mask);
+    out->token_type_ids = calloc(total ? total : 1, sizeof *out->token_type_ids);
+    if (!out->ids || !out->attention_mask || !out->token_type_ids) rc = ax__fail(err, errlen, "tokenize: out of memory");
+  }
+  for (int i = 0; i < n && !rc; i++)
+    for (int j = 0; j < len; j++) {
+      bool tok = j < out->lengths[i];
+      out->ids[(size_t)i * len + j] = tok ? rows[i][j] : pad;
+      out->attention_mask[(size_t)i * len + j] = tok;
+    }
+  for (int i = 0; i < n; i++) free(rows[i]);
+  free(rows);
+  if (rc) return ax_token_batch_free(out), -1;
+  out->n = n, out->len = len;
+  return 0;
+}
+
+/* one token's text for decoding: BPE characters back to bytes; *len its length */
+static int token_text(const ax_tokenizer *t, const char *tok, char *buf, size_t *len) {
+  if (t->kind == AX_TOKENIZER_WORDPIECE) return *len = strlen(tok), 0;
+  uint32_t *cp;
+  size_t n, bad, k = 0;
+  if (ax__utf8_decode(tok, strlen(tok), &cp, &n, &bad) != 0) return -1;
+  for (size_t i = 0; i < n; i++) {
+    int b = -1;
+    for (int j = 0; j < 256 && b < 0; j++)
+      if (t->byte_char[j] == cp[i]) b = j;
+    if (b < 0) k += ax__utf8_put(cp[i], buf + k); /* not a byte character (an added token): as it is */
+    else buf[k++] = (char)b;
+  }
+  free(cp);
+  *len = k;
+  return 0;
+}
+
+int ax_tokenizer_decode(const ax_tokenizer *t, const int32_t *ids, int n, bool skip_special, char *out, size_t cap,
+                        char *err, size_t errlen) {
+  if (!t || !out || !cap || n < 0 || (n && !ids)) return ax__fail(err, errlen, "decode: no tokenizer, ids or buffer");
+  size_t k = 0, plen = strlen(t->prefix);
+  bool first = true;
+  for (int i = 0; i < n; i++) {
+    if (ids[i] < 0 || ids[i] >= t->v.n || !t->v.tok[ids[i]])
+      return ax__fail(err, errlen, "decode: id %d (position %d) is not in the vocabulary of %d", ids[i], i, t->v.n);
+    if (skip_special && t->v.special[ids[i]]) continue;
+    const char *tok = t->v.tok[ids[i]];
+    char buf[1024];
+    size_t len;
+    if (strlen(tok) > sizeof buf / 4 || token_text(t, tok, buf, &len) != 0)
+      return ax__fail(err, errlen, "decode: token %d is too long", ids[i]);
+    const char *s = t->kind == AX_TOKENIZER_WORDPIECE ? tok : buf;
+    bool cont = t->kind == AX_TOKENIZER_WORDPIECE && plen && !strncmp(tok, t->prefix, plen);
+    if (cont) s += plen, len -= plen;
+    else if (t->kind == AX_TOKENIZER_WORDPIECE && !first) len++; /* a space before a new word */
+    if (k + len + 1 > cap) return ax__fail(err, errlen, "decode: the text does not fit %zu bytes", cap);
+    if (t->kind == AX_TOKENIZER_WORDPIECE && !cont && !first) out[k++] = ' ', len--;
+    memcpy(out + k, s, len);
+    k += len;
+    first = false;
+  }
+  out[k] = 0;
+  return (int)k;
+}

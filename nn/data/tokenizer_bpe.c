@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* GPT-2's byte-level BPE as the tokenizers library runs it: the ByteLevel
+ * pre-tokenizer's split (GPT-2's pattern, below, matched by hand), each piece's
+ * UTF-8 bytes mapped to characters (ax__bpe_byte_map), then merges, lowest rank
+ * first, leftmost among equals. The pattern:
+ *   's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+   */
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/data/tokenizer_internal.h"
+#include "nn/data/unicode.h"
+
+enum { K_SPACE, K_LETTER, K_NUMBER, K_OTHER };
+
+static int kind(uint32_t c) {
+  if (ax__uis_space(c)) return K_SPACE;
+  if (ax__uis_letter(c)) return K_LETTER;
+  if (ax__uis_number(c)) return K_NUMBER;
+  return K_OTHER;
+}
+
+/* the length of the contraction at c[i] ('s 't 're 've 'm 'll 'd), or 0 */
+static size_t contraction(const uint32_t *c, size_t n, size_t i) {
+  if (c[i] != '\'' || i + 1 >= n) return 0;
+  uint32_t a = c[i + 1], b = i + 2 < n ? c[i + 2] : 0;
+  if (a == 's' || a == 't' || a == 'm' || a == 'd') return 2;
+  if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l')) return 3;
+  return 0;
+}
+
+/* the length of the match at c[i] (at least 1) */
+static size_t piece(const uint32_t *c, size_t n, size_t i) {
+  size_t k = contraction(c, n, i);
+  if (k) return k;
+  size_t j = i + (c[i] == ' ' && i + 1 < n && kind(c[i + 1]) != K_SPACE);
+  int kj = kind(c[j]);
+  if (kj != K_SPACE) { /* ' ?\p{L}+', ' ?\p{N}+', ' ?[^\s\p{L}\p{N}]+' */
+    size_t e = j;
+    while (e < n && kind(c[e]) == kj) e++;
+    return e - i;
+  }
+  size_t e = i; /* '\s+(?!\S)', else '\s+' */
+  while (e < n && kind(c[e]) == K_SPACE) e++;
+  if (e == n || e - i == 1) return e - i;
+  return e - i - 1;
+}
+
+/* merges on one piece's symbols (ids), in place; returns the new count */
+static int merge(const ax_tokenizer *t, int32_t *sym, int n) {
+  while (n > 1) {
+    int best = -1;
+    const ax__merge *bm = NULL;
+    for (int i = 0; i + 1 < n; i++) {
+      const ax__merge *m = ax__merges_find(t, sym[i], sym[i + 1]);
+      if (m && (!bm || m->rank < bm->rank)) bm = m, best = i;
+    }
+    if (!bm) break;
+    sym[best] = bm->id;
+    memmove(sym + best + 1, sym + best + 2, (size_t)(n - best - 2) * sizeof *sym);
+    n--;
+  }
+  return n;
+}
+
+static int encode_piece(const ax_tokenizer *t, const uint32_t *c, size_t n, ax__ids *out) {
+  char *bytes = malloc(4 * n + 1), *chars = malloc(8 * n + 1);
+  int32_t *sym = malloc((4 * n + 1) * sizeof *sym);
+  if (!bytes || !chars || !sym) return free(bytes), free(chars), free(sym), -1;
+  size_t nb = 0, nc = 0;
+  for (size_t i = 0; i < n; i++) nb += ax__utf8_put(c[i], bytes + nb);
+  int ns = 0;
+  for (size_t i = 0; i < nb; i++) {
+    unsigned char b = (unsigned char)bytes[i];
+    nc += ax__utf8_put(t->byte_char[b], chars + nc);
+    if (t->byte_id[b] >= 0) sym[ns++] = t->byte_id[b]; /* a byte outside the vocabulary is dropped */
+    else if (t->unk >= 0) sym[ns++] = t->unk;
+  }
+  int whole = t->ignore_merges ? ax__vocab_find(&t->v, chars, nc) : -1;
+  if (whole >= 0) ax__ids_push(out, whole);
+  else {
+    ns = merge(t, sym, ns);
+    for (int i = 0; i < ns; i++) ax__ids_push(out, sym[i]);
+  }
+  free(bytes), free(chars), free(sym);
+  return 0;
+}
+
+int ax__bpe_encode(const ax_tokenizer *t, const uint32_t *cp, size_t n, ax__ids *out) {
+  for (size_t i = 0; i < n;) {
+    size_t k = piece(cp, n, i);
+    if (encode_piece(t, cp + i, k, out)) return -1;
+    i += k;
+  }
+  return 0;
+}
