@@ -23,6 +23,33 @@ static bool adds_specials(const ax_tokenizer *t, const ax_encode_opts *o) {
   return t->kind == AX_TOKENIZER_WORDPIECE && !o->no_special_tokens && t->cls >= 0 && t->sep >= 0;
 }
 
+/* the longest added token at cp[i], or -1 */
+static int added_at(const ax_tokenizer *t, const uint32_t *cp, size_t n, size_t i) {
+  int best = -1;
+  for (int k = 0; k < t->nadded; k++) {
+    const ax__added *a = &t->added[k];
+    if (a->n <= n - i && !memcmp(a->cp, cp + i, a->n * sizeof *cp) && (best < 0 || a->n > t->added[best].n)) best = k;
+  }
+  return best;
+}
+
+/* the model on the text between the added tokens (leftmost-longest matches) */
+static int encode_cps(const ax_tokenizer *t, const uint32_t *cp, size_t n, ax__ids *out) {
+  size_t start = 0;
+  for (size_t i = 0; i <= n; i++) {
+    int k = i < n ? added_at(t, cp, n, i) : -1;
+    if (k < 0 && i < n) continue;
+    int rc = t->kind == AX_TOKENIZER_WORDPIECE ? ax__wordpiece_encode(t, cp + start, i - start, out)
+                                               : ax__bpe_encode(t, cp + start, i - start, out);
+    if (rc) return -1;
+    if (k < 0) break;
+    ax__ids_push(out, t->added[k].id);
+    i += t->added[k].n - 1;
+    start = i + 1;
+  }
+  return 0;
+}
+
 /* all the ids of the text, truncated as asked, into *out (malloc'd); the count, or -1 */
 static int encode_all(const ax_tokenizer *t, const char *text, size_t len, const ax_encode_opts *o, int32_t **out,
                       char *err, size_t errlen) {
@@ -33,14 +60,12 @@ static int encode_all(const ax_tokenizer *t, const char *text, size_t len, const
                              : ax__fail(err, errlen, "tokenize: the text is not UTF-8 (byte offset %zu: 0x%02x)",
                                         bad, (unsigned char)text[bad]);
   ax__ids ids = {0};
-  int rc = t->kind == AX_TOKENIZER_WORDPIECE ? ax__wordpiece_encode(t, cp, n, &ids) : ax__bpe_encode(t, cp, n, &ids);
+  int rc = encode_cps(t, cp, n, &ids);
   if (rc == 0) { /* second pass, now that the count is known */
     ids.v = malloc(((size_t)ids.n + 2) * sizeof *ids.v);
     ids.cap = ids.n;
     ids.n = 0;
-    rc = ids.v ? (t->kind == AX_TOKENIZER_WORDPIECE ? ax__wordpiece_encode(t, cp, n, &ids)
-                                                    : ax__bpe_encode(t, cp, n, &ids))
-               : -1;
+    rc = ids.v ? encode_cps(t, cp, n, &ids) : -1;
   }
   free(cp);
   if (rc) return free(ids.v), ax__fail(err, errlen, "tokenize: out of memory");
@@ -156,11 +181,19 @@ static int token_text(const ax_tokenizer *t, const char *tok, char *buf, size_t 
   return 0;
 }
 
+/* the WordPiece decoder's cleanup: no space before these (the tokenizers library's list) */
+static bool glued(const char *tok) {
+  static const char *const starts[] = {".", "?", "!", ",", "n't", "'m", "'s", "'ve", "'re"};
+  for (size_t i = 0; i < sizeof starts / sizeof *starts; i++)
+    if (!strncmp(tok, starts[i], strlen(starts[i]))) return true;
+  return false;
+}
+
 int ax_tokenizer_decode(const ax_tokenizer *t, const int32_t *ids, int n, bool skip_special, char *out, size_t cap,
                         char *err, size_t errlen) {
   if (!t || !out || !cap || n < 0 || (n && !ids)) return ax__fail(err, errlen, "decode: no tokenizer, ids or buffer");
   size_t k = 0, plen = strlen(t->prefix);
-  bool first = true;
+  bool wp = t->kind == AX_TOKENIZER_WORDPIECE, first = true;
   for (int i = 0; i < n; i++) {
     if (ids[i] < 0 || ids[i] >= t->v.n || !t->v.tok[ids[i]])
       return ax__fail(err, errlen, "decode: id %d (position %d) is not in the vocabulary of %d", ids[i], i, t->v.n);
@@ -170,12 +203,14 @@ int ax_tokenizer_decode(const ax_tokenizer *t, const int32_t *ids, int n, bool s
     size_t len;
     if (strlen(tok) > sizeof buf / 4 || token_text(t, tok, buf, &len) != 0)
       return ax__fail(err, errlen, "decode: token %d is too long", ids[i]);
-    const char *s = t->kind == AX_TOKENIZER_WORDPIECE ? tok : buf;
-    bool cont = t->kind == AX_TOKENIZER_WORDPIECE && plen && !strncmp(tok, t->prefix, plen);
-    if (cont) s += plen, len -= plen;
-    else if (t->kind == AX_TOKENIZER_WORDPIECE && !first) len++; /* a space before a new word */
-    if (k + len + 1 > cap) return ax__fail(err, errlen, "decode: the text does not fit %zu bytes", cap);
-    if (t->kind == AX_TOKENIZER_WORDPIECE && !cont && !first) out[k++] = ' ', len--;
+    const char *s = wp ? tok : buf;
+    bool space = false;
+    if (wp && !first) { /* as the WordPiece decoder: the prefix dropped, else a space (but see glued) */
+      if (plen && !strncmp(tok, t->prefix, plen)) s += plen, len -= plen;
+      else space = !(t->cleanup && glued(tok));
+    }
+    if (k + space + len + 1 > cap) return ax__fail(err, errlen, "decode: the text does not fit %zu bytes", cap);
+    if (space) out[k++] = ' ';
     memcpy(out + k, s, len);
     k += len;
     first = false;

@@ -23,11 +23,21 @@ typedef struct ax__merge {
   int32_t rank, id;
 } ax__merge;
 
+/* a token matched in the raw text before the model runs ([CLS], <|endoftext|>) */
+typedef struct ax__added {
+  uint32_t *cp;
+  size_t n;
+  int id;
+} ax__added;
+
 struct ax_tokenizer {
   ax_tokenizer_kind kind;
   ax__vocab v;
+  ax__added *added;
+  int nadded;
   /* WordPiece */
   bool clean_text, chinese_chars, strip_accents, lowercase;
+  bool cleanup; /* the decoder's: no space before . ? ! , n't 's ... */
   int max_chars; /* max_input_chars_per_word */
   int unk, cls, sep;
   char prefix[16]; /* continuing_subword_prefix, "##" */
@@ -44,6 +54,8 @@ int ax__vocab_set(ax__vocab *v, int id, const char *s, size_t len); /* 0, -1 dup
 int ax__vocab_find(const ax__vocab *v, const char *s, size_t len);
 void ax__vocab_free(ax__vocab *v);
 
+/* adds a token matched in the raw text; 0, or -1 out of memory */
+int ax__added_add(ax_tokenizer *t, const char *s, int id);
 int ax__merges_add(ax_tokenizer *t, int a, int b, int rank, int id);
 const ax__merge *ax__merges_find(const ax_tokenizer *t, int a, int b);
 void ax__bpe_byte_map(uint32_t map[256]);

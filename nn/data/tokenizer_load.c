@@ -63,6 +63,8 @@ static ax_tokenizer *tok_new(ax_tokenizer_kind kind) {
 void ax_tokenizer_free(ax_tokenizer *t) {
   if (!t) return;
   ax__vocab_free(&t->v);
+  for (int i = 0; i < t->nadded; i++) free(t->added[i].cp);
+  free(t->added);
   free(t->merges);
   free(t);
 }
@@ -105,6 +107,9 @@ static int load_vocab(ax_tokenizer *t, const cJSON *vocab, const cJSON *added, c
     if (have != id && ax__vocab_set(&t->v, id, c, strlen(c)) != 0)
       return ax__fail(err, errlen, "%s: the added token '%.40s' (id %d) clashes with the vocabulary", path, c, id);
     t->v.special[id] = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "special"));
+    /* matched in the raw text; tokens matched after normalization ("normalized": true) are not */
+    if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "normalized")) && ax__added_add(t, c, id))
+      return ax__fail(err, errlen, "%s: out of memory", path);
   }
   return 0;
 }
@@ -152,6 +157,8 @@ static int json_wordpiece(ax_tokenizer *t, const cJSON *root, const cJSON *model
   if (cJSON_IsNumber(mx)) t->max_chars = mx->valuedouble < 0 ? 0 : mx->valuedouble > 1e9 ? 1000000000 : (int)mx->valuedouble;
   if (wordpiece_normalizer(t, cJSON_GetObjectItemCaseSensitive(root, "normalizer"), path, err, errlen)) return -1;
   if (wordpiece_specials(t, cJSON_IsString(unk) ? unk->valuestring : "[UNK]", path, err, errlen)) return -1;
+  const cJSON *dec = cJSON_GetObjectItemCaseSensitive(root, "decoder");
+  t->cleanup = json_flag(dec, "cleanup", true);
   const cJSON *post = cJSON_GetObjectItemCaseSensitive(root, "post_processor");
   if (!post || cJSON_IsNull(post)) t->cls = t->sep = -1; /* no post-processor: no [CLS]/[SEP] */
   return 0;
@@ -276,7 +283,7 @@ static ax_tokenizer *load_vocab_txt(const char *path, const char *config, char *
     p += l + 1;
   }
   free(s);
-  t->clean_text = t->chinese_chars = t->lowercase = true;
+  t->clean_text = t->chinese_chars = t->lowercase = t->cleanup = true;
   cJSON *c = !rc && config ? parse_json(config, err, errlen) : NULL;
   if (!rc && config && !c) rc = -1;
   if (c) {
@@ -290,9 +297,12 @@ static ax_tokenizer *load_vocab_txt(const char *path, const char *config, char *
     t->strip_accents = true;
     rc = wordpiece_specials(t, "[UNK]", path, err, errlen);
   }
-  for (int i = 0; !rc && i < t->v.n; i++) /* the [...] tokens BERT's files list as special */
-    t->v.special[i] = !strcmp(t->v.tok[i], "[CLS]") || !strcmp(t->v.tok[i], "[SEP]") ||
-                      !strcmp(t->v.tok[i], "[PAD]") || !strcmp(t->v.tok[i], "[UNK]") || !strcmp(t->v.tok[i], "[MASK]");
+  static const char *const specials[] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"};
+  for (int i = 0; !rc && i < 5; i++) { /* BERT's special tokens: never split, dropped by decode */
+    int id = ax_tokenizer_token_id(t, specials[i]);
+    if (id >= 0) t->v.special[id] = true;
+    if (id >= 0 && ax__added_add(t, specials[i], id)) rc = ax__fail(err, errlen, "%s: out of memory", path);
+  }
   if (rc) return ax_tokenizer_free(t), NULL;
   return t;
 }
@@ -330,6 +340,7 @@ static ax_tokenizer *load_vocab_merges(const char *vocab, const char *merges, ch
   if (!rc) {
     int eot = ax_tokenizer_token_id(t, "<|endoftext|>");
     if (eot >= 0) t->v.special[eot] = true;
+    if (eot >= 0 && ax__added_add(t, "<|endoftext|>", eot)) rc = ax__fail(err, errlen, "%s: out of memory", vocab);
     bpe_bytes(t);
   }
   if (rc) return ax_tokenizer_free(t), NULL;
@@ -358,7 +369,7 @@ ax_tokenizer *ax_tokenizer_load(const char *path, char *err, size_t errlen) {
   size_t n = strlen(path) + 32;
   char *a = malloc(n), *b = malloc(n);
   ax_tokenizer *t = NULL;
-  if (!a || !b) AX__FAIL_NULL(err, errlen, "%s: out of memory", path);
+  if (!a || !b) ax__fail(err, errlen, "%s: out of memory", path);
   else if (exists(path, "tokenizer.json", a, n)) t = load_tokenizer_json(a, err, errlen);
   else if (exists(path, "vocab.txt", a, n))
     t = load_vocab_txt(a, exists(path, "tokenizer_config.json", b, n) ? b : NULL, err, errlen);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "nn/data/tokenizer_internal.h"
+#include "nn/data/unicode.h"
 
 static uint64_t hash_str(const char *s, size_t len) {
   uint64_t h = 1469598103934665603ull;
@@ -113,4 +114,15 @@ void ax__bpe_byte_map(uint32_t map[256]) {
     bool keep = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
     map[b] = keep ? (uint32_t)b : next++;
   }
+}
+
+int ax__added_add(ax_tokenizer *t, const char *s, int id) {
+  uint32_t *cp;
+  size_t n, bad;
+  if (!s[0] || ax__utf8_decode(s, strlen(s), &cp, &n, &bad) != 0) return 0; /* empty or not UTF-8: never matches */
+  ax__added *a = realloc(t->added, (size_t)(t->nadded + 1) * sizeof *a);
+  if (!a) return free(cp), -1;
+  t->added = a;
+  t->added[t->nadded++] = (ax__added){cp, n, id};
+  return 0;
 }

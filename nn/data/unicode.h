@@ -31,8 +31,9 @@ int ax__ucat(uint32_t cp);
 static inline bool ax__uis_letter(uint32_t cp) { int c = ax__ucat(cp); return c >= AX_UC_Lu && c <= AX_UC_Lo; }
 static inline bool ax__uis_number(uint32_t cp) { int c = ax__ucat(cp); return c >= AX_UC_Nd && c <= AX_UC_No; }
 static inline bool ax__uis_punct(uint32_t cp) { int c = ax__ucat(cp); return c >= AX_UC_Pc && c <= AX_UC_Po; }
-/* Cc, Cf, Cs, Co, Cn: Rust's is_other (the tokenizers library's "control") */
-static inline bool ax__uis_other(uint32_t cp) { int c = ax__ucat(cp); return c == AX_UC_Cn || c >= AX_UC_Cc; }
+/* Cc, Cf, Cs, Co, not Cn: the unicode_categories crate's is_other (the tokenizers library's
+ * "control"; unassigned code points stay, unlike Python BERT's _is_control) */
+static inline bool ax__uis_other(uint32_t cp) { return ax__ucat(cp) >= AX_UC_Cc; }
 bool ax__uis_space(uint32_t cp); /* the White_Space property (Rust's char::is_whitespace, regex \s) */
 bool ax__uis_cjk(uint32_t cp);   /* the CJK ideograph blocks BERT pads with spaces */
 int ax__uccc(uint32_t cp);       /* canonical combining class */
