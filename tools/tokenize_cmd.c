@@ -91,6 +91,7 @@ int ax_cmd_tokenize(int argc, char **argv) {
   if (!f.dir) return ax_cli_fail(CMD, AX_EXIT_USAGE, "--tokenizer is required");
   if (!f.text == !f.file) return ax_cli_fail(CMD, AX_EXIT_USAGE, "give one of --text and --file");
   if (f.truncate && !f.max_length) return ax_cli_fail(CMD, AX_EXIT_USAGE, "--truncate needs --max-length");
+  if (f.file && strcmp(f.file, "-") && ax_cli_check_in_path(CMD, "file", f.file, AX_RULE_IN_FILE)) return AX_EXIT_USAGE;
   char err[512];
   ax_tokenizer *tok = ax_tokenizer_load(f.dir, err, sizeof err);
   if (!tok) return ax_cli_fail(CMD, AX_EXIT_RUNTIME, "%s", err);

@@ -76,7 +76,11 @@ static int encode_all(const ax_tokenizer *t, const char *text, size_t len, const
       return ax__fail(err, errlen, "tokenize: the input is %d tokens, over max_length %d (enable truncation)", total,
                       o->max_length);
     }
-    ids.n = o->max_length - extra > 0 ? o->max_length - extra : 0;
+    if (o->max_length < extra) {
+      free(ids.v);
+      return ax__fail(err, errlen, "tokenize: max_length %d leaves no room for [CLS] and [SEP]", o->max_length);
+    }
+    ids.n = o->max_length - extra;
   }
   if (extra) {
     memmove(ids.v + 1, ids.v, (size_t)ids.n * sizeof *ids.v);
