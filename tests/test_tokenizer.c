@@ -337,3 +337,20 @@ Test(tokenizer, nul_bytes_are_text) {
   cr_assert_eq(s[0], 0);
   ax_tokenizer_free(t);
 }
+
+Test(tokenizer, bpe_long_piece_round_trips) {
+  ax_tokenizer *t = load(FIX "/bpe");
+  size_t n = 200000;
+  char *s = malloc(n + 1), *back = malloc(n + 1);
+  for (size_t i = 0; i < n; i++) s[i] = "theqick"[i % 7]; /* one pre-split piece of 200 k letters */
+  s[n] = 0;
+  int k = ax_tokenizer_encode(t, s, n, NULL, 0, NULL, err, sizeof err);
+  cr_assert_gt(k, 0, "%s", err);
+  cr_assert_lt(k, (int)n / 2); /* merges happened */
+  int32_t *ids = malloc(k * sizeof *ids);
+  cr_assert_eq(ax_tokenizer_encode(t, s, n, ids, k, NULL, err, sizeof err), k);
+  cr_assert_eq(ax_tokenizer_decode(t, ids, k, false, back, n + 1, err, sizeof err), (int)n, "%s", err);
+  cr_assert_str_eq(back, s);
+  free(s), free(back), free(ids);
+  ax_tokenizer_free(t);
+}

@@ -45,21 +45,65 @@ static size_t piece(const uint32_t *c, size_t n, size_t i) {
   return e - i - 1;
 }
 
-/* merges on one piece's symbols (ids), in place; returns the new count */
-static int merge(const ax_tokenizer *t, int32_t *sym, int n) {
-  while (n > 1) {
-    int best = -1;
-    const ax__merge *bm = NULL;
-    for (int i = 0; i + 1 < n; i++) {
-      const ax__merge *m = ax__merges_find(t, sym[i], sym[i + 1]);
-      if (m && (!bm || m->rank < bm->rank)) bm = m, best = i;
-    }
-    if (!bm) break;
-    sym[best] = bm->id;
-    memmove(sym + best + 1, sym + best + 2, (size_t)(n - best - 2) * sizeof *sym);
-    n--;
+/* a candidate merge of the symbol at pos with the next one: a binary min-heap on (rank, pos) */
+typedef struct cand {
+  int32_t rank, pos, id;
+} cand;
+
+static bool cand_less(cand a, cand b) { return a.rank < b.rank || (a.rank == b.rank && a.pos < b.pos); }
+
+static void heap_push(cand *h, int *n, cand c) {
+  int i = (*n)++;
+  for (; i > 0 && cand_less(c, h[(i - 1) / 2]); i = (i - 1) / 2) h[i] = h[(i - 1) / 2];
+  h[i] = c;
+}
+
+static cand heap_pop(cand *h, int *n) {
+  cand top = h[0], last = h[--*n];
+  int i = 0;
+  for (;;) {
+    int c = 2 * i + 1;
+    if (c >= *n) break;
+    if (c + 1 < *n && cand_less(h[c + 1], h[c])) c++;
+    if (!cand_less(h[c], last)) break;
+    h[i] = h[c], i = c;
   }
-  return n;
+  h[i] = last;
+  return top;
+}
+
+static void push_pair(const ax_tokenizer *t, const int32_t *sym, cand *h, int *nh, int a, int b) {
+  const ax__merge *m = a >= 0 && b >= 0 ? ax__merges_find(t, sym[a], sym[b]) : NULL;
+  if (m) heap_push(h, nh, (cand){m->rank, a, m->id});
+}
+
+/* merges on one piece's symbols (ids), lowest rank first, leftmost among equals (the
+ * tokenizers library's Word::merge_all: O(n log n)); compacts sym, returns the new count */
+static int merge(const ax_tokenizer *t, int32_t *sym, int n) {
+  if (n < 2) return n;
+  int *next = malloc((size_t)n * sizeof *next), *prev = malloc((size_t)n * sizeof *prev), nh = 0;
+  cand *h = malloc((size_t)n * 3 * sizeof *h); /* n-1 first pairs, then at most 2 per merge (n-1 merges) */
+  if (!next || !prev || !h) return free(next), free(prev), free(h), -1;
+  for (int i = 0; i < n; i++) next[i] = i + 1 < n ? i + 1 : -1, prev[i] = i - 1;
+  for (int i = 0; i + 1 < n; i++) push_pair(t, sym, h, &nh, i, i + 1);
+  while (nh > 0) {
+    cand c = heap_pop(h, &nh);
+    int r = next[c.pos];
+    if (sym[c.pos] < 0 || r < 0) continue; /* merged away, or now last */
+    const ax__merge *m = ax__merges_find(t, sym[c.pos], sym[r]);
+    if (!m || m->id != c.id) continue; /* the pair changed since */
+    sym[c.pos] = c.id;
+    sym[r] = -1;
+    next[c.pos] = next[r];
+    if (next[r] >= 0) prev[next[r]] = c.pos;
+    push_pair(t, sym, h, &nh, prev[c.pos], c.pos);
+    push_pair(t, sym, h, &nh, c.pos, next[c.pos]);
+  }
+  int k = 0;
+  for (int i = 0; i < n; i++)
+    if (sym[i] >= 0) sym[k++] = sym[i];
+  free(next), free(prev), free(h);
+  return k;
 }
 
 static int encode_piece(const ax_tokenizer *t, const uint32_t *c, size_t n, ax__ids *out) {
@@ -79,6 +123,7 @@ static int encode_piece(const ax_tokenizer *t, const uint32_t *c, size_t n, ax__
   if (whole >= 0) ax__ids_push(out, whole);
   else {
     ns = merge(t, sym, ns);
+    if (ns < 0) return free(bytes), free(chars), free(sym), -1;
     for (int i = 0; i < ns; i++) ax__ids_push(out, sym[i]);
   }
   free(bytes), free(chars), free(sym);
