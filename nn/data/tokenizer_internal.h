@@ -47,6 +47,7 @@ struct ax_tokenizer {
   bool ignore_merges;
   int byte_id[256];          /* the id of each byte's character, -1 if not in the vocabulary */
   uint32_t byte_char[256];   /* GPT-2's byte -> code point map */
+  int16_t char_byte[0x144];  /* and back: -1 for a code point that is no byte's */
 };
 
 int ax__vocab_init(ax__vocab *v, int n);

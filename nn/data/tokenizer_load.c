@@ -57,6 +57,8 @@ static ax_tokenizer *tok_new(ax_tokenizer_kind kind) {
   t->max_chars = 100;
   if (kind == AX_TOKENIZER_WORDPIECE) strcpy(t->prefix, "##");
   ax__bpe_byte_map(t->byte_char);
+  memset(t->char_byte, 0xff, sizeof t->char_byte);
+  for (int b = 0; b < 256; b++) t->char_byte[t->byte_char[b]] = (int16_t)b;
   return t;
 }
 
