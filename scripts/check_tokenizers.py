@@ -68,6 +68,18 @@ def random_lines(n=3000, seed=17):
     return out
 
 
+def every_code_point():
+    """one line per code point (surrogates and line breaks aside), in three contexts:
+    inside a word, after a number, after a symbol"""
+    out = []
+    for cp in range(0x110000):
+        c = chr(cp)
+        if 0xD800 <= cp <= 0xDFFF or c in LINE_BREAKS:
+            continue
+        out.append(f"a{c}b 1{c} !{c} {c}A")
+    return out
+
+
 def hf_ids(tok_path, lines):
     t = Tokenizer.from_file(tok_path)
     t.no_truncation()
@@ -134,12 +146,14 @@ def main():
         ("fortunes-trained bpe (5000) vocab+merges", f"{tmp}/bpe5000/tokenizer.json", f"{tmp}/bpe5000_files"),
     ]
     total = 0
-    for corpus, lines in (("fortunes", fortunes), ("unicode", ours), ("random", random_lines())):
+    corpora = (("fortunes", fortunes, cases), ("unicode", ours, cases), ("random", random_lines(), cases),
+               ("codepoints", every_code_point(), [cases[0], cases[3], cases[4]]))
+    for corpus, lines, which in corpora:
         data = b"".join(s.encode("utf-8") + b"\n" for s in lines)
         what = {"fortunes": f"{len(fortune_lines.files())} files", "unicode": "our own",
-                "random": "random code points, seed 17"}[corpus]
+                "random": "random code points, seed 17", "codepoints": "every code point, 3 tokenizers"}[corpus]
         print(f"== {corpus}: {len(lines)} lines ({what})")
-        for name, hf, ax in cases:
+        for name, hf, ax in which:
             total += check(name, a.axon, hf, ax, lines, data)
     print("total mismatches:", total)
     sys.exit(1 if total else 0)

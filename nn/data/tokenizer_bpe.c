@@ -10,14 +10,9 @@
 #include "nn/data/tokenizer_internal.h"
 #include "nn/data/unicode.h"
 
-enum { K_SPACE, K_LETTER, K_NUMBER, K_OTHER };
+enum { K_LETTER, K_NUMBER, K_OTHER, K_SPACE }; /* ax__ubpe_kind's classes */
 
-static int kind(uint32_t c) {
-  if (ax__uis_space(c)) return K_SPACE;
-  if (ax__uis_letter(c)) return K_LETTER;
-  if (ax__uis_number(c)) return K_NUMBER;
-  return K_OTHER;
-}
+static int kind(uint32_t c) { return ax__ubpe_kind(c); }
 
 /* the length of the contraction at c[i] ('s 't 're 've 'm 'll 'd), or 0 */
 static size_t contraction(const uint32_t *c, size_t n, size_t i) {

@@ -25,14 +25,12 @@ static int cps_push(cps *a, uint32_t c) {
   return 0;
 }
 
-static bool bert_control(uint32_t c) { return c != '\t' && c != '\n' && c != '\r' && ax__uis_other(c); }
-
 /* clean_text and handle_chinese_chars */
 static int clean(const ax_tokenizer *t, const uint32_t *in, size_t n, cps *out) {
   for (size_t i = 0; i < n; i++) {
     uint32_t c = in[i];
     if (t->clean_text) {
-      if (c == 0 || c == 0xFFFD || bert_control(c)) continue;
+      if (c == 0 || c == 0xFFFD || ax__ubert_control(c)) continue;
       if (ax__uis_space(c)) c = ' ';
     }
     int rc = 0;
@@ -63,7 +61,7 @@ static int strip_accents(const cps *in, cps *out) {
     d.v[j] = c;
   }
   for (size_t i = 0; i < d.n; i++)
-    if (ax__ucat(d.v[i]) != AX_UC_Mn && cps_push(out, d.v[i])) return free(d.v), -1;
+    if (!ax__ubert_mn(d.v[i]) && cps_push(out, d.v[i])) return free(d.v), -1;
   free(d.v);
   return 0;
 }
@@ -95,11 +93,6 @@ static int normalize(const ax_tokenizer *t, const uint32_t *in, size_t n, cps *o
 oom:
   free(a.v), free(b.v);
   return -1;
-}
-
-static bool bert_punct(uint32_t c) {
-  return (c >= 33 && c <= 47) || (c >= 58 && c <= 64) || (c >= 91 && c <= 96) || (c >= 123 && c <= 126) ||
-         ax__uis_punct(c);
 }
 
 /* one word, greedy longest match; the whole word is [UNK] when a piece is missing */
@@ -143,7 +136,7 @@ int ax__wordpiece_encode(const ax_tokenizer *t, const uint32_t *cp, size_t n, ax
   size_t start = 0;
   int rc = 0;
   for (size_t i = 0; i <= s.n && !rc; i++) {
-    bool end = i == s.n, space = !end && ax__uis_space(s.v[i]), punct = !end && bert_punct(s.v[i]);
+    bool end = i == s.n, space = !end && ax__uis_space(s.v[i]), punct = !end && ax__ubert_punct(s.v[i]);
     if (!end && !space && !punct) continue;
     if (i > start) rc = word(t, s.v + start, i - start, out);
     if (punct && !rc) rc = word(t, s.v + i, 1, out);

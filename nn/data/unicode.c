@@ -25,6 +25,41 @@ int ax__uccc(uint32_t cp) {
   return ax__uccc_val[run_of(ax__uccc_start, ax__uccc_runs, cp)];
 }
 
+const ax__urange *ax__urange_find(const ax__urange *r, int n, uint32_t cp) {
+  int lo = 0, hi = n - 1;
+  while (lo <= hi) {
+    int mid = (lo + hi) / 2;
+    if (cp < r[mid].lo) hi = mid - 1;
+    else if (cp > r[mid].hi) lo = mid + 1;
+    else return &r[mid];
+  }
+  return NULL;
+}
+
+bool ax__ubert_control(uint32_t cp) {
+  bool base = cp != '\t' && cp != '\n' && cp != '\r' && ax__uis_other(cp);
+  return base != (ax__urange_find(ax__ubert_control_flip, ax__ubert_control_flip_count, cp) != NULL);
+}
+
+bool ax__ubert_punct(uint32_t cp) {
+  bool base = (cp >= 33 && cp <= 47) || (cp >= 58 && cp <= 64) || (cp >= 91 && cp <= 96) || (cp >= 123 && cp <= 126) ||
+              ax__uis_punct(cp);
+  return base != (ax__urange_find(ax__ubert_punct_flip, ax__ubert_punct_flip_count, cp) != NULL);
+}
+
+bool ax__ubert_mn(uint32_t cp) {
+  bool base = ax__ucat(cp) == AX_UC_Mn;
+  return base != (ax__urange_find(ax__ubert_mn_flip, ax__ubert_mn_flip_count, cp) != NULL);
+}
+
+int ax__ubpe_kind(uint32_t cp) {
+  const ax__urange *r = ax__urange_find(ax__ubpe_kind_fix, ax__ubpe_kind_fix_count, cp);
+  if (r) return (int)r->val;
+  if (ax__uis_space(cp)) return 3;
+  if (ax__uis_letter(cp)) return 0;
+  return ax__uis_number(cp) ? 1 : 2;
+}
+
 bool ax__uis_space(uint32_t cp) {
   return (cp >= 0x9 && cp <= 0xD) || cp == 0x20 || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
          (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F ||

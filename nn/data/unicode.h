@@ -21,7 +21,25 @@ typedef struct ax__umap {
   uint32_t cp, off, n;
 } ax__umap;
 
+typedef struct ax__urange {
+  uint32_t lo, hi, val;
+} ax__urange;
+
 extern const char ax__unicode_version[];
+/* the tokenizers library's differences (scripts/probe_tokenizers_unicode.py): code points
+ * whose BERT control / punctuation / Mn status is the opposite of Unicode 14's, and the
+ * ByteLevel pre-split's class (0 letter, 1 number, 2 other, 3 space) where it is not */
+extern const int ax__ubert_control_flip_count, ax__ubert_punct_flip_count, ax__ubert_mn_flip_count,
+    ax__ubpe_kind_fix_count;
+extern const ax__urange ax__ubert_control_flip[], ax__ubert_punct_flip[], ax__ubert_mn_flip[], ax__ubpe_kind_fix[];
+/* the range of r[0..n) holding cp, or NULL */
+const ax__urange *ax__urange_find(const ax__urange *r, int n, uint32_t cp);
+/* as the tokenizers library: BERT's control (removed by clean_text), punctuation (ASCII
+ * symbols and P*), non-spacing mark (dropped by strip_accents); the pre-split's class */
+bool ax__ubert_control(uint32_t cp);
+bool ax__ubert_punct(uint32_t cp);
+bool ax__ubert_mn(uint32_t cp);
+int ax__ubpe_kind(uint32_t cp);
 extern const int ax__ucat_runs, ax__uccc_runs, ax__unfd_count, ax__ulower_count;
 extern const uint32_t ax__ucat_start[], ax__uccc_start[], ax__unfd_pool[], ax__ulower_pool[];
 extern const uint8_t ax__ucat_cat[], ax__uccc_val[];
