@@ -66,9 +66,11 @@ bool ax__uis_space(uint32_t cp) {
          cp == 0x3000;
 }
 
+/* BERT's ranges as the tokenizers library writes them: its Extension E starts at 0x2B920,
+ * not 0x2B820 (Python BERT's), so U+2B820..2B91F stay letters of a word there too */
 bool ax__uis_cjk(uint32_t cp) {
   return (cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0x3400 && cp <= 0x4DBF) || (cp >= 0x20000 && cp <= 0x2A6DF) ||
-         (cp >= 0x2A700 && cp <= 0x2B73F) || (cp >= 0x2B740 && cp <= 0x2B81F) || (cp >= 0x2B820 && cp <= 0x2CEAF) ||
+         (cp >= 0x2A700 && cp <= 0x2B73F) || (cp >= 0x2B740 && cp <= 0x2B81F) || (cp >= 0x2B920 && cp <= 0x2CEAF) ||
          (cp >= 0xF900 && cp <= 0xFAFF) || (cp >= 0x2F800 && cp <= 0x2FA1F);
 }
 
