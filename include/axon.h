@@ -8,6 +8,7 @@
 #include "axon/io.h"
 #include "axon/data.h"
 #include "axon/text.h"
+#include "axon/tokenizer.h"
 #include "axon/metrics.h"
 #include "axon/nn.h"
 #include "axon/transformer.h"

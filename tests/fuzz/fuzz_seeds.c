@@ -90,5 +90,24 @@ int main(int argc, char **argv) {
   memcpy(buf, hdr, sizeof hdr);
   memcpy(buf + sizeof hdr, tok, sizeof tok);
   put(at("shards", "train_000.bin"), buf, sizeof hdr + sizeof tok);
+  /* tokenizer: a WordPiece tokenizer.json (BertNormalizer, [CLS]/[SEP]), a byte-level BPE one
+   * (merges as strings and as pairs), a vocab.txt */
+  const char *wp = "{\"added_tokens\": [{\"id\": 0, \"content\": \"[PAD]\", \"special\": true, \"normalized\": false},"
+                   " {\"id\": 2, \"content\": \"[CLS]\", \"special\": true}],"
+                   " \"normalizer\": {\"type\": \"BertNormalizer\", \"clean_text\": true, \"handle_chinese_chars\": true,"
+                   " \"strip_accents\": null, \"lowercase\": true}, \"pre_tokenizer\": {\"type\": \"BertPreTokenizer\"},"
+                   " \"post_processor\": {\"type\": \"BertProcessing\"}, \"decoder\": {\"type\": \"WordPiece\", \"cleanup\": true},"
+                   " \"model\": {\"type\": \"WordPiece\", \"unk_token\": \"[UNK]\", \"continuing_subword_prefix\": \"##\","
+                   " \"max_input_chars_per_word\": 10, \"vocab\": {\"[PAD]\": 0, \"[UNK]\": 1, \"[CLS]\": 2, \"[SEP]\": 3,"
+                   " \"hello\": 4, \"world\": 5, \",\": 6, \"!\": 7, \"na\": 8, \"##ive\": 9, \"中\": 10, \"##l\": 11}}}";
+  put(at("tokenizer", "wordpiece.json"), wp, strlen(wp));
+  const char *bpe = "{\"added_tokens\": [{\"id\": 0, \"content\": \"<|endoftext|>\", \"special\": true}],"
+                    " \"normalizer\": null, \"pre_tokenizer\": {\"type\": \"ByteLevel\", \"add_prefix_space\": false},"
+                    " \"model\": {\"type\": \"BPE\", \"ignore_merges\": false, \"vocab\": {\"<|endoftext|>\": 0, \"H\": 1,"
+                    " \"e\": 2, \"l\": 3, \"o\": 4, \"\u0120\": 5, \"He\": 6, \"ll\": 7, \"Hell\": 8, \"\u0120w\": 9, \"w\": 10},"
+                    " \"merges\": [\"H e\", [\"l\", \"l\"], \"He ll\", \"\u0120 w\"]}}";
+  put(at("tokenizer", "bpe.json"), bpe, strlen(bpe));
+  const char *vocab = "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nhello\nworld\n##s\n,\n!\n";
+  put(at("tokenizer", "vocab.txt"), vocab, strlen(vocab));
   return 0;
 }
