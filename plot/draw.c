@@ -75,7 +75,7 @@ void ax__plot_text(cairo_t *cr, double x, double y, const char *s, double ax, do
   cairo_show_text(cr, s);
 }
 
-int ax__plot_ticks(double *lo, double *hi, int want, double *ticks, int max, double *step) {
+int ax__plot_ticks(double *lo, double *hi, int want, double min_step, double *ticks, int max, double *step) {
   double a = *lo, b = *hi;
   if (!isfinite(a) || !isfinite(b)) a = 0, b = 1;
   if (b < a) { double t = a; a = b; b = t; }
@@ -86,6 +86,7 @@ int ax__plot_ticks(double *lo, double *hi, int want, double *ticks, int max, dou
   double raw = (b - a) / (want > 1 ? want - 1 : 1);
   double mag = pow(10, floor(log10(raw))), f = raw / mag;
   double s = (f < 1.5 ? 1 : f < 3 ? 2 : f < 7 ? 5 : 10) * mag;
+  if (s < min_step) s = min_step;
   double t0 = floor(a / s + 1e-9) * s, t1 = ceil(b / s - 1e-9) * s;
   int n = 0;
   for (double t = t0; t <= t1 + s * 0.5 && n < max; t += s) ticks[n++] = fabs(t) < s * 1e-9 ? 0 : t;

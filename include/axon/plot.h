@@ -36,6 +36,28 @@ typedef struct ax_png_grid_opts {
 int ax_png_grid_ex(const char *path, const float *images, int n, int c, int h, int w, int cols,
                    const ax_png_grid_opts *o, char *err, size_t errlen);
 
+typedef struct ax_plot_opts {
+  const char *out;            /* the PNG to write (required) */
+  const char *x;              /* "epoch" or "step"; NULL: epoch when the files have epoch records, else step */
+  const char *const *keys;    /* NULL-terminated keys to draw; NULL: the losses and accuracies present */
+  const char *title;          /* NULL: the files' model names, else "training curves" */
+  int width, height;          /* pixels; 0: 1200 x 500 */
+} ax_plot_opts;
+
+/* Training curves from metrics files (JSON lines, as `axon train --metrics` writes):
+ * one line per run id and key against o->x, losses in one panel and accuracies (keys
+ * with "acc" in their name) in a second one beside it, with axes, round ticks, a
+ * legend and a title. Records of the other kind (epoch records when x is step, and the
+ * reverse) are skipped. Errors name the file and line: an empty file, a line that is
+ * not a JSON object, a requested key no record has. */
+int ax_plot_metrics(const char *const *paths, int n, const ax_plot_opts *o, char *err, size_t errlen);
+
+/* A k x k confusion matrix (counts[target * k + pred], row = true class) as a heatmap:
+ * class names on both axes (labels may be NULL: the class ids), the count in each
+ * cell, a color scale, and title (NULL: "confusion matrix"). 1 <= k <= 100. */
+int ax_png_confusion(const char *path, const int64_t *counts, int k, const char *const *labels, const char *title,
+                     char *err, size_t errlen);
+
 #ifdef __cplusplus
 }
 #endif
