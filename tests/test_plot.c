@@ -159,3 +159,170 @@ Test(plot, grid_unwritable_path) {
   cr_assert_not_null(strstr(err, "No such file or directory"), "%s", err);
   cr_assert_eq(ax_png_grid(dir, v, 1, 1, 2, 2, 1, err, sizeof err), -1, "a folder is not a file");
 }
+
+/* ---- ax_plot_metrics ---- */
+
+static void write_text(const char *path, const char *text) {
+  FILE *f = fopen(path, "w");
+  cr_assert_not_null(f);
+  fputs(text, f);
+  fclose(f);
+}
+
+/* two runs of 6 epochs (with per-step records in between), as axon train --metrics writes them */
+static void write_metrics(const char *path) {
+  FILE *f = fopen(path, "w");
+  cr_assert_not_null(f);
+  for (int r = 0; r < 2; r++)
+    for (int e = 1; e <= 6; e++) {
+      double tl = (1.0 + 0.4 * r) / (1 + e), acc = 0.6 + 0.05 * e - 0.03 * r;
+      fprintf(f, "{\"step\": %d, \"epoch\": %d, \"loss\": %.4f, \"train_loss\": %.4f, \"model\": \"mlp\", \"run_id\": \"run%d\"}\n",
+              e * 10, e, tl, tl, r);
+      fprintf(f, "{\"epoch\": %d, \"train_loss\": %.6f, \"test_loss\": %.6f, \"test_accuracy\": %.6f, \"seconds\": 1.5, "
+                 "\"samples_per_sec\": 100.0, \"lr\": 0.001, \"val_loss\": %.6f, \"val_accuracy\": %.6f, "
+                 "\"model\": \"mlp\", \"run_id\": \"run%d\"}\n",
+              e, tl, tl + 0.1, acc, tl + 0.05, acc + 0.01, r);
+    }
+  fclose(f);
+}
+
+/* pixels within 40 (per channel) of rgb */
+static int count_near(cairo_surface_t *s, int r, int g, int b) {
+  int w = cairo_image_surface_get_width(s), h = cairo_image_surface_get_height(s), n = 0;
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++) {
+      uint32_t p = pixel(s, x, y);
+      n += abs(channel(p, 0) - r) < 40 && abs(channel(p, 1) - g) < 40 && abs(channel(p, 2) - b) < 40;
+    }
+  return n;
+}
+
+/* non-white pixels in columns [x0, x1) */
+static int ink(cairo_surface_t *s, int x0, int x1) {
+  int n = 0;
+  for (int y = 0; y < cairo_image_surface_get_height(s); y++)
+    for (int x = x0; x < x1; x++) n += pixel(s, x, y) != 0xffffff;
+  return n;
+}
+
+Test(plot, metrics_two_runs) {
+  char m[128], out[128], err[512] = "";
+  path_in(m, sizeof m, "m.jsonl");
+  path_in(out, sizeof out, "curves.png");
+  write_metrics(m);
+  const char *paths[] = {m};
+  cr_assert_eq(ax_plot_metrics(paths, 1, &(ax_plot_opts){.out = out}, err, sizeof err), 0, "%s", err);
+  cairo_surface_t *s = read_png(out);
+  cr_assert_eq(cairo_image_surface_get_width(s), 1200);
+  cr_assert_eq(cairo_image_surface_get_height(s), 500);
+  cr_assert_gt(distinct_colors(s, 1000), 50, "text, lines and grid in many shades");
+  cr_assert_gt(ink(s, 0, 600), 5000, "the loss panel is drawn");
+  cr_assert_gt(ink(s, 600, 1200), 5000, "the accuracy panel is drawn");
+  cr_assert_gt(count_near(s, 31, 119, 180), 300, "run0's lines (blue)");
+  cr_assert_gt(count_near(s, 255, 127, 14), 300, "run1's lines (orange)");
+  cairo_surface_destroy(s);
+}
+
+Test(plot, metrics_options_and_two_files) {
+  char m1[128], m2[128], out[128], err[512] = "";
+  path_in(m1, sizeof m1, "a.jsonl");
+  path_in(m2, sizeof m2, "b.jsonl");
+  path_in(out, sizeof out, "steps.png");
+  write_metrics(m1);
+  write_text(m2, "{\"step\": 5, \"train_loss\": 2.0}\n\n{\"step\": 15, \"train_loss\": 1.0}\n"); /* no run_id: the file */
+  const char *paths[] = {m1, m2}, *keys[] = {"train_loss", NULL};
+  ax_plot_opts o = {.out = out, .x = "step", .keys = keys, .title = "steps", .width = 640, .height = 360};
+  cr_assert_eq(ax_plot_metrics(paths, 2, &o, err, sizeof err), 0, "%s", err);
+  cairo_surface_t *s = read_png(out);
+  cr_assert_eq(cairo_image_surface_get_width(s), 640);
+  cr_assert_eq(cairo_image_surface_get_height(s), 360);
+  cr_assert_gt(count_near(s, 44, 160, 44), 100, "the third run (b.jsonl, green) is drawn");
+  cairo_surface_destroy(s);
+}
+
+/* ax_plot_metrics on one file holding text must fail with a message holding want */
+static void expect_metrics_error(const char *text, const ax_plot_opts *o, const char *want, const char *want2) {
+  char m[128], out[128], err[512] = "";
+  path_in(m, sizeof m, "bad.jsonl");
+  path_in(out, sizeof out, "never.png");
+  write_text(m, text);
+  const char *paths[] = {m};
+  ax_plot_opts oo = o ? *o : (ax_plot_opts){0};
+  if (!oo.out) oo.out = out;
+  cr_assert_eq(ax_plot_metrics(paths, 1, &oo, err, sizeof err), -1, "no error for: %s", text);
+  cr_assert_not_null(strstr(err, want), "'%s' lacks '%s'", err, want);
+  if (want2) cr_assert_not_null(strstr(err, want2), "'%s' lacks '%s'", err, want2);
+  cr_assert_neq(access(out, F_OK), 0, "no picture is written");
+}
+
+Test(plot, metrics_bad_files) {
+  char where[160];
+  path_in(where, sizeof where, "bad.jsonl");
+  expect_metrics_error("", NULL, where, "empty");
+  expect_metrics_error("\n  \n", NULL, where, "empty");
+  snprintf(where, sizeof where, "%s/bad.jsonl:3:", dir);
+  expect_metrics_error("{\"epoch\": 1, \"train_loss\": 1}\n\n{\"epoch\": 2, \"train_loss\": \n", NULL, where, "not a JSON object");
+  snprintf(where, sizeof where, "%s/bad.jsonl:2:", dir);
+  expect_metrics_error("{\"epoch\": 1}\n[1, 2]\n", NULL, where, "not a JSON object");
+  expect_metrics_error("{\"epoch\": 1}\n{\"epoch\": 2} trailing\n", NULL, where, "not a JSON object");
+  expect_metrics_error("{\"epoch\": 1, \"train_loss\": 1}\n", &(ax_plot_opts){.keys = (const char *[]){"val_acc", NULL}},
+                       "no epoch record has the key 'val_acc'", "keys there: train_loss");
+  expect_metrics_error("{\"epoch\": 1, \"seconds\": 3}\n", NULL, "no epoch record has a loss or accuracy key", "seconds");
+  expect_metrics_error("{\"step\": 1, \"train_loss\": 1}\n", &(ax_plot_opts){.x = "epoch"}, "no epoch records", "--x step");
+  expect_metrics_error("{\"loss\": 1}\n", NULL, "no line has a numeric \"epoch\" or \"step\"", NULL);
+  expect_metrics_error("{\"epoch\": 1, \"train_loss\": 1}\n", &(ax_plot_opts){.x = "time"}, "x axis 'time'", NULL);
+  expect_metrics_error("{\"epoch\": 1, \"train_loss\": 1}\n", &(ax_plot_opts){.out = "/nonexistent/dir/x.png"},
+                       "/nonexistent/dir/x.png", "No such file or directory");
+}
+
+Test(plot, metrics_bad_arguments) {
+  char err[512] = "", out[128], m[128];
+  path_in(out, sizeof out, "x.png");
+  path_in(m, sizeof m, "missing.jsonl");
+  const char *paths[] = {m};
+  cr_assert_eq(ax_plot_metrics(paths, 0, &(ax_plot_opts){.out = out}, err, sizeof err), -1);
+  cr_assert_not_null(strstr(err, "no metrics files"), "%s", err);
+  cr_assert_eq(ax_plot_metrics(paths, 1, &(ax_plot_opts){0}, err, sizeof err), -1);
+  cr_assert_not_null(strstr(err, "no output file"), "%s", err);
+  cr_assert_eq(ax_plot_metrics(paths, 1, &(ax_plot_opts){.out = out}, err, sizeof err), -1);
+  cr_assert_not_null(strstr(err, "cannot read metrics file"), "%s", err);
+  cr_assert_not_null(strstr(err, "missing.jsonl"), "%s", err);
+  cr_assert_eq(ax_plot_metrics(paths, 1, &(ax_plot_opts){.out = out, .width = 10}, err, sizeof err), -1);
+  cr_assert_not_null(strstr(err, "size 10 x 0"), "%s", err);
+}
+
+/* ---- ax_png_confusion ---- */
+
+Test(plot, confusion_heatmap) {
+  const int64_t counts[9] = {50, 2, 0, 5, 40, 1, 0, 9, 45};
+  const char *labels[] = {"cat", "dog", "bird"};
+  char p[128], err[256] = "";
+  path_in(p, sizeof p, "cm.png");
+  cr_assert_eq(ax_png_confusion(p, counts, 3, labels, "pets", err, sizeof err), 0, "%s", err);
+  cairo_surface_t *s = read_png(p);
+  cr_assert_gt(cairo_image_surface_get_width(s), 3 * 64);
+  cr_assert_gt(cairo_image_surface_get_height(s), 3 * 64);
+  cr_assert_gt(distinct_colors(s, 1000), 50, "cells, color scale and text");
+  cr_assert_gt(count_near(s, 8, 48, 107), 1500, "the largest count's cell (and the bar's top) are dark blue");
+  cr_assert_gt(count_near(s, 247, 250, 255), 1500, "the zero cells are near white");
+  cairo_surface_destroy(s);
+  int64_t big[100 * 100] = {0};
+  for (int i = 0; i < 100; i++) big[i * 100 + i] = i;
+  cr_assert_eq(ax_png_confusion(p, big, 100, NULL, NULL, err, sizeof err), 0, "%s", err);
+}
+
+Test(plot, confusion_bad_arguments) {
+  const int64_t counts[4] = {1, 2, -3, 4};
+  char p[128], err[256] = "";
+  path_in(p, sizeof p, "cm.png");
+  cr_assert_eq(ax_png_confusion(p, counts, 2, NULL, NULL, err, sizeof err), -1);
+  cr_assert_not_null(strstr(err, "[1][0] = -3 is negative"), "%s", err);
+  cr_assert_eq(ax_png_confusion(p, counts, 0, NULL, NULL, err, sizeof err), -1);
+  cr_assert_not_null(strstr(err, "k = 0"), "%s", err);
+  cr_assert_eq(ax_png_confusion(p, counts, 101, NULL, NULL, err, sizeof err), -1);
+  cr_assert_eq(ax_png_confusion(p, NULL, 2, NULL, NULL, err, sizeof err), -1);
+  cr_assert_neq(access(p, F_OK), 0, "nothing is written");
+  const int64_t ok[1] = {3};
+  cr_assert_eq(ax_png_confusion("/nonexistent/dir/x.png", ok, 1, NULL, NULL, err, sizeof err), -1);
+  cr_assert_not_null(strstr(err, "/nonexistent/dir/x.png"), "%s", err);
+}
