@@ -9,9 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "axon/plot.h"
+#include "testutil.h"
 
 static char dir[64];
 
@@ -325,4 +327,77 @@ Test(plot, confusion_bad_arguments) {
   const int64_t ok[1] = {3};
   cr_assert_eq(ax_png_confusion("/nonexistent/dir/x.png", ok, 1, NULL, NULL, err, sizeof err), -1);
   cr_assert_not_null(strstr(err, "/nonexistent/dir/x.png"), "%s", err);
+}
+
+/* ---- the command line: axon plot, axon eval --confusion-png ---- */
+
+static int run_axon(const char *args) {
+  char cmd[1024];
+  snprintf(cmd, sizeof cmd, "cd %s && %s/axon %s >/dev/null 2>%s/stderr.txt", dir, AXON_BINARY_DIR, args, dir);
+  int s = system(cmd);
+  return WIFEXITED(s) ? WEXITSTATUS(s) : -1;
+}
+
+/* the one line axon printed on stderr contains want */
+static void expect_stderr(const char *want) {
+  char p[128], buf[1024] = "";
+  path_in(p, sizeof p, "stderr.txt");
+  FILE *f = fopen(p, "r");
+  cr_assert_not_null(f);
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  buf[n] = '\0';
+  fclose(f);
+  cr_assert_not_null(strstr(buf, want), "stderr '%s' lacks '%s'", buf, want);
+}
+
+static void expect_png(const char *name, int w, int h) {
+  char p[128];
+  path_in(p, sizeof p, name);
+  cairo_surface_t *s = read_png(p);
+  if (w) cr_assert_eq(cairo_image_surface_get_width(s), w);
+  if (h) cr_assert_eq(cairo_image_surface_get_height(s), h);
+  cr_assert_gt(distinct_colors(s, 1000), 50, "%s is not blank", name);
+  cairo_surface_destroy(s);
+}
+
+/* two short runs of axon train into one metrics file, drawn by axon plot; the weights
+ * evaluated by axon eval with the heatmap */
+Test(plot, command_line_train_plot_eval, .timeout = 300) {
+  cr_assert(tu_make_band_split(dir, "train", 320, 1));
+  cr_assert(tu_make_band_split(dir, "t10k", 100, 2));
+  const char *train = "train --model mlp --epochs 2 --batch-size 32 --val-size 64 --data-dir . --metrics m.jsonl --plain";
+  char args[512];
+  snprintf(args, sizeof args, "%s --save w.safetensors", train);
+  cr_assert_eq(run_axon(args), 0);
+  snprintf(args, sizeof args, "%s --no-save --seed 7", train);
+  cr_assert_eq(run_axon(args), 0);
+  cr_assert_eq(run_axon("plot m.jsonl --out curves.png"), 0);
+  expect_png("curves.png", 1200, 500);
+  cr_assert_eq(run_axon("plot m.jsonl m.jsonl --out=steps.png --keys train_loss --x epoch --width 500 --height 300 --title t"), 0);
+  expect_png("steps.png", 500, 300);
+  cr_assert_eq(run_axon("eval --weights w.safetensors --data-dir . --confusion-png cm.png"), 0);
+  expect_png("cm.png", 0, 0);
+  /* bad invocations: usage errors exit 2, bad files 1; one line naming the problem */
+  cr_assert_eq(run_axon("plot --out x.png"), 2);
+  expect_stderr("no metrics file given");
+  cr_assert_eq(run_axon("plot m.jsonl"), 2);
+  expect_stderr("--out FILE.png is required");
+  cr_assert_eq(run_axon("plot m.jsonl --out x.png --x time"), 2);
+  cr_assert_eq(run_axon("plot nothere.jsonl --out x.png"), 2);
+  expect_stderr("nothere.jsonl");
+  cr_assert_eq(run_axon("plot m.jsonl --out /nonexistent/dir/x.png"), 2);
+  expect_stderr("/nonexistent/dir");
+  cr_assert_eq(run_axon("plot m.jsonl --out x.png --keys train_loss,,val_loss"), 2);
+  cr_assert_eq(run_axon("plot m.jsonl --out x.png --keys val_acc"), 1);
+  expect_stderr("no epoch record has the key 'val_acc'");
+  char notes[128];
+  path_in(notes, sizeof notes, "notes.txt");
+  write_text(notes, "epoch 1 loss 0.5\n");
+  cr_assert_eq(run_axon("plot notes.txt --out x.png"), 1);
+  expect_stderr("notes.txt:1: not a JSON object: epoch 1 loss 0.5");
+  cr_assert_eq(run_axon("eval --weights w.safetensors --data-dir . --confusion-png /nonexistent/dir/cm.png"), 2);
+  char x[128];
+  path_in(x, sizeof x, "x.png");
+  cr_assert_neq(access(x, F_OK), 0, "no failed command left a picture");
+  cr_assert_eq(run_axon("plot --help"), 0);
 }
