@@ -101,17 +101,44 @@ static void draw_series(cairo_t *cr, const panel *p, const ax__plot_data *d) {
 }
 
 static void legend_label(const ax__plot_data *d, const ax__plot_series *s, char *buf, size_t n) {
-  int keys = 0;
-  for (int k = 0; k < d->nkeys; k++) keys += d->acc[k] == d->acc[s->key];
-  if (d->nruns > 1 && keys > 1) snprintf(buf, n, "%s  %s", d->runs[s->run], d->keys[s->key]);
-  else if (d->nruns > 1) snprintf(buf, n, "%s", d->runs[s->run]);
+  if (d->nruns > 1) snprintf(buf, n, "%s  %s", d->runs[s->run], d->keys[s->key]);
   else snprintf(buf, n, "%s", d->keys[s->key]);
 }
 
-/* upper right for losses (they fall), lower right for accuracies (they rise) */
-static void draw_legend(cairo_t *cr, const panel *p, const ax__plot_data *d) {
+/* how much of the panel's curves a box covers: points sampled along every segment */
+static int covered(const panel *p, const ax__plot_data *d, double bx, double by, double bw, double bh) {
+  int n = 0;
+  for (int i = 0; i < d->ns; i++) {
+    const ax__plot_series *s = &d->s[i];
+    if (d->acc[s->key] != p->acc) continue;
+    for (int j = 0; j < s->n; j++)
+      for (int t = 0; t < (j + 1 < s->n ? 40 : 1); t++) {
+        double f = t / 40.0, x = px(p, s->x[j]), y = py(p, s->y[j]);
+        if (j + 1 < s->n) x += f * (px(p, s->x[j + 1]) - x), y += f * (py(p, s->y[j + 1]) - y);
+        n += x >= bx - 4 && x <= bx + bw + 4 && y >= by - 4 && y <= by + bh + 4;
+      }
+  }
+  return n;
+}
+
+/* the corner whose box covers the least of the curves; ties: upper right for losses
+ * (they fall), lower right for accuracies (they rise) */
+static void legend_place(const panel *p, const ax__plot_data *d, double bw, double bh, double *bx, double *by) {
+  double xs[2] = {p->x0 + p->w - bw - 10, p->x0 + 10}, ys[2] = {p->y0 + 10, p->y0 + p->h - bh - 10};
+  int best = -1;
+  for (int c = 0; c < 4; c++) {
+    double x = xs[c / 2], y = ys[(c % 2) ^ p->acc];
+    int n = covered(p, d, x, y, bw, bh);
+    if (best < 0 || n < best) best = n, *bx = x, *by = y;
+  }
+}
+
+#define LEGEND_ROW 18
+#define LEGEND_SAMPLE 28
+
+/* the legend box's size; false when the panel has no series */
+static bool legend_size(cairo_t *cr, const panel *p, const ax__plot_data *d, double *bw, double *bh) {
   char buf[160];
-  const double row = 18, sample = 28;
   double tw = 0;
   int n = 0;
   ax__plot_font(cr, 12, false);
@@ -121,9 +148,29 @@ static void draw_legend(cairo_t *cr, const panel *p, const ax__plot_data *d) {
     tw = fmax(tw, ax__plot_text_width(cr, buf));
     n++;
   }
-  if (n == 0) return;
-  double bw = fmin(sample + 18 + tw, p->w - 20), bh = n * row + 8;
-  double bx = p->x0 + p->w - bw - 10, by = p->acc ? p->y0 + p->h - bh - 10 : p->y0 + 10;
+  *bw = fmin(LEGEND_SAMPLE + 18 + tw, p->w - 20), *bh = n * LEGEND_ROW + 8;
+  return n > 0;
+}
+
+/* when every corner's legend would cover a curve: stretch the y range (above the losses,
+ * below the accuracies) so that the preferred corner is free */
+static void fit_legend(cairo_t *cr, panel *p, const ax__plot_data *d) {
+  double bw, bh, bx, by;
+  if (!legend_size(cr, p, d, &bw, &bh)) return;
+  legend_place(p, d, bw, bh, &bx, &by);
+  if (covered(p, d, bx, by, bw, bh) == 0 || bh + 40 > p->h * 0.7) return;
+  double span = (p->yhi - p->ylo) / (1 - (bh + 24) / p->h);
+  if (p->acc) p->ylo = p->yhi - span;
+  else p->yhi = p->ylo + span;
+  p->nyt = ax__plot_ticks(&p->ylo, &p->yhi, 6, 0, p->yt, MAX_TICKS, &p->ystep);
+}
+
+static void draw_legend(cairo_t *cr, const panel *p, const ax__plot_data *d) {
+  char buf[160];
+  const double row = LEGEND_ROW, sample = LEGEND_SAMPLE;
+  double bw, bh, bx = 0, by = 0;
+  if (!legend_size(cr, p, d, &bw, &bh)) return;
+  legend_place(p, d, bw, bh, &bx, &by);
   cairo_set_source_rgba(cr, 1, 1, 1, 0.88);
   cairo_rectangle(cr, bx, by, bw, bh);
   cairo_fill_preserve(cr);
@@ -169,6 +216,7 @@ int ax__plot_draw_curves(const ax__plot_data *d, const char *path, const char *t
     panel p = {.x0 = i * pw + 75, .y0 = 78, .acc = a == 1};
     p.w = pw - 75 - 25, p.h = height - p.y0 - 60;
     ranges(d, &p);
+    fit_legend(cr, &p, d);
     draw_axes(cr, &p, d->x, panel_title(d, p.acc));
     draw_series(cr, &p, d);
     draw_legend(cr, &p, d);
