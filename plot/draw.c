@@ -89,7 +89,7 @@ int ax__plot_ticks(double *lo, double *hi, int want, double min_step, double *ti
   if (s < min_step) s = min_step;
   double t0 = floor(a / s + 1e-9) * s, t1 = ceil(b / s - 1e-9) * s;
   int n = 0;
-  for (double t = t0; t <= t1 + s * 0.5 && n < max; t += s) ticks[n++] = fabs(t) < s * 1e-9 ? 0 : t;
+  for (double t = t0; t <= t1 + s * 0.5 && n < max; t = t0 + n * s) ticks[n++] = fabs(t) < s * 1e-9 ? 0 : t;
   *lo = t0, *hi = n ? ticks[n - 1] : t1;
   *step = s;
   return n;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "axon/plot.h"
+#include "plot/plot_internal.h"
 #include "testutil.h"
 
 static char dir[64];
@@ -291,6 +292,27 @@ Test(plot, metrics_bad_arguments) {
   cr_assert_not_null(strstr(err, "missing.jsonl"), "%s", err);
   cr_assert_eq(ax_plot_metrics(paths, 1, &(ax_plot_opts){.out = out, .width = 10}, err, sizeof err), -1);
   cr_assert_not_null(strstr(err, "size 10 x 0"), "%s", err);
+}
+
+/* the axes' ticks are round numbers covering the data */
+Test(plot, round_ticks) {
+  struct { double lo, hi, min_step, step, first, last; } c[] = {
+      {0.43, 1.02, 0, 0.1, 0.4, 1.1}, {0.2731, 2.4467, 0, 0.5, 0, 2.5}, {1, 2, 1, 1, 1, 2},
+      {1, 1, 1, 1, 0, 2},  {0, 2000, 1, 500, 0, 2000}, {0.8575, 0.8585, 0, 0.0002, 0.8574, 0.8586},
+  };
+  for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+    double lo = c[i].lo, hi = c[i].hi, t[64], step;
+    int n = ax__plot_ticks(&lo, &hi, 6, c[i].min_step, t, 64, &step);
+    cr_assert_float_eq(step, c[i].step, 1e-12, "case %zu: step %g", i, step);
+    cr_assert_float_eq(t[0], c[i].first, 1e-9, "case %zu: first tick %g", i, t[0]);
+    cr_assert_float_eq(t[n - 1], c[i].last, 1e-9, "case %zu: last tick %g", i, t[n - 1]);
+    cr_assert(lo <= c[i].lo && hi >= c[i].hi, "case %zu: [%g, %g] covers the data", i, lo, hi);
+  }
+  char buf[32];
+  ax__plot_tick_label(0.30000000000000004, 0.1, buf, sizeof buf);
+  cr_assert_str_eq(buf, "0.3");
+  ax__plot_tick_label(1500, 500, buf, sizeof buf);
+  cr_assert_str_eq(buf, "1500");
 }
 
 /* ---- ax_png_confusion ---- */
