@@ -5,6 +5,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#if defined(AXON_PLOT_FONTCONFIG)
+#include <fontconfig/fontconfig.h>
+#endif
+
+#include "axon/plot.h"
 #include "core/fail.h"
 #include "plot/plot_internal.h"
 
@@ -108,4 +113,11 @@ void ax__plot_color(int i, double rgb[3]) {
                                            {188, 189, 34}, {23, 190, 207}};
   const unsigned char *p = pal[(i % 10 + 10) % 10];
   for (int k = 0; k < 3; k++) rgb[k] = p[k] / 255.0;
+}
+
+void ax_plot_shutdown(void) {
+  cairo_debug_reset_static_data();
+#if defined(AXON_PLOT_FONTCONFIG)
+  FcFini();
+#endif
 }

@@ -24,6 +24,7 @@ static void make_dir(void) {
 }
 
 static void remove_dir(void) {
+  ax_plot_shutdown(); /* Cairo's and fontconfig's font caches: LeakSanitizer checks every test */
   char cmd[128];
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
   cr_assert_eq(system(cmd), 0);

@@ -82,8 +82,9 @@ int ax_cmd_plot(int argc, char **argv) {
     o.keys = keylist;
   }
   char err[1024];
-  if (ax_plot_metrics(files, nfiles, &o, err, sizeof err) != 0) return ax_cli_fail("plot", AX_EXIT_RUNTIME, "%s", err);
-  return 0;
+  int rc = ax_plot_metrics(files, nfiles, &o, err, sizeof err);
+  ax_plot_shutdown(); /* the font caches, for leak checkers */
+  return rc ? ax_cli_fail("plot", AX_EXIT_RUNTIME, "%s", err) : 0;
 }
 #else
 int ax_cmd_plot(int argc, char **argv) {

@@ -323,6 +323,7 @@ static int confusion_png(const ax_confusion *cm, const char *path, const char *c
   for (int t = 0; t < k; t++)
     for (int p = 0; p < k; p++) counts[t * k + p] = ax_confusion_count(cm, t, p);
   int rc = ax_png_confusion(path, counts, k, classes, title, err, errlen);
+  ax_plot_shutdown(); /* the font caches, for leak checkers */
   free(counts);
   return rc;
 #else

@@ -58,6 +58,11 @@ int ax_plot_metrics(const char *const *paths, int n, const ax_plot_opts *o, char
 int ax_png_confusion(const char *path, const int64_t *counts, int k, const char *const *labels, const char *title,
                      char *err, size_t errlen);
 
+/* Frees the font caches Cairo and fontconfig keep for the whole process (made once, on
+ * the first text drawn; a leak checker reports them at exit). Optional: call it at the
+ * end of a program, when no other thread is drawing. */
+void ax_plot_shutdown(void);
+
 #ifdef __cplusplus
 }
 #endif
