@@ -177,6 +177,9 @@ static void draw_legend(cairo_t *cr, const panel *p, const ax__plot_data *d) {
   cairo_set_source_rgb(cr, 0.6, 0.6, 0.6);
   cairo_set_line_width(cr, 1);
   cairo_stroke(cr);
+  cairo_save(cr); /* a label wider than the panel is cut at the box */
+  cairo_rectangle(cr, bx, by, bw - 2, bh);
+  cairo_clip(cr);
   int r = 0;
   for (int i = 0; i < d->ns; i++) {
     const ax__plot_series *s = &d->s[i];
@@ -189,6 +192,7 @@ static void draw_legend(cairo_t *cr, const panel *p, const ax__plot_data *d) {
     legend_label(d, s, buf, sizeof buf);
     ax__plot_text(cr, bx + sample + 12, y, buf, 0, 0.5);
   }
+  cairo_restore(cr);
 }
 
 static const char *panel_title(const ax__plot_data *d, bool acc) {

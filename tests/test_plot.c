@@ -407,7 +407,9 @@ Test(plot, command_line_train_plot_eval, .timeout = 300) {
   expect_stderr("--out FILE.png is required");
   cr_assert_eq(run_axon("plot m.jsonl --out x.png --x time"), 2);
   cr_assert_eq(run_axon("plot nothere.jsonl --out x.png"), 2);
-  expect_stderr("nothere.jsonl");
+  expect_stderr("metrics file nothere.jsonl: No such file or directory");
+  cr_assert_eq(run_axon("plot . --out x.png"), 2);
+  expect_stderr("metrics file .: is a folder");
   cr_assert_eq(run_axon("plot m.jsonl --out /nonexistent/dir/x.png"), 2);
   expect_stderr("/nonexistent/dir");
   cr_assert_eq(run_axon("plot m.jsonl --out x.png --keys train_loss,,val_loss"), 2);

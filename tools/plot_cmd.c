@@ -2,9 +2,13 @@
 /* `axon plot`: training curves from metrics files (JSON lines of axon train --metrics)
  * into a PNG, through libaxon_plot (include/axon/plot.h). Without libaxon_plot (no
  * Cairo or cJSON at build time) the command says so. */
+#define _DEFAULT_SOURCE
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "tools/cli.h"
 #include "tools/commands.h"
@@ -70,10 +74,16 @@ int ax_cmd_plot(int argc, char **argv) {
                            flags, (int)(sizeof flags / sizeof *flags), nf, fargv);
   free(fargv);
   if (r != 0) return r > 0 ? 0 : AX_EXIT_USAGE;
-  if (!o.out) return ax_cli_fail("plot", AX_EXIT_USAGE, "--out FILE.png is required (try 'axon plot --help')");
   if (nfiles == 0) return ax_cli_fail("plot", AX_EXIT_USAGE, "no metrics file given (try 'axon plot --help')");
-  for (int i = 0; i < nfiles; i++)
-    if (ax_cli_check_in_path("plot", "metrics", files[i], AX_RULE_IN_FILE)) return AX_EXIT_USAGE;
+  if (!o.out) return ax_cli_fail("plot", AX_EXIT_USAGE, "--out FILE.png is required (try 'axon plot --help')");
+  for (int i = 0; i < nfiles; i++) {
+    struct stat st;
+    const char *why = NULL;
+    if (stat(files[i], &st) != 0) why = strerror(errno);
+    else if (S_ISDIR(st.st_mode)) why = "is a folder, expected a file";
+    else if (access(files[i], R_OK) != 0) why = strerror(errno);
+    if (why) return ax_cli_fail("plot", AX_EXIT_USAGE, "metrics file %s: %s", files[i], why);
+  }
   char keybuf[1024];
   const char *keylist[17];
   if (keys) {
