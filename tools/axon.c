@@ -42,7 +42,11 @@ static int cmd_info(int argc, char **argv) {
   char model[256];
   ax_cpu_name(model, sizeof model);
   printf("axon %s\n", ax_version());
-  printf("build:    %s, -march=%s\n", AXON_BUILD_TYPE_STRING, AXON_MARCH_STRING[0] ? AXON_MARCH_STRING : "(default)");
+  printf("build:    %s, -march=%s\n", AXON_BUILD_TYPE_STRING,
+         AXON_MARCH_STRING[0] ? AXON_MARCH_STRING : "(portable: run-time ISA dispatch)");
+  printf("cpu isa:  %s (this CPU runs:%s%s%s; AXON_ISA caps it)\n", ax_cpu_isa(),
+         ax_cpu_isa_supported(AX_ISA_GENERIC) ? " generic" : "", ax_cpu_isa_supported(AX_ISA_AVX2) ? " avx2" : "",
+         ax_cpu_isa_supported(AX_ISA_AVX512) ? " avx512" : "");
   printf("backends: cpu%s\n", !ax_has_cuda()        ? " (CUDA backend not compiled in)"
                               : ax_cuda_emulated() ? ", cuda (emulated on the host: AXON_CUDA=EMULATE, not a GPU)"
                                                    : ", cuda");
