@@ -47,7 +47,7 @@ static int cmd_info(int argc, char **argv) {
   printf("cpu isa:  %s (this CPU runs:%s%s%s; AXON_ISA caps it)\n", ax_cpu_isa(),
          ax_cpu_isa_supported(AX_ISA_GENERIC) ? " generic" : "", ax_cpu_isa_supported(AX_ISA_AVX2) ? " avx2" : "",
          ax_cpu_isa_supported(AX_ISA_AVX512) ? " avx512" : "");
-  printf("backends: cpu%s\n", !ax_has_cuda()        ? " (CUDA backend not compiled in)"
+  printf("backends: cpu%s\n", !ax_has_cuda()        ? " (no CUDA backend: libaxon_cuda not linked in)"
                               : ax_cuda_emulated() ? ", cuda (emulated on the host: AXON_CUDA=EMULATE, not a GPU)"
                                                    : ", cuda");
   if (ax_has_cuda()) printf("cuda:     %s\n", AX_CUDA_STATUS);
