@@ -6,8 +6,8 @@
  * MPI transport (libaxon_mpi: dist/comm_mpi.c) each define one table below; the core
  * refers to it weakly, so it is NULL in a program that does not link the component.
  * A program links a component with its CMake target (axon::cuda, axon::mpi) or its
- * pkg-config module (axon-cuda, axon-mpi), which also pass -Wl,-u,<table> so that a
- * static link keeps it. The tables hold internal types: a component must come from
+ * pkg-config module (axon-cuda, axon-mpi), which also pass -Wl,-u,<table> (a static
+ * link keeps it) and --no-as-needed (a shared link keeps the library). The tables hold internal types: a component must come from
  * the same build as the core (abi is checked). */
 #ifndef AXON_CORE_COMPONENTS_H
 #define AXON_CORE_COMPONENTS_H
