@@ -30,6 +30,15 @@ LD_LIBRARY_PATH="$libdir" "$out/example_shared" >/dev/null
 cc -std=c11 -o "$out/example_static" examples/readme_example.c $(pkg-config --cflags --libs --static axon)
 ! readelf -d "$out/example_static" | grep -q 'libaxon' || fail "pkg-config --static axon linked libaxon.so"
 env -u LD_LIBRARY_PATH "$out/example_static" >/dev/null || fail "the static example does not run"
+# the components the install has: linked with their pkg-config modules (not run: a CUDA
+# component needs its vendor libraries, maybe a GPU); the program must need the library
+for comp in cuda mpi; do
+  [ -f "$libdir/pkgconfig/axon-$comp.pc" ] || continue
+  cc -std=c11 -o "$out/example_$comp" examples/readme_example.c $(pkg-config --cflags --libs axon-$comp) \
+    -Wl,--allow-shlib-undefined
+  readelf -d "$out/example_$comp" | grep -q "libaxon_$comp.so" || fail "pkg-config axon-$comp did not link libaxon_$comp.so"
+  echo "check_install: pkg-config axon-$comp links libaxon_$comp.so"
+done
 echo "check_install: pkg-config: shared and --static (needs: $(readelf -d "$out/example_static" | grep NEEDED | sed 's/.*\[\(.*\)\]/\1/' | tr '\n' ' '))"
 
 # find_package, without CUDA and MPI in view
