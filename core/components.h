@@ -50,7 +50,7 @@ typedef struct ax_mpi_component {
 } ax_mpi_component;
 
 /* defined by libaxon_cuda (kernels/cuda/component.c) and libaxon_mpi (dist/comm_mpi.c) */
-#if defined(__GNUC__)
+#if defined(__GNUC__) && !defined(AX_COMPONENT_DEFINITION) /* the defining file: a strong symbol */
 #define AX_COMPONENT_WEAK __attribute__((weak))
 #else
 #define AX_COMPONENT_WEAK

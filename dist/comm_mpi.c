@@ -143,6 +143,7 @@ int ax__mpi_test(void *req) {
 }
 
 /* the MPI component's table (core/components.h): the core finds the transport through it */
+#define AX_COMPONENT_DEFINITION
 #include "core/components.h"
 const ax_mpi_component ax_mpi_component_v1 = {AX_COMPONENT_ABI, ax__mpi_init, ax__mpi_start, ax__mpi_test,
                                               ax__mpi_mark_failed};

@@ -2,6 +2,7 @@
 /* The CUDA component's table (core/components.h): how libaxon reaches the CUDA backend,
  * its runtime and the NCCL transport (dist/comm_nccl.c) without linking them. Part of
  * libaxon_cuda; the core refers to ax_cuda_component_v1 weakly. */
+#define AX_COMPONENT_DEFINITION
 #include "core/components.h"
 #include "kernels/cuda/runtime.h"
 
