@@ -53,12 +53,12 @@ for line in open(f"{out}/train.times"):
     cfg, _, s = line.split()
     rows.setdefault(("train cnn", f"{images} images, 1 epoch", "f32"), {}).setdefault(cfg, []).append(float(s) * 1e6)
 worst = 0.0
-print(f"{'op':<10} {'shape':<28} {'dtype':<5} {'portable':>12} {'native':>12} {'ratio':>7}")
+print(f"{'op':<14} {'shape':<28} {'dtype':<5} {'portable':>12} {'native':>12} {'ratio':>7}")
 for (op, shape, dt), v in rows.items():
     if "portable" not in v or "native" not in v: continue
     p, n = statistics.median(v["portable"]), statistics.median(v["native"])
     ratio = p / n
     worst = max(worst, ratio)
-    print(f"{op:<10} {shape[:28]:<28} {dt:<5} {p:>10.1f}us {n:>10.1f}us {ratio:>7.3f}")
+    print(f"{op:<14} {shape[:28]:<28} {dt:<5} {p:>10.1f}us {n:>10.1f}us {ratio:>7.3f}")
 print(f"worst ratio portable/native: {worst:.3f} ({'within' if worst <= 1.05 else 'NOT within'} 5%; medians of {rounds} rounds)")
 PY

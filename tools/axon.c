@@ -44,7 +44,7 @@ static int cmd_info(int argc, char **argv) {
   printf("axon %s\n", ax_version());
   printf("build:    %s, -march=%s\n", AXON_BUILD_TYPE_STRING,
          AXON_MARCH_STRING[0] ? AXON_MARCH_STRING : "(portable: run-time ISA dispatch)");
-  printf("cpu isa:  %s (this CPU runs:%s%s%s; AXON_ISA caps it)\n", ax_cpu_isa(),
+  printf("cpu isa:  %s (paths in this build that this CPU runs:%s%s%s; AXON_ISA caps it)\n", ax_cpu_isa(),
          ax_cpu_isa_supported(AX_ISA_GENERIC) ? " generic" : "", ax_cpu_isa_supported(AX_ISA_AVX2) ? " avx2" : "",
          ax_cpu_isa_supported(AX_ISA_AVX512) ? " avx512" : "");
   printf("backends: cpu%s\n", !ax_has_cuda()        ? " (no CUDA backend: libaxon_cuda not linked in)"
