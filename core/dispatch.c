@@ -6,42 +6,26 @@
 
 #include "core/internal.h"
 
-#if defined(AXON_HAVE_CUDA)
-int ax_cuda_runtime_device_count(void);  /* kernels/cuda/runtime.cu */
-int ax_cuda_is_emulated(void);           /* kernels/cuda/runtime.cu or emulate/runtime.cpp */
-const char *ax_cuda_alloc_failure(void); /* kernels/cuda/runtime.cu */
-#endif
+#include "core/components.h"
 
+/* The CUDA backend is the CUDA component (libaxon_cuda, core/components.h): present when
+ * the program links it, whatever this library was built with. */
 const char *ax__alloc_failure(ax_device d) {
-#if defined(AXON_HAVE_CUDA)
-  if (d.type == AX_DEVICE_CUDA) return ax_cuda_alloc_failure();
-#endif
-  (void)d;
+  const ax_cuda_component *cu = ax__cuda_component();
+  if (cu && d.type == AX_DEVICE_CUDA) return cu->alloc_failure();
   return "";
 }
 
-bool ax_has_cuda(void) {
-#if defined(AXON_HAVE_CUDA)
-  return true;
-#else
-  return false;
-#endif
-}
+bool ax_has_cuda(void) { return ax__cuda_component() != NULL; }
 
 int ax_cuda_device_count(void) {
-#if defined(AXON_HAVE_CUDA)
-  return ax_cuda_runtime_device_count();
-#else
-  return 0;
-#endif
+  const ax_cuda_component *cu = ax__cuda_component();
+  return cu ? cu->device_count() : 0;
 }
 
 bool ax_cuda_emulated(void) {
-#if defined(AXON_HAVE_CUDA)
-  return ax_cuda_is_emulated() != 0;
-#else
-  return false;
-#endif
+  const ax_cuda_component *cu = ax__cuda_component();
+  return cu && cu->is_emulated() != 0;
 }
 
 ax_device ax_default_device(void) {
@@ -66,18 +50,19 @@ bool ax__kernel_ok(const char *op, const ax_backend *be, const char *entry, ax_k
 const ax_backend *ax__backend(ax_device d, const char *op) {
   if (d.type == AX_DEVICE_CPU) return &ax_cpu_backend;
   if (d.type == AX_DEVICE_CUDA) {
-#if defined(AXON_HAVE_CUDA)
-    int n = ax_cuda_device_count();
+    const ax_cuda_component *cu = ax__cuda_component();
+    if (!cu) {
+      ax_error("%s: device cuda:%d requested, but this program has no CUDA backend: the CUDA component "
+               "(libaxon_cuda) is not linked in (link axon::cuda or pkg-config axon-cuda; build with -DAXON_CUDA=ON)",
+               op, d.index);
+      return NULL;
+    }
+    int n = cu->device_count();
     if (d.index < 0 || d.index >= n) {
       ax_error("%s: device cuda:%d is not available (%d CUDA device%s found)", op, d.index, n, n == 1 ? "" : "s");
       return NULL;
     }
-    return &ax_cuda_backend;
-#else
-    ax_error("%s: device cuda:%d requested, but this build of Axon has no CUDA backend (rebuild with -DAXON_CUDA=ON)",
-             op, d.index);
-    return NULL;
-#endif
+    return cu->backend;
   }
   if (d.type == AX__DEVICE_DEAD) {
     ax__report_dead_device(op, d); /* a tensor used after its scope ended (AXON_DEBUG_SCOPES) */

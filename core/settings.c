@@ -12,7 +12,7 @@
 #include "core/fail.h"
 #include "core/internal.h"
 
-typedef enum { K_IMPL, K_BOOL, K_INT, K_REAL } kind;
+typedef enum { K_IMPL, K_BOOL, K_INT, K_REAL, K_ISA } kind;
 
 typedef struct {
   const char *name, *valid, *deflt, *doc;
@@ -55,6 +55,9 @@ static const spec specs[] = {
     {"AXON_EMU_RACE_LAUNCHES", "-1 to 2^31-1", "4",
      "launches of each kernel the emulated device checks for shared-memory races (-1: every launch)", K_INT,
      F(emu_race_launches), NULL, -1, 2147483647.0, 4},
+    {"AXON_ISA", "generic | avx2 | avx512", "the best the CPU has",
+     "caps the CPU kernel path of GEMM, conv and elementwise (run-time dispatch; axon info shows the one in use)",
+     K_ISA, F(isa), NULL, 0, 0, 0},
 };
 #undef F
 enum { N_SPECS = sizeof specs / sizeof specs[0] };
@@ -73,6 +76,7 @@ static void put_default(const spec *s) {
   void *p = field(s);
   switch (s->k) {
   case K_IMPL: *(ax_impl *)p = AX_IMPL_DEFAULT; break;
+  case K_ISA: *(ax_isa *)p = AX_ISA_AUTO; break;
   case K_BOOL: *(bool *)p = s->def != 0; break;
   case K_INT:
     if (s->offset == offsetof(ax_settings, emu_race_launches)) *(int *)p = (int)s->def;
@@ -90,6 +94,12 @@ static bool parse(const spec *s, const char *text) {
   case K_IMPL:
     if (!strcmp(text, "native")) *(ax_impl *)p = AX_IMPL_NATIVE;
     else if (!strcmp(text, s->vendor)) *(ax_impl *)p = AX_IMPL_VENDOR;
+    else return false;
+    return true;
+  case K_ISA:
+    if (!strcmp(text, "generic")) *(ax_isa *)p = AX_ISA_GENERIC;
+    else if (!strcmp(text, "avx2")) *(ax_isa *)p = AX_ISA_AVX2;
+    else if (!strcmp(text, "avx512")) *(ax_isa *)p = AX_ISA_AVX512;
     else return false;
     return true;
   case K_BOOL:
@@ -218,6 +228,12 @@ int ax_settings_info(int i, ax_setting_info *out) {
     else snprintf(out->value, sizeof out->value, "%lld", (long long)*(const int64_t *)p);
     break;
   case K_REAL: snprintf(out->value, sizeof out->value, "%g", *(const double *)p); break;
+  case K_ISA: {
+    static const char *const names[] = {"default", "generic", "avx2", "avx512"};
+    ax_isa v = *(const ax_isa *)p;
+    snprintf(out->value, sizeof out->value, "%s", (unsigned)v < 4 ? names[v] : "default");
+    break;
+  }
   }
   out->source = sources[i] == 'e' ? "env" : sources[i] == 's' ? "set" : "default";
   snprintf(out->rejected, sizeof out->rejected, "%s", rejected[i]);

@@ -19,11 +19,6 @@ double ax__dist_now(void) {
   return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-const char *ax__coll_name(ax__coll c) {
-  static const char *names[] = {"ax_all_reduce", "ax_broadcast", "ax_all_gather", "ax_reduce_scatter", "ax_barrier"};
-  return names[c];
-}
-
 static int env_int(const char *const *names, int fallback) {
   for (int i = 0; names[i]; i++) {
     const char *s = getenv(names[i]);
@@ -75,7 +70,8 @@ ax_comm *ax_comm_world(void) {
       if (size > 1) {
         c->size = size;
         world_comm = c;
-        comm_fail(c, "launched as one of %d ranks, but this build has no MPI (install libopenmpi-dev and rebuild); "
+        comm_fail(c, "launched as one of %d ranks, but this build has no MPI (the MPI component, libaxon_mpi, is not "
+                     "linked in: link axon::mpi or pkg-config axon-mpi; or install libopenmpi-dev and rebuild); "
                      "refusing to train %d independent copies", size, size);
         return c; /* a failed communicator: every collective reports the reason */
       }

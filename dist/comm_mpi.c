@@ -8,6 +8,7 @@
  * DDP polls from its gradient hooks). bf16 and f16 have no MPI type: they
  * travel as 16-bit words with user-defined reduction operators that add in
  * f32. */
+#define AX_DIST_TRANSPORT
 #include "dist/internal.h"
 
 #ifdef AXON_HAVE_MPI
@@ -140,6 +141,12 @@ int ax__mpi_test(void *req) {
   if (flag) free(req);
   return flag;
 }
+
+/* the MPI component's table (core/components.h): the core finds the transport through it */
+#define AX_COMPONENT_DEFINITION
+#include "core/components.h"
+const ax_mpi_component ax_mpi_component_v1 = {AX_COMPONENT_ABI, ax__mpi_init, ax__mpi_start, ax__mpi_test,
+                                              ax__mpi_mark_failed};
 
 #else /* no MPI in this build */
 

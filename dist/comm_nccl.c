@@ -7,6 +7,7 @@
  * (so the data is ready), and the compute stream later waits for the
  * collective's own event (ax__nccl_join), so no call ever blocks the host.
  * The only file of dist/ that includes CUDA or NCCL headers. */
+#define AX_DIST_TRANSPORT
 #include "dist/internal.h"
 
 #ifdef AXON_HAVE_NCCL

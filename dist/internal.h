@@ -57,9 +57,14 @@ struct ax_comm_work {
 };
 
 double ax__dist_now(void);
-const char *ax__coll_name(ax__coll c);
+static inline const char *ax__coll_name(ax__coll c) { /* inline: the components use it too */
+  static const char *const names[] = {"ax_all_reduce", "ax_broadcast", "ax_all_gather", "ax_reduce_scatter",
+                                      "ax_barrier"};
+  return names[c];
+}
 
-/* comm_mpi.c */
+#ifdef AX_DIST_TRANSPORT /* the transport files themselves, in the components */
+/* comm_mpi.c (libaxon_mpi) */
 bool ax__mpi_available(void); /* the build has MPI */
 int ax__mpi_init(ax_comm *c); /* fills rank, size, local_*; 0 or -1 */
 int ax__mpi_start(ax_comm *c, const ax__coll_args *a, void **req); /* 0 or -1 (after ax_error) */
@@ -68,12 +73,38 @@ int ax__mpi_test(void *req);  /* 1 done (req freed), 0 pending */
  * that never completed); mpirun then ends the job, since this rank exits unfinalized. */
 void ax__mpi_mark_failed(void);
 
-/* comm_nccl.c: enqueue on the communication stream after the compute stream's work;
- * *req becomes an event recorded after the collective. */
+/* comm_nccl.c (libaxon_cuda): enqueue on the communication stream after the compute
+ * stream's work; *req becomes an event recorded after the collective. */
 bool ax__nccl_available(void);
 int ax__nccl_start(ax_comm *c, const ax__coll_args *a, void **req);
 int ax__nccl_test(void *req);    /* 1 done (event freed), 0 pending */
 void ax__nccl_join(void *req);   /* the compute stream waits for req (no host wait); frees it */
 void ax__nccl_free(ax_comm *c);
+
+#else /* the core (comm.c): the same calls, through the components' tables (core/components.h) */
+#include "core/components.h"
+
+static inline bool ax__mpi_available(void) { return ax__mpi_component() != NULL; }
+static inline int ax__mpi_init(ax_comm *c) { return ax__mpi_component()->init(c); }
+static inline int ax__mpi_start(ax_comm *c, const ax__coll_args *a, void **req) {
+  return ax__mpi_component()->start(c, a, req);
+}
+static inline int ax__mpi_test(void *req) { return ax__mpi_component()->test(req); }
+static inline void ax__mpi_mark_failed(void) {
+  if (ax__mpi_component()) ax__mpi_component()->mark_failed();
+}
+static inline bool ax__nccl_available(void) {
+  const ax_cuda_component *cu = ax__cuda_component();
+  return cu && cu->nccl_available && cu->nccl_available();
+}
+static inline int ax__nccl_start(ax_comm *c, const ax__coll_args *a, void **req) {
+  return ax__cuda_component()->nccl_start(c, a, req);
+}
+static inline int ax__nccl_test(void *req) { return ax__cuda_component()->nccl_test(req); }
+static inline void ax__nccl_join(void *req) { ax__cuda_component()->nccl_join(req); }
+static inline void ax__nccl_free(ax_comm *c) {
+  if (ax__nccl_available()) ax__cuda_component()->nccl_free(c);
+}
+#endif
 
 #endif

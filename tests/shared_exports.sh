@@ -3,7 +3,7 @@
 # The shared library exports the public API only: no ax__ internals, no CUB / thrust /
 # CuTe (C++ template) symbols, nothing outside ax_* (and the emulated device's cuda*
 # runtime API in an AXON_CUDA=EMULATE build); and it does export the public API.
-#   shared_exports.sh LIBRARY
+#   shared_exports.sh LIBRARY ["SYMBOLS it must export"]   (default: a few of the core's)
 # Exits 77 (skipped) when the library was not built or nm is missing.
 lib="$1"
 [ -f "$lib" ] || { echo "shared_exports: no shared library at '$lib': skipped"; exit 77; }
@@ -24,7 +24,7 @@ if [ "$other" -ne 0 ]; then
   printf '%s\n' "$syms" | grep -v '^ax_[^_]' | grep -v '^cuda' | grep -v '^_init$' | grep -v '^_fini$' | head -20
   echo "shared_exports: symbols outside the public API are exported"; status=1
 fi
-for s in ax_matmul ax_scope_begin_at ax_settings_get ax_error ax_load_safetensors ax_nn_sequential; do
+for s in ${2:-ax_matmul ax_scope_begin_at ax_settings_get ax_error ax_load_safetensors ax_nn_sequential}; do
   printf '%s\n' "$syms" | grep -qx "$s" || { echo "shared_exports: the public $s is not exported"; status=1; }
 done
 [ $status -eq 0 ] && echo "shared_exports: only the public API is exported"

@@ -56,7 +56,8 @@ Test(settings, every_switch_listed) {
   const char *names[] = {"AXON_GEMM",          "AXON_CONV",         "AXON_ATTN",
                          "AXON_GEMM_WGMMA",    "AXON_ATTN_MMA",     "AXON_GEMM_TF32",
                          "AXON_DETERMINISTIC", "AXON_DEBUG_SCOPES", "AXON_CLASSIFIER_CHUNK_ROWS",
-                         "AXON_DIST_TIMEOUT",  "AXON_EMU_MEMORY_GB", "AXON_EMU_RACE_LAUNCHES"};
+                         "AXON_DIST_TIMEOUT",  "AXON_EMU_MEMORY_GB", "AXON_EMU_RACE_LAUNCHES",
+                         "AXON_ISA"};
   cr_assert_eq(ax_settings_count(), (int)(sizeof names / sizeof names[0]));
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) cr_assert_str_eq(info_of(names[i]).name, names[i]);
 }

@@ -4,7 +4,7 @@
  * were recorded (as hex floats) with the trainers as they were before the training engine
  * moved into the library (tests/fixtures/train_golden.txt). The runs must reproduce them
  * bit for bit when this build has the same signature as the one that wrote them (the ISA:
- * the library is built with -march=native, so another CPU may round differently; and the
+ * the CPU kernel path the library dispatches to and its -march, so another CPU may round differently; and the
  * compiler, build type and sanitizers: FMA contraction depends on the optimization), and to
  * a relative 1e-3 otherwise (with a note; rounding differences grow over the steps).
  * Independently of the fixture, on any machine, N steps +
@@ -29,26 +29,12 @@
 
 static char dir[] = "/tmp/axon_golden_XXXXXX";
 
+/* the CPU kernel path in use (kernels/cpu/isa.c: AXON_ISA, or the build's -march), the
+ * -march of the library and of this test, the compiler, build type and sanitizers */
 static const char *isa_signature(void) {
-  return "avx2="
-#ifdef __AVX2__
-         "1"
-#else
-         "0"
-#endif
-         " fma="
-#ifdef __FMA__
-         "1"
-#else
-         "0"
-#endif
-         " avx512f="
-#ifdef __AVX512F__
-         "1"
-#else
-         "0"
-#endif
-         " build=" AXON_GOLDEN_BUILD; /* compiler, build type, sanitizers */
+  static char sig[256];
+  snprintf(sig, sizeof sig, "cpu_isa=%s march=%s build=%s", ax_cpu_isa(), AXON_GOLDEN_MARCH, AXON_GOLDEN_BUILD);
+  return sig;
 }
 
 static void write_corpus(void) {

@@ -44,8 +44,12 @@ static int cmd_info(int argc, char **argv) {
   char model[256];
   ax_cpu_name(model, sizeof model);
   printf("axon %s\n", ax_version());
-  printf("build:    %s, -march=%s\n", AXON_BUILD_TYPE_STRING, AXON_MARCH_STRING[0] ? AXON_MARCH_STRING : "(default)");
-  printf("backends: cpu%s\n", !ax_has_cuda()        ? " (CUDA backend not compiled in)"
+  printf("build:    %s, -march=%s\n", AXON_BUILD_TYPE_STRING,
+         AXON_MARCH_STRING[0] ? AXON_MARCH_STRING : "(portable: run-time ISA dispatch)");
+  printf("cpu isa:  %s (paths in this build that this CPU runs:%s%s%s; AXON_ISA caps it)\n", ax_cpu_isa(),
+         ax_cpu_isa_supported(AX_ISA_GENERIC) ? " generic" : "", ax_cpu_isa_supported(AX_ISA_AVX2) ? " avx2" : "",
+         ax_cpu_isa_supported(AX_ISA_AVX512) ? " avx512" : "");
+  printf("backends: cpu%s\n", !ax_has_cuda()        ? " (no CUDA backend: libaxon_cuda not linked in)"
                               : ax_cuda_emulated() ? ", cuda (emulated on the host: AXON_CUDA=EMULATE, not a GPU)"
                                                    : ", cuda");
   if (ax_has_cuda()) printf("cuda:     %s\n", AX_CUDA_STATUS);

@@ -10,9 +10,7 @@
 
 #define fail ax__fail
 
-#if defined(AXON_HAVE_CUDA)
-int ax_cuda_device_name(int dev, char *buf, size_t n); /* kernels/cuda/runtime.cu */
-#endif
+#include "core/components.h"
 
 ax_optimizer *ax_optimizer_by_name(const char *name, ax_tensor *const *params, int n, const ax_optim_spec *s,
                                    char *err, size_t errlen) {
@@ -138,15 +136,11 @@ int64_t ax_sample_logits(const float *logits, int64_t V, double temperature, int
 }
 
 double ax_device_peak_flops(ax_device d, bool half) {
-#if defined(AXON_HAVE_CUDA)
   char name[256] = "";
-  if (d.type != AX_DEVICE_CUDA || ax_cuda_device_name(d.index, name, sizeof name) != 0) return 0;
+  const ax_cuda_component *cu = ax__cuda_component(); /* core/components.h */
+  if (!cu || d.type != AX_DEVICE_CUDA || cu->device_name(d.index, name, sizeof name) != 0) return 0;
   if (strstr(name, "H100") || strstr(name, "H200") || strstr(name, "GH200"))
     return half ? (strstr(name, "PCIe") ? 756e12 : 989e12) : (strstr(name, "PCIe") ? 51e12 : 67e12);
   if (strstr(name, "A100")) return half ? 312e12 : 19.5e12;
-#else
-  (void)d;
-  (void)half;
-#endif
   return 0;
 }

@@ -31,6 +31,14 @@ typedef enum {
   AX_IMPL_VENDOR = 2,  /* cuBLAS / cuDNN */
 } ax_impl;
 
+/* Which CPU kernel path (ISA level) the dispatched CPU kernels take (kernels/cpu/isa.c). */
+typedef enum {
+  AX_ISA_AUTO = 0,    /* the best path the CPU has */
+  AX_ISA_GENERIC = 1, /* baseline x86-64 (SSE2), or the build's own flags elsewhere */
+  AX_ISA_AVX2 = 2,    /* AVX2 + FMA + F16C */
+  AX_ISA_AVX512 = 3,  /* AVX-512 F/BW/DQ/VL */
+} ax_isa;
+
 typedef struct ax_settings {
   ax_impl gemm;                  /* AXON_GEMM: native | cublas */
   ax_impl conv;                  /* AXON_CONV: native | cudnn */
@@ -44,6 +52,7 @@ typedef struct ax_settings {
   double dist_timeout;           /* AXON_DIST_TIMEOUT: seconds a collective may wait for peers */
   double emu_memory_gb;          /* AXON_EMU_MEMORY_GB: the emulated device's memory */
   int emu_race_launches;         /* AXON_EMU_RACE_LAUNCHES: launches per kernel race-checked, -1 all */
+  ax_isa isa;                    /* AXON_ISA: generic | avx2 | avx512 caps the CPU kernel path (default: the best) */
 } ax_settings;
 
 /* The settings in force (the environment read on the first call). Never NULL. */
@@ -70,6 +79,12 @@ typedef struct ax_setting_info {
   const char *source;  /* "default", "env" or "set" (ax_settings_set) */
   char rejected[64];   /* an invalid environment value that was ignored, or "" */
 } ax_setting_info;
+
+/* The CPU kernel path (ISA level) in use now: "generic", "avx2", "avx512", or "native
+ * (-march=...)" in a build with AXON_MARCH set (kernels/cpu/isa.c). */
+const char *ax_cpu_isa(void);
+/* 1 when this build has the path and this CPU runs it (AX_ISA_GENERIC always), else 0. */
+int ax_cpu_isa_supported(ax_isa isa);
 
 int ax_settings_count(void);
 /* Fills *out for setting i (0 <= i < ax_settings_count()): 0, or -1 when i is out of range. */

@@ -78,8 +78,9 @@
  * costs more than it saves. */
 #define AX_GEMM_PARALLEL_MIN_FLOPS (1 << 21)
 
-static atomic_int fail_next_scratch; /* ax_cpu_fail_next_scratch_alloc */
-void ax_cpu_fail_next_scratch_alloc(void) { atomic_store(&fail_next_scratch, 1); }
+/* set by ax_cpu_fail_next_scratch_alloc (kernels/cpu/isa.c): one flag for every ISA copy */
+extern atomic_int ax__cpu_fail_next_scratch;
+#define fail_next_scratch ax__cpu_fail_next_scratch
 
 static void *alloc_aligned(size_t nbytes) {
   nbytes = (nbytes + 63) & ~(size_t)63;

@@ -3,7 +3,7 @@
 # Builds, on this machine, everything a GPU session runs, into gpu-carry/ (git-ignored),
 # so that the device machine compiles nothing (docs/gpu_session.md):
 #   gpu-carry/bin/   axon, axon_parity, bench_allreduce (stripped)
-#   gpu-carry/lib/   libaxon.so (the kernels for sm_90a and sm_80, once) and libgomp
+#   gpu-carry/lib/   libaxon.so, libaxon_cuda.so (the kernels for sm_90a and sm_80, once) and libgomp
 #   gpu-carry/data/  the text the GPT benchmark reads (Debian's fortunes)
 #   gpu-carry/NEEDED the vendor libraries the binaries load (cuBLAS, cuDNN, NCCL), which
 #                    scripts/gpu/launch.sh finds in the device machine's site-packages
@@ -26,7 +26,7 @@ cmake --build "$build" -j"$(nproc)" --target axon axon_parity bench_allreduce
 rm -rf "$out"
 mkdir -p "$out/bin" "$out/lib" "$out/data"
 cp "$build/axon" "$build/axon_parity" "$build/bench_allreduce" "$out/bin/"
-cp -L "$build"/libaxon.so.[0-9] "$out/lib/"
+cp -L "$build"/libaxon.so.[0-9] "$build"/libaxon_cuda.so.[0-9] "$out/lib/" # the core and the CUDA component
 gomp=$(gcc -print-file-name=libgomp.so.1)
 [ -f "$gomp" ] && cp -L "$gomp" "$out/lib/"
 strip --strip-unneeded "$out"/bin/* "$out"/lib/*
@@ -34,7 +34,7 @@ for f in /usr/share/games/fortunes/*; do
   case "$f" in *.dat|*.u8) ;; *) [ -f "$f" ] && cat "$f" ;; esac
 done > "$out/data/fortunes.txt" 2>/dev/null || true
 # the shared libraries the binaries load that are neither carried nor part of every Linux system
-for f in "$out"/bin/* "$out"/lib/libaxon.so.*; do readelf -d "$f" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p'; done |
+for f in "$out"/bin/* "$out"/lib/libaxon*.so.*; do readelf -d "$f" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p'; done |
   sort -u | grep -E '^lib(cublas|cublasLt|cudnn|nccl)' > "$out/NEEDED" || true
 # cuBLAS loads cuBLASLt (same version) itself: its folder must be on the path too
 sed -n 's/^libcublas\.so\.\([0-9]*\)$/libcublasLt.so.\1/p' "$out/NEEDED" >> "$out/NEEDED"
