@@ -35,6 +35,7 @@ int ax_cli_device(const char *cmd, const char *s, ax_device *d) {
 static const char *const models[] = {"mlp", "cnn", "resnet", NULL};
 static const char *const datasets[] = {"fashion-mnist", "mnist", NULL};
 static const char *const optimizers[] = {"sgd", "adam", "adamw", "rmsprop", NULL};
+static const char *const norm_stats[] = {"full", "subset", NULL};
 static const char *const schedules[] = {"none", "step", "exponential", "cosine", "onecycle", NULL};
 
 #define BIG 1e9 /* counts of steps, images, epochs: beyond this a value is a typo */
@@ -77,7 +78,7 @@ int ax_cli_check_outputs(const char *cmd, const char *save, const char *metrics,
 
 /* The flags that do not map onto a field of ax_train_config. */
 typedef struct train_cli {
-  const char *device, *save;
+  const char *device, *save, *norm_stats;
   char save_default[256];
   bool no_save, no_prefetch, plain, overwrite, aug_on, aug_off;
   double dist_timeout;
@@ -98,6 +99,7 @@ static int train_finish_flags(ax_train_config *c, train_cli *o) {
   if (c->early_stop > 0 && c->val_size <= 0)
     return ax_cli_fail("train", AX_EXIT_USAGE, "--early-stop watches the validation loss: it needs --val-size N "
                                                "(it never watches the test set)");
+  c->norm_subset = o->norm_stats && !strcmp(o->norm_stats, "subset");
   c->augment = o->aug_on ? 1 : o->aug_off ? 0 : -1;
   c->prefetch = !o->no_prefetch;
   if (o->plain) c->progress = 0;
@@ -143,6 +145,8 @@ int ax_cmd_train(int argc, char **argv) {
       {"no-augment", AX_FLAG_BOOL, &o.aug_off, NULL, "turn augmentation off"},
       {"limit-train", AX_FLAG_I64, &c.limit_train, "N", "use only the first N training images", 1, BIG},
       {"limit-test", AX_FLAG_I64, &c.limit_test, "N", "use only the first N test images", 1, BIG},
+      {"norm-stats", AX_FLAG_STRING, &o.norm_stats, "WHICH",
+       "normalize with the mean/std of the full training set (default) or of the subset trained on", .choices = norm_stats},
       {"early-stop", AX_FLAG_INT, &c.early_stop, "P",
        "stop when the validation loss has not improved for P epochs (needs --val-size; 0: off)", 0, 1e6},
       {"metrics", AX_FLAG_STRING, &c.metrics_path, "FILE", "append one JSON object per epoch to FILE",

@@ -180,7 +180,7 @@ static int clf_load_data(clf_run *r, char *err, size_t errlen) {
   ax_image_data_opts o = {.train = r->train_ds, .test = r->test_ds, .limit_train = c->limit_train,
                           .limit_test = c->limit_test, .val_size = c->val_size, .batch_size = c->batch_size,
                           .seed = c->seed, .augment = r->augment, .prefetch = c->prefetch, .device = c->device,
-                          .comm = r->comm};
+                          .comm = r->comm, .norm_subset = c->norm_subset};
   if (!(r->data = ax_image_data_new(&o, err, errlen))) return -1;
   r->steps_per_epoch = ax_image_data_steps_per_epoch(r->data);
   return 0;
@@ -239,14 +239,34 @@ static void clf_describe(clf_run *r, ax_trainer *t, ax_module *model, int n_sync
   r->bar = c->progress == 1 || (c->progress < 0 && ax_tool_is_terminal(log));
 }
 
-static int save_weights(const ax_train_config *c, ax_module *model, FILE *log, char *err, size_t errlen) {
-  ax_state_dict *sd = ax_state_dict_new();
-  ax_module_state_dict(model, sd);
+/* The metadata that makes a weights file self-describing (docs/file-formats.md): the
+ * model, its input and classes, the data it saw and the normalization its inputs need. */
+static void set_weights_meta(ax_state_dict *sd, const ax_train_config *c, float mean, float std) {
+  char b[64];
   ax_state_dict_set_meta(sd, "format", "pt");
   ax_state_dict_set_meta(sd, "axon_model", c->model);
+  snprintf(b, sizeof b, "%d,%d,%d", ZOO_C, ZOO_H, ZOO_W);
+  ax_state_dict_set_meta(sd, "axon_input_shape", b);
+  snprintf(b, sizeof b, "%d", ZOO_CLASSES);
+  ax_state_dict_set_meta(sd, "axon_num_classes", b);
+  ax_state_dict_set_meta(sd, "axon_dataset", c->dataset);
+  snprintf(b, sizeof b, "%.9g", (double)mean); /* %.9g: a float round-trips exactly */
+  ax_state_dict_set_meta(sd, "axon_norm_mean", b);
+  snprintf(b, sizeof b, "%.9g", (double)std);
+  ax_state_dict_set_meta(sd, "axon_norm_std", b);
+  ax_state_dict_set_meta(sd, "axon_norm_stats", c->norm_subset ? "subset" : "full");
+}
+
+static int save_weights(clf_run *r, ax_module *model, char *err, size_t errlen) {
+  const ax_train_config *c = r->c;
+  float mean, std;
+  ax_image_data_norm(r->data, &mean, &std);
+  ax_state_dict *sd = ax_state_dict_new();
+  ax_module_state_dict(model, sd);
+  set_weights_meta(sd, c, mean, std);
   int bad = ax_save_safetensors(c->save_path, sd, err, errlen);
   ax_state_dict_free(sd);
-  if (!bad) fprintf(log, "weights written to %s\n", c->save_path);
+  if (!bad) fprintf(r->log, "weights written to %s\n", c->save_path);
   return bad ? -1 : 0;
 }
 
@@ -280,7 +300,7 @@ static int clf_train(clf_run *r, char *err, size_t errlen) {
       fprintf(r->log, "stopped after %" PRId64 " steps (checkpoint written)\n", st->step);
     } else if (rc == 0) {
       if (st->stopped_early) fprintf(r->log, "early stop: validation loss did not improve for %d epochs\n", c->early_stop);
-      if (c->save_path && ax_comm_rank(r->comm) == 0) rc = save_weights(c, model, r->log, err, errlen);
+      if (c->save_path && ax_comm_rank(r->comm) == 0) rc = save_weights(r, model, err, errlen);
     }
   }
   ax_trainer_free(t);
@@ -310,35 +330,111 @@ int ax_train(const ax_train_config *c, ax_train_report *report, char *err, size_
   return rc;
 }
 
+/* The model to evaluate: --model and the file's axon_model must agree; with neither, the
+ * default, said in one line. NULL with a reason. */
+static const char *eval_model_name(const ax_eval_config *c, const ax_state_dict *sd, FILE *out, char *err,
+                                   size_t errlen) {
+  const char *file = ax_state_dict_meta(sd, "axon_model");
+  if (c->model && file && strcmp(c->model, file))
+    return fail(err, errlen, "%s holds a '%s' model (its axon_model metadata), but --model is '%s'", c->weights, file,
+                c->model), NULL;
+  const char *name = c->model ? c->model : file;
+  if (!name) {
+    fprintf(out, "note: %s names no model (a file without axon_model metadata): using the default, cnn (pass --model "
+                 "to choose)\n", c->weights);
+    name = "cnn";
+  }
+  if (strcmp(name, "mlp") && strcmp(name, "cnn") && strcmp(name, "resnet"))
+    return fail(err, errlen, "%s holds a '%s' model; axon eval evaluates the image classifiers (%s)", c->weights, name,
+                ax_model_names()), NULL;
+  return name;
+}
+
+/* One float of the metadata: 1 if absent, 0 when read, -1 (with a reason) when not a finite number in range. */
+static int meta_float(const ax_state_dict *sd, const char *key, const char *path, float lo, float *v, char *err,
+                      size_t errlen) {
+  const char *s = ax_state_dict_meta(sd, key);
+  if (!s) return 1;
+  char *end;
+  float x = strtof(s, &end);
+  if (end == s || *end || !isfinite(x) || x < lo)
+    return fail(err, errlen, "%s: metadata %s is '%s', expected a finite number >= %g", path, key, s, (double)lo);
+  *v = x;
+  return 0;
+}
+
+/* The input normalization and shape from the file's metadata (axon train writes them).
+ * 0 with *found, 0 without (an older file), -1 when they are there but wrong. */
+static int eval_meta_norm(const ax_state_dict *sd, const char *path, float *mean, float *std, bool *found, char *err,
+                          size_t errlen) {
+  const char *shape = ax_state_dict_meta(sd, "axon_input_shape"), *classes = ax_state_dict_meta(sd, "axon_num_classes");
+  char want[32];
+  snprintf(want, sizeof want, "%d,%d,%d", ZOO_C, ZOO_H, ZOO_W);
+  if (shape && strcmp(shape, want))
+    return fail(err, errlen, "%s: metadata axon_input_shape is '%s', but the model zoo reads %s images", path, shape, want);
+  if (classes && atoi(classes) != ZOO_CLASSES)
+    return fail(err, errlen, "%s: metadata axon_num_classes is '%s', but the model zoo predicts %d classes", path,
+                classes, ZOO_CLASSES);
+  int m = meta_float(sd, "axon_norm_mean", path, -1e30f, mean, err, errlen);
+  int s = m < 0 ? -1 : meta_float(sd, "axon_norm_std", path, 0, std, err, errlen);
+  if (m < 0 || s < 0) return -1;
+  if (m != s)
+    return fail(err, errlen, "%s: metadata has %s but not %s", path, m ? "axon_norm_std" : "axon_norm_mean",
+                m ? "axon_norm_mean" : "axon_norm_std");
+  *found = m == 0;
+  return 0;
+}
+
+/* The test loss and accuracy of model on the first n_test images, normalized with mean / std. */
+static int eval_run(const ax_eval_config *c, ax_module *model, ax_dataset *test_ds, float mean, float std, FILE *out,
+                    double *accuracy, char *err, size_t errlen) {
+  int64_t n_test = ax_dataset_size(test_ds);
+  if (c->limit_test > 0 && c->limit_test < n_test) n_test = c->limit_test;
+  ax_loader *ld = ax_loader_new(test_ds, &(ax_loader_opts){.batch_size = c->batch_size > 0 ? c->batch_size : 500,
+                                                          .n_indices = n_test, .mean = &mean, .std = &std,
+                                                          .n_channels = 1},
+                                err, errlen);
+  if (!ld) return -1;
+  ax_confusion *cm = ax_confusion_new(10);
+  ax_eval_result r = ax_evaluate_classifier(model, ld, c->device, cm);
+  fprintf(out, "%s on %s test set (%" PRId64 " images): loss %.4f, accuracy %.2f%%\n\n", c->weights, c->dataset, n_test,
+          r.loss, 100 * r.accuracy);
+  ax_confusion_print(cm, !strcmp(c->dataset, "fashion-mnist") ? ax_fashion_mnist_classes : NULL, out);
+  if (accuracy) *accuracy = r.accuracy;
+  if (c->result) *c->result = r;
+  ax_confusion_free(cm);
+  ax_loader_free(ld);
+  return 0;
+}
+
 int ax_eval(const ax_eval_config *c, double *accuracy, char *err, size_t errlen) {
   FILE *out = c->out ? c->out : stdout;
   int rc = -1;
   ax_dataset *train_ds = NULL, *test_ds = NULL;
-  ax_loader *ld = NULL;
-  ax_state_dict *sd = NULL;
-  ax_confusion *cm = NULL;
   ax_module *model = NULL;
   char e2[512];
-  sd = ax_load_safetensors(c->weights, e2, sizeof e2);
+  ax_state_dict *sd = ax_load_safetensors(c->weights, e2, sizeof e2);
   if (!sd) {
     fail(err, errlen, "%s", e2);
     goto out;
   }
-  /* without --model, the model named in the file (axon train writes it), else the default */
-  const char *name = c->model ? c->model : ax_state_dict_meta(sd, "axon_model");
-  if (!name) name = "cnn";
-  if (strcmp(name, "mlp") && strcmp(name, "cnn") && strcmp(name, "resnet")) {
-    fail(err, errlen, "%s holds a '%s' model; axon eval evaluates the image classifiers (%s)", c->weights, name,
-         ax_model_names());
-    goto out;
-  }
-  /* the data first, checked against the model, then the model */
-  if (!(train_ds = ax_dataset_by_name(c->dataset, c->data_dir, true, err, errlen)) ||
+  const char *name = eval_model_name(c, sd, out, err, errlen);
+  float mean = 0, std = 1;
+  bool have_norm = false;
+  if (!name || eval_meta_norm(sd, c->weights, &mean, &std, &have_norm, err, errlen)) goto out;
+  /* the data first, checked against the model, then the model; the training set only for
+   * the statistics of a file that does not record them */
+  if ((!have_norm && !(train_ds = ax_dataset_by_name(c->dataset, c->data_dir, true, err, errlen))) ||
       !(test_ds = ax_dataset_by_name(c->dataset, c->data_dir, false, err, errlen)))
     goto out;
-  if (check_data_fits(train_ds, name, "training", 0, err, errlen) ||
+  if ((train_ds && check_data_fits(train_ds, name, "training", 0, err, errlen)) ||
       check_data_fits(test_ds, name, "test", c->limit_test, err, errlen))
     goto out;
+  if (!have_norm) {
+    ax_dataset_channel_stats(train_ds, NULL, ax_dataset_size(train_ds), &mean, &std);
+    fprintf(out, "note: %s records no input normalization (a file from before axon_norm_mean): using the %s "
+                 "training set's mean %.4f and std %.4f\n", c->weights, c->dataset, mean, std);
+  }
   model = ax_model_create(name, err, errlen);
   if (!model) goto out;
   if (ax_module_load_state_dict(model, sd, true, e2, sizeof e2) != 0) {
@@ -349,31 +445,14 @@ int ax_eval(const ax_eval_config *c, double *accuracy, char *err, size_t errlen)
     fail(err, errlen, "cannot move the model to the device: %s", ax_last_error());
     goto out;
   }
-  float mean = 0, std = 1;
-  ax_dataset_channel_stats(train_ds, NULL, ax_dataset_size(train_ds), &mean, &std);
-  int64_t n_test = ax_dataset_size(test_ds);
-  if (c->limit_test > 0 && c->limit_test < n_test) n_test = c->limit_test;
-  ld = ax_loader_new(test_ds, &(ax_loader_opts){.batch_size = c->batch_size > 0 ? c->batch_size : 500,
-                                                 .n_indices = n_test, .mean = &mean, .std = &std, .n_channels = 1},
-                     err, errlen);
-  if (!ld) goto out;
-  cm = ax_confusion_new(10);
-  ax_eval_result r = ax_evaluate_classifier(model, ld, c->device, cm);
-  fprintf(out, "%s on %s test set (%" PRId64 " images): loss %.4f, accuracy %.2f%%\n\n", c->weights, c->dataset, n_test,
-          r.loss, 100 * r.accuracy);
-  ax_confusion_print(cm, !strcmp(c->dataset, "fashion-mnist") ? ax_fashion_mnist_classes : NULL, out);
-  if (accuracy) *accuracy = r.accuracy;
-  rc = 0;
+  rc = eval_run(c, model, test_ds, mean, std, out, accuracy, err, errlen);
 out:
-  ax_confusion_free(cm);
-  ax_loader_free(ld);
   ax_dataset_free(train_ds);
   ax_dataset_free(test_ds);
   ax_state_dict_free(sd);
   ax_module_free(model);
   return rc;
 }
-
 
 int ax__train_checkpoint_io(const ax_train_config *c, ax_module *model, ax_optimizer *opt, bool save, char *err,
                             size_t errlen) {

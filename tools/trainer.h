@@ -30,6 +30,7 @@ typedef struct ax_train_config {
   int val_size;          /* images held out of the training set for validation (0: none) */
   int augment;           /* -1: the model's default (on for resnet), 0 off, 1 on */
   int64_t limit_train, limit_test; /* use only the first N images (0: all) */
+  bool norm_subset;      /* normalize with the statistics of the images trained on (default: the whole training set) */
   int early_stop;        /* patience in epochs (0: off) on validation loss, or test loss without a split */
   const char *metrics_path;   /* JSON lines, appended */
   const char *checkpoint_dir; /* NULL: no checkpoints */
@@ -69,6 +70,7 @@ typedef struct ax_eval_config {
   ax_device device;
   int64_t limit_test;
   FILE *out; /* NULL: stdout */
+  ax_eval_result *result; /* if set: the test loss and accuracy */
 } ax_eval_config;
 
 /* Prints accuracy, the per-class table and the confusion matrix; *accuracy gets the accuracy. */

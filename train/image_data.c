@@ -47,7 +47,8 @@ static int build_loaders(ax_image_data *d, char *err, size_t errlen) {
   int64_t n_train = d->n_fit + o->val_size;
   ax_dataset_split(n_train, o->val_size, o->seed, d->idx, d->idx + d->n_fit);
   d->mean = 0, d->std = 1;
-  ax_dataset_channel_stats(o->train, d->idx, d->n_fit, &d->mean, &d->std);
+  if (o->norm_subset) ax_dataset_channel_stats(o->train, d->idx, d->n_fit, &d->mean, &d->std);
+  else ax_dataset_channel_stats(o->train, NULL, ax_dataset_size(o->train), &d->mean, &d->std);
   d->lo = (ax_loader_opts){.batch_size = o->batch_size, .shuffle = true, .seed = o->seed, .indices = d->idx,
                            .n_indices = d->n_fit, .mean = &d->mean, .std = &d->std, .n_channels = 1,
                            .crop_padding = o->augment ? 2 : 0, .hflip = o->augment, .prefetch = o->prefetch};
@@ -103,6 +104,11 @@ int64_t ax_image_data_steps_per_epoch(const ax_image_data *d) { return d ? ax_lo
 void ax_image_data_sizes(const ax_image_data *d, int64_t *n_fit, int64_t *n_test) {
   if (n_fit) *n_fit = d->n_fit;
   if (n_test) *n_test = d->n_test;
+}
+
+void ax_image_data_norm(const ax_image_data *d, float *mean, float *std) {
+  if (mean) *mean = d ? d->mean : 0;
+  if (std) *std = d ? d->std : 1;
 }
 
 static int img_start_epoch(void *ud, int epoch, int64_t batches_done, char *err, size_t errlen) {

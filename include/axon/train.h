@@ -245,14 +245,19 @@ typedef struct ax_image_data_opts {
   bool augment, prefetch;          /* random crop (pad 2) and flip; batches prepared on a thread */
   ax_device device;                /* where evaluation runs */
   ax_comm *comm;                   /* NULL: ax_comm_world() */
+  /* normalization statistics: false (default) over the whole training dataset, whatever
+   * limit_train and val_size take; true over the images trained on (the subset) */
+  bool norm_subset;
 } ax_image_data_opts;
-/* A validation split, normalization with the training split's mean and standard deviation,
- * and the loaders. NULL with a reason. */
+/* A validation split, normalization with the training set's mean and standard deviation
+ * (norm_subset: the training split's), and the loaders. NULL with a reason. */
 ax_image_data *ax_image_data_new(const ax_image_data_opts *o, char *err, size_t errlen);
 /* The engine's data: training batches, validation (when val_size > 0) and test evaluation. */
 ax_train_data ax_image_data_source(ax_image_data *d);
 int64_t ax_image_data_steps_per_epoch(const ax_image_data *d);
 void ax_image_data_sizes(const ax_image_data *d, int64_t *n_fit, int64_t *n_test);
+/* The normalization every loader applies: x = (pixel / 255 - mean) / std (one channel). */
+void ax_image_data_norm(const ax_image_data *d, float *mean, float *std);
 void ax_image_data_free(ax_image_data *d);
 
 /* ---- language-model data (what `axon train --model gpt|char-lstm` trains on) ---- */
