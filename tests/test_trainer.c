@@ -331,3 +331,92 @@ Test(trainer, progress_bar_only_on_a_terminal_without_a_launcher) {
   close(master);
   close(fds[0]);
 }
+
+/* ---- issue 18: self-describing weights ---- */
+
+/* A weights file trained on a subset: the trainer's final test metrics and axon eval's on
+ * the saved file are the same (both normalize as the file records). */
+static void train_then_eval(bool norm_subset, const char *stats) {
+  ax_train_config c = base_config("mlp");
+  char w[128], err[512] = "";
+  snprintf(w, sizeof w, "%s/w.safetensors", dir);
+  c.epochs = 1, c.limit_train = 300, c.limit_test = 150, c.save_path = w, c.norm_subset = norm_subset;
+  ax_train_report r;
+  cr_assert_eq(ax_train(&c, &r, err, sizeof err), 0, "%s", err);
+  fclose(c.log);
+  ax_state_dict *sd = ax_load_safetensors(w, err, sizeof err);
+  cr_assert_not_null(sd, "%s", err);
+  cr_assert_str_eq(ax_state_dict_meta(sd, "axon_model"), "mlp");
+  cr_assert_str_eq(ax_state_dict_meta(sd, "axon_input_shape"), "1,28,28");
+  cr_assert_str_eq(ax_state_dict_meta(sd, "axon_num_classes"), "10");
+  cr_assert_str_eq(ax_state_dict_meta(sd, "axon_norm_stats"), stats);
+  cr_assert_not_null(ax_state_dict_meta(sd, "axon_norm_mean"));
+  cr_assert_not_null(ax_state_dict_meta(sd, "axon_norm_std"));
+  ax_state_dict_free(sd);
+  ax_eval_result er = {0};
+  double acc = -1;
+  ax_eval_config e = {.weights = w, .dataset = "fashion-mnist", .data_dir = dir, .batch_size = 500, .device = AX_CPU,
+                      .limit_test = 150, .out = fopen("/dev/null", "w"), .result = &er};
+  cr_assert_eq(ax_eval(&e, &acc, err, sizeof err), 0, "%s", err);
+  fclose(e.out);
+  cr_assert_eq(acc, r.test_accuracy, "eval %.6f vs train %.6f", acc, r.test_accuracy);
+  cr_assert_float_eq(er.loss, r.test_loss, 1e-9, "eval loss %.9f vs train %.9f", er.loss, r.test_loss);
+}
+
+Test(trainer, train_and_eval_agree_on_a_subset) { train_then_eval(false, "full"); }
+Test(trainer, train_and_eval_agree_with_subset_statistics) { train_then_eval(true, "subset"); }
+
+/* Full-set statistics by default: the same whatever --limit-train takes; subset ones differ. */
+Test(trainer, subset_normalizes_with_the_full_training_set) {
+  ax_dataset *tr = ax_mnist_like_load(dir, "fashion-mnist", true, NULL, 0);
+  ax_dataset *te = ax_mnist_like_load(dir, "fashion-mnist", false, NULL, 0);
+  cr_assert(tr && te);
+  float m[3], s[3], full_m, full_s;
+  ax_dataset_channel_stats(tr, NULL, ax_dataset_size(tr), &full_m, &full_s);
+  for (int k = 0; k < 3; k++) {
+    ax_image_data_opts o = {.train = tr, .test = te, .limit_train = k == 0 ? 0 : 7, .batch_size = 4, .norm_subset = k == 2};
+    ax_image_data *d = ax_image_data_new(&o, NULL, 0);
+    cr_assert_not_null(d);
+    ax_image_data_norm(d, &m[k], &s[k]);
+    ax_image_data_free(d);
+  }
+  cr_assert(m[0] == full_m && s[0] == full_s && m[1] == full_m && s[1] == full_s);
+  cr_assert(m[2] != full_m, "subset statistics should differ from the full set's");
+  ax_dataset_free(tr);
+  ax_dataset_free(te);
+}
+
+static int eval_file(const char *w, const char *model, char *out, size_t outlen, char *err, size_t errlen) {
+  ax_eval_config e = {.weights = w, .model = model, .dataset = "fashion-mnist", .data_dir = dir, .batch_size = 100,
+                      .device = AX_CPU, .limit_test = 50, .out = fmemopen(out, outlen, "w")};
+  int rc = ax_eval(&e, NULL, err, errlen);
+  fclose(e.out);
+  return rc;
+}
+
+/* A file whose model disagrees with --model is an error naming both; a file without the
+ * metadata (an older one) is evaluated with a one-line note saying so. */
+Test(trainer, eval_checks_the_weights_metadata) {
+  ax_module *m = ax_model_create("mlp", NULL, 0);
+  ax_state_dict *sd = ax_state_dict_new();
+  ax_module_state_dict(m, sd);
+  char old[128], gpt[128], mlp[128], err[512] = "", out[8192] = "";
+  snprintf(old, sizeof old, "%s/old.safetensors", dir);
+  snprintf(gpt, sizeof gpt, "%s/gpt.safetensors", dir);
+  snprintf(mlp, sizeof mlp, "%s/mlp.safetensors", dir);
+  cr_assert_eq(ax_save_safetensors(old, sd, err, sizeof err), 0, "%s", err);
+  ax_state_dict_set_meta(sd, "axon_model", "mlp");
+  cr_assert_eq(ax_save_safetensors(mlp, sd, err, sizeof err), 0, "%s", err);
+  ax_state_dict_set_meta(sd, "axon_model", "gpt");
+  cr_assert_eq(ax_save_safetensors(gpt, sd, err, sizeof err), 0, "%s", err);
+  ax_state_dict_free(sd);
+  ax_module_free(m);
+  cr_assert_eq(eval_file(gpt, "cnn", out, sizeof out, err, sizeof err), -1);
+  cr_assert(strstr(err, "'gpt'") && strstr(err, "'cnn'") && strstr(err, gpt), "%s", err);
+  cr_assert_eq(eval_file(mlp, "cnn", out, sizeof out, err, sizeof err), -1);
+  cr_assert(strstr(err, "'mlp'") && strstr(err, "'cnn'"), "%s", err);
+  cr_assert_eq(eval_file(old, "mlp", out, sizeof out, err, sizeof err), 0, "%s", err);
+  cr_assert(strstr(out, "note: ") && strstr(out, "records no input normalization"), "%s", out);
+  cr_assert_eq(eval_file(mlp, NULL, out, sizeof out, err, sizeof err), 0, "%s", err);
+  cr_assert(strstr(out, "records no input normalization") && !strstr(out, "names no model"), "%s", out);
+}
