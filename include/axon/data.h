@@ -38,6 +38,31 @@ extern "C" {
  * corrupt file, a bad magic, or dims that overflow or disagree with the file size. */
 ax_tensor *ax_idx_load(const char *path, char *err, size_t errlen);
 
+/* ---- NumPy arrays and CSV files (docs/data.md) ---- */
+
+/* A .npy file (format 1, 2 or 3; C order, little-endian or byte-order free). Element types:
+ * b1 -> bool; u1 -> u8; i1, i2, i4, u2 -> i32; i8, u4 -> i64; f2, f4 -> f32; f8 -> f64.
+ * Fortran order, object and structured arrays, u8 and big-endian multi-byte types are
+ * refused. NULL with a reason naming the file on a bad or truncated header, a dtype that
+ * is not supported, or data that disagrees with the shape. */
+ax_tensor *ax_npy_load(const char *path, char *err, size_t errlen);
+/* Member `name` ("x" or "x.npy") of an .npz archive (np.savez or np.savez_compressed:
+ * stored or deflated members), read as ax_npy_load reads a file. NULL with a reason on a
+ * corrupt archive (every offset is checked), a bad CRC, or a missing member (the message
+ * lists the members). */
+ax_tensor *ax_npz_load(const char *path, const char *name, char *err, size_t errlen);
+
+typedef struct ax_csv_opts {
+  const char *label_col; /* the label column: a header name, or a 0-based index in digits; NULL: the last column */
+  int header;            /* 1: the first row names the columns; 0: no header; -1: detected (a non-numeric cell) */
+  char delimiter;        /* 0: ',' */
+} ax_csv_opts;
+/* A CSV of numbers: every column but the label one into *x f32 [N, F], the label column
+ * into *y i64 [N] (whole numbers >= 0). Empty lines are skipped; a cell may be quoted.
+ * -1 with a reason naming the file, the line and the column on a ragged row, a cell that
+ * is not a number, a label that is not a whole number >= 0, or an unknown label column. */
+int ax_csv_load(const char *path, const ax_csv_opts *o, ax_tensor **x, ax_tensor **y, char *err, size_t errlen);
+
 /* ---- datasets: images u8 [N, C, H, W] and labels i64 [N], held in memory ---- */
 
 typedef struct ax_dataset ax_dataset;

@@ -18,6 +18,13 @@
  * as ax_idx_load checks them, without reading the data. 0, or -1 with a reason. */
 int ax__idx_peek(const char *path, ax_dtype *dt, int *ndim, int64_t *shape, char *err, size_t errlen);
 
+/* The whole file into *out (malloc'ed, capped at 4 GiB). 0, or -1 with a reason. */
+int ax__read_whole_file(const char *path, uint8_t **out, size_t *len, char *err, size_t errlen);
+/* A .npy image in memory (nn/data/npy.c); `what` names it in messages. */
+ax_tensor *ax__npy_parse(const uint8_t *b, size_t len, const char *what, char *err, size_t errlen);
+/* Member `name` of an .npz image in memory (nn/data/npz.c). */
+ax_tensor *ax__npz_parse(const uint8_t *b, size_t len, const char *path, const char *name, char *err, size_t errlen);
+
 struct ax_dataset {
   ax_tensor *images; /* u8 [N, C, H, W], contiguous, persistent */
   ax_tensor *labels; /* i64 [N], contiguous, persistent */
