@@ -80,6 +80,25 @@ int ax_dataset_num_classes(const ax_dataset *ds); /* max label + 1 */
 ax_tensor *ax_dataset_images(const ax_dataset *ds); /* borrowed: u8 [N, C, H, W] */
 ax_tensor *ax_dataset_labels(const ax_dataset *ds); /* borrowed: i64 [N] */
 
+/* ---- datasets from arrays and from a callback (docs/data.md) ---- */
+
+/* A dataset from arrays: x [N, ...] of any dtype and y integer labels [N] (>= 0), on the
+ * CPU; both are copied. u8 x of [N, H, W] or [N, C, H, W] makes an image dataset, as
+ * ax_dataset_new does (pixels / 255 in batches); any other x is kept as f32 features:
+ * [N, F] (tabular: batches are [B, F]), [N, H, W] or [N, C, H, W]. The loader's mean / std
+ * then apply per feature (for [N, F]) or per channel. NULL with a reason. */
+ax_dataset *ax_dataset_from_arrays(ax_tensor *x, ax_tensor *y, char *err, size_t errlen);
+/* A user's source: get(i, x, label, ud) writes sample i (0 <= i < n) into x (the product
+ * of sample_shape floats) and its label into *label (>= 0), and returns 0, or -1 on an
+ * error (the loader's next then returns -1). The loader may call it from its prefetch
+ * thread, one call at a time. sample_shape: ndim 1 to 3 entries ([F], [H, W] or
+ * [C, H, W]); n_classes is what ax_dataset_num_classes reports. */
+typedef int (*ax_sample_fn)(int64_t i, float *x, int64_t *label, void *ud);
+ax_dataset *ax_dataset_from_callback(int64_t n, int ndim, const int64_t *sample_shape, int n_classes, ax_sample_fn get,
+                                     void *ud, char *err, size_t errlen);
+/* The f32 features of a dataset made from non-image arrays (NULL for the other kinds). */
+ax_tensor *ax_dataset_features(const ax_dataset *ds);
+
 /* Fashion-MNIST's class names, by label. */
 extern const char *const ax_fashion_mnist_classes[10];
 
@@ -90,7 +109,9 @@ int ax_dataset_split(int64_t n, int64_t n_val, uint64_t seed, int64_t *train_idx
 
 /* Per-channel mean and (population) standard deviation of pixel / 255 over the samples
  * indices[0..n) (indices NULL: samples 0..n-1). mean and std hold C floats. Exact
- * integer sums, so the result does not depend on the thread count. Returns 0 or -1. */
+ * integer sums, so the result does not depend on the thread count. Returns 0 or -1.
+ * A features dataset: the same of the raw values, per channel (per feature for [N, F]),
+ * summed in order in double. -1 for a callback dataset. */
 int ax_dataset_channel_stats(const ax_dataset *ds, const int64_t *indices, int64_t n, float *mean, float *std);
 
 /* ---- loader ---- */

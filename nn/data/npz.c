@@ -156,7 +156,7 @@ ax_tensor *ax__npz_parse(const uint8_t *b, size_t len, const char *path, const c
       return t;
     }
     if (nn < sizeof names - 64)
-      nn += (size_t)snprintf(names + nn, sizeof names - nn, "%s'%.*s'", nn ? ", " : "", (int)(z.name_len < 48 ? z.name_len : 48), z.name);
+      nn += (size_t)snprintf(names + nn, sizeof names - nn, "%s'%.*s'", nn ? ", " : "", (int)(z.name_len < 48 ? z.name_len : 48), z.name ? z.name : "");
   }
   return fail(err, errlen, "%s has no member '%s' (members: %s)", path, name, nn ? names : "none");
 }
