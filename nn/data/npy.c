@@ -82,6 +82,8 @@ static int parse_descr(const char *v, npy_header *hd, const char *what, char *er
   if (v[n] != q) return ax__fail(err, errlen, "%s: bad 'descr' in the .npy header", what);
   memcpy(d, v, (size_t)n);
   d[n] = 0;
+  if (d[0] && d[1] == 'O')
+    return ax__fail(err, errlen, "%s: unsupported dtype '%s': object arrays cannot be read (save numbers)", what, d);
   if (n < 3 || !strchr("<>|=", d[0]) || !isdigit((unsigned char)d[2]) || strlen(d) > 4)
     return ax__fail(err, errlen, "%s: unsupported dtype '%s' (supported: b1, u1, u2, u4, i1, i2, i4, i8, f2, f4, f8)",
                     what, d);
@@ -90,8 +92,8 @@ static int parse_descr(const char *v, npy_header *hd, const char *what, char *er
   bool known = false;
   for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) known |= !strcmp(d + 1, ok[i]);
   if (!known)
-    return ax__fail(err, errlen, "%s: unsupported dtype '%s'%s (supported: b1, u1, u2, u4, i1, i2, i4, i8, f2, f4, f8)",
-                    what, d, d[1] == 'O' ? ": object arrays cannot be read" : "");
+    return ax__fail(err, errlen, "%s: unsupported dtype '%s' (supported: b1, u1, u2, u4, i1, i2, i4, i8, f2, f4, f8)",
+                    what, d);
   if (d[0] == '>' && hd->size > 1)
     return ax__fail(err, errlen, "%s: big-endian dtype '%s' is not supported (save it little-endian)", what, d);
   return 0;
