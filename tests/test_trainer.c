@@ -377,7 +377,7 @@ Test(trainer, subset_normalizes_with_the_full_training_set) {
     ax_image_data_opts o = {.train = tr, .test = te, .limit_train = k == 0 ? 0 : 7, .batch_size = 4, .norm_subset = k == 2};
     ax_image_data *d = ax_image_data_new(&o, NULL, 0);
     cr_assert_not_null(d);
-    ax_image_data_norm(d, &m[k], &s[k]);
+    cr_assert_eq(ax_image_data_norm(d, &m[k], &s[k], 1), 1);
     ax_image_data_free(d);
   }
   cr_assert(m[0] == full_m && s[0] == full_s && m[1] == full_m && s[1] == full_s);
@@ -419,4 +419,80 @@ Test(trainer, eval_checks_the_weights_metadata) {
   cr_assert(strstr(out, "note: ") && strstr(out, "records no input normalization"), "%s", out);
   cr_assert_eq(eval_file(mlp, NULL, out, sizeof out, err, sizeof err), 0, "%s", err);
   cr_assert(strstr(out, "records no input normalization") && !strstr(out, "names no model"), "%s", out);
+}
+
+/* ---- issue 18: training on the user's arrays (--data-csv, --data-npz) ---- */
+
+/* Two classes that one feature separates (x0 > 0), a noise feature, a header. */
+static void write_csv(const char *path, int n, bool ragged) {
+  FILE *f = fopen(path, "w");
+  cr_assert_not_null(f);
+  fprintf(f, "noise,signal,kind\n");
+  for (int i = 0; i < n; i++) {
+    int k = i % 2;
+    fprintf(f, "%d,%g,%d\n", (i * 37) % 11, (k ? 1.0 : -1.0) * (1 + (i % 5) * 0.1), k);
+    if (ragged && i == 7) fprintf(f, "1,2\n");
+  }
+  fclose(f);
+}
+
+Test(trainer, feature_mlp_learns_a_csv_and_records_its_normalization) {
+  char csv[128], w[128], err[512] = "";
+  snprintf(csv, sizeof csv, "%s/d.csv", dir);
+  snprintf(w, sizeof w, "%s/f.safetensors", dir);
+  write_csv(csv, 200, false);
+  ax_train_config c = base_config("mlp");
+  c.data_csv = csv, c.label_col = "kind", c.epochs = 5, c.save_path = w;
+  ax_train_report r;
+  cr_assert_eq(ax_train(&c, &r, err, sizeof err), 0, "%s", err);
+  fclose(c.log);
+  cr_assert_gt(r.test_accuracy, 0.97, "accuracy %.3f", r.test_accuracy);
+  ax_state_dict *sd = ax_load_safetensors(w, err, sizeof err);
+  cr_assert_not_null(sd, "%s", err);
+  cr_assert_str_eq(ax_state_dict_meta(sd, "axon_input_shape"), "2");
+  cr_assert_str_eq(ax_state_dict_meta(sd, "axon_num_classes"), "2");
+  /* the training split's statistics, per feature: noise in [0, 10], signal centred on 0 */
+  const char *m = ax_state_dict_meta(sd, "axon_norm_mean");
+  cr_assert(m && strchr(m, ','), "%s", m);
+  cr_assert(fabs(strtod(strchr(m, ',') + 1, NULL)) < 0.2, "%s", m);
+  ax_state_dict_free(sd);
+  /* weights of a feature MLP are not for axon eval's image models: an error naming the shapes */
+  ax_eval_config e = {.weights = w, .dataset = "fashion-mnist", .data_dir = dir, .batch_size = 100, .device = AX_CPU,
+                      .out = fopen("/dev/null", "w")};
+  cr_assert_eq(ax_eval(&e, NULL, err, sizeof err), -1);
+  fclose(e.out);
+  cr_assert(strstr(err, "axon_input_shape is '2'") && strstr(err, "1,28,28"), "%s", err);
+}
+
+Test(trainer, bad_csv_and_wrong_model_are_errors) {
+  char csv[128], err[512] = "";
+  snprintf(csv, sizeof csv, "%s/bad.csv", dir);
+  write_csv(csv, 40, true);
+  ax_train_config c = base_config("mlp");
+  c.data_csv = csv;
+  cr_assert_eq(ax_train(&c, NULL, err, sizeof err), -1);
+  cr_assert(strstr(err, csv) && strstr(err, "line 10 has 2 columns"), "%s", err);
+  write_csv(csv, 40, false);
+  c.model = "cnn";
+  cr_assert_eq(ax_train(&c, NULL, err, sizeof err), -1);
+  cr_assert(strstr(err, "--model mlp") && strstr(err, "cnn"), "%s", err);
+  c.model = "mlp";
+  c.test_size = 40;
+  cr_assert_eq(ax_train(&c, NULL, err, sizeof err), -1);
+  cr_assert(strstr(err, "40 rows cannot give a test set of 40"), "%s", err);
+  fclose(c.log);
+}
+
+Test(trainer, feature_mlp_trains_on_an_npz) {
+  char err[512] = "";
+  ax_train_config c = base_config("mlp");
+  c.data_npz = AXON_SOURCE_DIR "/tests/fixtures/arrays/deflated.npz"; /* x [4, 3] f32, y [4] i64 (NumPy) */
+  c.test_size = 1, c.epochs = 1, c.batch_size = 2;
+  ax_train_report r;
+  cr_assert_eq(ax_train(&c, &r, err, sizeof err), 0, "%s", err);
+  cr_assert_eq(r.steps_done, 2);
+  c.data_npz = AXON_SOURCE_DIR "/tests/fixtures/arrays/f4.npy"; /* not a zip */
+  cr_assert_eq(ax_train(&c, &r, err, sizeof err), -1);
+  cr_assert(strstr(err, "not a zip archive"), "%s", err);
+  fclose(c.log);
 }

@@ -100,6 +100,17 @@ static int train_finish_flags(ax_train_config *c, train_cli *o) {
     return ax_cli_fail("train", AX_EXIT_USAGE, "--early-stop watches the validation loss: it needs --val-size N "
                                                "(it never watches the test set)");
   c->norm_subset = o->norm_stats && !strcmp(o->norm_stats, "subset");
+  if ((c->data_csv || c->data_npz) && !ax_cli_given("model")) c->model = "mlp"; /* the feature MLP */
+  if (c->data_csv && c->data_npz) return ax_cli_fail("train", AX_EXIT_USAGE, "--data-csv and --data-npz contradict each other (one data source)");
+  if ((c->data_csv || c->data_npz) && (ax_cli_given("dataset") || ax_cli_given("data-dir")))
+    return ax_cli_fail("train", AX_EXIT_USAGE, "--data-%s replaces --dataset and --data-dir: give one data source",
+                       c->data_csv ? "csv" : "npz");
+  if ((c->data_csv || c->data_npz) && strcmp(c->model, "mlp"))
+    return ax_cli_fail("train", AX_EXIT_USAGE, "--data-%s trains --model mlp (a feature MLP), not --model %s",
+                       c->data_csv ? "csv" : "npz", c->model);
+  if (c->label_col && !c->data_csv) return ax_cli_fail("train", AX_EXIT_USAGE, "--label-col applies to --data-csv only");
+  if (c->test_size > 0 && !c->data_csv && !c->data_npz)
+    return ax_cli_fail("train", AX_EXIT_USAGE, "--test-size applies to --data-csv and --data-npz only");
   c->augment = o->aug_on ? 1 : o->aug_off ? 0 : -1;
   c->prefetch = !o->no_prefetch;
   if (o->plain) c->progress = 0;
@@ -123,6 +134,12 @@ int ax_cmd_train(int argc, char **argv) {
       {"dataset", AX_FLAG_STRING, &c.dataset, "NAME", "fashion-mnist (default) or mnist", .choices = datasets},
       {"data-dir", AX_FLAG_STRING, &c.data_dir, "DIR", "folder with the IDX files (default: Debian's package folder)",
        .rules = AX_RULE_IN_DIR},
+      {"data-csv", AX_FLAG_STRING, &c.data_csv, "FILE", "train the feature MLP (--model mlp) on a CSV of numbers (docs/data.md)",
+       .rules = AX_RULE_IN_FILE},
+      {"data-npz", AX_FLAG_STRING, &c.data_npz, "FILE", "train the feature MLP on an .npz with arrays x, y (and x_test, y_test)",
+       .rules = AX_RULE_IN_FILE},
+      {"label-col", AX_FLAG_STRING, &c.label_col, "NAME", "--data-csv: the label column, by header name or 0-based index (default: the last)"},
+      {"test-size", AX_FLAG_I64, &c.test_size, "N", "--data-csv/--data-npz: rows held out as the test set (default: a fifth)", 1, BIG},
       {"epochs", AX_FLAG_INT, &c.epochs, "N", "passes over the training set (default 10)", 1, 1e6},
       {"steps", AX_FLAG_I64, &c.max_steps, "N", "stop after N optimizer steps (default: all the epochs)", 1, 1e12},
       {"batch-size", AX_FLAG_INT, &c.batch_size, "B", "images per step (default 128)", 1, 65536},

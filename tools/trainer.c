@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "tools/train_common.h"
+#include "tools/train_features.h"
 #include "tools/util.h"
 #include "train/internal.h"
 
@@ -115,6 +116,7 @@ typedef struct clf_run {
   int world;
   FILE *log;
   ax_dataset *train_ds, *test_ds;
+  bool features;         /* --data-csv / --data-npz: the feature MLP */
   ax_image_data *data;
   int64_t steps_per_epoch;
   bool augment, bar;
@@ -170,13 +172,22 @@ static int clf_ckpt_load(void *ud, const ax_state_dict *sd, const char *path, ch
 /* The datasets, checked against the model, and the engine's data, before the model is built. */
 static int clf_load_data(clf_run *r, char *err, size_t errlen) {
   const ax_train_config *c = r->c;
-  if (!(r->train_ds = ax_dataset_by_name(c->dataset, c->data_dir, true, err, errlen)) ||
-      !(r->test_ds = ax_dataset_by_name(c->dataset, c->data_dir, false, err, errlen)))
+  r->features = c->data_csv || c->data_npz;
+  if (r->features) {
+    if (strcmp(c->model, "mlp"))
+      return fail(err, errlen, "--data-%s trains --model mlp (a feature MLP), not %s", c->data_csv ? "csv" : "npz", c->model);
+    if (c->augment == 1) return fail(err, errlen, "--augment applies to the image datasets, not --data-%s", c->data_csv ? "csv" : "npz");
+    ax_feature_source fs = {.csv = c->data_csv, .npz = c->data_npz, .label_col = c->label_col, .test_size = c->test_size,
+                            .seed = c->seed};
+    if (ax_tool_load_features(&fs, &r->train_ds, &r->test_ds, err, errlen)) return -1;
+  } else if (!(r->train_ds = ax_dataset_by_name(c->dataset, c->data_dir, true, err, errlen)) ||
+             !(r->test_ds = ax_dataset_by_name(c->dataset, c->data_dir, false, err, errlen))) {
     return -1;
-  if (check_data_fits(r->train_ds, c->model, "training", c->limit_train, err, errlen) ||
-      check_data_fits(r->test_ds, c->model, "test", c->limit_test, err, errlen))
+  } else if (check_data_fits(r->train_ds, c->model, "training", c->limit_train, err, errlen) ||
+             check_data_fits(r->test_ds, c->model, "test", c->limit_test, err, errlen)) {
     return -1;
-  r->augment = c->augment < 0 ? !strcmp(c->model, "resnet") : c->augment == 1;
+  }
+  r->augment = !r->features && (c->augment < 0 ? !strcmp(c->model, "resnet") : c->augment == 1);
   ax_image_data_opts o = {.train = r->train_ds, .test = r->test_ds, .limit_train = c->limit_train,
                           .limit_test = c->limit_test, .val_size = c->val_size, .batch_size = c->batch_size,
                           .seed = c->seed, .augment = r->augment, .prefetch = c->prefetch, .device = c->device,
@@ -232,38 +243,66 @@ static void clf_describe(clf_run *r, ax_trainer *t, ax_module *model, int n_sync
   ax_image_data_sizes(r->data, &n_fit, &n_test);
   fprintf(log, "model %s: %" PRId64 " parameters on %s; %s: %" PRId64 " training images, %" PRId64
                " test images%s; %s lr %g, schedule %s, batch %d\n",
-          c->model, ax_module_num_parameters(model), ax_device_str(c->device, dev, sizeof dev), c->dataset, n_fit,
+          c->model, ax_module_num_parameters(model), ax_device_str(c->device, dev, sizeof dev),
+          c->data_csv ? c->data_csv : c->data_npz ? c->data_npz : c->dataset, n_fit,
           n_test, r->augment ? " (augmented)" : "", c->optimizer, lr, c->schedule, c->batch_size);
   int64_t total = r->steps_per_epoch * c->epochs;
   ax_tool_warn_warmup(log, c->warmup_steps, c->max_steps > 0 && c->max_steps < total ? c->max_steps : total, lr);
   r->bar = c->progress == 1 || (c->progress < 0 && ax_tool_is_terminal(log));
 }
 
+/* The number of classes of the feature MLP: every label of both sets, at least 2. */
+static int feature_classes(const clf_run *r) {
+  int a = ax_dataset_num_classes(r->train_ds), b = ax_dataset_num_classes(r->test_ds);
+  return a > b ? (a > 2 ? a : 2) : (b > 2 ? b : 2);
+}
+
+#define FEATURE_HIDDEN 128
+
+/* A comma-separated list of n floats (%.9g: each round-trips exactly) as metadata key. */
+static void set_meta_floats(ax_state_dict *sd, const char *key, const float *v, int n) {
+  size_t cap = (size_t)n * 18 + 1, k = 0;
+  char *b = malloc(cap);
+  if (!b) return;
+  b[0] = 0;
+  for (int i = 0; i < n; i++) k += (size_t)snprintf(b + k, cap - k, i ? ",%.9g" : "%.9g", (double)v[i]);
+  ax_state_dict_set_meta(sd, key, b);
+  free(b);
+}
+
 /* The metadata that makes a weights file self-describing (docs/file-formats.md): the
  * model, its input and classes, the data it saw and the normalization its inputs need. */
-static void set_weights_meta(ax_state_dict *sd, const ax_train_config *c, float mean, float std) {
-  char b[64];
+static void set_weights_meta(ax_state_dict *sd, const clf_run *r) {
+  const ax_train_config *c = r->c;
+  char b[128];
+  int nc = ax_image_data_norm(r->data, NULL, NULL, 0);
+  float *mean = malloc((size_t)nc * sizeof *mean), *std = malloc((size_t)nc * sizeof *std);
   ax_state_dict_set_meta(sd, "format", "pt");
   ax_state_dict_set_meta(sd, "axon_model", c->model);
-  snprintf(b, sizeof b, "%d,%d,%d", ZOO_C, ZOO_H, ZOO_W);
+  if (r->features) ax_tool_sample_shape(r->train_ds, b, sizeof b);
+  else snprintf(b, sizeof b, "%d,%d,%d", ZOO_C, ZOO_H, ZOO_W);
   ax_state_dict_set_meta(sd, "axon_input_shape", b);
-  snprintf(b, sizeof b, "%d", ZOO_CLASSES);
+  snprintf(b, sizeof b, "%d", r->features ? feature_classes(r) : ZOO_CLASSES);
   ax_state_dict_set_meta(sd, "axon_num_classes", b);
-  ax_state_dict_set_meta(sd, "axon_dataset", c->dataset);
-  snprintf(b, sizeof b, "%.9g", (double)mean); /* %.9g: a float round-trips exactly */
-  ax_state_dict_set_meta(sd, "axon_norm_mean", b);
-  snprintf(b, sizeof b, "%.9g", (double)std);
-  ax_state_dict_set_meta(sd, "axon_norm_std", b);
+  if (r->features) snprintf(b, sizeof b, "%d", FEATURE_HIDDEN), ax_state_dict_set_meta(sd, "axon_hidden", b);
+  snprintf(b, sizeof b, "%s%s", c->data_csv ? "csv:" : c->data_npz ? "npz:" : "",
+           c->data_csv ? c->data_csv : c->data_npz ? c->data_npz : c->dataset);
+  ax_state_dict_set_meta(sd, "axon_dataset", b);
+  if (mean && std) {
+    ax_image_data_norm(r->data, mean, std, nc);
+    set_meta_floats(sd, "axon_norm_mean", mean, nc);
+    set_meta_floats(sd, "axon_norm_std", std, nc);
+  }
   ax_state_dict_set_meta(sd, "axon_norm_stats", c->norm_subset ? "subset" : "full");
+  free(mean);
+  free(std);
 }
 
 static int save_weights(clf_run *r, ax_module *model, char *err, size_t errlen) {
   const ax_train_config *c = r->c;
-  float mean, std;
-  ax_image_data_norm(r->data, &mean, &std);
   ax_state_dict *sd = ax_state_dict_new();
   ax_module_state_dict(model, sd);
-  set_weights_meta(sd, c, mean, std);
+  set_weights_meta(sd, r);
   int bad = ax_save_safetensors(c->save_path, sd, err, errlen);
   ax_state_dict_free(sd);
   if (!bad) fprintf(r->log, "weights written to %s\n", c->save_path);
@@ -274,8 +313,10 @@ static int save_weights(clf_run *r, ax_module *model, char *err, size_t errlen) 
 static int clf_train(clf_run *r, char *err, size_t errlen) {
   const ax_train_config *c = r->c;
   ax_manual_seed(c->seed);
-  ax_module *model = ax_model_create(c->model, err, errlen);
-  if (!model) return -1;
+  ax_module *model = r->features ? ax_model_mlp_features((int)ax_tool_sample_size(r->train_ds), FEATURE_HIDDEN,
+                                                         feature_classes(r))
+                                 : ax_model_create(c->model, err, errlen);
+  if (!model) return r->features ? fail(err, errlen, "cannot build the feature MLP: %s", ax_last_error()) : -1;
   ax_trainer *t = NULL;
   int rc = -1, n_sync_bn = c->sync_bn ? ax_sync_batch_norm_convert(model, r->comm) : 0;
   double lr = c->lr > 0 ? c->lr : ax_optimizer_default_lr(c->optimizer, c->schedule);

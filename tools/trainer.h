@@ -15,6 +15,9 @@ typedef struct ax_train_config {
   const char *model;     /* mlp | cnn | resnet */
   const char *dataset;   /* fashion-mnist | mnist */
   const char *data_dir;  /* NULL: the dataset's default folder */
+  const char *data_csv, *data_npz; /* instead of dataset: the user's arrays, for the feature MLP (docs/data.md) */
+  const char *label_col; /* --data-csv: the label column (NULL: the last) */
+  int64_t test_size;     /* --data-csv / --data-npz: rows held out for testing (0: a fifth) */
   int epochs;
   int64_t max_steps;     /* > 0: stop after this many optimizer steps (the schedule spans them) */
   int batch_size;

@@ -98,6 +98,9 @@ ax_dataset *ax_dataset_from_callback(int64_t n, int ndim, const int64_t *sample_
                                      void *ud, char *err, size_t errlen);
 /* The f32 features of a dataset made from non-image arrays (NULL for the other kinds). */
 ax_tensor *ax_dataset_features(const ax_dataset *ds);
+/* The channels of a sample (what a loader's mean / std hold): C of images or of [C, H, W]
+ * samples, F of [F] samples, 1 of [H, W] samples. */
+int ax_dataset_channels(const ax_dataset *ds);
 
 /* Fashion-MNIST's class names, by label. */
 extern const char *const ax_fashion_mnist_classes[10];

@@ -236,7 +236,7 @@ int ax_trainer_checkpoint_io(const ax_trainer_config *c, ax_loss_scaler *scaler,
 
 typedef struct ax_image_data ax_image_data;
 typedef struct ax_image_data_opts {
-  const ax_dataset *train, *test; /* [N, 1, H, W] images with labels; kept by the caller */
+  const ax_dataset *train, *test; /* [N, C, H, W] images, or features (ax_dataset_from_arrays), with labels; kept by the caller */
   int64_t limit_train, limit_test; /* use only the first N images (0: all) */
   int val_size;                    /* training images held out for validation (0: none) */
   int batch_size;                  /* the global batch: each of the comm's ranks takes its shard */
@@ -256,8 +256,10 @@ ax_image_data *ax_image_data_new(const ax_image_data_opts *o, char *err, size_t 
 ax_train_data ax_image_data_source(ax_image_data *d);
 int64_t ax_image_data_steps_per_epoch(const ax_image_data *d);
 void ax_image_data_sizes(const ax_image_data *d, int64_t *n_fit, int64_t *n_test);
-/* The normalization every loader applies: x = (pixel / 255 - mean) / std (one channel). */
-void ax_image_data_norm(const ax_image_data *d, float *mean, float *std);
+/* The normalization every loader applies: x = (pixel / 255 - mean[c]) / std[c] per image
+ * channel, or (value - mean[f]) / std[f] per feature (a constant one: std 1). Copies at
+ * most max entries of each; returns the number of channels or features. */
+int ax_image_data_norm(const ax_image_data *d, float *mean, float *std, int max);
 void ax_image_data_free(ax_image_data *d);
 
 /* ---- language-model data (what `axon train --model gpt|char-lstm` trains on) ---- */

@@ -82,6 +82,7 @@ ax_dataset *ax_dataset_from_callback(int64_t n, int ndim, const int64_t *sample_
 }
 
 ax_tensor *ax_dataset_features(const ax_dataset *ds) { return ds ? ds->features : NULL; }
+int ax_dataset_channels(const ax_dataset *ds) { return ds ? ds->c : 0; }
 
 int ax__feature_stats(const ax_dataset *ds, const int64_t *indices, int64_t n, float *mean, float *std) {
   const float *v = ax_data_ptr(ds->features);
