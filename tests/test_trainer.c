@@ -496,3 +496,54 @@ Test(trainer, feature_mlp_trains_on_an_npz) {
   cr_assert(strstr(err, "not a zip archive"), "%s", err);
   fclose(c.log);
 }
+
+/* ---- issue 18: metrics files ---- */
+
+/* --log-every N: a step line every N steps on screen and in the metrics file, with the
+ * same train loss (the mean of the epoch's step losses so far) and step loss; every line
+ * of the file carries the run id. */
+Test(trainer, log_every_writes_the_same_numbers_on_screen_and_in_the_file) {
+  ax_train_config c = base_config("mlp");
+  char metrics[128], screen[128], err[512] = "";
+  snprintf(metrics, sizeof metrics, "%s/m.jsonl", dir);
+  snprintf(screen, sizeof screen, "%s/screen.txt", dir);
+  fclose(c.log);
+  c.log = fopen(screen, "w");
+  c.metrics_path = metrics, c.log_every = 3, c.limit_train = 192, c.epochs = 2; /* 6 steps per epoch */
+  cr_assert_eq(ax_train(&c, NULL, err, sizeof err), 0, "%s", err);
+  fclose(c.log);
+  FILE *s = fopen(screen, "r"), *f = fopen(metrics, "r");
+  cr_assert(s && f);
+  char line[2048];
+  double screen_loss[8], screen_step[8];
+  int ns = 0, nf = 0, epochs = 0;
+  while (fgets(line, sizeof line, s)) {
+    long long st;
+    int ep;
+    double tl, sl;
+    if (sscanf(line, "step %lld  epoch %d  train loss %lf  step loss %lf", &st, &ep, &tl, &sl) == 4) {
+      cr_assert_lt(ns, 8);
+      cr_assert_eq(st, 3 * (ns + 1));
+      screen_loss[ns] = tl, screen_step[ns++] = sl;
+    }
+  }
+  while (fgets(line, sizeof line, f)) {
+    cr_assert(strstr(line, "\"run_id\": \""), "no run id: %s", line);
+    char *p = strstr(line, "{\"step\": ");
+    if (!p) {
+      epochs += strstr(line, "{\"epoch\": ") != NULL;
+      continue;
+    }
+    cr_assert_lt(nf, ns);
+    double tl = strtod(strstr(line, "\"train_loss\": ") + 14, NULL), sl = strtod(strstr(line, "\"loss\": ") + 8, NULL);
+    cr_assert_eq(strtoll(p + 9, NULL, 10), 3 * (nf + 1), "%s", line);
+    cr_assert_float_eq(tl, screen_loss[nf], 0.6e-4, "step %d: file %.6f, screen %.4f", 3 * (nf + 1), tl, screen_loss[nf]);
+    cr_assert_float_eq(sl, screen_step[nf], 0.6e-4, "step %d: file %.6f, screen %.4f", 3 * (nf + 1), sl, screen_step[nf]);
+    nf++;
+  }
+  fclose(s);
+  fclose(f);
+  cr_assert_eq(ns, 4);
+  cr_assert_eq(nf, 4);
+  cr_assert_eq(epochs, 2);
+}

@@ -168,6 +168,8 @@ int ax_cmd_train(int argc, char **argv) {
        "stop when the validation loss has not improved for P epochs (needs --val-size; 0: off)", 0, 1e6},
       {"metrics", AX_FLAG_STRING, &c.metrics_path, "FILE", "append one JSON object per epoch to FILE",
        .rules = AX_RULE_OUT_FILE},
+      {"log-every", AX_FLAG_INT, &c.log_every, "N", "a line every N steps on screen and in --metrics (default: epochs only)", 1,
+       BIG},
       {"checkpoint", AX_FLAG_STRING, &c.checkpoint_dir, "DIR", "write DIR/checkpoint.safetensors after every epoch",
        .rules = AX_RULE_OUT_DIR},
       {"checkpoint-every", AX_FLAG_INT, &c.checkpoint_every, "N", "also checkpoint every N steps (0: epoch ends only)", 0,

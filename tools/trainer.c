@@ -132,6 +132,10 @@ static int clf_on_epoch_begin(void *ud, ax_trainer *t, const ax_train_event *e) 
 
 static int clf_on_step(void *ud, ax_trainer *t, const ax_train_event *e) {
   clf_run *r = ud;
+  int every = r->c->log_every;
+  if (every > 0 && e->step % every == 0) /* the same numbers as the metrics file's step line */
+    fprintf(r->log, "step %" PRId64 "  epoch %d  train loss %.4f  step loss %.4f  lr %.3g\n", e->step, e->epoch + 1,
+            e->train_loss, e->loss, e->lr);
   progress_update(&r->pg, e->batch, e->train_loss, (int64_t)e->samples);
   return 0;
 }
@@ -213,6 +217,8 @@ static ax_trainer_config clf_engine_config(clf_run *r, ax_module *model, double 
                                .warmup_steps = c->warmup_steps, .warmup_start = 0.01};
   e.comm = r->comm;
   e.early_stop = c->early_stop;
+  e.metrics_per_step = c->log_every > 0;
+  e.metrics_step_every = c->log_every;
   e.checkpoint_format = CKPT_FORMAT;
   e.checkpoint_save = clf_ckpt_save;
   e.checkpoint_load = clf_ckpt_load;
@@ -248,7 +254,7 @@ static void clf_describe(clf_run *r, ax_trainer *t, ax_module *model, int n_sync
           n_test, r->augment ? " (augmented)" : "", c->optimizer, lr, c->schedule, c->batch_size);
   int64_t total = r->steps_per_epoch * c->epochs;
   ax_tool_warn_warmup(log, c->warmup_steps, c->max_steps > 0 && c->max_steps < total ? c->max_steps : total, lr);
-  r->bar = c->progress == 1 || (c->progress < 0 && ax_tool_is_terminal(log));
+  r->bar = c->log_every <= 0 && (c->progress == 1 || (c->progress < 0 && ax_tool_is_terminal(log)));
 }
 
 /* The number of classes of the feature MLP: every label of both sets, at least 2. */

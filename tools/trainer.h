@@ -36,6 +36,7 @@ typedef struct ax_train_config {
   bool norm_subset;      /* normalize with the statistics of the images trained on (default: the whole training set) */
   int early_stop;        /* patience in epochs (0: off) on validation loss, or test loss without a split */
   const char *metrics_path;   /* JSON lines, appended */
+  int log_every;              /* > 0: a line every N steps on screen and (with metrics_path) in the file */
   const char *checkpoint_dir; /* NULL: no checkpoints */
   int checkpoint_every;       /* also checkpoint every N steps (0: at epoch ends only) */
   bool resume;

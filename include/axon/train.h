@@ -180,6 +180,7 @@ typedef struct ax_trainer_config {
   const char *run_id;        /* NULL: made from the time and process id */
   const char *throughput_key; /* NULL: "samples_per_sec" */
   bool metrics_per_step;     /* a line per step instead of per epoch / evaluation */
+  int metrics_step_every;    /* with metrics_per_step: a step line every N-th step only (0 or 1: every step) */
   /* extra fields appended to each line (", \"k\": v" text) */
   void (*metrics_extra)(void *ud, const ax_train_event *e, char *buf, size_t n);
   /* checkpoints: dir/checkpoint.safetensors */
