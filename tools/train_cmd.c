@@ -204,8 +204,21 @@ int ax_cmd_train(int argc, char **argv) {
 }
 
 static const char *eval_usage =
-    "usage: axon eval --weights FILE [--model mlp|cnn|resnet] [--dataset fashion-mnist|mnist] [--data-dir DIR]\n"
-    "                 [--device cpu|cuda] [--batch-size B] [--limit-test N]";
+    "usage: axon eval --weights FILE [--model mlp|cnn|resnet|gpt] [--dataset fashion-mnist|mnist] [--data-dir DIR]\n"
+    "                 [--device cpu|cuda] [--batch-size B] [--limit-test N] [--text FILE] [--n-layer N] ...";
+static const char *const eval_models[] = {"mlp", "cnn", "resnet", "gpt", NULL};
+
+/* --model gpt: the flags that apply, then the validation loss (tools/eval_lm.c). */
+static int eval_gpt(ax_eval_config *c) {
+  static const char *const image_only[] = {"dataset", "data-dir", "limit-test", NULL};
+  for (int i = 0; image_only[i]; i++)
+    if (ax_cli_given(image_only[i]))
+      return ax_cli_fail("eval", AX_EXIT_USAGE, "--%s applies to the image classifiers, not --model gpt (--text FILE "
+                                                "names the corpus)", image_only[i]);
+  char err[1024];
+  if (ax_eval_lm(c, err, sizeof err) != 0) return ax_cli_fail("eval", AX_EXIT_RUNTIME, "%s", err);
+  return 0;
+}
 
 int ax_cmd_eval(int argc, char **argv) {
   ax_eval_config c = {.dataset = "fashion-mnist", .batch_size = 500};
@@ -214,13 +227,19 @@ int ax_cmd_eval(int argc, char **argv) {
   ax_flag flags[] = {
       {"weights", AX_FLAG_STRING, &c.weights, "FILE", "safetensors weights written by axon train (required)",
        .rules = AX_RULE_IN_FILE},
-      {"model", AX_FLAG_STRING, &c.model, "NAME", "the model the weights belong to (default: the one named in the file)",
-       .choices = models},
+      {"model", AX_FLAG_STRING, &c.model, "NAME", "the model the weights belong to (default: the one named in the file; "
+       "gpt: validation loss and perplexity)", .choices = eval_models},
       {"dataset", AX_FLAG_STRING, &c.dataset, "NAME", "fashion-mnist (default) or mnist", .choices = datasets},
       {"data-dir", AX_FLAG_STRING, &c.data_dir, "DIR", "folder with the IDX files", .rules = AX_RULE_IN_DIR},
       {"device", AX_FLAG_STRING, &device, "DEV", "cpu, cuda or cuda:N"},
       {"batch-size", AX_FLAG_INT, &c.batch_size, "B", "images per forward pass (default 500)", 1, 65536},
       {"limit-test", AX_FLAG_I64, &c.limit_test, "N", "use only the first N test images", 1, BIG},
+      {"text", AX_FLAG_STRING, &c.data_path, "FILE", "--model gpt: the corpus (default: fortunes, as axon train)",
+       .rules = AX_RULE_IN_FILE},
+      {"n-layer", AX_FLAG_I64, &c.gpt_n_layer, "N", "--model gpt: must be the file's (a check)", 1, 1024},
+      {"n-head", AX_FLAG_I64, &c.gpt_n_head, "N", "--model gpt: must be the file's (a check)", 1, 65536},
+      {"n-embd", AX_FLAG_I64, &c.gpt_n_embd, "N", "--model gpt: must be the file's (a check)", 1, 65536},
+      {"block-size", AX_FLAG_I64, &c.gpt_block_size, "N", "--model gpt: must be the file's (a check)", 1, 1048576},
   };
   int r = ax_cli_parse("eval", eval_usage,
                        "Evaluates trained weights on the test set: accuracy, per-class precision/recall/F1 and the "
@@ -229,6 +248,10 @@ int ax_cmd_eval(int argc, char **argv) {
   if (r != 0) return r > 0 ? 0 : AX_EXIT_USAGE;
   if (!c.weights) return ax_cli_fail("eval", AX_EXIT_USAGE, "--weights FILE is required (try 'axon eval --help')");
   if (ax_cli_device("eval", device, &c.device)) return AX_EXIT_USAGE;
+  if (c.model && !strcmp(c.model, "gpt")) return eval_gpt(&c);
+  static const char *const gpt_only[] = {"text", "n-layer", "n-head", "n-embd", "block-size", NULL};
+  for (int i = 0; gpt_only[i]; i++)
+    if (ax_cli_given(gpt_only[i])) return ax_cli_fail("eval", AX_EXIT_USAGE, "--%s applies to --model gpt only", gpt_only[i]);
   char err[1024];
   if (ax_eval(&c, NULL, err, sizeof err) != 0) return ax_cli_fail("eval", AX_EXIT_RUNTIME, "%s", err);
   return 0;

@@ -392,8 +392,8 @@ static const char *eval_model_name(const ax_eval_config *c, const ax_state_dict 
     name = "cnn";
   }
   if (strcmp(name, "mlp") && strcmp(name, "cnn") && strcmp(name, "resnet"))
-    return fail(err, errlen, "%s holds a '%s' model; axon eval evaluates the image classifiers (%s)", c->weights, name,
-                ax_model_names()), NULL;
+    return fail(err, errlen, "%s holds a '%s' model; axon eval evaluates the image classifiers (%s)%s", c->weights, name,
+                ax_model_names(), strcmp(name, "gpt") ? "" : " and, with --model gpt, GPT weights"), NULL;
   return name;
 }
 

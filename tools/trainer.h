@@ -74,11 +74,19 @@ typedef struct ax_eval_config {
   ax_device device;
   int64_t limit_test;
   FILE *out; /* NULL: stdout */
-  ax_eval_result *result; /* if set: the test loss and accuracy */
+  ax_eval_result *result; /* if set: the test loss and accuracy (gpt: the validation loss) */
+  /* --model gpt (ax_eval_lm) */
+  const char *data_path;  /* the text corpus (NULL: AX_TEXT_DEFAULT_PATH, fortunes) */
+  int64_t gpt_n_layer, gpt_n_head, gpt_n_embd, gpt_block_size; /* > 0: must be the file's */
 } ax_eval_config;
 
 /* Prints accuracy, the per-class table and the confusion matrix; *accuracy gets the accuracy. */
 int ax_eval(const ax_eval_config *c, double *accuracy, char *err, size_t errlen);
+
+/* GPT weights: prints the validation loss and perplexity on the corpus's validation split
+ * (the split training used). 0, or -1 with a reason (a config that disagrees with the
+ * gpt_* fields names both). */
+int ax_eval_lm(const ax_eval_config *c, char *err, size_t errlen);
 
 /* The checkpoint code of ax_train alone, for the fuzzers and their seed corpus (tests/fuzz):
  * save writes c->checkpoint_dir/checkpoint.safetensors from model and opt (at a made-up
