@@ -261,3 +261,106 @@ Test(arrays, callback_dataset) {
   cr_assert_null(ax_dataset_from_callback(0, 1, (int64_t[]){3}, 2, get_sample, NULL, err, sizeof err));
   cr_assert(strstr(err, "needs n >= 1"), "%s", err);
 }
+
+/* ---- transforms ---- */
+
+static float img[3 * 8 * 8];
+
+static void fill_img(void) {
+  for (int i = 0; i < 3 * 64; i++) img[i] = (float)((i * 7) % 23) / 23.0f;
+}
+
+Test(arrays, transforms_identities_and_determinism) {
+  fill_img();
+  float out[3 * 64], out2[3 * 64];
+  /* no rotation, the whole image resized to its own size, factors of 1, no noise: the identity */
+  ax_transform *id[] = {ax_transform_rotation(0), ax_transform_random_resized_crop(8, 8, 1, 1, 1, 1),
+                        ax_transform_color_jitter(0, 0, 0), ax_transform_gaussian_noise(0)};
+  for (int k = 0; k < 4; k++) {
+    cr_assert_not_null(id[k]);
+    cr_assert_eq(ax_transform_apply(id[k], img, 3, 8, 8, out, 1, 0, 5), 0);
+    for (int i = 0; i < 3 * 64; i++) cr_assert_float_eq(out[i], img[i], 1e-5, "transform %d, element %d", k, i);
+    ax_transform_free(id[k]);
+  }
+  float m[3] = {0.5f, 0.25f, 0}, s[3] = {2, 4, 1};
+  ax_transform *n = ax_transform_normalize(3, m, s);
+  cr_assert_eq(ax_transform_apply(n, img, 3, 8, 8, out, 0, 0, 0), 0);
+  cr_assert_float_eq(out[64 + 5], (img[64 + 5] - 0.25f) / 4, 1e-7);
+  ax_transform_free(n);
+  /* random ones: a pure function of (seed, epoch, sample) */
+  ax_transform *parts[] = {ax_transform_rotation(30), ax_transform_color_jitter(0.4f, 0.4f, 0.4f),
+                           ax_transform_gaussian_noise(0.1f)};
+  ax_transform *c = ax_transform_compose(parts, 3);
+  cr_assert_not_null(c);
+  cr_assert_eq(ax_transform_apply(c, img, 3, 8, 8, out, 7, 2, 11), 0);
+  cr_assert_eq(ax_transform_apply(c, img, 3, 8, 8, out2, 7, 2, 11), 0);
+  cr_assert_arr_eq(out, out2, sizeof out);
+  cr_assert_eq(ax_transform_apply(c, img, 3, 8, 8, out2, 7, 3, 11), 0); /* another epoch */
+  cr_assert(memcmp(out, out2, sizeof out) != 0);
+  cr_assert_eq(ax_transform_apply(c, img, 3, 8, 8, out2, 8, 2, 11), 0); /* another seed */
+  cr_assert(memcmp(out, out2, sizeof out) != 0);
+  ax_transform_free(c);
+}
+
+Test(arrays, transforms_shapes_noise_and_bad_arguments) {
+  char err[256] = "";
+  int oc, oh, ow;
+  ax_transform *parts[] = {ax_transform_random_resized_crop(4, 6, 0.08f, 1, 0.75f, 1.3333f), ax_transform_gaussian_noise(1)};
+  ax_transform *c = ax_transform_compose(parts, 2);
+  cr_assert_eq(ax_transform_out_shape(c, 3, 8, 8, &oc, &oh, &ow, err, sizeof err), 0, "%s", err);
+  cr_assert(oc == 3 && oh == 4 && ow == 6);
+  ax_transform_free(c);
+  ax_transform *j = ax_transform_color_jitter(0.1f, 0.1f, 0.1f);
+  cr_assert_eq(ax_transform_out_shape(j, 1, 8, 8, &oc, &oh, &ow, err, sizeof err), -1);
+  cr_assert(strstr(err, "3-channel"), "%s", err);
+  ax_transform_free(j);
+  cr_assert_null(ax_transform_rotation(200));
+  cr_assert_null(ax_transform_color_jitter(1.5f, 0, 0));
+  cr_assert_null(ax_transform_random_resized_crop(0, 4, 0.1f, 1, 1, 1));
+  cr_assert_null(ax_transform_normalize(1, (float[]){0}, (float[]){0}));
+  cr_assert_null(ax_transform_compose((ax_transform *[]){ax_transform_gaussian_noise(1), NULL}, 2)); /* frees the first */
+  /* Gaussian noise: mean 0 and std sigma over 20000 draws */
+  static float zero[20000], out[20000];
+  ax_transform *g = ax_transform_gaussian_noise(0.5f);
+  cr_assert_eq(ax_transform_apply(g, zero, 1, 100, 200, out, 3, 0, 1), 0);
+  double sum = 0, sq = 0;
+  for (int i = 0; i < 20000; i++) sum += out[i], sq += (double)out[i] * out[i];
+  double mean = sum / 20000, sd = sqrt(sq / 20000 - mean * mean);
+  cr_assert_lt(fabs(mean), 0.02, "mean %g", mean);
+  cr_assert_lt(fabs(sd - 0.5), 0.02, "std %g", sd);
+  ax_transform_free(g);
+}
+
+/* The loader applies the transform after its own normalization: the batch's shape follows
+ * it, and the bytes are the same with and without prefetch. */
+Test(arrays, loader_applies_a_transform_deterministically) {
+  char err[512] = "";
+  unsigned char px[6 * 3 * 8 * 8];
+  for (size_t i = 0; i < sizeof px; i++) px[i] = (unsigned char)(i * 31);
+  ax_tensor *x = ax_from_data(px, AX_SHAPE(6, 3, 8, 8), &(ax_tensor_opts){.dtype = AX_U8});
+  ax_tensor *y = ax_from_data((int64_t[]){0, 1, 0, 1, 0, 1}, AX_SHAPE(6), &(ax_tensor_opts){.dtype = AX_I64});
+  ax_dataset *ds = ax_dataset_from_arrays(x, y, err, sizeof err);
+  cr_assert_not_null(ds, "%s", err);
+  ax_transform *parts[] = {ax_transform_random_resized_crop(5, 5, 0.3f, 1, 0.75f, 1.3333f), ax_transform_rotation(20),
+                           ax_transform_color_jitter(0.2f, 0.2f, 0.2f)};
+  ax_transform *t = ax_transform_compose(parts, 3);
+  float got[2][6 * 75];
+  for (int pf = 0; pf < 2; pf++) {
+    ax_loader *ld = ax_loader_new(ds, &(ax_loader_opts){.batch_size = 6, .shuffle = true, .seed = 4, .prefetch = pf,
+                                                        .hflip = true, .transform = t}, err, sizeof err);
+    cr_assert_not_null(ld, "%s", err);
+    ax_loader_start_epoch(ld, 1);
+    ax_tensor *bx, *by;
+    cr_assert_eq(ax_loader_next(ld, &bx, &by), 1);
+    cr_assert(bx->ndim == 4 && bx->shape[1] == 3 && bx->shape[2] == 5 && bx->shape[3] == 5);
+    memcpy(got[pf], ax_data_ptr(bx), sizeof got[pf]);
+    ax_loader_free(ld);
+  }
+  cr_assert_arr_eq(got[0], got[1], sizeof got[0]);
+  ax_transform *bad = ax_transform_normalize(1, (float[]){0}, (float[]){1});
+  cr_assert_null(ax_loader_new(ds, &(ax_loader_opts){.batch_size = 2, .transform = bad}, err, sizeof err));
+  cr_assert(strstr(err, "1 channels given, the samples have 3"), "%s", err);
+  ax_transform_free(bad);
+  ax_transform_free(t);
+  ax_dataset_free(ds);
+}

@@ -117,6 +117,41 @@ int ax_dataset_split(int64_t n, int64_t n_val, uint64_t seed, int64_t *train_idx
  * summed in order in double. -1 for a callback dataset. */
 int ax_dataset_channel_stats(const ax_dataset *ds, const int64_t *indices, int64_t n, float *mean, float *std);
 
+/* ---- transforms of float samples [C, H, W] (docs/data.md) ---- */
+
+/* A transform runs in the loader after a sample is read (and normalized by the loader's
+ * mean / std, if given), on floats. Random ones draw from Philox (seed, "transform",
+ * epoch, sample, position in the composition): deterministic under the loader's seed, the
+ * same with or without prefetch. Each constructor returns NULL on a bad argument. */
+typedef struct ax_transform ax_transform;
+/* x = (x - mean[c]) / std[c]; n: the samples' channels (std > 0). */
+ax_transform *ax_transform_normalize(int n, const float *mean, const float *std);
+/* torchvision's RandomResizedCrop: a crop of scale in [scale_lo, scale_hi] of the area and
+ * aspect ratio in [ratio_lo, ratio_hi] (log-uniform), resized (bilinear) to out_h x out_w.
+ * Usual values: 0.08, 1, 3/4, 4/3. */
+ax_transform *ax_transform_random_resized_crop(int out_h, int out_w, float scale_lo, float scale_hi, float ratio_lo,
+                                               float ratio_hi);
+/* A rotation about the centre by an angle uniform in [-max_degrees, max_degrees] (<= 180);
+ * bilinear, 0 outside the image. */
+ax_transform *ax_transform_rotation(float max_degrees);
+/* 3-channel (RGB) samples: brightness, contrast and saturation factors uniform in
+ * [1 - v, 1 + v] (each v in [0, 1)); contrast about the image's mean grey, saturation
+ * about each pixel's grey (0.299 R + 0.587 G + 0.114 B). */
+ax_transform *ax_transform_color_jitter(float brightness, float contrast, float saturation);
+/* x + std * N(0, 1) per element. */
+ax_transform *ax_transform_gaussian_noise(float std);
+/* parts[0], then parts[1], ...: the composition owns the parts (frees them, also when it
+ * returns NULL because one is NULL). n in [1, 64]. */
+ax_transform *ax_transform_compose(ax_transform **parts, int n);
+void ax_transform_free(ax_transform *t);
+/* The shape t makes of [c, h, w] samples. 0, or -1 with a reason (normalize with another
+ * channel count, color jitter on samples that are not 3-channel). */
+int ax_transform_out_shape(const ax_transform *t, int c, int h, int w, int *oc, int *oh, int *ow, char *err,
+                           size_t errlen);
+/* out = t(in) for sample idx of epoch; out holds ax_transform_out_shape's size. 0 or -1. */
+int ax_transform_apply(const ax_transform *t, const float *in, int c, int h, int w, float *out, uint64_t seed, int epoch,
+                       int64_t idx);
+
 /* ---- loader ---- */
 
 typedef struct ax_loader ax_loader;
@@ -141,6 +176,9 @@ typedef struct ax_loader_opts {
    * NULL: every sample once per epoch. The weights are copied. */
   const double *sample_weights;
   int64_t num_samples;
+  /* applied to each sample after the crop, flip and normalization above; borrowed: it
+   * must outlive the loader. A transform that changes the size gives x [B, C', H', W']. */
+  const ax_transform *transform;
 } ax_loader_opts;
 
 /* Draws out[0..num_samples) from 0..n-1 with replacement, index i with probability

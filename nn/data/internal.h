@@ -44,7 +44,8 @@ int64_t *ax__labels_to_i64(ax_tensor *labels, int64_t n, char *err, size_t errle
 int ax__feature_stats(const ax_dataset *ds, const int64_t *indices, int64_t n, float *mean, float *std);
 
 /* Independent Philox streams: the counter's high word is (stream << 32 | epoch). */
-enum { AX_DATA_STREAM_SPLIT = 1, AX_DATA_STREAM_SHUFFLE = 2, AX_DATA_STREAM_AUGMENT = 3, AX_DATA_STREAM_WEIGHTED = 4 };
+enum { AX_DATA_STREAM_SPLIT = 1, AX_DATA_STREAM_SHUFFLE = 2, AX_DATA_STREAM_AUGMENT = 3, AX_DATA_STREAM_WEIGHTED = 4,
+       AX_DATA_STREAM_TRANSFORM = 5 };
 
 static inline ax_philox4 ax__data_random(uint64_t seed, int stream, uint32_t epoch, uint64_t i) {
   return ax_philox4x32_10(i, (uint64_t)stream << 32 | epoch, seed);

@@ -44,6 +44,8 @@ struct ax_loader {
   float *lut_big;     /* when C > 4 */
   float *norm;        /* mean[C] then std[C]: features and callback datasets */
   int *failed;        /* a callback dataset's get failed (set by whichever thread filled) */
+  const ax_transform *transform;
+  int tc, th, tw;     /* a sample's shape after the transform */
 
   /* position; shared with the worker under mu */
   int epoch;
@@ -114,17 +116,20 @@ static void fill_values(const ax_loader *ld, int64_t idx, float *x, int64_t *y) 
 }
 
 static void fill_batch(const ax_loader *ld, int64_t k, float *x, int64_t *y) {
-  const int64_t *labels = ld->ds->images ? ax_data_ptr(ld->ds->labels) : NULL;
-  int64_t per = (int64_t)ld->ds->c * ld->ds->h * ld->ds->w, b = batch_len(ld, k);
+  const ax_dataset *ds = ld->ds;
+  const int64_t *labels = ds->images ? ax_data_ptr(ds->labels) : NULL;
+  int64_t per = (int64_t)ds->c * ds->h * ds->w, out_per = (int64_t)ld->tc * ld->th * ld->tw, b = batch_len(ld, k);
+  float *tmp = ld->transform ? malloc((size_t)per * sizeof *tmp) : NULL;
+  if (ld->transform && !tmp) __atomic_store_n(ld->failed, 1, __ATOMIC_RELAXED);
   for (int64_t i = 0; i < b; i++) {
     int64_t idx = ld->order[k * ld->batch_size + i];
-    if (!labels) {
-      fill_values(ld, idx, x + i * per, y + i);
-      continue;
-    }
-    fill_sample(ld, idx, x + i * per);
-    y[i] = labels[idx];
+    float *dst = tmp ? tmp : x + i * out_per;
+    if (!labels) fill_values(ld, idx, dst, y + i);
+    else fill_sample(ld, idx, dst), y[i] = labels[idx];
+    if (tmp && ax_transform_apply(ld->transform, tmp, ds->c, ds->h, ds->w, x + i * out_per, ld->seed, ld->epoch, idx))
+      __atomic_store_n(ld->failed, 1, __ATOMIC_RELAXED);
   }
+  free(tmp);
 }
 
 /* Index of the entry whose interval [cdf[i-1], cdf[i]) holds u (u < cdf[n-1]): never a
@@ -234,6 +239,10 @@ ax_loader *ax_loader_new(const ax_dataset *ds, const ax_loader_opts *o, char *er
     if (!(o->std[c] > 0)) return fail(err, errlen, "ax_loader_new: std[%d] = %g must be positive", c, o->std[c]);
   if (!ds->images && (o->crop_padding > 0 || o->hflip))
     return fail(err, errlen, "ax_loader_new: crop_padding and hflip apply to u8 image datasets only");
+  int tc = ds->c, th = ds->h, tw = ds->w;
+  char terr[256];
+  if (o->transform && ax_transform_out_shape(o->transform, ds->c, ds->h, ds->w, &tc, &th, &tw, terr, sizeof terr))
+    return fail(err, errlen, "ax_loader_new: %s", terr);
 
   ax_loader *ld = calloc(1, sizeof *ld);
   if (!ld) return fail(err, errlen, "ax_loader_new: out of memory");
@@ -249,6 +258,8 @@ ax_loader *ax_loader_new(const ax_dataset *ds, const ax_loader_opts *o, char *er
   ld->pad = o->crop_padding;
   ld->seed = o->seed;
   ld->prefetch = o->prefetch;
+  ld->transform = o->transform;
+  ld->tc = tc, ld->th = th, ld->tw = tw;
   size_t nn = (size_t)(ld->n > 0 ? ld->n : 1);
   ld->subset = malloc((size_t)(ld->n_sub > 0 ? ld->n_sub : 1) * sizeof *ld->subset);
   ld->order = malloc(nn * sizeof *ld->order);
@@ -256,7 +267,7 @@ ax_loader *ax_loader_new(const ax_dataset *ds, const ax_loader_opts *o, char *er
   ld->norm = malloc(2 * sizeof(float) * (size_t)ds->c);
   ld->failed = calloc(1, sizeof *ld->failed);
   /* a slot holds the largest batch there can be: never more than the samples */
-  size_t per = (size_t)ds->c * ds->h * ds->w, bs = (size_t)(ld->batch_size < ld->n ? ld->batch_size : ld->n);
+  size_t per = (size_t)tc * th * tw, bs = (size_t)(ld->batch_size < ld->n ? ld->batch_size : ld->n);
   if (bs == 0) bs = 1;
   for (int i = 0; i < 2 && ld->prefetch; i++) {
     ld->slots[i].x = malloc(bs * (per ? per : 1) * sizeof(float));
@@ -369,8 +380,10 @@ int ax_loader_next(ax_loader *ld, ax_tensor **x, ax_tensor **y) {
     return 0;
   }
   int64_t b = batch_len(ld, k);
+  bool same = ld->tc == ds->c && ld->th == ds->h && ld->tw == ds->w; /* else [B, C', H', W'] */
   int64_t xs[4] = {b, ds->sample_shape[0], ds->sample_shape[1], ds->sample_shape[2]};
-  *x = ax_empty(1 + ds->sample_ndim, xs, NULL);
+  if (!same) xs[1] = ld->tc, xs[2] = ld->th, xs[3] = ld->tw;
+  *x = ax_empty(same ? 1 + ds->sample_ndim : 4, xs, NULL);
   *y = ax_empty(AX_SHAPE(b), &(ax_tensor_opts){.dtype = AX_I64});
   if (!*x || !*y) {
     pthread_mutex_unlock(&ld->mu);
