@@ -51,7 +51,7 @@ ax_dataset *ax_dataset_from_arrays(ax_tensor *x, ax_tensor *y, char *err, size_t
   for (int64_t i = 0; i < n; i++)
     if (lab[i] + 1 > ds->n_classes) ds->n_classes = (int)(lab[i] + 1);
   ax_scope_begin();
-  ax_tensor *f = ax_contiguous(x->dtype == AX_F32 ? x : ax_cast(x, AX_F32));
+  ax_tensor *f = ax_contiguous(ax_cast(x, AX_F32)); /* always a copy */
   ax_tensor *lt = ax_from_data(lab, AX_SHAPE(n), &(ax_tensor_opts){.dtype = AX_I64});
   if (f && lt) {
     ds->features = ax_persist(f);
