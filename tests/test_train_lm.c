@@ -343,6 +343,18 @@ Test(train_lm, eval_gives_the_trainers_validation_loss) {
   e.weights = other;
   cr_assert_eq(ax_eval_lm(&e, err, sizeof err), -1);
   cr_assert(strstr(err, "'mlp'") && strstr(err, "'gpt'"), "%s", err);
+  /* a GPT file without its config in the metadata (from elsewhere): evaluated with a note */
+  ax_state_dict *full = ax_load_safetensors(weights, err, sizeof err), *bare = ax_state_dict_new();
+  cr_assert_not_null(full, "%s", err);
+  for (int i = 0; i < ax_state_dict_size(full); i++)
+    ax_state_dict_set(bare, ax_state_dict_name(full, i), ax_state_dict_tensor(full, i));
+  cr_assert_eq(ax_save_safetensors(other, bare, err, sizeof err), 0, "%s", err);
+  ax_state_dict_free(full);
+  ax_state_dict_free(bare);
   fclose(e.out);
+  e.out = fmemopen(out, sizeof out, "w");
+  cr_assert_eq(ax_eval_lm(&e, err, sizeof err), 0, "%s", err);
+  fclose(e.out);
+  cr_assert(strstr(out, "note: ") && strstr(out, "no GPT config in its metadata") && strstr(out, "n_head 1"), "%s", out);
   unlink(other);
 }

@@ -8,8 +8,23 @@
 #include <string.h>
 
 #include "axon/transformer.h"
+#include "tools/train_lm.h"
 #include "tools/trainer.h"
 #include "tools/util.h"
+
+void ax_tool_gpt_config_note(const char *path, ax_module *m, FILE *note) {
+  static const char *const keys[] = {"gpt.n_layer", "gpt.n_head", "gpt.n_embd", "gpt.block_size", "gpt.vocab_size"};
+  ax_state_dict *sd = ax_load_safetensors(path, NULL, 0);
+  const ax_gpt_config *g = ax_gpt_config_of(m);
+  int found = 0;
+  for (int i = 0; sd && i < 5; i++) found += ax_state_dict_meta(sd, keys[i]) != NULL;
+  ax_state_dict_free(sd);
+  if (found == 5 || !g) return;
+  fprintf(note, "note: %s has no GPT config in its metadata (gpt.n_layer, gpt.n_head, ...): using the tensor shapes "
+                "(n_layer %" PRId64 ", n_embd %" PRId64 ", block_size %" PRId64 ", vocab_size %" PRId64
+                ") and the default n_head %" PRId64 " (n_embd / 64, or 1)\n",
+          path, g->n_layer, g->n_embd, g->block_size, g->vocab_size, g->n_head);
+}
 
 static ax_tensor *gpt_loss(void *ud, ax_module *m, ax_tensor *x, ax_tensor *y) { return ax_gpt_loss(m, x, y); }
 
@@ -45,6 +60,7 @@ int ax_eval_lm(const ax_eval_config *c, char *err, size_t errlen) {
   ax_module *m = ax_gpt_from_file(c->weights, err, errlen);
   if (!m) return -1;
   const ax_gpt_config *g = ax_gpt_config_of(m);
+  ax_tool_gpt_config_note(c->weights, m, out);
   int rc = -1;
   ax_text_dataset *ds = NULL;
   ax_text_data *d = NULL;
