@@ -456,12 +456,12 @@ Test(trainer, feature_mlp_learns_a_csv_and_records_its_normalization) {
   cr_assert(m && strchr(m, ','), "%s", m);
   cr_assert(fabs(strtod(strchr(m, ',') + 1, NULL)) < 0.2, "%s", m);
   ax_state_dict_free(sd);
-  /* weights of a feature MLP are not for axon eval's image models: an error naming the shapes */
-  ax_eval_config e = {.weights = w, .dataset = "fashion-mnist", .data_dir = dir, .batch_size = 100, .device = AX_CPU,
-                      .out = fopen("/dev/null", "w")};
+  /* given to an image model, they are an error naming both models' inputs */
+  ax_eval_config e = {.weights = w, .model = "cnn", .dataset = "fashion-mnist", .data_dir = dir, .batch_size = 100,
+                      .device = AX_CPU, .out = fopen("/dev/null", "w"), .data_csv = csv};
   cr_assert_eq(ax_eval(&e, NULL, err, sizeof err), -1);
   fclose(e.out);
-  cr_assert(strstr(err, "axon_input_shape is '2'") && strstr(err, "1,28,28"), "%s", err);
+  cr_assert(strstr(err, "feature MLP") && strstr(err, "'cnn'"), "%s", err);
 }
 
 Test(trainer, bad_csv_and_wrong_model_are_errors) {
@@ -546,4 +546,35 @@ Test(trainer, log_every_writes_the_same_numbers_on_screen_and_in_the_file) {
   cr_assert_eq(ns, 4);
   cr_assert_eq(nf, 4);
   cr_assert_eq(epochs, 2);
+}
+
+/* The feature MLP's weights name their data and split: axon eval scores them as training's
+ * last test pass did; data of another shape is an error naming both. */
+Test(trainer, eval_of_the_feature_mlp_agrees_with_training) {
+  char csv[128], w[128], other[128], err[512] = "";
+  snprintf(csv, sizeof csv, "%s/d.csv", dir);
+  snprintf(other, sizeof other, "%s/o.csv", dir);
+  snprintf(w, sizeof w, "%s/f.safetensors", dir);
+  write_csv(csv, 150, false);
+  ax_train_config c = base_config("mlp");
+  c.data_csv = csv, c.label_col = "kind", c.epochs = 2, c.save_path = w, c.seed = 5, c.test_size = 40;
+  ax_train_report r;
+  cr_assert_eq(ax_train(&c, &r, err, sizeof err), 0, "%s", err);
+  fclose(c.log);
+  ax_eval_result er = {0};
+  double acc = -1;
+  ax_eval_config e = {.weights = w, .dataset = "fashion-mnist", .batch_size = 500, .device = AX_CPU,
+                      .out = fopen("/dev/null", "w"), .result = &er};
+  cr_assert_eq(ax_eval(&e, &acc, err, sizeof err), 0, "%s", err);
+  cr_assert_eq(acc, r.test_accuracy);
+  cr_assert_float_eq(er.loss, r.test_loss, 1e-9, "eval %.9f, train %.9f", er.loss, r.test_loss);
+  FILE *f = fopen(other, "w");
+  fprintf(f, "a,b,c,kind\n");
+  for (int i = 0; i < 60; i++) fprintf(f, "%d,%d,%d,%d\n", i, i + 1, i + 2, i % 2);
+  fclose(f);
+  e.data_csv = other;
+  e.label_col = "kind";
+  cr_assert_eq(ax_eval(&e, &acc, err, sizeof err), -1);
+  cr_assert(strstr(err, "[2] (axon_input_shape)") && strstr(err, "holds [3]"), "%s", err);
+  fclose(e.out);
 }

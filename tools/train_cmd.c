@@ -210,7 +210,7 @@ static const char *const eval_models[] = {"mlp", "cnn", "resnet", "gpt", NULL};
 
 /* --model gpt: the flags that apply, then the validation loss (tools/eval_lm.c). */
 static int eval_gpt(ax_eval_config *c) {
-  static const char *const image_only[] = {"dataset", "data-dir", "limit-test", NULL};
+  static const char *const image_only[] = {"dataset", "data-dir", "limit-test", "data-csv", "data-npz", "label-col", NULL};
   for (int i = 0; image_only[i]; i++)
     if (ax_cli_given(image_only[i]))
       return ax_cli_fail("eval", AX_EXIT_USAGE, "--%s applies to the image classifiers, not --model gpt (--text FILE "
@@ -234,6 +234,11 @@ int ax_cmd_eval(int argc, char **argv) {
       {"device", AX_FLAG_STRING, &device, "DEV", "cpu, cuda or cuda:N"},
       {"batch-size", AX_FLAG_INT, &c.batch_size, "B", "images per forward pass (default 500)", 1, 65536},
       {"limit-test", AX_FLAG_I64, &c.limit_test, "N", "use only the first N test images", 1, BIG},
+      {"data-csv", AX_FLAG_STRING, &c.data_csv, "FILE", "weights of axon train --data-csv: the CSV (default: the one they name)",
+       .rules = AX_RULE_IN_FILE},
+      {"data-npz", AX_FLAG_STRING, &c.data_npz, "FILE", "weights of axon train --data-npz: the archive (default: the one they name)",
+       .rules = AX_RULE_IN_FILE},
+      {"label-col", AX_FLAG_STRING, &c.label_col, "NAME", "--data-csv: the label column (default: the one training used)"},
       {"text", AX_FLAG_STRING, &c.data_path, "FILE", "--model gpt: the corpus (default: fortunes, as axon train)",
        .rules = AX_RULE_IN_FILE},
       {"n-layer", AX_FLAG_I64, &c.gpt_n_layer, "N", "--model gpt: must be the file's (a check)", 1, 1024},
@@ -249,6 +254,8 @@ int ax_cmd_eval(int argc, char **argv) {
   if (!c.weights) return ax_cli_fail("eval", AX_EXIT_USAGE, "--weights FILE is required (try 'axon eval --help')");
   if (ax_cli_device("eval", device, &c.device)) return AX_EXIT_USAGE;
   if (c.model && !strcmp(c.model, "gpt")) return eval_gpt(&c);
+  if (c.data_csv && c.data_npz) return ax_cli_fail("eval", AX_EXIT_USAGE, "--data-csv and --data-npz contradict each other");
+  if (c.label_col && !c.data_csv) return ax_cli_fail("eval", AX_EXIT_USAGE, "--label-col applies to --data-csv only");
   static const char *const gpt_only[] = {"text", "n-layer", "n-head", "n-embd", "block-size", NULL};
   for (int i = 0; gpt_only[i]; i++)
     if (ax_cli_given(gpt_only[i])) return ax_cli_fail("eval", AX_EXIT_USAGE, "--%s applies to --model gpt only", gpt_only[i]);

@@ -3,6 +3,7 @@
 #include "tools/train_features.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,4 +102,104 @@ int ax_tool_load_features(const ax_feature_source *s, ax_dataset **train, ax_dat
   ax_dataset_free(all);
   if (!*test) return ax_dataset_free(*train), *train = NULL, oom ? ax__fail(err, errlen, "out of host memory") : -1;
   return 0;
+}
+
+/* ---- axon eval of the feature MLP ---- */
+
+/* n comma-separated finite floats of metadata key into v (std: each > 0). 0, or -1 with a reason. */
+static int meta_floats(const ax_state_dict *sd, const char *key, const char *path, int n, bool positive, float *v,
+                       char *err, size_t errlen) {
+  const char *s = ax_state_dict_meta(sd, key);
+  if (!s) return ax__fail(err, errlen, "%s: no %s in the metadata: the file does not say how to normalize the data", path, key);
+  for (int i = 0; i < n; i++) {
+    char *end;
+    v[i] = strtof(s, &end);
+    if (end == s || !isfinite(v[i]) || (positive && !(v[i] > 0)) || (i < n - 1 ? *end != ',' : *end != 0))
+      return ax__fail(err, errlen, "%s: metadata %s is not %d finite numbers%s", path, key, n, positive ? " > 0" : "");
+    s = end + 1;
+  }
+  return 0;
+}
+
+static int64_t meta_int(const ax_state_dict *sd, const char *key, int64_t def) {
+  const char *s = ax_state_dict_meta(sd, key);
+  char *end;
+  long long v = s ? strtoll(s, &end, 10) : 0;
+  return s && end != s && !*end && v >= 0 ? (int64_t)v : def;
+}
+
+/* The test split of the file's data, checked against the weights' input shape. */
+static int eval_data(const ax_eval_config *c, const ax_state_dict *sd, FILE *out, ax_dataset **train, ax_dataset **test,
+                     const char **path, char *err, size_t errlen) {
+  const char *src = ax_state_dict_meta(sd, "axon_dataset");
+  ax_feature_source fs = {.csv = c->data_csv, .npz = c->data_npz,
+                          .label_col = c->label_col ? c->label_col : ax_state_dict_meta(sd, "axon_label_col"),
+                          .test_size = meta_int(sd, "axon_test_size", 0), .seed = (uint64_t)meta_int(sd, "axon_split_seed", 0)};
+  if (!fs.csv && !fs.npz && src) *(strncmp(src, "csv:", 4) ? &fs.npz : &fs.csv) = src + 4;
+  if (!ax_state_dict_meta(sd, "axon_split_seed") || !ax_state_dict_meta(sd, "axon_test_size"))
+    fprintf(out, "note: %s records no test split (axon_split_seed, axon_test_size): using seed 0 and a fifth of the rows\n",
+            c->weights);
+  *path = fs.csv ? fs.csv : fs.npz;
+  if (ax_tool_load_features(&fs, train, test, err, errlen)) return -1;
+  char have[64];
+  const char *want = ax_state_dict_meta(sd, "axon_input_shape");
+  ax_tool_sample_shape(*test, have, sizeof have);
+  if (!want || strcmp(want, have))
+    return ax__fail(err, errlen, "%s was trained on samples of shape [%s] (axon_input_shape), %s holds [%s]", c->weights,
+                    want ? want : "unknown", *path, have);
+  return 0;
+}
+
+int ax_tool_eval_features(const ax_eval_config *c, const ax_state_dict *sd, FILE *out, double *accuracy, char *err,
+                          size_t errlen) {
+  ax_dataset *train = NULL, *test = NULL;
+  ax_module *model = NULL;
+  ax_loader *ld = NULL;
+  float *norm = NULL;
+  const char *path = NULL, *kind = ax_state_dict_meta(sd, "axon_model");
+  int rc = -1, nc = 0;
+  if (c->model && strcmp(c->model, "mlp")) {
+    ax__fail(err, errlen, "%s holds the feature MLP ('mlp' trained on arrays), but --model is '%s'", c->weights, c->model);
+    goto out;
+  }
+  if (kind && strcmp(kind, "mlp")) {
+    ax__fail(err, errlen, "%s holds a '%s' model; --data-csv / --data-npz evaluate the feature MLP", c->weights, kind);
+    goto out;
+  }
+  if (eval_data(c, sd, out, &train, &test, &path, err, errlen)) goto out;
+  nc = ax_dataset_channels(test);
+  int classes = (int)meta_int(sd, "axon_num_classes", 0), hidden = (int)meta_int(sd, "axon_hidden", 0);
+  if (!(norm = malloc(2 * sizeof *norm * (size_t)nc)) ||
+      meta_floats(sd, "axon_norm_mean", c->weights, nc, false, norm, err, errlen) ||
+      meta_floats(sd, "axon_norm_std", c->weights, nc, true, norm + nc, err, errlen))
+    goto out;
+  if (ax_dataset_num_classes(test) > classes) {
+    ax__fail(err, errlen, "%s: a test label is %d, outside the weights' %d classes", path, ax_dataset_num_classes(test) - 1, classes);
+    goto out;
+  }
+  char e2[512];
+  if (!(model = ax_model_mlp_features((int)ax_tool_sample_size(test), hidden, classes)) ||
+      ax_module_load_state_dict(model, sd, true, e2, sizeof e2) || ax_module_to(model, c->device)) {
+    ax__fail(err, errlen, "%s: %s", c->weights, model ? e2 : ax_last_error());
+    goto out;
+  }
+  if (!(ld = ax_loader_new(test, &(ax_loader_opts){.batch_size = c->batch_size > 0 ? c->batch_size : 500, .mean = norm,
+                                                  .std = norm + nc, .n_channels = nc}, err, errlen)))
+    goto out;
+  ax_confusion *cm = ax_confusion_new(classes);
+  ax_eval_result r = ax_evaluate_classifier(model, ld, c->device, cm);
+  fprintf(out, "%s on the test split of %s (%" PRId64 " rows): loss %.4f, accuracy %.2f%%\n\n", c->weights, path,
+          ax_dataset_size(test), r.loss, 100 * r.accuracy);
+  ax_confusion_print(cm, NULL, out);
+  ax_confusion_free(cm);
+  if (accuracy) *accuracy = r.accuracy;
+  if (c->result) *c->result = r;
+  rc = 0;
+out:
+  ax_loader_free(ld);
+  ax_module_free(model);
+  free(norm);
+  ax_dataset_free(train);
+  ax_dataset_free(test);
+  return rc;
 }

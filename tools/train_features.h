@@ -4,7 +4,10 @@
 #ifndef AXON_TOOLS_TRAIN_FEATURES_H
 #define AXON_TOOLS_TRAIN_FEATURES_H
 
+#include <stdio.h>
+
 #include "axon.h"
+#include "tools/trainer.h"
 
 typedef struct ax_feature_source {
   const char *csv, *npz;   /* exactly one */
@@ -19,5 +22,12 @@ int ax_tool_load_features(const ax_feature_source *s, ax_dataset **train, ax_dat
 void ax_tool_sample_shape(const ax_dataset *ds, char *buf, size_t n);
 /* Elements per sample. */
 int64_t ax_tool_sample_size(const ax_dataset *ds);
+
+/* axon eval of the feature MLP's weights (sd, from c->weights): the same test split as
+ * training (the file's axon_split_seed, axon_test_size, axon_label_col) of c->data_csv /
+ * c->data_npz or the file's axon_dataset, normalized as the file records. 0, or -1 with a
+ * reason (data whose sample shape is not the file's names both). */
+int ax_tool_eval_features(const ax_eval_config *c, const ax_state_dict *sd, FILE *out, double *accuracy, char *err,
+                          size_t errlen);
 
 #endif

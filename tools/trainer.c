@@ -290,7 +290,12 @@ static void set_weights_meta(ax_state_dict *sd, const clf_run *r) {
   ax_state_dict_set_meta(sd, "axon_input_shape", b);
   snprintf(b, sizeof b, "%d", r->features ? feature_classes(r) : ZOO_CLASSES);
   ax_state_dict_set_meta(sd, "axon_num_classes", b);
-  if (r->features) snprintf(b, sizeof b, "%d", FEATURE_HIDDEN), ax_state_dict_set_meta(sd, "axon_hidden", b);
+  if (r->features) { /* what axon eval needs to rebuild the model and the same test split */
+    snprintf(b, sizeof b, "%d", FEATURE_HIDDEN), ax_state_dict_set_meta(sd, "axon_hidden", b);
+    snprintf(b, sizeof b, "%" PRIu64, c->seed), ax_state_dict_set_meta(sd, "axon_split_seed", b);
+    snprintf(b, sizeof b, "%" PRId64, ax_dataset_size(r->test_ds)), ax_state_dict_set_meta(sd, "axon_test_size", b);
+    if (c->label_col) ax_state_dict_set_meta(sd, "axon_label_col", c->label_col);
+  }
   snprintf(b, sizeof b, "%s%s", c->data_csv ? "csv:" : c->data_npz ? "npz:" : "",
            c->data_csv ? c->data_csv : c->data_npz ? c->data_npz : c->dataset);
   ax_state_dict_set_meta(sd, "axon_dataset", b);
@@ -463,6 +468,11 @@ int ax_eval(const ax_eval_config *c, double *accuracy, char *err, size_t errlen)
   ax_state_dict *sd = ax_load_safetensors(c->weights, e2, sizeof e2);
   if (!sd) {
     fail(err, errlen, "%s", e2);
+    goto out;
+  }
+  const char *src = ax_state_dict_meta(sd, "axon_dataset");
+  if (c->data_csv || c->data_npz || (src && (!strncmp(src, "csv:", 4) || !strncmp(src, "npz:", 4)))) {
+    rc = ax_tool_eval_features(c, sd, out, accuracy, err, errlen); /* tools/train_features.c */
     goto out;
   }
   const char *name = eval_model_name(c, sd, out, err, errlen);

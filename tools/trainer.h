@@ -75,6 +75,8 @@ typedef struct ax_eval_config {
   int64_t limit_test;
   FILE *out; /* NULL: stdout */
   ax_eval_result *result; /* if set: the test loss and accuracy (gpt: the validation loss) */
+  /* the feature MLP's weights: the data (NULL: the file's axon_dataset) and its label column */
+  const char *data_csv, *data_npz, *label_col;
   /* --model gpt (ax_eval_lm) */
   const char *data_path;  /* the text corpus (NULL: AX_TEXT_DEFAULT_PATH, fortunes) */
   int64_t gpt_n_layer, gpt_n_head, gpt_n_embd, gpt_block_size; /* > 0: must be the file's */
