@@ -224,6 +224,19 @@ static void *worker(void *arg) {
   return NULL;
 }
 
+/* mean / std: per channel for the features and callback datasets, a table per pixel byte for images. */
+static void set_normalization(ax_loader *ld, const ax_loader_opts *o) {
+  const ax_dataset *ds = ld->ds;
+  float *lut = ld->lut_big ? ld->lut_big : ld->lut;
+  for (int c = 0; c < ds->c; c++) {
+    ld->norm[c] = o->mean ? o->mean[c] : 0.0f;
+    ld->norm[ds->c + c] = o->std ? o->std[c] : 1.0f;
+  }
+  for (int c = 0; c < ds->c && ds->images; c++)
+    for (int v = 0; v < 256; v++)
+      lut[256 * c + v] = ((float)v / 255.0f - (o->mean ? o->mean[c] : 0.0f)) / (o->std ? o->std[c] : 1.0f);
+}
+
 ax_loader *ax_loader_new(const ax_dataset *ds, const ax_loader_opts *o, char *err, size_t errlen) {
   if (!ds || !o) return fail(err, errlen, "ax_loader_new: no dataset or no options given");
   if (o->batch_size < 1) return fail(err, errlen, "ax_loader_new: batch_size must be at least 1, got %lld", (long long)o->batch_size);
@@ -299,14 +312,7 @@ ax_loader *ax_loader_new(const ax_dataset *ds, const ax_loader_opts *o, char *er
       return NULL;
     }
   }
-  float *lut = ld->lut_big ? ld->lut_big : ld->lut;
-  for (int c = 0; c < ds->c; c++) {
-    ld->norm[c] = o->mean ? o->mean[c] : 0.0f;
-    ld->norm[ds->c + c] = o->std ? o->std[c] : 1.0f;
-  }
-  for (int c = 0; c < ds->c && ds->images; c++)
-    for (int v = 0; v < 256; v++)
-      lut[256 * c + v] = ((float)v / 255.0f - (o->mean ? o->mean[c] : 0.0f)) / (o->std ? o->std[c] : 1.0f);
+  set_normalization(ld, o);
   make_order(ld);
   if (ld->prefetch && pthread_create(&ld->thread, NULL, worker, ld) != 0) ld->prefetch = false;
   return ld;
