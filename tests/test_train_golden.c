@@ -81,6 +81,7 @@ static void run_classifier(const char *model, const char *ckpt, int64_t stop, bo
   c.batch_size = 32;
   c.limit_train = 128;
   c.limit_test = 64;
+  c.norm_subset = true; /* the traces were recorded with the subset's statistics (before issue 18) */
   c.seed = 0;
   c.progress = 0;
   c.prefetch = false;

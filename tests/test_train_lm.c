@@ -14,6 +14,7 @@
 #include "axon.h"
 #include "testutil.h"
 #include "tools/train_lm.h"
+#include "tools/trainer.h"
 
 static char dir[] = "/tmp/axon_test_lm_XXXXXX";
 static char corpus[300], weights[300];
@@ -309,4 +310,51 @@ Test(train_lm, warns_when_the_warmup_spans_the_run) {
     cr_expect_eq(log_says(logpath, "warning:"), warm == 1);
   }
   remove(logpath);
+}
+
+/* Issue 18: axon eval --model gpt reports the validation loss of the weights on the same
+ * split training validated on (the whole split on both sides: the same number), and a
+ * config that disagrees with the flags, or weights of another model, is an error naming both. */
+Test(train_lm, eval_gives_the_trainers_validation_loss) {
+  ax_lm_config c = small_config();
+  c.steps = 10, c.eval_batches = 0, c.batch_size = 8;
+  ax_lm_report r;
+  char err[512] = "", out[1024] = "";
+  cr_assert_eq(ax_train_lm(&c, &r, err, sizeof err), 0, "%s", err);
+  fclose(c.log);
+  ax_eval_result er = {0};
+  ax_eval_config e = {.weights = weights, .model = "gpt", .data_path = corpus, .batch_size = 8, .device = AX_CPU,
+                      .out = fmemopen(out, sizeof out, "w"), .result = &er};
+  cr_assert_eq(ax_eval_lm(&e, err, sizeof err), 0, "%s", err);
+  fclose(e.out);
+  cr_assert_float_eq(er.loss, r.val_loss, 1e-6, "eval %.6f, training %.6f", er.loss, r.val_loss);
+  cr_assert(strstr(out, "perplexity"), "%s", out);
+  e.out = fopen("/dev/null", "w");
+  e.gpt_n_layer = 3;
+  cr_assert_eq(ax_eval_lm(&e, err, sizeof err), -1);
+  cr_assert(strstr(err, "n-layer 2") && strstr(err, "--n-layer is 3"), "%s", err);
+  e.gpt_n_layer = 0;
+  char other[320];
+  snprintf(other, sizeof other, "%s.mlp", weights);
+  ax_state_dict *sd = ax_state_dict_new();
+  ax_state_dict_set_meta(sd, "axon_model", "mlp");
+  cr_assert_eq(ax_save_safetensors(other, sd, err, sizeof err), 0, "%s", err);
+  ax_state_dict_free(sd);
+  e.weights = other;
+  cr_assert_eq(ax_eval_lm(&e, err, sizeof err), -1);
+  cr_assert(strstr(err, "'mlp'") && strstr(err, "'gpt'"), "%s", err);
+  /* a GPT file without its config in the metadata (from elsewhere): evaluated with a note */
+  ax_state_dict *full = ax_load_safetensors(weights, err, sizeof err), *bare = ax_state_dict_new();
+  cr_assert_not_null(full, "%s", err);
+  for (int i = 0; i < ax_state_dict_size(full); i++)
+    ax_state_dict_set(bare, ax_state_dict_name(full, i), ax_state_dict_tensor(full, i));
+  cr_assert_eq(ax_save_safetensors(other, bare, err, sizeof err), 0, "%s", err);
+  ax_state_dict_free(full);
+  ax_state_dict_free(bare);
+  fclose(e.out);
+  e.out = fmemopen(out, sizeof out, "w");
+  cr_assert_eq(ax_eval_lm(&e, err, sizeof err), 0, "%s", err);
+  fclose(e.out);
+  cr_assert(strstr(out, "note: ") && strstr(out, "no GPT config in its metadata") && strstr(out, "n_head 1"), "%s", out);
+  unlink(other);
 }

@@ -331,3 +331,250 @@ Test(trainer, progress_bar_only_on_a_terminal_without_a_launcher) {
   close(master);
   close(fds[0]);
 }
+
+/* ---- issue 18: self-describing weights ---- */
+
+/* A weights file trained on a subset: the trainer's final test metrics and axon eval's on
+ * the saved file are the same (both normalize as the file records). */
+static void train_then_eval(bool norm_subset, const char *stats) {
+  ax_train_config c = base_config("mlp");
+  char w[128], err[512] = "";
+  snprintf(w, sizeof w, "%s/w.safetensors", dir);
+  c.epochs = 1, c.limit_train = 300, c.limit_test = 150, c.save_path = w, c.norm_subset = norm_subset;
+  ax_train_report r;
+  cr_assert_eq(ax_train(&c, &r, err, sizeof err), 0, "%s", err);
+  fclose(c.log);
+  ax_state_dict *sd = ax_load_safetensors(w, err, sizeof err);
+  cr_assert_not_null(sd, "%s", err);
+  cr_assert_str_eq(ax_state_dict_meta(sd, "axon_model"), "mlp");
+  cr_assert_str_eq(ax_state_dict_meta(sd, "axon_input_shape"), "1,28,28");
+  cr_assert_str_eq(ax_state_dict_meta(sd, "axon_num_classes"), "10");
+  cr_assert_str_eq(ax_state_dict_meta(sd, "axon_norm_stats"), stats);
+  cr_assert_not_null(ax_state_dict_meta(sd, "axon_norm_mean"));
+  cr_assert_not_null(ax_state_dict_meta(sd, "axon_norm_std"));
+  ax_state_dict_free(sd);
+  ax_eval_result er = {0};
+  double acc = -1;
+  ax_eval_config e = {.weights = w, .dataset = "fashion-mnist", .data_dir = dir, .batch_size = 500, .device = AX_CPU,
+                      .limit_test = 150, .out = fopen("/dev/null", "w"), .result = &er};
+  cr_assert_eq(ax_eval(&e, &acc, err, sizeof err), 0, "%s", err);
+  fclose(e.out);
+  cr_assert_eq(acc, r.test_accuracy, "eval %.6f vs train %.6f", acc, r.test_accuracy);
+  cr_assert_float_eq(er.loss, r.test_loss, 1e-9, "eval loss %.9f vs train %.9f", er.loss, r.test_loss);
+}
+
+Test(trainer, train_and_eval_agree_on_a_subset) { train_then_eval(false, "full"); }
+Test(trainer, train_and_eval_agree_with_subset_statistics) { train_then_eval(true, "subset"); }
+
+/* Full-set statistics by default: the same whatever --limit-train takes; subset ones differ. */
+Test(trainer, subset_normalizes_with_the_full_training_set) {
+  ax_dataset *tr = ax_mnist_like_load(dir, "fashion-mnist", true, NULL, 0);
+  ax_dataset *te = ax_mnist_like_load(dir, "fashion-mnist", false, NULL, 0);
+  cr_assert(tr && te);
+  float m[3], s[3], full_m, full_s;
+  ax_dataset_channel_stats(tr, NULL, ax_dataset_size(tr), &full_m, &full_s);
+  for (int k = 0; k < 3; k++) {
+    ax_image_data_opts o = {.train = tr, .test = te, .limit_train = k == 0 ? 0 : 7, .batch_size = 4, .norm_subset = k == 2};
+    ax_image_data *d = ax_image_data_new(&o, NULL, 0);
+    cr_assert_not_null(d);
+    cr_assert_eq(ax_image_data_norm(d, &m[k], &s[k], 1), 1);
+    ax_image_data_free(d);
+  }
+  cr_assert(m[0] == full_m && s[0] == full_s && m[1] == full_m && s[1] == full_s);
+  cr_assert(m[2] != full_m, "subset statistics should differ from the full set's");
+  ax_dataset_free(tr);
+  ax_dataset_free(te);
+}
+
+static int eval_file(const char *w, const char *model, char *out, size_t outlen, char *err, size_t errlen) {
+  ax_eval_config e = {.weights = w, .model = model, .dataset = "fashion-mnist", .data_dir = dir, .batch_size = 100,
+                      .device = AX_CPU, .limit_test = 50, .out = fmemopen(out, outlen, "w")};
+  int rc = ax_eval(&e, NULL, err, errlen);
+  fclose(e.out);
+  return rc;
+}
+
+/* A file whose model disagrees with --model is an error naming both; a file without the
+ * metadata (an older one) is evaluated with a one-line note saying so. */
+Test(trainer, eval_checks_the_weights_metadata) {
+  ax_module *m = ax_model_create("mlp", NULL, 0);
+  ax_state_dict *sd = ax_state_dict_new();
+  ax_module_state_dict(m, sd);
+  char old[128], gpt[128], mlp[128], err[512] = "", out[8192] = "";
+  snprintf(old, sizeof old, "%s/old.safetensors", dir);
+  snprintf(gpt, sizeof gpt, "%s/gpt.safetensors", dir);
+  snprintf(mlp, sizeof mlp, "%s/mlp.safetensors", dir);
+  cr_assert_eq(ax_save_safetensors(old, sd, err, sizeof err), 0, "%s", err);
+  ax_state_dict_set_meta(sd, "axon_model", "mlp");
+  cr_assert_eq(ax_save_safetensors(mlp, sd, err, sizeof err), 0, "%s", err);
+  ax_state_dict_set_meta(sd, "axon_model", "gpt");
+  cr_assert_eq(ax_save_safetensors(gpt, sd, err, sizeof err), 0, "%s", err);
+  ax_state_dict_free(sd);
+  ax_module_free(m);
+  cr_assert_eq(eval_file(gpt, "cnn", out, sizeof out, err, sizeof err), -1);
+  cr_assert(strstr(err, "'gpt'") && strstr(err, "'cnn'") && strstr(err, gpt), "%s", err);
+  cr_assert_eq(eval_file(mlp, "cnn", out, sizeof out, err, sizeof err), -1);
+  cr_assert(strstr(err, "'mlp'") && strstr(err, "'cnn'"), "%s", err);
+  cr_assert_eq(eval_file(old, "mlp", out, sizeof out, err, sizeof err), 0, "%s", err);
+  cr_assert(strstr(out, "note: ") && strstr(out, "records no input normalization"), "%s", out);
+  cr_assert_eq(eval_file(mlp, NULL, out, sizeof out, err, sizeof err), 0, "%s", err);
+  cr_assert(strstr(out, "records no input normalization") && !strstr(out, "names no model"), "%s", out);
+}
+
+/* ---- issue 18: training on the user's arrays (--data-csv, --data-npz) ---- */
+
+/* Two classes that one feature separates (x0 > 0), a noise feature, a header. */
+static void write_csv(const char *path, int n, bool ragged) {
+  FILE *f = fopen(path, "w");
+  cr_assert_not_null(f);
+  fprintf(f, "noise,signal,kind\n");
+  for (int i = 0; i < n; i++) {
+    int k = i % 2;
+    fprintf(f, "%d,%g,%d\n", (i * 37) % 11, (k ? 1.0 : -1.0) * (1 + (i % 5) * 0.1), k);
+    if (ragged && i == 7) fprintf(f, "1,2\n");
+  }
+  fclose(f);
+}
+
+Test(trainer, feature_mlp_learns_a_csv_and_records_its_normalization) {
+  char csv[128], w[128], err[512] = "";
+  snprintf(csv, sizeof csv, "%s/d.csv", dir);
+  snprintf(w, sizeof w, "%s/f.safetensors", dir);
+  write_csv(csv, 200, false);
+  ax_train_config c = base_config("mlp");
+  c.data_csv = csv, c.label_col = "kind", c.epochs = 5, c.save_path = w;
+  ax_train_report r;
+  cr_assert_eq(ax_train(&c, &r, err, sizeof err), 0, "%s", err);
+  fclose(c.log);
+  cr_assert_gt(r.test_accuracy, 0.97, "accuracy %.3f", r.test_accuracy);
+  ax_state_dict *sd = ax_load_safetensors(w, err, sizeof err);
+  cr_assert_not_null(sd, "%s", err);
+  cr_assert_str_eq(ax_state_dict_meta(sd, "axon_input_shape"), "2");
+  cr_assert_str_eq(ax_state_dict_meta(sd, "axon_num_classes"), "2");
+  /* the training split's statistics, per feature: noise in [0, 10], signal centred on 0 */
+  const char *m = ax_state_dict_meta(sd, "axon_norm_mean");
+  cr_assert(m && strchr(m, ','), "%s", m);
+  cr_assert(fabs(strtod(strchr(m, ',') + 1, NULL)) < 0.2, "%s", m);
+  ax_state_dict_free(sd);
+  /* given to an image model, they are an error naming both models' inputs */
+  ax_eval_config e = {.weights = w, .model = "cnn", .dataset = "fashion-mnist", .data_dir = dir, .batch_size = 100,
+                      .device = AX_CPU, .out = fopen("/dev/null", "w"), .data_csv = csv};
+  cr_assert_eq(ax_eval(&e, NULL, err, sizeof err), -1);
+  fclose(e.out);
+  cr_assert(strstr(err, "feature MLP") && strstr(err, "'cnn'"), "%s", err);
+}
+
+Test(trainer, bad_csv_and_wrong_model_are_errors) {
+  char csv[128], err[512] = "";
+  snprintf(csv, sizeof csv, "%s/bad.csv", dir);
+  write_csv(csv, 40, true);
+  ax_train_config c = base_config("mlp");
+  c.data_csv = csv;
+  cr_assert_eq(ax_train(&c, NULL, err, sizeof err), -1);
+  cr_assert(strstr(err, csv) && strstr(err, "line 10 has 2 columns"), "%s", err);
+  write_csv(csv, 40, false);
+  c.model = "cnn";
+  cr_assert_eq(ax_train(&c, NULL, err, sizeof err), -1);
+  cr_assert(strstr(err, "--model mlp") && strstr(err, "cnn"), "%s", err);
+  c.model = "mlp";
+  c.test_size = 40;
+  cr_assert_eq(ax_train(&c, NULL, err, sizeof err), -1);
+  cr_assert(strstr(err, "40 rows cannot give a test set of 40"), "%s", err);
+  fclose(c.log);
+}
+
+Test(trainer, feature_mlp_trains_on_an_npz) {
+  char err[512] = "";
+  ax_train_config c = base_config("mlp");
+  c.data_npz = AXON_SOURCE_DIR "/tests/fixtures/arrays/deflated.npz"; /* x [4, 3] f32, y [4] i64 (NumPy) */
+  c.test_size = 1, c.epochs = 1, c.batch_size = 2;
+  ax_train_report r;
+  cr_assert_eq(ax_train(&c, &r, err, sizeof err), 0, "%s", err);
+  cr_assert_eq(r.steps_done, 2);
+  c.data_npz = AXON_SOURCE_DIR "/tests/fixtures/arrays/f4.npy"; /* not a zip */
+  cr_assert_eq(ax_train(&c, &r, err, sizeof err), -1);
+  cr_assert(strstr(err, "not a zip archive"), "%s", err);
+  fclose(c.log);
+}
+
+/* ---- issue 18: metrics files ---- */
+
+/* --log-every N: a step line every N steps on screen and in the metrics file, with the
+ * same train loss (the mean of the epoch's step losses so far) and step loss; every line
+ * of the file carries the run id. */
+Test(trainer, log_every_writes_the_same_numbers_on_screen_and_in_the_file) {
+  ax_train_config c = base_config("mlp");
+  char metrics[128], screen[128], err[512] = "";
+  snprintf(metrics, sizeof metrics, "%s/m.jsonl", dir);
+  snprintf(screen, sizeof screen, "%s/screen.txt", dir);
+  fclose(c.log);
+  c.log = fopen(screen, "w");
+  c.metrics_path = metrics, c.log_every = 3, c.limit_train = 192, c.epochs = 2; /* 6 steps per epoch */
+  cr_assert_eq(ax_train(&c, NULL, err, sizeof err), 0, "%s", err);
+  fclose(c.log);
+  FILE *s = fopen(screen, "r"), *f = fopen(metrics, "r");
+  cr_assert(s && f);
+  char line[2048];
+  double screen_loss[8], screen_step[8];
+  int ns = 0, nf = 0, epochs = 0;
+  while (fgets(line, sizeof line, s)) {
+    long long st;
+    int ep;
+    double tl, sl;
+    if (sscanf(line, "step %lld  epoch %d  train loss %lf  step loss %lf", &st, &ep, &tl, &sl) == 4) {
+      cr_assert_lt(ns, 8);
+      cr_assert_eq(st, 3 * (ns + 1));
+      screen_loss[ns] = tl, screen_step[ns++] = sl;
+    }
+  }
+  while (fgets(line, sizeof line, f)) {
+    cr_assert(strstr(line, "\"run_id\": \""), "no run id: %s", line);
+    char *p = strstr(line, "{\"step\": ");
+    if (!p) {
+      epochs += strstr(line, "{\"epoch\": ") != NULL;
+      continue;
+    }
+    cr_assert_lt(nf, ns);
+    double tl = strtod(strstr(line, "\"train_loss\": ") + 14, NULL), sl = strtod(strstr(line, "\"loss\": ") + 8, NULL);
+    cr_assert_eq(strtoll(p + 9, NULL, 10), 3 * (nf + 1), "%s", line);
+    cr_assert_float_eq(tl, screen_loss[nf], 0.6e-4, "step %d: file %.6f, screen %.4f", 3 * (nf + 1), tl, screen_loss[nf]);
+    cr_assert_float_eq(sl, screen_step[nf], 0.6e-4, "step %d: file %.6f, screen %.4f", 3 * (nf + 1), sl, screen_step[nf]);
+    nf++;
+  }
+  fclose(s);
+  fclose(f);
+  cr_assert_eq(ns, 4);
+  cr_assert_eq(nf, 4);
+  cr_assert_eq(epochs, 2);
+}
+
+/* The feature MLP's weights name their data and split: axon eval scores them as training's
+ * last test pass did; data of another shape is an error naming both. */
+Test(trainer, eval_of_the_feature_mlp_agrees_with_training) {
+  char csv[128], w[128], other[128], err[512] = "";
+  snprintf(csv, sizeof csv, "%s/d.csv", dir);
+  snprintf(other, sizeof other, "%s/o.csv", dir);
+  snprintf(w, sizeof w, "%s/f.safetensors", dir);
+  write_csv(csv, 150, false);
+  ax_train_config c = base_config("mlp");
+  c.data_csv = csv, c.label_col = "kind", c.epochs = 2, c.save_path = w, c.seed = 5, c.test_size = 40;
+  ax_train_report r;
+  cr_assert_eq(ax_train(&c, &r, err, sizeof err), 0, "%s", err);
+  fclose(c.log);
+  ax_eval_result er = {0};
+  double acc = -1;
+  ax_eval_config e = {.weights = w, .dataset = "fashion-mnist", .batch_size = 500, .device = AX_CPU,
+                      .out = fopen("/dev/null", "w"), .result = &er};
+  cr_assert_eq(ax_eval(&e, &acc, err, sizeof err), 0, "%s", err);
+  cr_assert_eq(acc, r.test_accuracy);
+  cr_assert_float_eq(er.loss, r.test_loss, 1e-9, "eval %.9f, train %.9f", er.loss, r.test_loss);
+  FILE *f = fopen(other, "w");
+  fprintf(f, "a,b,c,kind\n");
+  for (int i = 0; i < 60; i++) fprintf(f, "%d,%d,%d,%d\n", i, i + 1, i + 2, i % 2);
+  fclose(f);
+  e.data_csv = other;
+  e.label_col = "kind";
+  cr_assert_eq(ax_eval(&e, &acc, err, sizeof err), -1);
+  cr_assert(strstr(err, "[2] (axon_input_shape)") && strstr(err, "holds [3]"), "%s", err);
+  fclose(e.out);
+}

@@ -35,6 +35,7 @@ int ax_cli_device(const char *cmd, const char *s, ax_device *d) {
 static const char *const models[] = {"mlp", "cnn", "resnet", NULL};
 static const char *const datasets[] = {"fashion-mnist", "mnist", NULL};
 static const char *const optimizers[] = {"sgd", "adam", "adamw", "rmsprop", NULL};
+static const char *const norm_stats[] = {"full", "subset", NULL};
 static const char *const schedules[] = {"none", "step", "exponential", "cosine", "onecycle", NULL};
 
 #define BIG 1e9 /* counts of steps, images, epochs: beyond this a value is a typo */
@@ -77,7 +78,7 @@ int ax_cli_check_outputs(const char *cmd, const char *save, const char *metrics,
 
 /* The flags that do not map onto a field of ax_train_config. */
 typedef struct train_cli {
-  const char *device, *save;
+  const char *device, *save, *norm_stats;
   char save_default[256];
   bool no_save, no_prefetch, plain, overwrite, aug_on, aug_off;
   double dist_timeout;
@@ -98,6 +99,18 @@ static int train_finish_flags(ax_train_config *c, train_cli *o) {
   if (c->early_stop > 0 && c->val_size <= 0)
     return ax_cli_fail("train", AX_EXIT_USAGE, "--early-stop watches the validation loss: it needs --val-size N "
                                                "(it never watches the test set)");
+  c->norm_subset = o->norm_stats && !strcmp(o->norm_stats, "subset");
+  if ((c->data_csv || c->data_npz) && !ax_cli_given("model")) c->model = "mlp"; /* the feature MLP */
+  if (c->data_csv && c->data_npz) return ax_cli_fail("train", AX_EXIT_USAGE, "--data-csv and --data-npz contradict each other (one data source)");
+  if ((c->data_csv || c->data_npz) && (ax_cli_given("dataset") || ax_cli_given("data-dir")))
+    return ax_cli_fail("train", AX_EXIT_USAGE, "--data-%s replaces --dataset and --data-dir: give one data source",
+                       c->data_csv ? "csv" : "npz");
+  if ((c->data_csv || c->data_npz) && strcmp(c->model, "mlp"))
+    return ax_cli_fail("train", AX_EXIT_USAGE, "--data-%s trains --model mlp (a feature MLP), not --model %s",
+                       c->data_csv ? "csv" : "npz", c->model);
+  if (c->label_col && !c->data_csv) return ax_cli_fail("train", AX_EXIT_USAGE, "--label-col applies to --data-csv only");
+  if (c->test_size > 0 && !c->data_csv && !c->data_npz)
+    return ax_cli_fail("train", AX_EXIT_USAGE, "--test-size applies to --data-csv and --data-npz only");
   c->augment = o->aug_on ? 1 : o->aug_off ? 0 : -1;
   c->prefetch = !o->no_prefetch;
   if (o->plain) c->progress = 0;
@@ -121,6 +134,12 @@ int ax_cmd_train(int argc, char **argv) {
       {"dataset", AX_FLAG_STRING, &c.dataset, "NAME", "fashion-mnist (default) or mnist", .choices = datasets},
       {"data-dir", AX_FLAG_STRING, &c.data_dir, "DIR", "folder with the IDX files (default: Debian's package folder)",
        .rules = AX_RULE_IN_DIR},
+      {"data-csv", AX_FLAG_STRING, &c.data_csv, "FILE", "train the feature MLP (--model mlp) on a CSV of numbers (docs/data.md)",
+       .rules = AX_RULE_IN_FILE},
+      {"data-npz", AX_FLAG_STRING, &c.data_npz, "FILE", "train the feature MLP on an .npz with arrays x, y (and x_test, y_test)",
+       .rules = AX_RULE_IN_FILE},
+      {"label-col", AX_FLAG_STRING, &c.label_col, "NAME", "--data-csv: the label column, by header name or 0-based index (default: the last)"},
+      {"test-size", AX_FLAG_I64, &c.test_size, "N", "--data-csv/--data-npz: rows held out as the test set (default: a fifth)", 1, BIG},
       {"epochs", AX_FLAG_INT, &c.epochs, "N", "passes over the training set (default 10)", 1, 1e6},
       {"steps", AX_FLAG_I64, &c.max_steps, "N", "stop after N optimizer steps (default: all the epochs)", 1, 1e12},
       {"batch-size", AX_FLAG_INT, &c.batch_size, "B", "images per step (default 128)", 1, 65536},
@@ -143,10 +162,14 @@ int ax_cmd_train(int argc, char **argv) {
       {"no-augment", AX_FLAG_BOOL, &o.aug_off, NULL, "turn augmentation off"},
       {"limit-train", AX_FLAG_I64, &c.limit_train, "N", "use only the first N training images", 1, BIG},
       {"limit-test", AX_FLAG_I64, &c.limit_test, "N", "use only the first N test images", 1, BIG},
+      {"norm-stats", AX_FLAG_STRING, &o.norm_stats, "WHICH",
+       "normalize with the mean/std of the full training set (default) or of the subset trained on", .choices = norm_stats},
       {"early-stop", AX_FLAG_INT, &c.early_stop, "P",
        "stop when the validation loss has not improved for P epochs (needs --val-size; 0: off)", 0, 1e6},
       {"metrics", AX_FLAG_STRING, &c.metrics_path, "FILE", "append one JSON object per epoch to FILE",
        .rules = AX_RULE_OUT_FILE},
+      {"log-every", AX_FLAG_INT, &c.log_every, "N", "a line every N steps on screen and in --metrics (default: epochs only)", 1,
+       BIG},
       {"checkpoint", AX_FLAG_STRING, &c.checkpoint_dir, "DIR", "write DIR/checkpoint.safetensors after every epoch",
        .rules = AX_RULE_OUT_DIR},
       {"checkpoint-every", AX_FLAG_INT, &c.checkpoint_every, "N", "also checkpoint every N steps (0: epoch ends only)", 0,
@@ -181,8 +204,22 @@ int ax_cmd_train(int argc, char **argv) {
 }
 
 static const char *eval_usage =
-    "usage: axon eval --weights FILE [--model mlp|cnn|resnet] [--dataset fashion-mnist|mnist] [--data-dir DIR]\n"
-    "                 [--device cpu|cuda] [--batch-size B] [--limit-test N] [--confusion-png FILE]";
+    "usage: axon eval --weights FILE [--model mlp|cnn|resnet|gpt] [--dataset fashion-mnist|mnist] [--data-dir DIR]\n"
+    "                 [--device cpu|cuda] [--batch-size B] [--limit-test N] [--text FILE] [--n-layer N] ...\n"
+    "                 [--confusion-png FILE]";
+static const char *const eval_models[] = {"mlp", "cnn", "resnet", "gpt", NULL};
+
+/* --model gpt: the flags that apply, then the validation loss (tools/eval_lm.c). */
+static int eval_gpt(ax_eval_config *c) {
+  static const char *const image_only[] = {"dataset", "data-dir", "limit-test", "data-csv", "data-npz", "label-col", NULL};
+  for (int i = 0; image_only[i]; i++)
+    if (ax_cli_given(image_only[i]))
+      return ax_cli_fail("eval", AX_EXIT_USAGE, "--%s applies to the image classifiers, not --model gpt (--text FILE "
+                                                "names the corpus)", image_only[i]);
+  char err[1024];
+  if (ax_eval_lm(c, err, sizeof err) != 0) return ax_cli_fail("eval", AX_EXIT_RUNTIME, "%s", err);
+  return 0;
+}
 
 int ax_cmd_eval(int argc, char **argv) {
   ax_eval_config c = {.dataset = "fashion-mnist", .batch_size = 500};
@@ -191,8 +228,8 @@ int ax_cmd_eval(int argc, char **argv) {
   ax_flag flags[] = {
       {"weights", AX_FLAG_STRING, &c.weights, "FILE", "safetensors weights written by axon train (required)",
        .rules = AX_RULE_IN_FILE},
-      {"model", AX_FLAG_STRING, &c.model, "NAME", "the model the weights belong to (default: the one named in the file)",
-       .choices = models},
+      {"model", AX_FLAG_STRING, &c.model, "NAME", "the model the weights belong to (default: the one named in the file; "
+       "gpt: validation loss and perplexity)", .choices = eval_models},
       {"dataset", AX_FLAG_STRING, &c.dataset, "NAME", "fashion-mnist (default) or mnist", .choices = datasets},
       {"data-dir", AX_FLAG_STRING, &c.data_dir, "DIR", "folder with the IDX files", .rules = AX_RULE_IN_DIR},
       {"device", AX_FLAG_STRING, &device, "DEV", "cpu, cuda or cuda:N"},
@@ -200,6 +237,17 @@ int ax_cmd_eval(int argc, char **argv) {
       {"limit-test", AX_FLAG_I64, &c.limit_test, "N", "use only the first N test images", 1, BIG},
       {"confusion-png", AX_FLAG_STRING, &c.confusion_png, "FILE", "also draw the confusion matrix as a heatmap into FILE",
        .rules = AX_RULE_OUT_FILE},
+      {"data-csv", AX_FLAG_STRING, &c.data_csv, "FILE", "weights of axon train --data-csv: the CSV (default: the one they name)",
+       .rules = AX_RULE_IN_FILE},
+      {"data-npz", AX_FLAG_STRING, &c.data_npz, "FILE", "weights of axon train --data-npz: the archive (default: the one they name)",
+       .rules = AX_RULE_IN_FILE},
+      {"label-col", AX_FLAG_STRING, &c.label_col, "NAME", "--data-csv: the label column (default: the one training used)"},
+      {"text", AX_FLAG_STRING, &c.data_path, "FILE", "--model gpt: the corpus (default: fortunes, as axon train)",
+       .rules = AX_RULE_IN_FILE},
+      {"n-layer", AX_FLAG_I64, &c.gpt_n_layer, "N", "--model gpt: must be the file's (a check)", 1, 1024},
+      {"n-head", AX_FLAG_I64, &c.gpt_n_head, "N", "--model gpt: must be the file's (a check)", 1, 65536},
+      {"n-embd", AX_FLAG_I64, &c.gpt_n_embd, "N", "--model gpt: must be the file's (a check)", 1, 65536},
+      {"block-size", AX_FLAG_I64, &c.gpt_block_size, "N", "--model gpt: must be the file's (a check)", 1, 1048576},
   };
   int r = ax_cli_parse("eval", eval_usage,
                        "Evaluates trained weights on the test set: accuracy, per-class precision/recall/F1 and the "
@@ -212,6 +260,12 @@ int ax_cmd_eval(int argc, char **argv) {
   if (c.confusion_png)
     return ax_cli_fail("eval", AX_EXIT_USAGE, "--confusion-png: this axon was built without Cairo (libaxon_plot)");
 #endif
+  if (c.model && !strcmp(c.model, "gpt")) return eval_gpt(&c);
+  if (c.data_csv && c.data_npz) return ax_cli_fail("eval", AX_EXIT_USAGE, "--data-csv and --data-npz contradict each other");
+  if (c.label_col && !c.data_csv) return ax_cli_fail("eval", AX_EXIT_USAGE, "--label-col applies to --data-csv only");
+  static const char *const gpt_only[] = {"text", "n-layer", "n-head", "n-embd", "block-size", NULL};
+  for (int i = 0; gpt_only[i]; i++)
+    if (ax_cli_given(gpt_only[i])) return ax_cli_fail("eval", AX_EXIT_USAGE, "--%s applies to --model gpt only", gpt_only[i]);
   char err[1024];
   if (ax_eval(&c, NULL, err, sizeof err) != 0) return ax_cli_fail("eval", AX_EXIT_RUNTIME, "%s", err);
   return 0;

@@ -305,6 +305,7 @@ int ax_generate(const ax_generate_config *c, char *err, size_t errlen) {
   FILE *out = c->out ? c->out : stdout;
   ax_module *m = ax_gpt_from_file(c->weights, err, errlen);
   if (!m) return -1;
+  ax_tool_gpt_config_note(c->weights, m, stderr); /* stdout is the text */
   const ax_gpt_config *cfg = ax_gpt_config_of(m);
   int64_t vocab = cfg->vocab_size, block = cfg->block_size; /* cfg lives in m */
   if (vocab != 256) {

@@ -75,4 +75,9 @@ int ax_generate(const ax_generate_config *c, char *err, size_t errlen);
 int ax__lm_checkpoint_io(const ax_lm_config *c, ax_module *m, ax_optimizer *opt, ax_loss_scaler *scaler, bool save,
                          char *err, size_t errlen);
 
+/* One `note:` line on note when the GPT weights file path has no config in its metadata
+ * (a file from elsewhere): m's config then comes from the tensor shapes and the default
+ * n_head (tools/eval_lm.c; axon generate and axon eval --model gpt). */
+void ax_tool_gpt_config_note(const char *path, ax_module *m, FILE *note);
+
 #endif

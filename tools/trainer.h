@@ -15,6 +15,9 @@ typedef struct ax_train_config {
   const char *model;     /* mlp | cnn | resnet */
   const char *dataset;   /* fashion-mnist | mnist */
   const char *data_dir;  /* NULL: the dataset's default folder */
+  const char *data_csv, *data_npz; /* instead of dataset: the user's arrays, for the feature MLP (docs/data.md) */
+  const char *label_col; /* --data-csv: the label column (NULL: the last) */
+  int64_t test_size;     /* --data-csv / --data-npz: rows held out for testing (0: a fifth) */
   int epochs;
   int64_t max_steps;     /* > 0: stop after this many optimizer steps (the schedule spans them) */
   int batch_size;
@@ -30,8 +33,10 @@ typedef struct ax_train_config {
   int val_size;          /* images held out of the training set for validation (0: none) */
   int augment;           /* -1: the model's default (on for resnet), 0 off, 1 on */
   int64_t limit_train, limit_test; /* use only the first N images (0: all) */
+  bool norm_subset;      /* normalize with the statistics of the images trained on (default: the whole training set) */
   int early_stop;        /* patience in epochs (0: off) on validation loss, or test loss without a split */
   const char *metrics_path;   /* JSON lines, appended */
+  int log_every;              /* > 0: a line every N steps on screen and (with metrics_path) in the file */
   const char *checkpoint_dir; /* NULL: no checkpoints */
   int checkpoint_every;       /* also checkpoint every N steps (0: at epoch ends only) */
   bool resume;
@@ -70,10 +75,21 @@ typedef struct ax_eval_config {
   int64_t limit_test;
   FILE *out; /* NULL: stdout */
   const char *confusion_png; /* also draw the confusion matrix into this PNG (needs libaxon_plot) */
+  ax_eval_result *result; /* if set: the test loss and accuracy (gpt: the validation loss) */
+  /* the feature MLP's weights: the data (NULL: the file's axon_dataset) and its label column */
+  const char *data_csv, *data_npz, *label_col;
+  /* --model gpt (ax_eval_lm) */
+  const char *data_path;  /* the text corpus (NULL: AX_TEXT_DEFAULT_PATH, fortunes) */
+  int64_t gpt_n_layer, gpt_n_head, gpt_n_embd, gpt_block_size; /* > 0: must be the file's */
 } ax_eval_config;
 
 /* Prints accuracy, the per-class table and the confusion matrix; *accuracy gets the accuracy. */
 int ax_eval(const ax_eval_config *c, double *accuracy, char *err, size_t errlen);
+
+/* GPT weights: prints the validation loss and perplexity on the corpus's validation split
+ * (the split training used). 0, or -1 with a reason (a config that disagrees with the
+ * gpt_* fields names both). */
+int ax_eval_lm(const ax_eval_config *c, char *err, size_t errlen);
 
 /* The checkpoint code of ax_train alone, for the fuzzers and their seed corpus (tests/fuzz):
  * save writes c->checkpoint_dir/checkpoint.safetensors from model and opt (at a made-up

@@ -16,7 +16,8 @@ struct ax_image_data {
   ax_comm *comm;
   int world;
   int64_t *idx, n_fit, n_test;
-  float mean, std;
+  int channels;      /* of the normalization: the images' C, or the features' F */
+  float *mean, *std; /* channels each */
   ax_loader_opts lo;
   ax_loader *train, *val, *test;
 };
@@ -46,14 +47,17 @@ static int build_loaders(ax_image_data *d, char *err, size_t errlen) {
   const ax_image_data_opts *o = &d->o;
   int64_t n_train = d->n_fit + o->val_size;
   ax_dataset_split(n_train, o->val_size, o->seed, d->idx, d->idx + d->n_fit);
-  d->mean = 0, d->std = 1;
-  ax_dataset_channel_stats(o->train, d->idx, d->n_fit, &d->mean, &d->std);
+  for (int c = 0; c < d->channels; c++) d->mean[c] = 0, d->std[c] = 1;
+  if (o->norm_subset) ax_dataset_channel_stats(o->train, d->idx, d->n_fit, d->mean, d->std);
+  else ax_dataset_channel_stats(o->train, NULL, ax_dataset_size(o->train), d->mean, d->std);
+  for (int c = 0; c < d->channels; c++)
+    if (!(d->std[c] > 0)) d->std[c] = 1; /* a constant channel or feature: centred, not scaled */
   d->lo = (ax_loader_opts){.batch_size = o->batch_size, .shuffle = true, .seed = o->seed, .indices = d->idx,
-                           .n_indices = d->n_fit, .mean = &d->mean, .std = &d->std, .n_channels = 1,
+                           .n_indices = d->n_fit, .mean = d->mean, .std = d->std, .n_channels = d->channels,
                            .crop_padding = o->augment ? 2 : 0, .hflip = o->augment, .prefetch = o->prefetch};
   d->train = d->world > 1 ? shard_loader(d, 0, err, errlen) : ax_loader_new(o->train, &d->lo, err, errlen);
   ax_loader_opts eo = {.batch_size = o->eval_batch_size > 0 ? o->eval_batch_size : 500, .shuffle = false,
-                       .n_indices = d->n_test, .mean = &d->mean, .std = &d->std, .n_channels = 1,
+                       .n_indices = d->n_test, .mean = d->mean, .std = d->std, .n_channels = d->channels,
                        .prefetch = o->prefetch};
   d->test = ax_loader_new(o->test, &eo, err, errlen);
   if (o->val_size > 0) {
@@ -74,7 +78,11 @@ ax_image_data *ax_image_data_new(const ax_image_data_opts *o, char *err, size_t 
     return fail(err, errlen, "--val-size %d leaves no training images: it must be below the %" PRId64 " images used",
                 o->val_size, n_train), NULL;
   ax_image_data *d = calloc(1, sizeof *d);
-  if (!d || !(d->idx = malloc((size_t)n_train * sizeof *d->idx))) {
+  int channels = ax_dataset_channels(o->train);
+  if (d) d->channels = channels;
+  if (!d || !(d->idx = malloc((size_t)n_train * sizeof *d->idx)) || !(d->mean = malloc((size_t)channels * sizeof(float))) ||
+      !(d->std = malloc((size_t)channels * sizeof(float)))) {
+    if (d) free(d->idx), free(d->mean);
     free(d);
     return fail(err, errlen, "out of host memory"), NULL;
   }
@@ -96,6 +104,8 @@ void ax_image_data_free(ax_image_data *d) {
   ax_loader_free(d->val);
   ax_loader_free(d->test);
   free(d->idx);
+  free(d->mean);
+  free(d->std);
   free(d);
 }
 
@@ -103,6 +113,14 @@ int64_t ax_image_data_steps_per_epoch(const ax_image_data *d) { return d ? ax_lo
 void ax_image_data_sizes(const ax_image_data *d, int64_t *n_fit, int64_t *n_test) {
   if (n_fit) *n_fit = d->n_fit;
   if (n_test) *n_test = d->n_test;
+}
+
+int ax_image_data_norm(const ax_image_data *d, float *mean, float *std, int max) {
+  for (int c = 0; d && c < d->channels && c < max; c++) {
+    if (mean) mean[c] = d->mean[c];
+    if (std) std[c] = d->std[c];
+  }
+  return d ? d->channels : 0;
 }
 
 static int img_start_epoch(void *ud, int epoch, int64_t batches_done, char *err, size_t errlen) {

@@ -489,7 +489,9 @@ static int after_step(ax_trainer *t, double lv, double lr, double ts, bool *done
   ax_train_event e = event_of(t, lv, lr);
   e.last = last;
   if (c->on_step && c->on_step(c->ud, t, &e)) st->stopped = true;
-  if (c->metrics_per_step && write_metrics(t, &e, "step", err, errlen)) return -1;
+  if (c->metrics_per_step && (c->metrics_step_every <= 1 || st->step % c->metrics_step_every == 0) &&
+      write_metrics(t, &e, "step", err, errlen))
+    return -1;
   bool interrupt = c->stop_after_steps > 0 && st->step >= c->stop_after_steps, due = eval_due(t, last);
   if (due && !interrupt && !st->stopped) {
     double te = now_s();

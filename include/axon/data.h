@@ -38,6 +38,31 @@ extern "C" {
  * corrupt file, a bad magic, or dims that overflow or disagree with the file size. */
 ax_tensor *ax_idx_load(const char *path, char *err, size_t errlen);
 
+/* ---- NumPy arrays and CSV files (docs/data.md) ---- */
+
+/* A .npy file (format 1, 2 or 3; C order, little-endian or byte-order free). Element types:
+ * b1 -> bool; u1 -> u8; i1, i2, i4, u2 -> i32; i8, u4 -> i64; f2, f4 -> f32; f8 -> f64.
+ * Fortran order, object and structured arrays, u8 and big-endian multi-byte types are
+ * refused. NULL with a reason naming the file on a bad or truncated header, a dtype that
+ * is not supported, or data that disagrees with the shape. */
+ax_tensor *ax_npy_load(const char *path, char *err, size_t errlen);
+/* Member `name` ("x" or "x.npy") of an .npz archive (np.savez or np.savez_compressed:
+ * stored or deflated members), read as ax_npy_load reads a file. NULL with a reason on a
+ * corrupt archive (every offset is checked), a bad CRC, or a missing member (the message
+ * lists the members). */
+ax_tensor *ax_npz_load(const char *path, const char *name, char *err, size_t errlen);
+
+typedef struct ax_csv_opts {
+  const char *label_col; /* the label column: a header name, or a 0-based index in digits; NULL: the last column */
+  int header;            /* 1: the first row names the columns; 0: no header; -1: detected (a non-numeric cell) */
+  char delimiter;        /* 0: ',' */
+} ax_csv_opts;
+/* A CSV of numbers: every column but the label one into *x f32 [N, F], the label column
+ * into *y i64 [N] (whole numbers >= 0). Empty lines are skipped; a cell may be quoted.
+ * -1 with a reason naming the file, the line and the column on a ragged row, a cell that
+ * is not a number, a label that is not a whole number >= 0, or an unknown label column. */
+int ax_csv_load(const char *path, const ax_csv_opts *o, ax_tensor **x, ax_tensor **y, char *err, size_t errlen);
+
 /* ---- datasets: images u8 [N, C, H, W] and labels i64 [N], held in memory ---- */
 
 typedef struct ax_dataset ax_dataset;
@@ -55,6 +80,28 @@ int ax_dataset_num_classes(const ax_dataset *ds); /* max label + 1 */
 ax_tensor *ax_dataset_images(const ax_dataset *ds); /* borrowed: u8 [N, C, H, W] */
 ax_tensor *ax_dataset_labels(const ax_dataset *ds); /* borrowed: i64 [N] */
 
+/* ---- datasets from arrays and from a callback (docs/data.md) ---- */
+
+/* A dataset from arrays: x [N, ...] of any dtype and y integer labels [N] (>= 0), on the
+ * CPU; both are copied. u8 x of [N, H, W] or [N, C, H, W] makes an image dataset, as
+ * ax_dataset_new does (pixels / 255 in batches); any other x is kept as f32 features:
+ * [N, F] (tabular: batches are [B, F]), [N, H, W] or [N, C, H, W]. The loader's mean / std
+ * then apply per feature (for [N, F]) or per channel. NULL with a reason. */
+ax_dataset *ax_dataset_from_arrays(ax_tensor *x, ax_tensor *y, char *err, size_t errlen);
+/* A user's source: get(i, x, label, ud) writes sample i (0 <= i < n) into x (the product
+ * of sample_shape floats) and its label into *label (>= 0), and returns 0, or -1 on an
+ * error (the loader's next then returns -1). The loader may call it from its prefetch
+ * thread, one call at a time. sample_shape: ndim 1 to 3 entries ([F], [H, W] or
+ * [C, H, W]); n_classes is what ax_dataset_num_classes reports. */
+typedef int (*ax_sample_fn)(int64_t i, float *x, int64_t *label, void *ud);
+ax_dataset *ax_dataset_from_callback(int64_t n, int ndim, const int64_t *sample_shape, int n_classes, ax_sample_fn get,
+                                     void *ud, char *err, size_t errlen);
+/* The f32 features of a dataset made from non-image arrays (NULL for the other kinds). */
+ax_tensor *ax_dataset_features(const ax_dataset *ds);
+/* The channels of a sample (what a loader's mean / std hold): C of images or of [C, H, W]
+ * samples, F of [F] samples, 1 of [H, W] samples. */
+int ax_dataset_channels(const ax_dataset *ds);
+
 /* Fashion-MNIST's class names, by label. */
 extern const char *const ax_fashion_mnist_classes[10];
 
@@ -65,8 +112,45 @@ int ax_dataset_split(int64_t n, int64_t n_val, uint64_t seed, int64_t *train_idx
 
 /* Per-channel mean and (population) standard deviation of pixel / 255 over the samples
  * indices[0..n) (indices NULL: samples 0..n-1). mean and std hold C floats. Exact
- * integer sums, so the result does not depend on the thread count. Returns 0 or -1. */
+ * integer sums, so the result does not depend on the thread count. Returns 0 or -1.
+ * A features dataset: the same of the raw values, per channel (per feature for [N, F]),
+ * summed in order in double. -1 for a callback dataset. */
 int ax_dataset_channel_stats(const ax_dataset *ds, const int64_t *indices, int64_t n, float *mean, float *std);
+
+/* ---- transforms of float samples [C, H, W] (docs/data.md) ---- */
+
+/* A transform runs in the loader after a sample is read (and normalized by the loader's
+ * mean / std, if given), on floats. Random ones draw from Philox (seed, "transform",
+ * epoch, sample, position in the composition): deterministic under the loader's seed, the
+ * same with or without prefetch. Each constructor returns NULL on a bad argument. */
+typedef struct ax_transform ax_transform;
+/* x = (x - mean[c]) / std[c]; n: the samples' channels (std > 0). */
+ax_transform *ax_transform_normalize(int n, const float *mean, const float *std);
+/* torchvision's RandomResizedCrop: a crop of scale in [scale_lo, scale_hi] of the area and
+ * aspect ratio in [ratio_lo, ratio_hi] (log-uniform), resized (bilinear) to out_h x out_w.
+ * Usual values: 0.08, 1, 3/4, 4/3. */
+ax_transform *ax_transform_random_resized_crop(int out_h, int out_w, float scale_lo, float scale_hi, float ratio_lo,
+                                               float ratio_hi);
+/* A rotation about the centre by an angle uniform in [-max_degrees, max_degrees] (<= 180);
+ * bilinear, 0 outside the image. */
+ax_transform *ax_transform_rotation(float max_degrees);
+/* 3-channel (RGB) samples: brightness, contrast and saturation factors uniform in
+ * [1 - v, 1 + v] (each v in [0, 1)); contrast about the image's mean grey, saturation
+ * about each pixel's grey (0.299 R + 0.587 G + 0.114 B). */
+ax_transform *ax_transform_color_jitter(float brightness, float contrast, float saturation);
+/* x + std * N(0, 1) per element. */
+ax_transform *ax_transform_gaussian_noise(float std);
+/* parts[0], then parts[1], ...: the composition owns the parts (frees them, also when it
+ * returns NULL because one is NULL). n in [1, 64]. */
+ax_transform *ax_transform_compose(ax_transform **parts, int n);
+void ax_transform_free(ax_transform *t);
+/* The shape t makes of [c, h, w] samples. 0, or -1 with a reason (normalize with another
+ * channel count, color jitter on samples that are not 3-channel). */
+int ax_transform_out_shape(const ax_transform *t, int c, int h, int w, int *oc, int *oh, int *ow, char *err,
+                           size_t errlen);
+/* out = t(in) for sample idx of epoch; out holds ax_transform_out_shape's size. 0 or -1. */
+int ax_transform_apply(const ax_transform *t, const float *in, int c, int h, int w, float *out, uint64_t seed, int epoch,
+                       int64_t idx);
 
 /* ---- loader ---- */
 
@@ -92,6 +176,9 @@ typedef struct ax_loader_opts {
    * NULL: every sample once per epoch. The weights are copied. */
   const double *sample_weights;
   int64_t num_samples;
+  /* applied to each sample after the crop, flip and normalization above; borrowed: it
+   * must outlive the loader. A transform that changes the size gives x [B, C', H', W']. */
+  const ax_transform *transform;
 } ax_loader_opts;
 
 /* Draws out[0..num_samples) from 0..n-1 with replacement, index i with probability

@@ -288,6 +288,11 @@ ax_module *ax_model_cnn(void);
  * BN, ReLU, global average pool, Linear(128, 10); about 0.7 M parameters. */
 ax_module *ax_model_resnet(void);
 
+/* For feature vectors (tabular data, ax_dataset_from_arrays / ax_csv_load): Flatten,
+ * Linear(in_features, hidden), ReLU, Dropout(0.1), Linear(hidden, hidden), ReLU,
+ * Linear(hidden, n_classes). NULL after ax_error on a size out of range. */
+ax_module *ax_model_mlp_features(int in_features, int hidden, int n_classes);
+
 #ifdef __cplusplus
 }
 #endif

@@ -180,6 +180,7 @@ typedef struct ax_trainer_config {
   const char *run_id;        /* NULL: made from the time and process id */
   const char *throughput_key; /* NULL: "samples_per_sec" */
   bool metrics_per_step;     /* a line per step instead of per epoch / evaluation */
+  int metrics_step_every;    /* with metrics_per_step: a step line every N-th step only (0 or 1: every step) */
   /* extra fields appended to each line (", \"k\": v" text) */
   void (*metrics_extra)(void *ud, const ax_train_event *e, char *buf, size_t n);
   /* checkpoints: dir/checkpoint.safetensors */
@@ -236,7 +237,7 @@ int ax_trainer_checkpoint_io(const ax_trainer_config *c, ax_loss_scaler *scaler,
 
 typedef struct ax_image_data ax_image_data;
 typedef struct ax_image_data_opts {
-  const ax_dataset *train, *test; /* [N, 1, H, W] images with labels; kept by the caller */
+  const ax_dataset *train, *test; /* [N, C, H, W] images, or features (ax_dataset_from_arrays), with labels; kept by the caller */
   int64_t limit_train, limit_test; /* use only the first N images (0: all) */
   int val_size;                    /* training images held out for validation (0: none) */
   int batch_size;                  /* the global batch: each of the comm's ranks takes its shard */
@@ -245,14 +246,21 @@ typedef struct ax_image_data_opts {
   bool augment, prefetch;          /* random crop (pad 2) and flip; batches prepared on a thread */
   ax_device device;                /* where evaluation runs */
   ax_comm *comm;                   /* NULL: ax_comm_world() */
+  /* normalization statistics: false (default) over the whole training dataset, whatever
+   * limit_train and val_size take; true over the images trained on (the subset) */
+  bool norm_subset;
 } ax_image_data_opts;
-/* A validation split, normalization with the training split's mean and standard deviation,
- * and the loaders. NULL with a reason. */
+/* A validation split, normalization with the training set's mean and standard deviation
+ * (norm_subset: the training split's), and the loaders. NULL with a reason. */
 ax_image_data *ax_image_data_new(const ax_image_data_opts *o, char *err, size_t errlen);
 /* The engine's data: training batches, validation (when val_size > 0) and test evaluation. */
 ax_train_data ax_image_data_source(ax_image_data *d);
 int64_t ax_image_data_steps_per_epoch(const ax_image_data *d);
 void ax_image_data_sizes(const ax_image_data *d, int64_t *n_fit, int64_t *n_test);
+/* The normalization every loader applies: x = (pixel / 255 - mean[c]) / std[c] per image
+ * channel, or (value - mean[f]) / std[f] per feature (a constant one: std 1). Copies at
+ * most max entries of each; returns the number of channels or features. */
+int ax_image_data_norm(const ax_image_data *d, float *mean, float *std, int max);
 void ax_image_data_free(ax_image_data *d);
 
 /* ---- language-model data (what `axon train --model gpt|char-lstm` trains on) ---- */

@@ -17,7 +17,7 @@ const char *const ax_fashion_mnist_classes[10] = {"T-shirt/top", "Trouser", "Pul
 
 
 /* Labels of any integer dtype as int64; NULL (with a reason) if one is negative. */
-static int64_t *labels_to_i64(ax_tensor *labels, int64_t n, char *err, size_t errlen) {
+int64_t *ax__labels_to_i64(ax_tensor *labels, int64_t n, char *err, size_t errlen) {
   size_t es = ax_dtype_size(labels->dtype);
   void *raw = malloc((size_t)(n > 0 ? n : 1) * es);
   int64_t *out = malloc((size_t)(n > 0 ? n : 1) * sizeof *out);
@@ -57,7 +57,7 @@ ax_dataset *ax_dataset_new(ax_tensor *images, ax_tensor *labels, char *err, size
   if (images->device.type != AX_DEVICE_CPU || labels->device.type != AX_DEVICE_CPU)
     return fail(err, errlen, "ax_dataset_new: images and labels must be on the CPU");
   int64_t n = images->shape[0];
-  int64_t *lab = labels_to_i64(labels, n, err, errlen);
+  int64_t *lab = ax__labels_to_i64(labels, n, err, errlen);
   if (!lab) return NULL;
   ax_dataset *ds = calloc(1, sizeof *ds);
   if (!ds) {
@@ -68,6 +68,8 @@ ax_dataset *ax_dataset_new(ax_tensor *images, ax_tensor *labels, char *err, size
   ds->c = images->ndim == 4 ? (int)images->shape[1] : 1;
   ds->h = (int)images->shape[images->ndim - 2];
   ds->w = (int)images->shape[images->ndim - 1];
+  ds->sample_ndim = 3;
+  ds->sample_shape[0] = ds->c, ds->sample_shape[1] = ds->h, ds->sample_shape[2] = ds->w;
   for (int64_t i = 0; i < n; i++)
     if (lab[i] + 1 > ds->n_classes) ds->n_classes = (int)(lab[i] + 1);
   ax_scope_begin();
@@ -90,6 +92,7 @@ void ax_dataset_free(ax_dataset *ds) {
   if (!ds) return;
   ax_free(ds->images);
   ax_free(ds->labels);
+  ax_free(ds->features);
   free(ds);
 }
 
@@ -191,9 +194,10 @@ int ax_dataset_split(int64_t n, int64_t n_val, uint64_t seed, int64_t *train_idx
 }
 
 int ax_dataset_channel_stats(const ax_dataset *ds, const int64_t *indices, int64_t n, float *mean, float *std) {
-  if (!ds || !mean || !std || n <= 0 || (!indices && n > ds->n)) return -1;
+  if (!ds || !mean || !std || n <= 0 || (!indices && n > ds->n) || ds->get) return -1;
   for (int64_t i = 0; i < n && indices; i++)
     if (indices[i] < 0 || indices[i] >= ds->n) return -1;
+  if (ds->features) return ax__feature_stats(ds, indices, n, mean, std);
   const uint8_t *px = ax_data_ptr(ds->images);
   int64_t plane = (int64_t)ds->h * ds->w;
   for (int c = 0; c < ds->c; c++) {

@@ -42,6 +42,10 @@ struct ax_loader {
   uint64_t seed;
   float lut[256 * 4]; /* normalized value of each pixel byte, per channel (C <= 4) */
   float *lut_big;     /* when C > 4 */
+  float *norm;        /* mean[C] then std[C]: features and callback datasets */
+  int *failed;        /* a callback dataset's get failed (set by whichever thread filled) */
+  const ax_transform *transform;
+  int tc, th, tw;     /* a sample's shape after the transform */
 
   /* position; shared with the worker under mu */
   int epoch;
@@ -94,14 +98,38 @@ static void fill_sample(const ax_loader *ld, int64_t idx, float *x) {
   }
 }
 
+/* Sample `idx` of a features or callback dataset, normalized per channel into x. */
+static void fill_values(const ax_loader *ld, int64_t idx, float *x, int64_t *y) {
+  const ax_dataset *ds = ld->ds;
+  int64_t plane = (int64_t)ds->h * ds->w, per = ds->c * plane;
+  if (ds->features) {
+    memcpy(x, (const float *)ax_data_ptr(ds->features) + idx * per, (size_t)per * sizeof *x);
+    *y = ((const int64_t *)ax_data_ptr(ds->labels))[idx];
+  } else if (ds->get(idx, x, y, ds->ud) != 0 || *y < 0) {
+    __atomic_store_n(ld->failed, 1, __ATOMIC_RELAXED);
+    memset(x, 0, (size_t)per * sizeof *x);
+    *y = 0;
+  }
+  const float *mean = ld->norm, *std = ld->norm + ds->c;
+  for (int c = 0; c < ds->c; c++)
+    for (int64_t k = 0; k < plane; k++) x[c * plane + k] = (x[c * plane + k] - mean[c]) / std[c];
+}
+
 static void fill_batch(const ax_loader *ld, int64_t k, float *x, int64_t *y) {
-  const int64_t *labels = ax_data_ptr(ld->ds->labels);
-  int64_t per = (int64_t)ld->ds->c * ld->ds->h * ld->ds->w, b = batch_len(ld, k);
+  const ax_dataset *ds = ld->ds;
+  const int64_t *labels = ds->images ? ax_data_ptr(ds->labels) : NULL;
+  int64_t per = (int64_t)ds->c * ds->h * ds->w, out_per = (int64_t)ld->tc * ld->th * ld->tw, b = batch_len(ld, k);
+  float *tmp = ld->transform ? malloc((size_t)per * sizeof *tmp) : NULL;
+  if (ld->transform && !tmp) __atomic_store_n(ld->failed, 1, __ATOMIC_RELAXED);
   for (int64_t i = 0; i < b; i++) {
     int64_t idx = ld->order[k * ld->batch_size + i];
-    fill_sample(ld, idx, x + i * per);
-    y[i] = labels[idx];
+    float *dst = tmp ? tmp : x + i * out_per;
+    if (!labels) fill_values(ld, idx, dst, y + i);
+    else fill_sample(ld, idx, dst), y[i] = labels[idx];
+    if (tmp && ax_transform_apply(ld->transform, tmp, ds->c, ds->h, ds->w, x + i * out_per, ld->seed, ld->epoch, idx))
+      __atomic_store_n(ld->failed, 1, __ATOMIC_RELAXED);
   }
+  free(tmp);
 }
 
 /* Index of the entry whose interval [cdf[i-1], cdf[i]) holds u (u < cdf[n-1]): never a
@@ -196,6 +224,19 @@ static void *worker(void *arg) {
   return NULL;
 }
 
+/* mean / std: per channel for the features and callback datasets, a table per pixel byte for images. */
+static void set_normalization(ax_loader *ld, const ax_loader_opts *o) {
+  const ax_dataset *ds = ld->ds;
+  float *lut = ld->lut_big ? ld->lut_big : ld->lut;
+  for (int c = 0; c < ds->c; c++) {
+    ld->norm[c] = o->mean ? o->mean[c] : 0.0f;
+    ld->norm[ds->c + c] = o->std ? o->std[c] : 1.0f;
+  }
+  for (int c = 0; c < ds->c && ds->images; c++)
+    for (int v = 0; v < 256; v++)
+      lut[256 * c + v] = ((float)v / 255.0f - (o->mean ? o->mean[c] : 0.0f)) / (o->std ? o->std[c] : 1.0f);
+}
+
 ax_loader *ax_loader_new(const ax_dataset *ds, const ax_loader_opts *o, char *err, size_t errlen) {
   if (!ds || !o) return fail(err, errlen, "ax_loader_new: no dataset or no options given");
   if (o->batch_size < 1) return fail(err, errlen, "ax_loader_new: batch_size must be at least 1, got %lld", (long long)o->batch_size);
@@ -209,6 +250,12 @@ ax_loader *ax_loader_new(const ax_dataset *ds, const ax_loader_opts *o, char *er
     return fail(err, errlen, "ax_loader_new: crop_padding %d is not in [0, 4096]", o->crop_padding);
   for (int c = 0; o->std && c < ds->c; c++)
     if (!(o->std[c] > 0)) return fail(err, errlen, "ax_loader_new: std[%d] = %g must be positive", c, o->std[c]);
+  if (!ds->images && (o->crop_padding > 0 || o->hflip))
+    return fail(err, errlen, "ax_loader_new: crop_padding and hflip apply to u8 image datasets only");
+  int tc = ds->c, th = ds->h, tw = ds->w;
+  char terr[256];
+  if (o->transform && ax_transform_out_shape(o->transform, ds->c, ds->h, ds->w, &tc, &th, &tw, terr, sizeof terr))
+    return fail(err, errlen, "ax_loader_new: %s", terr);
 
   ax_loader *ld = calloc(1, sizeof *ld);
   if (!ld) return fail(err, errlen, "ax_loader_new: out of memory");
@@ -224,18 +271,22 @@ ax_loader *ax_loader_new(const ax_dataset *ds, const ax_loader_opts *o, char *er
   ld->pad = o->crop_padding;
   ld->seed = o->seed;
   ld->prefetch = o->prefetch;
+  ld->transform = o->transform;
+  ld->tc = tc, ld->th = th, ld->tw = tw;
   size_t nn = (size_t)(ld->n > 0 ? ld->n : 1);
   ld->subset = malloc((size_t)(ld->n_sub > 0 ? ld->n_sub : 1) * sizeof *ld->subset);
   ld->order = malloc(nn * sizeof *ld->order);
   if (ds->c > 4) ld->lut_big = malloc(256 * sizeof(float) * (size_t)ds->c);
+  ld->norm = malloc(2 * sizeof(float) * (size_t)ds->c);
+  ld->failed = calloc(1, sizeof *ld->failed);
   /* a slot holds the largest batch there can be: never more than the samples */
-  size_t per = (size_t)ds->c * ds->h * ds->w, bs = (size_t)(ld->batch_size < ld->n ? ld->batch_size : ld->n);
+  size_t per = (size_t)tc * th * tw, bs = (size_t)(ld->batch_size < ld->n ? ld->batch_size : ld->n);
   if (bs == 0) bs = 1;
   for (int i = 0; i < 2 && ld->prefetch; i++) {
     ld->slots[i].x = malloc(bs * (per ? per : 1) * sizeof(float));
     ld->slots[i].y = malloc(bs * sizeof(int64_t));
   }
-  bool oom = !ld->subset || !ld->order || (ds->c > 4 && !ld->lut_big) ||
+  bool oom = !ld->subset || !ld->order || (ds->c > 4 && !ld->lut_big) || !ld->norm || !ld->failed ||
              (ld->prefetch && (!ld->slots[0].x || !ld->slots[0].y || !ld->slots[1].x || !ld->slots[1].y));
   if (oom) {
     ax_loader_free(ld);
@@ -261,10 +312,7 @@ ax_loader *ax_loader_new(const ax_dataset *ds, const ax_loader_opts *o, char *er
       return NULL;
     }
   }
-  float *lut = ld->lut_big ? ld->lut_big : ld->lut;
-  for (int c = 0; c < ds->c; c++)
-    for (int v = 0; v < 256; v++)
-      lut[256 * c + v] = ((float)v / 255.0f - (o->mean ? o->mean[c] : 0.0f)) / (o->std ? o->std[c] : 1.0f);
+  set_normalization(ld, o);
   make_order(ld);
   if (ld->prefetch && pthread_create(&ld->thread, NULL, worker, ld) != 0) ld->prefetch = false;
   return ld;
@@ -285,6 +333,8 @@ void ax_loader_free(ax_loader *ld) {
     free(ld->slots[i].x);
     free(ld->slots[i].y);
   }
+  free(ld->norm);
+  free(ld->failed);
   free(ld->subset);
   free(ld->order);
   free(ld->cdf);
@@ -336,7 +386,10 @@ int ax_loader_next(ax_loader *ld, ax_tensor **x, ax_tensor **y) {
     return 0;
   }
   int64_t b = batch_len(ld, k);
-  *x = ax_empty(AX_SHAPE(b, ds->c, ds->h, ds->w), NULL);
+  bool same = ld->tc == ds->c && ld->th == ds->h && ld->tw == ds->w; /* else [B, C', H', W'] */
+  int64_t xs[4] = {b, ds->sample_shape[0], ds->sample_shape[1], ds->sample_shape[2]};
+  if (!same) xs[1] = ld->tc, xs[2] = ld->th, xs[3] = ld->tw;
+  *x = ax_empty(same ? 1 + ds->sample_ndim : 4, xs, NULL);
   *y = ax_empty(AX_SHAPE(b), &(ax_tensor_opts){.dtype = AX_I64});
   if (!*x || !*y) {
     pthread_mutex_unlock(&ld->mu);
@@ -355,5 +408,9 @@ int ax_loader_next(ax_loader *ld, ax_tensor **x, ax_tensor **y) {
   ld->pos++;
   pthread_cond_broadcast(&ld->cv);
   pthread_mutex_unlock(&ld->mu);
+  if (__atomic_load_n(ld->failed, __ATOMIC_RELAXED)) { /* a callback dataset's get failed */
+    *x = *y = NULL;
+    return -1;
+  }
   return 1;
 }

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <zlib.h>
+
 #include "axon.h"
 #include "axon/transformer.h"
 
@@ -39,6 +41,74 @@ static size_t idx(uint8_t *buf, int type, int ndim, const uint32_t *dims, const 
     for (int b = 0; b < 4; b++) buf[4 + 4 * i + b] = (uint8_t)(dims[i] >> (24 - 8 * b));
   memcpy(buf + 4 + 4 * ndim, payload, n);
   return 4 + 4 * (size_t)ndim + n;
+}
+
+/* a .npy file of descr d: the header padded to 128 bytes in all, then n bytes of data */
+static size_t npy(uint8_t *buf, const char *descr, const char *shape, const void *payload, size_t n) {
+  char h[128];
+  int len = snprintf(h, sizeof h, "{'descr': '%s', 'fortran_order': False, 'shape': %s, }", descr, shape);
+  memset(h + len, ' ', 117 - (size_t)len);
+  h[117] = '\n';
+  memcpy(buf, "\x93NUMPY\x01\x00\x76\x00", 10);
+  memcpy(buf + 10, h, 118);
+  memcpy(buf + 128, payload, n);
+  return 128 + n;
+}
+
+/* one zip member (stored, or deflated when level > 0) at the end of buf, its central entry at cd */
+static void zip_add(uint8_t *buf, size_t *n, uint8_t *cd, size_t *ncd, int *count, const char *name, const uint8_t *d,
+                    size_t dn, int level) {
+  uint8_t z[1024];
+  uLongf zn = sizeof z;
+  z_stream s = {0};
+  if (level > 0 && deflateInit2(&s, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) == Z_OK) {
+    s.next_in = (Bytef *)d, s.avail_in = (uInt)dn, s.next_out = z, s.avail_out = sizeof z;
+    deflate(&s, Z_FINISH);
+    zn = s.total_out;
+    deflateEnd(&s);
+  } else {
+    memcpy(z, d, dn), zn = dn, level = 0;
+  }
+  uint32_t crc = (uint32_t)crc32(0, d, (uInt)dn), nl = (uint32_t)strlen(name), off = (uint32_t)*n;
+  uint8_t lh[30] = {0x50, 0x4b, 3, 4, 20, 0, 0, 0, (uint8_t)(level ? 8 : 0), 0};
+  uint8_t ch[46] = {0x50, 0x4b, 1, 2, 20, 0, 20, 0, 0, 0, (uint8_t)(level ? 8 : 0), 0};
+  uint32_t f4[3] = {crc, (uint32_t)zn, (uint32_t)dn};
+  memcpy(lh + 14, f4, 12), memcpy(ch + 16, f4, 12);
+  lh[26] = ch[28] = (uint8_t)nl;
+  memcpy(ch + 42, &off, 4);
+  memcpy(buf + *n, lh, 30), memcpy(buf + *n + 30, name, nl), memcpy(buf + *n + 30 + nl, z, zn);
+  *n += 30 + nl + zn;
+  memcpy(cd + *ncd, ch, 46), memcpy(cd + *ncd + 46, name, nl);
+  *ncd += 46 + nl;
+  (*count)++;
+}
+
+/* .npy, .npz (stored and deflated, as np.savez and np.savez_compressed write them) and CSV seeds */
+static void array_seeds(void) {
+  uint8_t buf[4096], x[256], y[256], cd[512];
+  float xf[6] = {0, 0.5f, 1, 1.5f, 2, 2.5f};
+  int64_t yl[2] = {0, 1};
+  put(at("npy", "f4.npy"), buf, npy(buf, "<f4", "(2, 3)", xf, sizeof xf));
+  put(at("npy", "i8.npy"), buf, npy(buf, "<i8", "(2,)", yl, sizeof yl));
+  put(at("npy", "u1.npy"), buf, npy(buf, "|u1", "(1, 2, 3)", "abcdef", 6));
+  put(at("npy", "f2.npy"), buf, npy(buf, "<f2", "(3,)", "\x00\x3c\x00\xc0\x00\x7c", 6));
+  size_t xn = npy(x, "<f4", "(2, 3)", xf, sizeof xf), yn = npy(y, "<i8", "(2,)", yl, sizeof yl);
+  for (int level = 0; level <= 6; level += 6) {
+    size_t n = 0, ncd = 0;
+    int count = 0;
+    zip_add(buf, &n, cd, &ncd, &count, "x.npy", x, xn, level);
+    zip_add(buf, &n, cd, &ncd, &count, "y.npy", y, yn, level);
+    uint32_t cdo = (uint32_t)n, cds = (uint32_t)ncd;
+    memcpy(buf + n, cd, ncd), n += ncd;
+    uint8_t e[22] = {0x50, 0x4b, 5, 6, 0, 0, 0, 0, (uint8_t)count, 0, (uint8_t)count, 0};
+    memcpy(e + 12, &cds, 4), memcpy(e + 16, &cdo, 4);
+    memcpy(buf + n, e, 22), n += 22;
+    put(at("npz", level ? "deflated.npz" : "stored.npz"), buf, n);
+  }
+  const char *csv[] = {"\x00a,b,label\n1.5,2,0\n3,\"4e1\",2\r\n", "\x05a,label,c\n1,0,2\n4,1,5\n",
+                       "\x09" "0;5;6\n1;7;8\n", "\x01" "1,2,3\n4,5,6\n"};
+  const char *names[] = {"header.csv", "by_name.csv", "by_index.csv", "plain.csv"};
+  for (int i = 0; i < 4; i++) put(at("csv", names[i]), csv[i], strlen(csv[i] + 1) + 1);
 }
 
 int main(int argc, char **argv) {
@@ -109,5 +179,6 @@ int main(int argc, char **argv) {
   put(at("tokenizer", "bpe.json"), bpe, strlen(bpe));
   const char *vocab = "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nhello\nworld\n##s\n,\n!\n";
   put(at("tokenizer", "vocab.txt"), vocab, strlen(vocab));
+  array_seeds();
   return 0;
 }

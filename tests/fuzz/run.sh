@@ -12,7 +12,7 @@ set -uo pipefail
 build=$(cd "$1" && pwd); secs=$2; jobs=${3:-2}; shift 3 2>/dev/null || shift $#
 src=$(cd "$(dirname "$0")" && pwd)
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(safetensors ckpt_image ckpt_lm idx idx_gz text shards gpt_config tokenizer)
+[ ${#targets[@]} -gt 0 ] || targets=(safetensors ckpt_image ckpt_lm idx idx_gz text shards gpt_config npy npz csv tokenizer)
 seeds="$build/fuzz-seeds"
 rm -rf "$seeds" && mkdir -p "$seeds/ckpt_image" "$seeds/ckpt_lm" "$build/fuzz-logs" "$build/fuzz-artifacts/earlier"
 for t in "${targets[@]}"; do # findings of earlier runs are kept, out of this run's count
