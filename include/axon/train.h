@@ -251,6 +251,10 @@ typedef struct ax_image_data_opts {
   bool augment, prefetch;          /* random crop (pad 2) and flip; batches prepared on a thread */
   ax_device device;                /* where evaluation runs */
   ax_comm *comm;                   /* NULL: ax_comm_world() */
+  /* NULL: a random validation split by seed; else the training indices to use, the fitted
+   * ones first and the val_size validation ones last (a cross-validation fold) */
+  const int64_t *split;
+  bool no_test;                    /* no test evaluation (cross-validation leaves the test set alone) */
 } ax_image_data_opts;
 /* A validation split, normalization with the training split's mean and standard deviation,
  * and the loaders. NULL with a reason. */
