@@ -45,7 +45,8 @@ static const char *train_usage =
     "                  [--batch-size B] [--optimizer sgd|adam|adamw|rmsprop] [--lr X] [--weight-decay W]\n"
     "                  [--schedule none|step|exponential|cosine|onecycle] [--device cpu|cuda] [--seed S]\n"
     "                  [--metrics FILE] [--checkpoint DIR] [--resume|--overwrite] [--early-stop PATIENCE] [--save FILE]\n"
-    "                  [--bucket-mb MB] [--sync-bn] [--zero] [--dist-timeout SECONDS] [--allow-nonfinite] ...";
+    "                  [--bucket-mb MB] [--sync-bn] [--zero] [--dist-timeout SECONDS] [--allow-nonfinite]\n"
+    "                  [--init FILE [--keep-sparsity]] [--teacher FILE [--distill-alpha A] [--temperature T]] [--cv K] ...";
 
 /* The checks every trainer shares once its flags are parsed: output paths, the
  * checkpoint folder against --resume / --overwrite, the distributed timeout. */
@@ -210,7 +211,7 @@ int ax_cmd_train(int argc, char **argv) {
 
 static const char *eval_usage =
     "usage: axon eval --weights FILE [--model mlp|cnn|resnet] [--dataset fashion-mnist|mnist] [--data-dir DIR]\n"
-    "                 [--device cpu|cuda] [--batch-size B] [--limit-test N]";
+    "                 [--device cpu|cuda] [--batch-size B] [--limit-test N] [--metrics-json FILE]";
 
 int ax_cmd_eval(int argc, char **argv) {
   ax_eval_config c = {.dataset = "fashion-mnist", .batch_size = 500};
