@@ -89,7 +89,7 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (!strcmp(cmd, "info")) return cmd_info(argc - 2, argv + 2); /* shows bad settings, does not refuse them */
-  bool known = !strcmp(cmd, "train") || !strcmp(cmd, "eval") || !strcmp(cmd, "bench") || !strcmp(cmd, "generate") || !strcmp(cmd, "prune");
+  bool known = !strcmp(cmd, "train") || !strcmp(cmd, "eval") || !strcmp(cmd, "bench") || !strcmp(cmd, "generate");
   char bad[256];
   if (known && ax_settings_check(bad, sizeof bad) != 0) { /* a bad AXON_* variable is a usage error */
     fprintf(stderr, "axon %s: %s\n", cmd, bad);
