@@ -7,13 +7,13 @@
 #
 #   scripts/distill_runs.sh TEACHER.safetensors [OUTDIR]
 #   env: AXON (./build/axon), LIMIT (5000), LIMIT_TEST (5000), EPOCHS (2), SEEDS ("0 1 2"),
-#        ALPHA (0.5), TEMP (4), TEACHER_MODEL (resnet), NICE (5)
+#        ALPHA (0.5), TEMP (4), TEACHER_MODEL (resnet), NICE (5), ARMS ("alone distilled")
 set -euo pipefail
 teacher=${1:?usage: scripts/distill_runs.sh TEACHER.safetensors [OUTDIR]}
 out=${2:-distill_runs}
 axon=${AXON:-./build/axon}
 limit=${LIMIT:-5000} limit_test=${LIMIT_TEST:-5000} epochs=${EPOCHS:-2} seeds=${SEEDS:-"0 1 2"}
-alpha=${ALPHA:-0.5} temp=${TEMP:-4} tmodel=${TEACHER_MODEL:-resnet} nice_level=${NICE:-5}
+arms=${ARMS:-"alone distilled"} alpha=${ALPHA:-0.5} temp=${TEMP:-4} tmodel=${TEACHER_MODEL:-resnet} nice_level=${NICE:-5}
 mkdir -p "$out"
 common=(train --model cnn --epochs "$epochs" --limit-train "$limit" --limit-test "$limit_test" --plain --no-save)
 
@@ -22,7 +22,7 @@ last_accuracy() { # the test accuracy of a metrics file's last line
 }
 
 for seed in $seeds; do
-  for arm in alone distilled; do
+  for arm in $arms; do
     m="$out/$arm-seed$seed.jsonl"
     rm -f "$m"
     extra=()
@@ -35,7 +35,7 @@ done
 printf '\n%-10s' arm
 for seed in $seeds; do printf ' %9s' "seed $seed"; done
 printf ' %17s\n' "mean ± std (%)"
-for arm in alone distilled; do
+for arm in $arms; do
   accs=()
   for seed in $seeds; do accs+=("$(last_accuracy "$out/$arm-seed$seed.jsonl")"); done
   printf '%-10s' "$arm"
