@@ -96,7 +96,8 @@ static ax_tensor *make_mask(ax_tensor *w, const unsigned char *keep) {
 static int64_t units_of(const ax_tensor *w) { return w->shape[0]; }
 
 /* The scores of one layer: |w| per weight, or (structured) the norm of each output unit,
- * divided by the unit's size (mean |w| / root mean square) when layers are ranked together. */
+ * divided by the mean norm of the layer's units when layers are ranked together (the
+ * scale of a layer's weights follows its fan-in: raw norms would empty the wide layers). */
 static int64_t layer_scores(const float *h, const ax_tensor *w, const ax_prune_spec *s, double *out) {
   int64_t n = ax_numel(w);
   if (!s->structured) {
@@ -104,15 +105,17 @@ static int64_t layer_scores(const float *h, const ax_tensor *w, const ax_prune_s
     return n;
   }
   int64_t u = units_of(w), per = n / u;
+  double mean = 0;
   for (int64_t r = 0; r < u; r++) {
     double acc = 0;
     for (int64_t j = 0; j < per; j++) {
       double v = fabs((double)h[r * per + j]);
       acc += s->norm == 2 ? v * v : v;
     }
-    if (!s->per_layer) acc /= (double)per;
     out[r] = s->norm == 2 ? sqrt(acc) : acc;
+    mean += out[r] / (double)u;
   }
+  for (int64_t r = 0; r < u && !s->per_layer && mean > 0; r++) out[r] /= mean;
   return u;
 }
 

@@ -7,8 +7,8 @@
  * weights at once (global, the default) or each layer on its own (per_layer). Structured
  * pruning zeroes whole output units (a conv's output channel, a linear layer's row) of
  * smallest L1 or L2 norm; it leaves the model's last prunable layer alone (its rows are the
- * classes), and the global variant ranks units by their norm divided by their size (mean
- * |w| for L1, root mean square for L2) so layers of different fan-in compare.
+ * classes), and the global variant ranks units by their norm divided by the mean norm of
+ * their layer's units, so layers of different fan-in (and weight scale) compare.
  *
  * The masks are not stored: a pruned weights file is an ordinary one whose pruned
  * weights are exactly 0, and ax_pruner_from_zeros rebuilds the masks from those zeros
