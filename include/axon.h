@@ -17,4 +17,5 @@
 #include "axon/amp.h"
 #include "axon/settings.h"
 #include "axon/train.h"
+#include "axon/prune.h"
 #endif

@@ -46,7 +46,8 @@ static const char *train_usage =
     "                  [--batch-size B] [--optimizer sgd|adam|adamw|rmsprop] [--lr X] [--weight-decay W]\n"
     "                  [--schedule none|step|exponential|cosine|onecycle] [--device cpu|cuda] [--seed S]\n"
     "                  [--metrics FILE] [--checkpoint DIR] [--resume|--overwrite] [--early-stop PATIENCE] [--save FILE]\n"
-    "                  [--bucket-mb MB] [--sync-bn] [--zero] [--dist-timeout SECONDS] [--allow-nonfinite] ...";
+    "                  [--bucket-mb MB] [--sync-bn] [--zero] [--dist-timeout SECONDS] [--allow-nonfinite]\n"
+    "                  [--init FILE [--keep-sparsity]] [--teacher FILE [--distill-alpha A] [--temperature T]] [--cv K] ...";
 
 /* The checks every trainer shares once its flags are parsed: output paths, the
  * checkpoint folder against --resume / --overwrite, the distributed timeout. */
@@ -124,6 +125,22 @@ static int train_finish_flags(ax_train_config *c, train_cli *o) {
   return 0;
 }
 
+/* --init / --keep-sparsity / --teacher / --cv against each other; 0 or an exit code. */
+static int ax_cli_compress_flags(ax_train_config *c, bool save_given) {
+  if (c->keep_sparsity && !c->init_path)
+    return ax_cli_fail("train", AX_EXIT_USAGE, "--keep-sparsity keeps the zeros of pruned weights: it needs --init FILE");
+  if (!c->teacher_path && (ax_cli_given("teacher-model") || ax_cli_given("distill-alpha") || ax_cli_given("temperature")))
+    return ax_cli_fail("train", AX_EXIT_USAGE, "--teacher-model, --distill-alpha and --temperature need --teacher FILE");
+  if (!ax_cli_given("distill-alpha")) c->distill_alpha = 0.5;
+  if (!ax_cli_given("temperature")) c->temperature = 4;
+  if (!ax_cli_given("cv")) return 0;
+  if (c->cv < 2) return ax_cli_fail("train", AX_EXIT_USAGE, "--cv %d: cross-validation needs at least 2 folds", c->cv);
+  if (c->val_size > 0 || c->checkpoint_dir || save_given || c->early_stop > 0)
+    return ax_cli_fail("train", AX_EXIT_USAGE, "--cv validates on each held-out fold and keeps no weights: it takes no "
+                                               "--val-size, --early-stop, --checkpoint or --save");
+  return 0;
+}
+
 int ax_cmd_train(int argc, char **argv) {
   if (ax_train_is_lm(argc, argv)) return ax_cmd_train_lm(argc, argv); /* language models: tools/train_lm_cmd.c */
   ax_train_config c;
@@ -192,12 +209,24 @@ int ax_cmd_train(int argc, char **argv) {
        0, 86400, AX_RULE_MIN_OPEN},
       {"stop-after-steps", AX_FLAG_I64, &c.stop_after_steps, "N", "checkpoint and stop after N steps (testing resume)", 1,
        1e12},
+      {"init", AX_FLAG_STRING, &c.init_path, "FILE", "start from these weights (e.g. axon prune's output)",
+       .rules = AX_RULE_IN_FILE},
+      {"keep-sparsity", AX_FLAG_BOOL, &c.keep_sparsity, NULL, "the zero weights of --init stay zero (pruned fine-tuning)"},
+      {"teacher", AX_FLAG_STRING, &c.teacher_path, "FILE", "distill from this trained model's weights",
+       .rules = AX_RULE_IN_FILE},
+      {"teacher-model", AX_FLAG_STRING, &c.teacher_model, "NAME", "the teacher's model (default: named in its file)",
+       .choices = models},
+      {"distill-alpha", AX_FLAG_DOUBLE, &c.distill_alpha, "A", "weight of the distillation term (default 0.5)", 0, 1},
+      {"temperature", AX_FLAG_DOUBLE, &c.temperature, "T", "distillation temperature (default 4)", 0, 1000,
+       AX_RULE_MIN_OPEN},
+      {"cv", AX_FLAG_INT, &c.cv, "K", "stratified K-fold cross-validation on the training set (test set unused)", 0,
+       BIG},
   };
   int r = ax_cli_parse("train", train_usage,
                        "Trains an image classifier from the model zoo and reports the test accuracy after each epoch.",
                        flags, (int)(sizeof flags / sizeof *flags), argc, argv);
   if (r != 0) return r > 0 ? 0 : AX_EXIT_USAGE;
-  if ((r = train_finish_flags(&c, &o)) != 0) return r;
+  if ((r = train_finish_flags(&c, &o)) != 0 || (r = ax_cli_compress_flags(&c, o.save != NULL)) != 0) return r;
   char err[1024];
   if (ax_train(&c, NULL, err, sizeof err) != 0) return ax_cli_fail("train", AX_EXIT_RUNTIME, "%s", err);
   return 0;
@@ -206,7 +235,7 @@ int ax_cmd_train(int argc, char **argv) {
 static const char *eval_usage =
     "usage: axon eval --weights FILE [--model mlp|cnn|resnet|gpt] [--dataset fashion-mnist|mnist] [--data-dir DIR]\n"
     "                 [--device cpu|cuda] [--batch-size B] [--limit-test N] [--text FILE] [--n-layer N] ...\n"
-    "                 [--confusion-png FILE]";
+    "                 [--confusion-png FILE] [--metrics-json FILE]";
 static const char *const eval_models[] = {"mlp", "cnn", "resnet", "gpt", NULL};
 
 /* --model gpt: the flags that apply, then the validation loss (tools/eval_lm.c). */
@@ -248,6 +277,8 @@ int ax_cmd_eval(int argc, char **argv) {
       {"n-head", AX_FLAG_I64, &c.gpt_n_head, "N", "--model gpt: must be the file's (a check)", 1, 65536},
       {"n-embd", AX_FLAG_I64, &c.gpt_n_embd, "N", "--model gpt: must be the file's (a check)", 1, 65536},
       {"block-size", AX_FLAG_I64, &c.gpt_block_size, "N", "--model gpt: must be the file's (a check)", 1, 1048576},
+      {"metrics-json", AX_FLAG_STRING, &c.metrics_json, "FILE", "write every metric as one JSON object (docs/metrics.md)",
+       .rules = AX_RULE_OUT_FILE},
   };
   int r = ax_cli_parse("eval", eval_usage,
                        "Evaluates trained weights on the test set: accuracy, per-class precision/recall/F1 and the "

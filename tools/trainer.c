@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tools/compress.h"
 #include "tools/train_common.h"
 #include "tools/train_features.h"
 #include "tools/util.h"
@@ -114,6 +115,7 @@ static void progress_end(progress *p) {
 /* ---- the run: data and display around the engine ---- */
 
 typedef struct clf_run {
+  ax_tool_compress *compress; /* first: tools/compress.c's metrics hook reads it through the callbacks' ud */
   const ax_train_config *c;
   ax_comm *comm;
   int world;
@@ -150,8 +152,8 @@ static int clf_on_epoch(void *ud, ax_trainer *t, const ax_train_event *e) {
   double sps = e->epoch_seconds > 0 ? e->samples / e->epoch_seconds : 0;
   fprintf(r->log, "epoch %d/%d  train loss %.4f", e->epoch + 1, r->c->epochs, e->train_loss);
   if (e->has_val) fprintf(r->log, "  val loss %.4f acc %.2f%%", e->val.loss, 100 * e->val.accuracy);
-  fprintf(r->log, "  test loss %.4f acc %.2f%%  %.1fs  %.0f img/s\n", e->test.loss, 100 * e->test.accuracy,
-          e->epoch_seconds, sps);
+  if (e->has_test) fprintf(r->log, "  test loss %.4f acc %.2f%%", e->test.loss, 100 * e->test.accuracy);
+  fprintf(r->log, "  %.1fs  %.0f img/s\n", e->epoch_seconds, sps);
   fflush(r->log);
   ax_train_report *p = &r->rep;
   p->epochs_done = e->epoch + 1;
@@ -198,7 +200,8 @@ static int clf_load_data(clf_run *r, char *err, size_t errlen) {
   ax_image_data_opts o = {.train = r->train_ds, .test = r->test_ds, .limit_train = c->limit_train,
                           .limit_test = c->limit_test, .val_size = c->val_size, .batch_size = c->batch_size,
                           .seed = c->seed, .augment = r->augment, .prefetch = c->prefetch, .device = c->device,
-                          .comm = r->comm, .norm_subset = c->norm_subset};
+                          .comm = r->comm, .norm_subset = c->norm_subset,
+                          .split = c->split, .no_test = c->no_test};
   if (!(r->data = ax_image_data_new(&o, err, errlen))) return -1;
   r->steps_per_epoch = ax_image_data_steps_per_epoch(r->data);
   return 0;
@@ -335,12 +338,14 @@ static int clf_train(clf_run *r, char *err, size_t errlen) {
   int rc = -1, n_sync_bn = c->sync_bn ? ax_sync_batch_norm_convert(model, r->comm) : 0;
   double lr = c->lr > 0 ? c->lr : ax_optimizer_default_lr(c->optimizer, c->schedule);
   if (n_sync_bn < 0) fail(err, errlen, "--sync-bn: %s", ax_last_error());
-  else if (ax_module_to(model, c->device) != 0)
+  else if (ax_tool_compress_init(c, model, err, errlen)) {
+  } else if (ax_module_to(model, c->device) != 0)
     fail(err, errlen, "cannot move the model to the device: %s", ax_last_error());
   else {
     ax_trainer_config e = clf_engine_config(r, model, lr);
     ax_train_data d = ax_image_data_source(r->data);
-    t = ax_trainer_new(&e, &d, err, errlen);
+    if (!ax_tool_compress_setup(c, model, &e, &d, r->log, &r->compress, err, errlen))
+      t = ax_trainer_new(&e, &d, err, errlen);
   }
   if (t) {
     clf_describe(r, t, model, n_sync_bn, lr);
@@ -359,11 +364,14 @@ static int clf_train(clf_run *r, char *err, size_t errlen) {
     }
   }
   ax_trainer_free(t);
+  ax_tool_compress_free(r->compress);
+  r->compress = NULL;
   ax_module_free(model);
   return rc;
 }
 
 int ax_train(const ax_train_config *c, ax_train_report *report, char *err, size_t errlen) {
+  if (c->cv > 0) return ax_tool_train_cv(c, err, errlen); /* tools/cv.c */
   ax_comm *comm = ax_comm_world();
   int world = ax_comm_size(comm);
   if (c->epochs < 1 || c->batch_size < 1) return fail(err, errlen, "--epochs and --batch-size must be at least 1");
@@ -479,6 +487,8 @@ static int eval_run(const ax_eval_config *c, ax_module *model, ax_dataset *test_
   char title[256];
   snprintf(title, sizeof title, "%s on %s: accuracy %.2f%%", c->weights, c->dataset, 100 * r.accuracy);
   int rc = c->confusion_png ? confusion_png(cm, c->confusion_png, classes, title, err, errlen) : 0;
+  if (rc == 0 && c->metrics_json)
+    rc = ax_tool_eval_metrics_json(model, ld, c->device, c->metrics_json, c->weights, err, errlen);
   ax_confusion_free(cm);
   ax_loader_free(ld);
   return rc;

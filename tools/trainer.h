@@ -47,6 +47,16 @@ typedef struct ax_train_config {
   bool zero;                  /* ZeRO-1: optimizer state sharded across ranks (ax_zero) */
   bool force_ddp;             /* DDP even with one process (checks the path; NCCL for CUDA tensors) */
   bool allow_nonfinite;       /* keep training when the loss is inf / NaN (default: stop with an error naming the step) */
+  /* compression and cross-validation (tools/compress.c, docs/compression.md) */
+  const char *init_path;      /* weights loaded into the model before training (NULL: a fresh init) */
+  bool keep_sparsity;         /* the zero weights of init_path stay zero (fine-tuning a pruned model) */
+  const char *teacher_path;   /* distill from these weights (NULL: no teacher) */
+  const char *teacher_model;  /* the teacher's zoo model */
+  double distill_alpha, temperature; /* loss = alpha T^2 KL + (1 - alpha) CE */
+  int cv;                     /* > 1: k-fold cross-validation on the training set (ax_tool_train_cv) */
+  const int64_t *split;       /* a fold: the training indices in order, fit ones then val_size validation ones */
+  int fold;                   /* a fold's number (1-based) on its metrics lines (0: none) */
+  bool no_test;               /* never evaluate the test set (cross-validation leaves it untouched) */
   FILE *log;                  /* progress and epoch lines (NULL: stdout) */
   int progress;               /* -1: a bar when log is a terminal; 0: plain lines; 1: bar */
   /* testing hooks */
@@ -81,6 +91,7 @@ typedef struct ax_eval_config {
   /* --model gpt (ax_eval_lm) */
   const char *data_path;  /* the text corpus (NULL: AX_TEXT_DEFAULT_PATH, fortunes) */
   int64_t gpt_n_layer, gpt_n_head, gpt_n_embd, gpt_block_size; /* > 0: must be the file's */
+  const char *metrics_json; /* every metric as one JSON object here (tools/eval_json.c); NULL: none */
 } ax_eval_config;
 
 /* Prints accuracy, the per-class table and the confusion matrix; *accuracy gets the accuracy. */

@@ -46,7 +46,8 @@ static ax_loader *shard_loader(ax_image_data *d, int epoch, char *err, size_t er
 static int build_loaders(ax_image_data *d, char *err, size_t errlen) {
   const ax_image_data_opts *o = &d->o;
   int64_t n_train = d->n_fit + o->val_size;
-  ax_dataset_split(n_train, o->val_size, o->seed, d->idx, d->idx + d->n_fit);
+  if (o->split) memcpy(d->idx, o->split, (size_t)n_train * sizeof *d->idx);
+  else ax_dataset_split(n_train, o->val_size, o->seed, d->idx, d->idx + d->n_fit);
   for (int c = 0; c < d->channels; c++) d->mean[c] = 0, d->std[c] = 1;
   if (o->norm_subset) ax_dataset_channel_stats(o->train, d->idx, d->n_fit, d->mean, d->std);
   else ax_dataset_channel_stats(o->train, NULL, ax_dataset_size(o->train), d->mean, d->std);
@@ -151,5 +152,5 @@ static int img_test(void *ud, ax_module *m, ax_eval_result *e) {
 
 ax_train_data ax_image_data_source(ax_image_data *d) {
   return (ax_train_data){.start_epoch = img_start_epoch, .next = img_next, .validate = d->val ? img_validate : NULL,
-                         .test = img_test, .ud = d};
+                         .test = d->o.no_test ? NULL : img_test, .ud = d};
 }

@@ -345,9 +345,13 @@ static int finish_step(ax_trainer *t, double sum, double lr, double *lv, char *e
   if (!isfinite(v) && !c->allow_nonfinite && !t->scaler) return diverged(t, v, lr, err, errlen);
   if (t->scaler) ax_loss_scaler_unscale(t->scaler, t->opt);
   if (c->clip_norm > 0) ax_clip_grad_norm(t->params, t->np, c->clip_norm, 2.0);
+  if (c->pre_optim_step && c->pre_optim_step(c->hook_ud) != 0)
+    return fail(err, errlen, "step %" PRId64 ": the pre-step hook failed: %s", t->st.step + 1, ax_last_error());
   if (t->scaler) ax_loss_scaler_step(t->scaler, t->opt); /* false: an inf/NaN step skipped, the scale lowered */
   else if (ax_optimizer_step(t->opt) != 0)
     return fail(err, errlen, "optimizer step %" PRId64 " failed: %s", t->st.step + 1, ax_last_error());
+  if (c->post_optim_step && c->post_optim_step(c->hook_ud) != 0)
+    return fail(err, errlen, "step %" PRId64 ": the post-step hook failed: %s", t->st.step + 1, ax_last_error());
   if (!isfinite(v) && !c->allow_nonfinite) return diverged(t, v, lr, err, errlen);
   *lv = v;
   return 0;

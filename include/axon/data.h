@@ -109,6 +109,14 @@ extern const char *const ax_fashion_mnist_classes[10];
  * to val_idx and the others to train_idx, each list then sorted. Either output may be
  * NULL. Returns 0, or -1 if n_val is not in [0, n]. */
 int ax_dataset_split(int64_t n, int64_t n_val, uint64_t seed, int64_t *train_idx, int64_t *val_idx);
+/* K-fold cross-validation (docs/metrics.md): fold_of[i] in [0, k) for each of the n samples.
+ * Not stratified: a permutation from seed cut into k parts whose sizes differ by at most 1.
+ * Stratified (labels: class ids >= 0 of the n samples): each class's samples in a random
+ * order from seed, the classes one after another, dealt to the folds in turn, so every fold
+ * holds each class's count / k samples of it, rounded down or up, and the fold sizes differ
+ * by at most 1. 0, or -1 with a reason (k < 2, k > n, a negative label). */
+int ax_kfold_indices(const int64_t *labels, int64_t n, int k, bool stratified, uint64_t seed, int *fold_of, char *err,
+                     size_t errlen);
 
 /* Per-channel mean and (population) standard deviation of pixel / 255 over the samples
  * indices[0..n) (indices NULL: samples 0..n-1). mean and std hold C floats. Exact

@@ -191,6 +191,12 @@ typedef struct ax_trainer_config {
   /* your metadata: added on save; checked on load (0, or -1 with a reason) */
   int (*checkpoint_save)(void *ud, ax_state_dict *sd);
   int (*checkpoint_load)(void *ud, const ax_state_dict *sd, const char *path, char *err, size_t errlen);
+  /* around every optimizer step: pre_optim_step once the gradients are final (reduced,
+   * unscaled, clipped), post_optim_step right after the step; 0, or -1 to fail the run.
+   * Pruning masks gradients and weights here (include/axon/prune.h). May be NULL. */
+  int (*pre_optim_step)(void *hook_ud);
+  int (*post_optim_step)(void *hook_ud);
+  void *hook_ud;
   /* callbacks */
   ax_train_callback on_epoch_begin, on_step, on_epoch, on_eval;
   void *ud;                  /* for the callbacks and hooks above */
@@ -249,6 +255,10 @@ typedef struct ax_image_data_opts {
   /* normalization statistics: false (default) over the whole training dataset, whatever
    * limit_train and val_size take; true over the images trained on (the subset) */
   bool norm_subset;
+  /* NULL: a random validation split by seed; else the training indices to use, the fitted
+   * ones first and the val_size validation ones last (a cross-validation fold) */
+  const int64_t *split;
+  bool no_test;                    /* no test evaluation (cross-validation leaves the test set alone) */
 } ax_image_data_opts;
 /* A validation split, normalization with the training set's mean and standard deviation
  * (norm_subset: the training split's), and the loaders. NULL with a reason. */
