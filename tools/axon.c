@@ -24,6 +24,7 @@ static const char *usage =
     "  train     train a model from the zoo (default: the cnn on Fashion-MNIST; --model gpt: a GPT on text)\n"
     "  generate  stream text from a trained GPT (KV cache)\n"
     "  eval      evaluate trained weights: accuracy, per-class table, confusion matrix\n"
+    "  quantize  int8 weights (Linear, Conv2d) from trained f32 weights, for axon eval\n"
     "  bench     time the kernels against the machine's copy bandwidth and the vendor libraries\n"
     "  info      print the version, the backends, the devices, the thread count and the settings\n"
     "  help      print this help (also: axon --help, axon <command> --help)\n";
@@ -98,6 +99,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "eval")) return ax_cmd_eval(argc - 2, argv + 2);
   if (!strcmp(cmd, "bench")) return ax_tool_bench(argc - 2, argv + 2);
   if (!strcmp(cmd, "generate")) return ax_cmd_generate(argc - 2, argv + 2);
+  if (!strcmp(cmd, "quantize")) return ax_cmd_quantize(argc - 2, argv + 2);
   if (cmd[0] == '-')
     fprintf(stderr, "axon: unknown option '%s' (try 'axon --help')\n", cmd);
   else

@@ -339,9 +339,10 @@ int ax_eval(const ax_eval_config *c, double *accuracy, char *err, size_t errlen)
   if (check_data_fits(train_ds, name, "training", 0, err, errlen) ||
       check_data_fits(test_ds, name, "test", c->limit_test, err, errlen))
     goto out;
-  model = ax_model_create(name, err, errlen);
+  /* int8 weights from axon quantize run as an Int8Model (docs/quantization.md) */
+  model = ax_state_dict_is_int8(sd) ? ax_quant_load(name, sd, c->weights, err, errlen) : ax_model_create(name, err, errlen);
   if (!model) goto out;
-  if (ax_module_load_state_dict(model, sd, true, e2, sizeof e2) != 0) {
+  if (!ax_state_dict_is_int8(sd) && ax_module_load_state_dict(model, sd, true, e2, sizeof e2) != 0) {
     fail(err, errlen, "%s: %s", c->weights, e2);
     goto out;
   }
