@@ -4,7 +4,7 @@
  * batch size, the f32 model and its Int8Model (BatchNorm folded, calibrated on random
  * batches: the speed does not depend on the weights) each run `iters` forward passes
  * after `warmup`, alternating, and the best of `reps` rounds is reported as images/s,
- * with the int8 path the GEMM took (vnni, avx2 or reference; AXON_S8_PATH forces one).
+ * with the int8 path the GEMM took (vnni, avx2 or reference: the best the CPU has).
  * One JSON line per (model, batch size). benchmarks/bench_quant_torch.py is PyTorch's side.
  *
  *   build/bench_quant --model cnn --threads 2              # batch 128 and batch 1

@@ -179,9 +179,6 @@ const char *ax_cpu_s8_path_name(int path) {
 }
 
 int ax_cpu_s8_path_default(void) {
-  const char *env = getenv("AXON_S8_PATH");
-  for (int p = 0; env && p < AX_S8_NUM_PATHS; p++)
-    if (strcmp(env, ax_cpu_s8_path_name(p)) == 0 && ax_cpu_s8_path_supported(p)) return p;
   return ax_cpu_s8_path_supported(AX_S8_VNNI) ? AX_S8_VNNI : ax_cpu_s8_path_supported(AX_S8_AVX2) ? AX_S8_AVX2 : AX_S8_REFERENCE;
 }
 
@@ -232,7 +229,8 @@ ax_kstatus ax_cpu_requant_s8(ax_kt *out, const ax_kt *acc, const ax_kt *scale, c
     return ax_cpu_fail(AX_K_UNSUPPORTED, "requant_s8: i32 -> f32 or i8 only");
   rq_args r = {out->data, acc->data, scale->data, bias ? bias->data : NULL, acc->shape[0], acc->shape[1],
                out_scale, relu, out->dtype == AX_I8};
-  void (*row)(const rq_args *, int64_t) = ax_cpu_s8_path_supported(AX_S8_AVX2) ? rq_row_fma : rq_row_plain;
+  void (*row)(const rq_args *, int64_t) =
+      ax_cpu_s8_path_supported(AX_S8_AVX2) && __builtin_cpu_supports("fma") ? rq_row_fma : rq_row_plain;
 #pragma omp parallel for schedule(static) if (r.m * r.n >= AX_CPU_PARALLEL_MIN && !omp_in_parallel())
   for (int64_t i = 0; i < r.m; i++) row(&r, i);
   return AX_K_OK;

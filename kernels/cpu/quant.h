@@ -17,7 +17,7 @@ typedef enum ax_s8_path {
 
 /* whether this CPU can run the path (__builtin_cpu_supports) */
 int ax_cpu_s8_path_supported(int path);
-/* the path ax_cpu_gemm_s8 takes on this CPU (AXON_S8_PATH=reference|avx2|vnni forces one it has) */
+/* the path ax_cpu_gemm_s8 takes on this CPU: the best it has */
 int ax_cpu_s8_path_default(void);
 const char *ax_cpu_s8_path_name(int path);
 /* c [M, N] i32 = a [M, K] i8 x b [N, K]^T i8, contiguous rows, on one path */
