@@ -4,14 +4,14 @@
  *
  * The GEMM c[m, n] = sum_k a[m, k] b[n, k] has three paths, chosen at run time
  * (the build is portable: no -march), each exact (int32 accumulation):
- *   - VNNI (AVX-512 VNNI vpdpbusd, 64 products a step): vpdpbusd multiplies
+ *   - VNNI (AVX-512 VNNI vpdpbusd, 64 products an instruction): vpdpbusd multiplies
  *     unsigned by signed bytes, so a is shifted to u = a + 128 and the result
- *     corrected by 128 * sum_k b[n, k];
- *   - AVX2 (vpmaddwd on bytes sign-extended to int16, 16 products a step);
+ *     corrected by 128 * sum_k b[n, k]; b is packed in panels of 16 columns so that
+ *     each instruction feeds 16 outputs (see gemm_vnni);
+ *   - AVX2 (vpmaddwd on bytes sign-extended to int16, 16 products a step), on
+ *     2 x 4 tiles of dot products over rows padded to a multiple of 16;
  *   - the reference, a plain loop.
- * Both SIMD paths copy the operands into scratch rows padded with zeros to a
- * multiple of the step, then compute 2 x 4 tiles of c (an edge tile repeats its
- * last row / column and stores only the real ones). */
+ * An edge tile repeats its last row / column and stores only the real ones. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,26 +60,8 @@ static void gemm_ref(int32_t *c, const int8_t *a, const int8_t *b, int64_t m, in
     }
 }
 
-__attribute__((target("avx512vnni,avx512bw,avx512f"))) static void vnni_tile(int32_t *c, int64_t ldc, const uint8_t *const *ar,
-                                                                             const int8_t *const *br, int64_t kp,
-                                                                             const int32_t *corr, int mr, int nr) {
-  __m512i acc[TM][TN];
-  for (int i = 0; i < TM; i++)
-    for (int j = 0; j < TN; j++) acc[i][j] = _mm512_setzero_si512();
-  for (int64_t p = 0; p < kp; p += 64) {
-    __m512i va0 = _mm512_loadu_si512(ar[0] + p), va1 = _mm512_loadu_si512(ar[1] + p);
-    for (int j = 0; j < TN; j++) {
-      __m512i vb = _mm512_loadu_si512(br[j] + p);
-      acc[0][j] = _mm512_dpbusd_epi32(acc[0][j], va0, vb);
-      acc[1][j] = _mm512_dpbusd_epi32(acc[1][j], va1, vb);
-    }
-  }
-  for (int i = 0; i < mr; i++)
-    for (int j = 0; j < nr; j++) c[i * ldc + j] = _mm512_reduce_add_epi32(acc[i][j]) - 128 * corr[j];
-}
-
-__attribute__((target("avx2,fma"))) static void avx2_tile(int32_t *c, int64_t ldc, const int16_t *const *ar,
-                                                            const int16_t *const *br, int64_t kp, int mr, int nr) {
+__attribute__((target("avx2,fma"))) static void avx2_tile(int32_t *c, int64_t ldc, const int16_t **ar,
+                                                            const int16_t **br, int64_t kp, int mr, int nr) {
   __m256i acc[TM][TN];
   for (int i = 0; i < TM; i++)
     for (int j = 0; j < TN; j++) acc[i][j] = _mm256_setzero_si256();
@@ -100,7 +82,7 @@ __attribute__((target("avx2,fma"))) static void avx2_tile(int32_t *c, int64_t ld
     }
 }
 
-/* the padded copies: rows of kp elements (u8 a + 128 / i8 for VNNI, i16 for AVX2), zeros past k */
+/* the padded copies: rows of kp elements (kind 1: u8 a + 128 for VNNI, 2: i16 for AVX2), zeros past k */
 static void pad_rows(void *dst, const int8_t *src, int64_t rows, int64_t k, int64_t kp, int kind) {
 #pragma omp parallel for schedule(static) if (rows * kp >= AX_CPU_PARALLEL_MIN && !omp_in_parallel())
   for (int64_t r = 0; r < rows; r++) {
@@ -117,11 +99,8 @@ static void pad_rows(void *dst, const int8_t *src, int64_t rows, int64_t k, int6
 
 typedef struct simd_job {
   int32_t *c;
-  const void *a, *b;
-  const int32_t *corr;
+  const int16_t *a, *b;
   int64_t m, n, kp;
-  size_t es;
-  int vnni;
 } simd_job;
 
 static void run_tiles(const simd_job *j) {
@@ -131,32 +110,94 @@ static void run_tiles(const simd_job *j) {
   for (int64_t t = 0; t < tiles; t++) {
     int64_t i0 = t / nt * TM, j0 = t % nt * TN;
     int mr = (int)(j->m - i0 < TM ? j->m - i0 : TM), nr = (int)(j->n - j0 < TN ? j->n - j0 : TN);
-    const void *ar[TM], *br[TN];
-    for (int i = 0; i < TM; i++) ar[i] = (const char *)j->a + (i0 + (i < mr ? i : mr - 1)) * j->kp * j->es;
-    for (int q = 0; q < TN; q++) br[q] = (const char *)j->b + (j0 + (q < nr ? q : nr - 1)) * j->kp * j->es;
-    int32_t *c = j->c + i0 * j->n + j0;
-    if (j->vnni)
-      vnni_tile(c, j->n, (const uint8_t *const *)ar, (const int8_t *const *)br, j->kp, j->corr + j0, mr, nr);
-    else
-      avx2_tile(c, j->n, (const int16_t *const *)ar, (const int16_t *const *)br, j->kp, mr, nr);
+    const int16_t *ar[TM], *br[TN];
+    for (int i = 0; i < TM; i++) ar[i] = j->a + (i0 + (i < mr ? i : mr - 1)) * j->kp;
+    for (int q = 0; q < TN; q++) br[q] = j->b + (j0 + (q < nr ? q : nr - 1)) * j->kp;
+    avx2_tile(j->c + i0 * j->n + j0, j->n, ar, br, j->kp, mr, nr);
   }
 }
 
-static ax_kstatus gemm_simd(int vnni, int32_t *c, const int8_t *a, const int8_t *b, int64_t m, int64_t n, int64_t k) {
-  int64_t step = vnni ? 64 : 16, kp = (k + step - 1) / step * step;
-  size_t es = vnni ? 1 : 2, na = (size_t)(m * kp) * es, nb = (size_t)(n * kp) * es, nc = vnni ? (size_t)n * 4 : 0;
+static ax_kstatus gemm_avx2(int32_t *c, const int8_t *a, const int8_t *b, int64_t m, int64_t n, int64_t k) {
+  int64_t kp = (k + 15) / 16 * 16;
+  size_t na = (size_t)(m * kp) * 2, nb = (size_t)(n * kp) * 2;
+  char *buf = ax_cpu_alloc(na + nb, 0);
+  if (!buf) return ax_cpu_fail(AX_K_NOMEM, "gemm_s8: out of memory for %zu bytes of scratch", na + nb);
+  pad_rows(buf, a, m, k, kp, 2);
+  pad_rows(buf + na, b, n, k, kp, 2);
+  simd_job job = {c, (const int16_t *)buf, (const int16_t *)(buf + na), m, n, kp};
+  run_tiles(&job);
+  ax_cpu_free(buf, na + nb, 0);
+  return AX_K_OK;
+}
+
+/* ---- VNNI: b packed in panels of 16 columns, [panel][k / 4][16 columns][4 bytes], so that one
+ * vpdpbusd of a row's 4 bytes (broadcast) against 64 bytes of the panel adds 4 products into
+ * each of 16 columns: no horizontal sums. A micro-tile is 4 rows x 2 panels (8 accumulators). */
+#define VMR 4
+#define VNP 2
+
+static void pack_panels(uint8_t *bp, int32_t *corr, const int8_t *b, int64_t n, int64_t k, int64_t kq, int64_t np) {
+  for (int64_t p = 0; p < np; p++)
+    for (int64_t q = 0; q < kq; q++)
+      for (int col = 0; col < 16; col++)
+        for (int t = 0; t < 4; t++) {
+          int64_t j = p * 16 + col, kk = q * 4 + t;
+          bp[((p * kq + q) * 16 + col) * 4 + t] = (uint8_t)(j < n && kk < k ? b[j * k + kk] : 0);
+        }
+  for (int64_t j = 0; j < np * 16; j++) {
+    int32_t s = 0;
+    for (int64_t kk = 0; j < n && kk < k; kk++) s += b[j * k + kk];
+    corr[j] = 128 * s;
+  }
+}
+
+typedef struct vnni_job {
+  int32_t *c;
+  const uint8_t *a, *bp; /* a: rows of kq * 4 bytes, u8 = a + 128, zeros past k */
+  const int32_t *corr;
+  int64_t m, n, kq, np;
+} vnni_job;
+
+__attribute__((target("avx512vnni,avx512bw,avx512f"))) static void vnni_tile(const vnni_job *j, int64_t i0, int64_t p0) {
+  __m512i acc[VMR][VNP];
+  const uint8_t *ar[VMR];
+  const uint8_t *bp[VNP];
+  int mr = (int)(j->m - i0 < VMR ? j->m - i0 : VMR), pr = (int)(j->np - p0 < VNP ? j->np - p0 : VNP);
+  for (int i = 0; i < VMR; i++) ar[i] = j->a + (i0 + (i < mr ? i : mr - 1)) * j->kq * 4;
+  for (int p = 0; p < VNP; p++) bp[p] = j->bp + (p0 + (p < pr ? p : pr - 1)) * j->kq * 64;
+  for (int i = 0; i < VMR; i++)
+    for (int p = 0; p < VNP; p++) acc[i][p] = _mm512_setzero_si512();
+  for (int64_t q = 0; q < j->kq; q++) {
+    __m512i vb0 = _mm512_loadu_si512(bp[0] + q * 64), vb1 = _mm512_loadu_si512(bp[1] + q * 64);
+    for (int i = 0; i < VMR; i++) {
+      int32_t quad;
+      memcpy(&quad, ar[i] + q * 4, 4);
+      __m512i va = _mm512_set1_epi32(quad);
+      acc[i][0] = _mm512_dpbusd_epi32(acc[i][0], va, vb0);
+      acc[i][1] = _mm512_dpbusd_epi32(acc[i][1], va, vb1);
+    }
+  }
+  for (int p = 0; p < pr; p++) {
+    int64_t col = (p0 + p) * 16;
+    __mmask16 mask = (__mmask16)(j->n - col >= 16 ? 0xFFFF : (1u << (j->n - col)) - 1);
+    __m512i corr = _mm512_loadu_si512(j->corr + col);
+    for (int i = 0; i < mr; i++)
+      _mm512_mask_storeu_epi32(j->c + (i0 + i) * j->n + col, mask, _mm512_sub_epi32(acc[i][p], corr));
+  }
+}
+
+static ax_kstatus gemm_vnni(int32_t *c, const int8_t *a, const int8_t *b, int64_t m, int64_t n, int64_t k) {
+  int64_t kq = (k + 3) / 4, np = (n + 15) / 16;
+  size_t na = (size_t)(m * kq * 4), nb = (size_t)(np * kq * 64), nc = (size_t)np * 64;
   char *buf = ax_cpu_alloc(na + nb + nc + 64, 0);
   if (!buf) return ax_cpu_fail(AX_K_NOMEM, "gemm_s8: out of memory for %zu bytes of scratch", na + nb + nc + 64);
-  int32_t *corr = (int32_t *)(buf + (na + nb + 3) / 4 * 4);
-  pad_rows(buf, a, m, k, kp, vnni ? 1 : 2);
-  pad_rows(buf + na, b, n, k, kp, vnni ? 0 : 2);
-  for (int64_t j = 0; vnni && j < n; j++) {
-    int32_t s = 0;
-    for (int64_t p = 0; p < k; p++) s += b[j * k + p];
-    corr[j] = s;
-  }
-  simd_job job = {c, buf, buf + na, corr, m, n, kp, es, vnni};
-  run_tiles(&job);
+  int32_t *corr = (int32_t *)(buf + (na + nb + 63) / 64 * 64);
+  pad_rows(buf, a, m, k, kq * 4, 1);
+  pack_panels((uint8_t *)buf + na, corr, b, n, k, kq, np);
+  vnni_job job = {c, (const uint8_t *)buf, (const uint8_t *)buf + na, corr, m, n, kq, np};
+  int64_t mt = (m + VMR - 1) / VMR, pt = (np + VNP - 1) / VNP, tiles = mt * pt;
+#pragma omp parallel for schedule(dynamic, 8) if (tiles > 1 && m * n * k >= AX_CPU_PARALLEL_MIN && !omp_in_parallel())
+  for (int64_t t = 0; t < tiles; t++) vnni_tile(&job, t / pt * VMR, t % pt * VNP);
   ax_cpu_free(buf, na + nb + nc + 64, 0);
   return AX_K_OK;
 }
@@ -191,7 +232,7 @@ ax_kstatus ax_cpu_gemm_s8_path(int path, int32_t *c, const int8_t *a, const int8
     gemm_ref(c, a, b, m, n, k);
     return AX_K_OK;
   }
-  return gemm_simd(path == AX_S8_VNNI, c, a, b, m, n, k);
+  return path == AX_S8_VNNI ? gemm_vnni(c, a, b, m, n, k) : gemm_avx2(c, a, b, m, n, k);
 }
 
 ax_kstatus ax_cpu_gemm_s8(ax_kt *c, const ax_kt *a, const ax_kt *b) {
