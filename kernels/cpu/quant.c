@@ -37,14 +37,21 @@ static inline int8_t q8(float v) {
   return (int8_t)(v > 127.f ? 127.f : v < -127.f ? -127.f : v);
 }
 
+/* one chunk; compiled twice so that AVX2 machines round with vroundps instead of a libm call */
+#define QUANT_BODY \
+  for (int64_t i = i0; i < i1; i++) q[i] = q8(x[i] / scale);
+__attribute__((target("avx2,fma"))) static void quant_avx2(int8_t *q, const float *x, float scale, int64_t i0,
+                                                             int64_t i1) { QUANT_BODY }
+static void quant_plain(int8_t *q, const float *x, float scale, int64_t i0, int64_t i1) { QUANT_BODY }
+
 ax_kstatus ax_cpu_quantize_s8(ax_kt *out, const ax_kt *in, float scale) {
   if (out->dtype != AX_I8 || in->dtype != AX_F32)
     return ax_cpu_fail(AX_K_UNSUPPORTED, "quantize_s8: f32 -> i8 only (got %d -> %d)", in->dtype, out->dtype);
-  int64_t n = numel_of(in);
-  const float *x = in->data;
-  int8_t *q = out->data;
-#pragma omp parallel for schedule(static) if (n >= AX_CPU_PARALLEL_MIN && !omp_in_parallel())
-  for (int64_t i = 0; i < n; i++) q[i] = q8(x[i] / scale);
+  int64_t n = numel_of(in), chunk = 16384, nchunks = (n + chunk - 1) / chunk;
+  void (*fn)(int8_t *, const float *, float, int64_t, int64_t) =
+      ax_cpu_s8_path_supported(AX_S8_AVX2) ? quant_avx2 : quant_plain;
+#pragma omp parallel for schedule(static) if (nchunks > 1 && !omp_in_parallel())
+  for (int64_t c = 0; c < nchunks; c++) fn(out->data, in->data, scale, c * chunk, c * chunk + chunk < n ? c * chunk + chunk : n);
   return AX_K_OK;
 }
 
