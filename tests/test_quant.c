@@ -4,6 +4,7 @@
  * answers, quantized layers and models against f32, the int8 file round trip, and
  * every bad input (no calibration data, a corrupt or foreign int8 file) as a clear
  * error. The CUDA kernels are compared with these in tests/parity/parity_quant.c. */
+#define _DEFAULT_SOURCE /* truncate */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -141,9 +142,10 @@ Test(quant, im2row_conv_matches_f32, .init = setup) {
   ax_tensor *col = ax_im2row_s8(xq, 3, 2, &o);
   cr_assert(col);
   ax_tensor *acc = ax_matmul_s8(col, ax_reshape(wq, AX_SHAPE(5, 18)));
-  ax_tensor *ref = ax_conv2d(ax_cast(xq, AX_F32), ax_cast(wq, AX_F32), NULL, &o); /* [2, 5, 5, 6] of integers */
-  cr_assert(acc && ref);
-  ax_tensor *got = ax_contiguous(ax_permute(ax_reshape(ax_cast(acc, AX_F32), AX_SHAPE(2, 5, 6, 5)), (int[]){0, 3, 1, 2}));
+  ax_tensor *ref = ax_conv2d(ax_cast(xq, AX_F32), ax_cast(wq, AX_F32), NULL, &o); /* [2, 5, 5, 10] of integers */
+  cr_assert(acc && ref && ref->shape[2] == 5 && ref->shape[3] == 10);
+  cr_assert(col->shape[0] == 2 * 5 * 10 && col->shape[1] == 18);
+  ax_tensor *got = ax_contiguous(ax_permute(ax_reshape(ax_cast(acc, AX_F32), AX_SHAPE(2, 5, 10, 5)), (int[]){0, 3, 1, 2}));
   cr_assert(tu_allclose(got, ref, 0, 0), "int8 conv differs from the f32 conv of the same integers");
   cr_assert_null(ax_im2row_s8(xq, 20, 2, &o));
   cr_assert(tu_error_contains("ax_im2row_s8", "does not fit", NULL));
@@ -293,7 +295,9 @@ static void expect_load_error(const ax_state_dict *sd, const char *arch, const c
 Test(quant, corrupt_files_are_clear_errors, .init = setup) {
   ax_state_dict *sd = int8_sd("cnn");
   ax_scope_begin();
-  ax_tensor *w = ax_state_dict_get(sd, "features.4.weight"), *ws = ax_state_dict_get(sd, "features.4.weight_scale");
+  /* copies: replacing a dict entry drops the dict's reference to the old tensor */
+  ax_tensor *w = ax_clone(ax_state_dict_get(sd, "features.4.weight"));
+  ax_tensor *ws = ax_clone(ax_state_dict_get(sd, "features.4.weight_scale"));
   /* a weight stored as f32 */
   ax_state_dict_set(sd, "features.4.weight", ax_cast(w, AX_F32));
   expect_load_error(sd, "cnn", "'features.4.weight' is f32, expected i8");
