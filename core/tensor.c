@@ -15,12 +15,12 @@ size_t ax__live_tensors(void) { return __atomic_load_n(&live_tensor_count, __ATO
 /* ---------------- dtypes and devices ---------------- */
 
 size_t ax_dtype_size(ax_dtype dt) {
-  static const size_t sizes[AX_NUM_DTYPES] = {4, 8, 2, 2, 4, 8, 1, 1};
+  static const size_t sizes[AX_NUM_DTYPES] = {4, 8, 2, 2, 4, 8, 1, 1, 1};
   return (unsigned)dt < AX_NUM_DTYPES ? sizes[dt] : 0;
 }
 
 const char *ax_dtype_name(ax_dtype dt) {
-  static const char *names[AX_NUM_DTYPES] = {"f32", "f64", "bf16", "f16", "i32", "i64", "u8", "bool"};
+  static const char *names[AX_NUM_DTYPES] = {"f32", "f64", "bf16", "f16", "i32", "i64", "u8", "bool", "i8"};
   return (unsigned)dt < AX_NUM_DTYPES ? names[dt] : "invalid";
 }
 

@@ -141,6 +141,7 @@ static void divide_by(void *p, int64_t n, ax_dtype dt, int size) {
   case AX_I32: for (int64_t i = 0; i < n; i++) ((int32_t *)p)[i] /= size; break;
   case AX_I64: for (int64_t i = 0; i < n; i++) ((int64_t *)p)[i] /= size; break;
   case AX_U8: for (int64_t i = 0; i < n; i++) ((uint8_t *)p)[i] /= (uint8_t)size; break;
+  case AX_I8: for (int64_t i = 0; i < n; i++) ((int8_t *)p)[i] /= (int8_t)size; break;
   default: { /* bf16 / f16 through f32 (ax_div_scalar on a 1-D view keeps it in one place) */
     ax_scope_begin();
     ax_tensor *v = ax_from_data(p, 1, &n, &(ax_tensor_opts){.dtype = dt});

@@ -93,6 +93,7 @@ static MPI_Datatype mpi_type(ax_dtype dt) {
   case AX_I32: return MPI_INT32_T;
   case AX_I64: return MPI_INT64_T;
   case AX_U8: return MPI_UINT8_T;
+  case AX_I8: return MPI_INT8_T;
   case AX_BOOL: return MPI_C_BOOL;
   case AX_BF16:
   case AX_F16: return MPI_UINT16_T;

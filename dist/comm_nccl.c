@@ -73,6 +73,7 @@ static ncclDataType_t nccl_type(ax_dtype dt) {
   case AX_F16: return ncclFloat16;
   case AX_I32: return ncclInt32;
   case AX_I64: return ncclInt64;
+  case AX_I8: return ncclInt8;
   default: return ncclUint8; /* u8, bool */
   }
 }

@@ -18,4 +18,5 @@
 #include "axon/settings.h"
 #include "axon/train.h"
 #include "axon/prune.h"
+#include "axon/quant.h"
 #endif

@@ -155,6 +155,12 @@ ax_module *ax_nn_conv2d(int64_t in_channels, int64_t out_channels, int kernel_si
   return make_conv("ax_nn_conv2d", false, in_channels, out_channels, kernel_size, o);
 }
 
+int ax_nn_conv2d_config(const ax_module *m, ax_conv2d_opts *opts) {
+  if (ax_module_type_of(m) != &conv2d_type) return -1;
+  if (opts) *opts = ((const conv_impl *)ax_module_impl(m))->opts;
+  return 0;
+}
+
 ax_module *ax_nn_conv_transpose2d(int64_t in_channels, int64_t out_channels, int kernel_size,
                                   const ax_nn_conv2d_opts *o) {
   return make_conv("ax_nn_conv_transpose2d", true, in_channels, out_channels, kernel_size, o);

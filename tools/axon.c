@@ -26,6 +26,7 @@ static const char *usage =
     "  eval      evaluate trained weights: accuracy, per-class table, confusion matrix\n"
     "  plot      draw training curves from metrics files into a PNG\n"
     "  prune     magnitude pruning of trained weights (fine-tune with train --init --keep-sparsity)\n"
+    "  quantize  int8 weights (Linear, Conv2d) from trained f32 weights, for axon eval\n"
     "  bench     time the kernels against the machine's copy bandwidth and the vendor libraries\n"
     "  tokenize  text to token ids with a WordPiece (BERT) or byte-level BPE (GPT-2) tokenizer\n"
     "  info      print the version, the backends, the devices, the thread count and the settings\n"
@@ -108,6 +109,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "tokenize")) return ax_cmd_tokenize(argc - 2, argv + 2);
   if (!strcmp(cmd, "plot")) return ax_cmd_plot(argc - 2, argv + 2);
   if (!strcmp(cmd, "prune")) return ax_cmd_prune(argc - 2, argv + 2);
+  if (!strcmp(cmd, "quantize")) return ax_cmd_quantize(argc - 2, argv + 2);
   if (cmd[0] == '-')
     fprintf(stderr, "axon: unknown option '%s' (try 'axon --help')\n", cmd);
   else

@@ -10,6 +10,7 @@ int ax_cmd_generate(int argc, char **argv); /* tools/train_lm_cmd.c */
 int ax_cmd_tokenize(int argc, char **argv); /* tools/tokenize_cmd.c */
 int ax_cmd_plot(int argc, char **argv);     /* tools/plot_cmd.c */
 int ax_cmd_prune(int argc, char **argv); /* tools/prune_cmd.c */
+int ax_cmd_quantize(int argc, char **argv); /* tools/quantize_cmd.c */
 #include <stdbool.h>
 bool ax_train_is_lm(int argc, char **argv); /* --model gpt or char-lstm among the flags */
 #include "axon.h"

@@ -527,9 +527,10 @@ int ax_eval(const ax_eval_config *c, double *accuracy, char *err, size_t errlen)
     fprintf(out, "note: %s records no input normalization (a file from before axon_norm_mean): using the %s "
                  "training set's mean %.4f and std %.4f\n", c->weights, c->dataset, mean, std);
   }
-  model = ax_model_create(name, err, errlen);
+  /* int8 weights from axon quantize run as an Int8Model (docs/quantization.md) */
+  model = ax_state_dict_is_int8(sd) ? ax_quant_load(name, sd, c->weights, err, errlen) : ax_model_create(name, err, errlen);
   if (!model) goto out;
-  if (ax_module_load_state_dict(model, sd, true, e2, sizeof e2) != 0) {
+  if (!ax_state_dict_is_int8(sd) && ax_module_load_state_dict(model, sd, true, e2, sizeof e2) != 0) {
     fail(err, errlen, "%s: %s", c->weights, e2);
     goto out;
   }

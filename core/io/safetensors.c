@@ -61,7 +61,8 @@ static const struct {
   ax_dtype dt;
   const char *name;
 } st_dtypes[] = {{AX_F32, "F32"}, {AX_F64, "F64"}, {AX_BF16, "BF16"}, {AX_F16, "F16"},
-                 {AX_I32, "I32"}, {AX_I64, "I64"}, {AX_U8, "U8"},     {AX_BOOL, "BOOL"}};
+                 {AX_I32, "I32"}, {AX_I64, "I64"}, {AX_U8, "U8"},     {AX_BOOL, "BOOL"},
+                 {AX_I8, "I8"}};
 
 static const char *st_dtype_name(ax_dtype dt) {
   for (size_t i = 0; i < sizeof st_dtypes / sizeof *st_dtypes; i++)

@@ -119,6 +119,9 @@ typedef struct ax_nn_conv2d_opts {
 } ax_nn_conv2d_opts;
 /* Conv2d: weight [out, in/groups, k, k], bias [out]; o may be NULL. */
 ax_module *ax_nn_conv2d(int64_t in_channels, int64_t out_channels, int kernel_size, const ax_nn_conv2d_opts *o);
+/* A Conv2d's settings (stride_hw, padding_hw, dilation_hw, groups filled in): 0, or -1 when m
+ * is not a Conv2d. For conversions such as int8 quantization (include/axon/quant.h). */
+int ax_nn_conv2d_config(const ax_module *m, ax_conv2d_opts *opts);
 /* ConvTranspose2d: weight [in, out/groups, k, k], bias [out]; o may be NULL. */
 ax_module *ax_nn_conv_transpose2d(int64_t in_channels, int64_t out_channels, int kernel_size,
                                   const ax_nn_conv2d_opts *o);

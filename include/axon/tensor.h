@@ -38,6 +38,7 @@ typedef enum ax_dtype {
   AX_I64,
   AX_U8,
   AX_BOOL,
+  AX_I8, /* signed 8-bit: int8 quantized weights and activations (docs/quantization.md) */
   AX_NUM_DTYPES
 } ax_dtype;
 

@@ -17,6 +17,7 @@ double ax_cpu_load(const void *p, int dtype) {
     case AX_I64: return (double)*(const int64_t *)p;
     case AX_U8: return *(const uint8_t *)p;
     case AX_BOOL: return *(const uint8_t *)p ? 1.0 : 0.0;
+    case AX_I8: return *(const int8_t *)p;
   }
   return 0;
 }
@@ -37,6 +38,7 @@ void ax_cpu_store(void *p, int dtype, double v) {
       break;
     case AX_U8: *(uint8_t *)p = (uint8_t)(int64_t)sat(v, -9223372036854775808.0, 0x1.fffffffffffffp62); break;
     case AX_BOOL: *(uint8_t *)p = v != 0.0; break;
+    case AX_I8: *(int8_t *)p = (int8_t)sat(v, -128.0, 127.0); break;
   }
 }
 

@@ -27,7 +27,7 @@ typedef struct ax_iter {
 typedef void (*ax_segment_fn)(void *ctx, int64_t n, char **ptrs, const int64_t *strides);
 
 static inline size_t ax_iter_elem_size(int dtype) {
-  static const size_t sizes[AX_NUM_DTYPES] = {4, 8, 2, 2, 4, 8, 1, 1};
+  static const size_t sizes[AX_NUM_DTYPES] = {4, 8, 2, 2, 4, 8, 1, 1, 1};
   return sizes[dtype];
 }
 

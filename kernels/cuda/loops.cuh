@@ -13,7 +13,7 @@
 #include "kernels/cuda/common.cuh"
 
 static inline int64_t ax_cuda_elem_size(int dtype) {
-  static const int64_t sizes[AX_NUM_DTYPES] = {4, 8, 2, 2, 4, 8, 1, 1};
+  static const int64_t sizes[AX_NUM_DTYPES] = {4, 8, 2, 2, 4, 8, 1, 1, 1};
   return sizes[dtype];
 }
 

@@ -128,6 +128,26 @@ __global__ void k_smem_overrun(float *out, int n) {
 
 __global__ void k_trap(float *) { __trap(); }
 
+/* int8 arithmetic: __dp4a per thread, and one warp's mma.m16n8k32 s8 with the PTX ISA's
+ * fragment layout (A [16][32] row-major, B [32][8] stored column-major as Bt [8][32]) */
+__global__ void k_dp4a(const int *a, const int *b, int *out) {
+  out[threadIdx.x] = __dp4a(a[threadIdx.x], b[threadIdx.x], (int)threadIdx.x - 16);
+}
+__global__ void k_mma_s8(const int8_t *A, const int8_t *Bt, int *C) {
+  int lane = threadIdx.x, g = lane / 4, q = lane % 4;
+  uint32_t a[4], b[2];
+  memcpy(&a[0], A + g * 32 + 4 * q, 4);
+  memcpy(&a[1], A + (g + 8) * 32 + 4 * q, 4);
+  memcpy(&a[2], A + g * 32 + 16 + 4 * q, 4);
+  memcpy(&a[3], A + (g + 8) * 32 + 16 + 4 * q, 4);
+  memcpy(&b[0], Bt + g * 32 + 4 * q, 4);
+  memcpy(&b[1], Bt + g * 32 + 16 + 4 * q, 4);
+  int c[4] = {1, 2, 3, 4};
+  ax_emu_mma_16832_s8(c, a, b[0], b[1]);
+  int rows[4] = {g, g, g + 8, g + 8}, cols[4] = {2 * q, 2 * q + 1, 2 * q, 2 * q + 1};
+  for (int i = 0; i < 4; i++) C[rows[i] * 8 + cols[i]] = c[i];
+}
+
 /* the same defects in template kernels (their static shared arrays are the ones
  * a plain static would hide from the checks) */
 template <typename T> __global__ void k_tmpl_ww_race(T *out) {
@@ -184,6 +204,44 @@ std::vector<float> to_host(const float *d, int n) {
   std::vector<float> h((size_t)n);
   check(cudaMemcpy(h.data(), d, (size_t)n * sizeof(float), cudaMemcpyDeviceToHost) == cudaSuccess, "cudaMemcpy");
   return h;
+}
+
+template <typename T> T *device_copy(const std::vector<T> &h) {
+  void *p = NULL;
+  check(cudaMalloc(&p, h.size() * sizeof(T)) == cudaSuccess, "cudaMalloc");
+  check(cudaMemcpy(p, h.data(), h.size() * sizeof(T), cudaMemcpyHostToDevice) == cudaSuccess, "copy");
+  return (T *)p;
+}
+
+void run_dp4a(void) {
+  std::vector<int> a(32), b(32), out(32);
+  for (int i = 0; i < 32; i++) a[i] = (int)(0x80FF7F01u * (unsigned)(i + 1)), b[i] = (int)(0x807F01FFu ^ (unsigned)(i * 77));
+  int *da = device_copy(a), *db = device_copy(b), *dout = device_copy(out);
+  check(ax_cuda_launch(k_dp4a, 1, 32, 0, 0, (const int *)da, (const int *)db, dout) == cudaSuccess, "launch");
+  check(cudaMemcpy(out.data(), dout, sizeof(int) * 32, cudaMemcpyDeviceToHost) == cudaSuccess, "copy");
+  for (int i = 0; i < 32; i++) {
+    int want = i - 16;
+    for (int k = 0; k < 4; k++) want += (int8_t)(a[i] >> (8 * k)) * (int8_t)(b[i] >> (8 * k));
+    check(out[i] == want, "dp4a: c + the dot product of four signed bytes");
+  }
+}
+
+void run_mma_s8(void) {
+  std::vector<int8_t> A(16 * 32), Bt(8 * 32);
+  for (int i = 0; i < 16 * 32; i++) A[i] = (int8_t)(i * 37 + 11);
+  for (int i = 0; i < 8 * 32; i++) Bt[i] = (int8_t)(i * 53 - 7);
+  A[0] = Bt[0] = -128;
+  std::vector<int> C(16 * 8);
+  int8_t *dA = device_copy(A), *dB = device_copy(Bt);
+  int *dC = device_copy(C);
+  check(ax_cuda_launch(k_mma_s8, 1, 32, 0, 0, (const int8_t *)dA, (const int8_t *)dB, dC) == cudaSuccess, "launch");
+  check(cudaMemcpy(C.data(), dC, sizeof(int) * C.size(), cudaMemcpyDeviceToHost) == cudaSuccess, "copy");
+  for (int r = 0; r < 16; r++)
+    for (int c = 0; c < 8; c++) {
+      int want = 1 + (c % 2) + (r >= 8 ? 2 : 0);
+      for (int k = 0; k < 32; k++) want += A[r * 32 + k] * Bt[c * 32 + k];
+      check(C[r * 8 + c] == want, "mma.m16n8k32 s8: C + A B, exact");
+    }
 }
 
 void run_fill_then_owner(void) {
@@ -345,6 +403,8 @@ const scenario scenarios[] = {
     {"bad_block_size", NULL, run_bad_block, "a 2048-thread block is a launch error"},
     {"smem_optin", NULL, run_smem_optin, "dynamic shared memory past 48 KB needs the opt-in"},
     {"kernel_list", NULL, run_kernel_list, "the kernel list exists"},
+    {"dp4a", NULL, run_dp4a, "__dp4a: four signed byte products, exact"},
+    {"mma_s8", NULL, run_mma_s8, "mma.m16n8k32 s8 (int8 tensor cores), exact"},
     {"template_unwritten_shared", NULL, run_tmpl_read_unwritten, "a template kernel's static shared array is NaN"},
     {"write_write_race", "shared-memory race", run_ww_race, "two threads store one shared slot between barriers"},
     {"template_write_write_race", "of the shared array st (", run_tmpl_ww_race,

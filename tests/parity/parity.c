@@ -57,6 +57,7 @@ static double load(const unsigned char *buf, ax_dtype dt, int64_t i) {
     case AX_F16: { uint16_t v; memcpy(&v, buf + 2 * i, 2); return ax_f16_to_f32(v); }
     case AX_I32: { int32_t v; memcpy(&v, buf + 4 * i, 4); return v; }
     case AX_I64: { int64_t v; memcpy(&v, buf + 8 * i, 8); return (double)v; }
+    case AX_I8: return (int8_t)buf[i];
     default: return buf[i]; /* u8, and bool as its raw byte: a poisoned 0x7f is not 1 */
   }
 }

@@ -670,7 +670,7 @@ inline void ax_emu_fence_proxy_async(void) {
 
 /* ---- warp collectives ---- */
 
-enum { EMU_MMA_BF16 = 1, EMU_MMA_F16, EMU_LDMATRIX, EMU_LDMATRIX_T, EMU_SHFL, EMU_VOTE };
+enum { EMU_MMA_BF16 = 1, EMU_MMA_F16, EMU_LDMATRIX, EMU_LDMATRIX_T, EMU_SHFL, EMU_VOTE, EMU_MMA_S8 };
 
 inline uint16_t emu_b16_at(const unsigned char *row, int col) {
   uint16_t v;
@@ -748,6 +748,48 @@ template <typename T> inline void ax_emu_mma_16816(float *c, const uint32_t *a, 
         float acc = cv[i];
         for (int k = 0; k < 16; k++) acc += A[rows[i]][k] * B[k][cols[i]];
         cv[i] = acc;
+      }
+      memcpy(s.out[lane], cv, 16);
+    }
+  });
+}
+
+/* mma.m16n8k32 row.col s32.s8.s8.s32 (int8 tensor cores): lane l (g = l/4, q = l%4) holds
+ * the bytes A[g][4q..4q+3], A[g+8][4q..], A[g][16+4q..], A[g+8][16+4q..] in a[0..3];
+ * B[4q..4q+3][g], B[16+4q..][g] in b0, b1; C as in m16n8k16 (PTX ISA, "Matrix Fragments
+ * for mma.m16n8k32"). int32 accumulation wraps like the hardware's (no .satfinite). */
+inline void ax_emu_mma_16832_s8(int *c, const uint32_t *a, uint32_t b0, uint32_t b1) {
+  unsigned char in[40];
+  uint32_t b[2] = {b0, b1};
+  memcpy(in, a, 16);
+  memcpy(in + 16, b, 8);
+  memcpy(in + 24, c, 16);
+  emu_collective(EMU_MMA_S8, 0xFFFFFFFFu, in, sizeof in, c, 16, [](emu_warp_slot &s) {
+    emu_mma_count++;
+    int A[16][32], B[32][8];
+    for (int lane = 0; lane < 32; lane++) {
+      uint32_t ra[4], rb[2];
+      memcpy(ra, s.in[lane], 16);
+      memcpy(rb, s.in[lane] + 16, 8);
+      int g = lane / 4, q = lane % 4;
+      for (int h = 0; h < 4; h++) {
+        A[g][4 * q + h] = (int8_t)(ra[0] >> (8 * h));
+        A[g + 8][4 * q + h] = (int8_t)(ra[1] >> (8 * h));
+        A[g][16 + 4 * q + h] = (int8_t)(ra[2] >> (8 * h));
+        A[g + 8][16 + 4 * q + h] = (int8_t)(ra[3] >> (8 * h));
+        B[4 * q + h][g] = (int8_t)(rb[0] >> (8 * h));
+        B[16 + 4 * q + h][g] = (int8_t)(rb[1] >> (8 * h));
+      }
+    }
+    for (int lane = 0; lane < 32; lane++) {
+      int g = lane / 4, q = lane % 4;
+      int rows[4] = {g, g, g + 8, g + 8}, cols[4] = {2 * q, 2 * q + 1, 2 * q, 2 * q + 1};
+      int cv[4];
+      memcpy(cv, s.in[lane] + 24, 16);
+      for (int i = 0; i < 4; i++) {
+        uint32_t acc = (uint32_t)cv[i];
+        for (int k = 0; k < 32; k++) acc += (uint32_t)(A[rows[i]][k] * B[k][cols[i]]);
+        cv[i] = (int)acc;
       }
       memcpy(s.out[lane], cv, 16);
     }
@@ -899,6 +941,12 @@ inline float __int_as_float(int u) { float v; memcpy(&v, &u, 4); return v; }
 inline long long __double_as_longlong(double v) { long long u; memcpy(&u, &v, 8); return u; }
 inline double __longlong_as_double(long long u) { double v; memcpy(&v, &u, 8); return v; }
 inline int __popc(unsigned v) { return __builtin_popcount(v); }
+/* dp4a: c + the dot product of the four signed bytes of a and b (int32, wrapping) */
+inline int __dp4a(int a, int b, int c) {
+  uint32_t s = (uint32_t)c;
+  for (int i = 0; i < 4; i++) s += (uint32_t)((int)(int8_t)(a >> (8 * i)) * (int)(int8_t)(b >> (8 * i)));
+  return (int)s;
+}
 inline int __clz(int v) { return v ? __builtin_clz((unsigned)v) : 32; }
 inline int __ffs(int v) { return __builtin_ffs(v); }
 template <typename T> inline T __ldg(const T *p) { return *p; }
