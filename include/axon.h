@@ -16,4 +16,5 @@
 #include "axon/amp.h"
 #include "axon/settings.h"
 #include "axon/train.h"
+#include "axon/generative.h"
 #endif
