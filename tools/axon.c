@@ -23,6 +23,7 @@ static const char *usage =
     "commands:\n"
     "  train     train a model from the zoo (default: the cnn on Fashion-MNIST; --model gpt: a GPT on text)\n"
     "  generate  stream text from a trained GPT (KV cache)\n"
+    "  sample    write an 8x8 grid of a generative model's pictures (autoencoder, vae, gan) to a PNG\n"
     "  eval      evaluate trained weights: accuracy, per-class table, confusion matrix\n"
     "  bench     time the kernels against the machine's copy bandwidth and the vendor libraries\n"
     "  info      print the version, the backends, the devices, the thread count and the settings\n"
@@ -88,7 +89,8 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (!strcmp(cmd, "info")) return cmd_info(argc - 2, argv + 2); /* shows bad settings, does not refuse them */
-  bool known = !strcmp(cmd, "train") || !strcmp(cmd, "eval") || !strcmp(cmd, "bench") || !strcmp(cmd, "generate");
+  bool known = !strcmp(cmd, "train") || !strcmp(cmd, "eval") || !strcmp(cmd, "bench") || !strcmp(cmd, "generate") ||
+               !strcmp(cmd, "sample");
   char bad[256];
   if (known && ax_settings_check(bad, sizeof bad) != 0) { /* a bad AXON_* variable is a usage error */
     fprintf(stderr, "axon %s: %s\n", cmd, bad);
@@ -98,6 +100,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "eval")) return ax_cmd_eval(argc - 2, argv + 2);
   if (!strcmp(cmd, "bench")) return ax_tool_bench(argc - 2, argv + 2);
   if (!strcmp(cmd, "generate")) return ax_cmd_generate(argc - 2, argv + 2);
+  if (!strcmp(cmd, "sample")) return ax_cmd_sample(argc - 2, argv + 2);
   if (cmd[0] == '-')
     fprintf(stderr, "axon: unknown option '%s' (try 'axon --help')\n", cmd);
   else

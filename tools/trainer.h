@@ -42,6 +42,12 @@ typedef struct ax_train_config {
   bool zero;                  /* ZeRO-1: optimizer state sharded across ranks (ax_zero) */
   bool force_ddp;             /* DDP even with one process (checks the path; NCCL for CUDA tensors) */
   bool allow_nonfinite;       /* keep training when the loss is inf / NaN (default: stop with an error naming the step) */
+  /* generative models (tools/gen.h, docs/generative.md) */
+  double label_smoothing;     /* the GAN: real labels 1 - this in the discriminator's loss */
+  int samples_every;          /* write a grid every N epochs (0: never) into samples_dir */
+  const char *samples_dir;    /* NULL: the current folder */
+  const char *judge_path;     /* a trained classifier's weights: the samples' score per epoch */
+  int64_t score_samples;      /* samples the judge reads (0: 10000) */
   FILE *log;                  /* progress and epoch lines (NULL: stdout) */
   int progress;               /* -1: a bar when log is a terminal; 0: plain lines; 1: bar */
   /* testing hooks */

@@ -430,7 +430,8 @@ static int write_metrics(const ax_trainer *t, const ax_train_event *e, const cha
   fprintf(f, "{\"%s\": %" PRId64, kind, epoch ? (int64_t)e->epoch + 1 : e->step);
   if (!strcmp(kind, "step") && c->metrics_per_step) fprintf(f, ", \"epoch\": %d, \"loss\": %.6f", e->epoch + 1, e->loss);
   fprintf(f, ", \"train_loss\": %.6f", e->train_loss);
-  if (e->has_test) fprintf(f, ", \"test_loss\": %.6f, \"test_accuracy\": %.6f", e->test.loss, e->test.accuracy);
+  if (e->has_test) fprintf(f, ", \"test_loss\": %.6f", e->test.loss);
+  if (e->has_test && !isnan(e->test.accuracy)) fprintf(f, ", \"test_accuracy\": %.6f", e->test.accuracy); /* NAN: no accuracy */
   fprintf(f, ", \"seconds\": %.3f, \"%s\": %.1f, \"lr\": %.6g", secs,
           c->throughput_key ? c->throughput_key : "samples_per_sec", secs > 0 ? e->samples / secs : 0, e->lr);
   if (e->has_val) fprintf(f, ", \"val_loss\": %.6f", e->val.loss);

@@ -60,9 +60,9 @@ static const ax_module_type ae_type = {"ConvAutoencoder", ae_forward, NULL, NULL
 
 ax_module *ax_model_autoencoder(void) {
   ax_module *m = ax_module_new(&ae_type, 0);
-  ax_module *enc = ax_nn_sequential_add(conv_encoder(), ax_nn_linear(CH2 * 7 * 7, AX_GEN_CODE_DIM, true));
-  ax_module *dec = ax_nn_sequential_add(conv_decoder(AX_GEN_CODE_DIM), ax_nn_sigmoid());
-  if (!m || !enc || !dec || !ax_module_add_child(m, "encoder", enc) || !ax_module_add_child(m, "decoder", dec)) {
+  ax_module *enc = conv_encoder(), *dec = conv_decoder(AX_GEN_CODE_DIM);
+  if (!m || !enc || !dec || !ax_nn_sequential_add(enc, ax_nn_linear(CH2 * 7 * 7, AX_GEN_CODE_DIM, true)) ||
+      !ax_nn_sequential_add(dec, ax_nn_sigmoid()) || !ax_module_add_child(m, "encoder", enc) || !ax_module_add_child(m, "decoder", dec)) {
     ax_module_free(m);
     return NULL;
   }
