@@ -161,3 +161,65 @@ Test(generative, judge_score) {
   cr_expect(strstr(err, "std > 0"), "%s", err);
   ax_module_free(judge);
 }
+
+/* ---- CPU against cuda:0 (the emulated device in CI; skipped without one) ---- */
+
+/* loss of a model on batch x (CPU-made, moved to the model's device) */
+typedef ax_tensor *(*model_loss)(ax_module *m, ax_tensor *x);
+
+static ax_tensor *ae_loss(ax_module *m, ax_tensor *x) { return ax_mse_loss(ax_module_forward(m, x), x, AX_REDUCTION_MEAN); }
+static ax_tensor *vae_loss(ax_module *m, ax_tensor *x) { return ax_vae_loss(m, x, NULL); }
+/* the discriminator's loss on real x and on the generator's (detached) images, plus the
+ * generator's non-saturating loss: both halves get gradients */
+static ax_tensor *gan_loss(ax_module *m, ax_tensor *x) {
+  ax_module *g = ax_gan_generator(m), *d = ax_gan_discriminator(m);
+  ax_tensor *z = ax_to(ax_randn(AX_SHAPE(x->shape[0], AX_GAN_NOISE_DIM, 1, 1), NULL), x->device);
+  ax_tensor *fake = ax_module_forward(g, z), *dr = ax_module_forward(d, x);
+  ax_tensor *df = ax_module_forward(d, ax_detach(fake)), *dg = ax_module_forward(d, fake);
+  ax_tensor *ld = ax_add(ax_bce_with_logits(dr, ax_full_like(dr, 0.9), AX_REDUCTION_MEAN),
+                         ax_bce_with_logits(df, ax_zeros_like(df), AX_REDUCTION_MEAN));
+  return ax_add(ld, ax_bce_with_logits(dg, ax_ones_like(dg), AX_REDUCTION_MEAN));
+}
+
+/* one forward and backward on dev: the loss and every gradient, on the host, into out */
+static double run_on(ax_module *(*build)(void), model_loss f, ax_device dev, double *grads, int64_t cap, int64_t *n) {
+  ax_manual_seed(11);
+  ax_module *m = build();
+  cr_assert(m && ax_module_to(m, dev) == 0);
+  ax_scope_begin();
+  ax_tensor *x = ax_to(ax_mul_scalar(ax_add_scalar(ax_clamp(ax_randn(AX_SHAPE(2, 1, 28, 28), NULL), -2, 2), 2), 0.25), dev);
+  ax_tensor *l = f(m, x);
+  cr_assert(l && ax_backward(l, NULL) == 0, "%s", ax_last_error());
+  double v = ax_item(l);
+  ax_tensor *ps[64];
+  int np = ax_module_parameters(m, ps, 64);
+  *n = 0;
+  for (int i = 0; i < np; i++) {
+    ax_tensor *g = ax_contiguous(ax_cast(ax_to(ps[i]->grad, AX_CPU), AX_F64));
+    cr_assert(g && *n + ax_numel(g) <= cap);
+    cr_assert_eq(ax_to_data(g, grads + *n, (size_t)ax_numel(g) * sizeof(double)), 0);
+    *n += ax_numel(g);
+  }
+  ax_scope_end();
+  ax_module_free(m);
+  return v;
+}
+
+static void parity(const char *what, ax_module *(*build)(void), model_loss f) {
+  if (ax_cuda_device_count() < 1) cr_skip_test("no CUDA device (build with -DAXON_CUDA=EMULATE)");
+  enum { CAP = 1 << 19 };
+  static double gc[CAP], gd[CAP];
+  int64_t nc = 0, nd = 0;
+  double lc = run_on(build, f, AX_CPU, gc, CAP, &nc), ld = run_on(build, f, AX_CUDA(0), gd, CAP, &nd);
+  cr_assert_eq(nc, nd);
+  cr_expect_leq(fabs(lc - ld), 1e-4 * fabs(lc) + 1e-6, "%s: loss %.9g on the cpu, %.9g on cuda:0", what, lc, ld);
+  double worst = 0, scale = 0;
+  for (int64_t i = 0; i < nc; i++) scale = fmax(scale, fabs(gc[i]));
+  for (int64_t i = 0; i < nc; i++) worst = fmax(worst, fabs(gc[i] - gd[i]));
+  cr_expect_leq(worst, 1e-3 * scale, "%s: gradients differ by %g (largest %g)", what, worst, scale);
+  cr_expect_gt(scale, 0, "%s: no gradient", what);
+}
+
+Test(generative, cuda_matches_cpu_autoencoder, .timeout = 900) { parity("autoencoder", ax_model_autoencoder, ae_loss); }
+Test(generative, cuda_matches_cpu_vae, .timeout = 900) { parity("vae", ax_model_vae, vae_loss); }
+Test(generative, cuda_matches_cpu_gan, .timeout = 900) { parity("gan", ax_model_gan, gan_loss); }
