@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(build-essential cmake pkg-config libcriterion-dev libopenblas-dev zlib1g-dev dataset-fashion-mnist fortunes libopenmpi-dev openmpi-bin)
+packages=(build-essential cmake pkg-config libcriterion-dev libopenblas-dev zlib1g-dev dataset-fashion-mnist fortunes libopenmpi-dev openmpi-bin libcairo2-dev libcjson-dev fonts-dejavu-core)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

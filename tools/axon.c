@@ -25,6 +25,7 @@ static const char *usage =
     "  generate  stream text from a trained GPT (KV cache)\n"
     "  sample    write an 8x8 grid of a generative model's pictures (autoencoder, vae, gan) to a PNG\n"
     "  eval      evaluate trained weights: accuracy, per-class table, confusion matrix\n"
+    "  plot      draw training curves from metrics files into a PNG\n"
     "  bench     time the kernels against the machine's copy bandwidth and the vendor libraries\n"
     "  info      print the version, the backends, the devices, the thread count and the settings\n"
     "  help      print this help (also: axon --help, axon <command> --help)\n";
@@ -100,7 +101,11 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "eval")) return ax_cmd_eval(argc - 2, argv + 2);
   if (!strcmp(cmd, "bench")) return ax_tool_bench(argc - 2, argv + 2);
   if (!strcmp(cmd, "generate")) return ax_cmd_generate(argc - 2, argv + 2);
+<<<<<<< HEAD
   if (!strcmp(cmd, "sample")) return ax_cmd_sample(argc - 2, argv + 2);
+=======
+  if (!strcmp(cmd, "plot")) return ax_cmd_plot(argc - 2, argv + 2);
+>>>>>>> issue19-png
   if (cmd[0] == '-')
     fprintf(stderr, "axon: unknown option '%s' (try 'axon --help')\n", cmd);
   else

@@ -8,6 +8,7 @@ int ax_tool_bench(int argc, char **argv); /* tools/bench.c */
 int ax_cmd_train_lm(int argc, char **argv); /* tools/train_lm_cmd.c: train --model gpt|char-lstm */
 int ax_cmd_generate(int argc, char **argv); /* tools/train_lm_cmd.c */
 int ax_cmd_sample(int argc, char **argv);   /* tools/gen_sample.c */
+int ax_cmd_plot(int argc, char **argv);     /* tools/plot_cmd.c */
 #include <stdbool.h>
 bool ax_train_is_lm(int argc, char **argv); /* --model gpt or char-lstm among the flags */
 #include "axon.h"

@@ -8,9 +8,8 @@
 #include "tools/commands.h"
 #include "tools/gen.h"
 #include "tools/util.h"
-#if __has_include("axon/plot.h")
+#ifdef AXON_HAVE_PLOT /* tools/CMakeLists.txt: axon_tools links libaxon_plot when Cairo is there */
 #include "axon/plot.h"
-#define HAVE_PLOT 1
 #endif
 
 #define fail ax_tool_fail
@@ -73,7 +72,7 @@ static int png_out(const char *path, ax_tensor *img, char *err, size_t errlen) {
   ax_tensor *h = rc == 0 ? ax_contiguous(ax_cast(ax_to(img, AX_CPU), AX_F32)) : NULL;
   if (rc == 0 && (!h || ax_numel(h) != GRID * PIX || ax_to_data(h, buf, sizeof(float) * GRID * PIX) != 0))
     rc = fail(err, errlen, "cannot read the images back: %s", ax_last_error());
-#ifdef HAVE_PLOT
+#ifdef AXON_HAVE_PLOT
   if (rc == 0 && ax_png_grid(path, buf, GRID, 1, 28, 28, 8, err, errlen) != 0) rc = -1;
 #else
   if (rc == 0) rc = fail(err, errlen, "this build has no PNG writer (the axon_plot library, Cairo)");

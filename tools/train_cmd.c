@@ -192,7 +192,7 @@ int ax_cmd_train(int argc, char **argv) {
 
 static const char *eval_usage =
     "usage: axon eval --weights FILE [--model mlp|cnn|resnet] [--dataset fashion-mnist|mnist] [--data-dir DIR]\n"
-    "                 [--device cpu|cuda] [--batch-size B] [--limit-test N]";
+    "                 [--device cpu|cuda] [--batch-size B] [--limit-test N] [--confusion-png FILE]";
 
 int ax_cmd_eval(int argc, char **argv) {
   ax_eval_config c = {.dataset = "fashion-mnist", .batch_size = 500};
@@ -208,6 +208,8 @@ int ax_cmd_eval(int argc, char **argv) {
       {"device", AX_FLAG_STRING, &device, "DEV", "cpu, cuda or cuda:N"},
       {"batch-size", AX_FLAG_INT, &c.batch_size, "B", "images per forward pass (default 500)", 1, 65536},
       {"limit-test", AX_FLAG_I64, &c.limit_test, "N", "use only the first N test images", 1, BIG},
+      {"confusion-png", AX_FLAG_STRING, &c.confusion_png, "FILE", "also draw the confusion matrix as a heatmap into FILE",
+       .rules = AX_RULE_OUT_FILE},
   };
   int r = ax_cli_parse("eval", eval_usage,
                        "Evaluates trained weights on the test set: accuracy, per-class precision/recall/F1 and the "
@@ -216,6 +218,10 @@ int ax_cmd_eval(int argc, char **argv) {
   if (r != 0) return r > 0 ? 0 : AX_EXIT_USAGE;
   if (!c.weights) return ax_cli_fail("eval", AX_EXIT_USAGE, "--weights FILE is required (try 'axon eval --help')");
   if (ax_cli_device("eval", device, &c.device)) return AX_EXIT_USAGE;
+#if !defined(AXON_HAVE_PLOT)
+  if (c.confusion_png)
+    return ax_cli_fail("eval", AX_EXIT_USAGE, "--confusion-png: this axon was built without Cairo (libaxon_plot)");
+#endif
   char err[1024];
   if (ax_eval(&c, NULL, err, sizeof err) != 0) return ax_cli_fail("eval", AX_EXIT_RUNTIME, "%s", err);
   return 0;

@@ -15,6 +15,9 @@
 #include "tools/train_common.h"
 #include "tools/util.h"
 #include "train/internal.h"
+#if defined(AXON_HAVE_PLOT)
+#include "axon/plot.h"
+#endif
 
 #define CKPT_FORMAT "axon-train-checkpoint-1"
 
@@ -312,6 +315,23 @@ int ax_train(const ax_train_config *c, ax_train_report *report, char *err, size_
   return rc;
 }
 
+/* --confusion-png: the matrix as a heatmap through libaxon_plot */
+static int confusion_png(const ax_confusion *cm, const char *path, const char *const *classes, const char *title,
+                         char *err, size_t errlen) {
+#if defined(AXON_HAVE_PLOT)
+  int k = ax_confusion_num_classes(cm);
+  int64_t *counts = malloc(sizeof(int64_t) * k * k);
+  if (!counts) return fail(err, errlen, "out of memory");
+  for (int t = 0; t < k; t++)
+    for (int p = 0; p < k; p++) counts[t * k + p] = ax_confusion_count(cm, t, p);
+  int rc = ax_png_confusion(path, counts, k, classes, title, err, errlen);
+  free(counts);
+  return rc;
+#else
+  return fail(err, errlen, "cannot write %s: this axon was built without Cairo (libaxon_plot)", path);
+#endif
+}
+
 int ax_eval(const ax_eval_config *c, double *accuracy, char *err, size_t errlen) {
   FILE *out = c->out ? c->out : stdout;
   int rc = -1;
@@ -363,8 +383,12 @@ int ax_eval(const ax_eval_config *c, double *accuracy, char *err, size_t errlen)
   ax_eval_result r = ax_evaluate_classifier(model, ld, c->device, cm);
   fprintf(out, "%s on %s test set (%" PRId64 " images): loss %.4f, accuracy %.2f%%\n\n", c->weights, c->dataset, n_test,
           r.loss, 100 * r.accuracy);
-  ax_confusion_print(cm, !strcmp(c->dataset, "fashion-mnist") ? ax_fashion_mnist_classes : NULL, out);
+  const char *const *classes = !strcmp(c->dataset, "fashion-mnist") ? ax_fashion_mnist_classes : NULL;
+  ax_confusion_print(cm, classes, out);
   if (accuracy) *accuracy = r.accuracy;
+  char title[256];
+  snprintf(title, sizeof title, "%s on %s: accuracy %.2f%%", c->weights, c->dataset, 100 * r.accuracy);
+  if (c->confusion_png && confusion_png(cm, c->confusion_png, classes, title, err, errlen)) goto out;
   rc = 0;
 out:
   ax_confusion_free(cm);

@@ -75,6 +75,7 @@ typedef struct ax_eval_config {
   ax_device device;
   int64_t limit_test;
   FILE *out; /* NULL: stdout */
+  const char *confusion_png; /* also draw the confusion matrix into this PNG (needs libaxon_plot) */
 } ax_eval_config;
 
 /* Prints accuracy, the per-class table and the confusion matrix; *accuracy gets the accuracy. */
