@@ -101,11 +101,8 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "eval")) return ax_cmd_eval(argc - 2, argv + 2);
   if (!strcmp(cmd, "bench")) return ax_tool_bench(argc - 2, argv + 2);
   if (!strcmp(cmd, "generate")) return ax_cmd_generate(argc - 2, argv + 2);
-<<<<<<< HEAD
   if (!strcmp(cmd, "sample")) return ax_cmd_sample(argc - 2, argv + 2);
-=======
   if (!strcmp(cmd, "plot")) return ax_cmd_plot(argc - 2, argv + 2);
->>>>>>> issue19-png
   if (cmd[0] == '-')
     fprintf(stderr, "axon: unknown option '%s' (try 'axon --help')\n", cmd);
   else
