@@ -126,3 +126,73 @@ Test(gen_tools, gan_resume_exact) {
   cr_assert_eq(train(&c, err, sizeof err), 0, "%s", err);
   cr_expect(same_weights(path_in("full.safetensors"), path_in("resumed.safetensors")));
 }
+
+/* ---- axon sample ---- */
+
+static bool is_png(const char *path) {
+  unsigned char sig[8] = {0};
+  FILE *f = fopen(path, "rb");
+  if (!f) return false;
+  size_t n = fread(sig, 1, 8, f);
+  fclose(f);
+  return n == 8 && !memcmp(sig, "\x89PNG\r\n\x1a\n", 8);
+}
+
+static void save_model(const char *name, const char *meta, const char *path) {
+  ax_module *m = ax_model_create(name, NULL, 0);
+  cr_assert_not_null(m);
+  ax_state_dict *sd = ax_state_dict_new();
+  ax_module_state_dict(m, sd);
+  if (meta) ax_state_dict_set_meta(sd, "axon_model", meta);
+  char e[256];
+  cr_assert_eq(ax_save_safetensors(path, sd, e, sizeof e), 0, "%s", e);
+  ax_state_dict_free(sd);
+  ax_module_free(m);
+}
+
+static int sample(const char *weights, const char *model, const char *out, bool interp, char *err, size_t n) {
+  ax_sample_config c = {.weights = weights, .model = model, .out = out, .dataset = "fashion-mnist",
+                        .interpolate = interp, .device = AX_CPU};
+  return ax_sample(&c, NULL, err, n);
+}
+
+Test(gen_tools, sample_writes_png) {
+#ifndef AXON_HAVE_PLOT
+  cr_skip_test("built without libaxon_plot (Cairo)");
+#endif
+  char err[512] = "";
+  save_model("gan", "gan", path_in("gan.safetensors"));
+  save_model("vae", "vae", path_in("vae.safetensors"));
+  save_model("autoencoder", "autoencoder", path_in("ae.safetensors"));
+  cr_assert_eq(sample(path_in("gan.safetensors"), NULL, path_in("gan.png"), false, err, sizeof err), 0, "%s", err);
+  cr_assert_eq(sample(path_in("vae.safetensors"), NULL, path_in("vae.png"), false, err, sizeof err), 0, "%s", err);
+  cr_assert_eq(sample(path_in("vae.safetensors"), NULL, path_in("vi.png"), true, err, sizeof err), 0, "%s", err);
+  cr_assert_eq(sample(path_in("ae.safetensors"), NULL, path_in("ae.png"), false, err, sizeof err), 0, "%s", err);
+  cr_expect(is_png(path_in("gan.png")) && is_png(path_in("vae.png")) && is_png(path_in("vi.png")) &&
+            is_png(path_in("ae.png")));
+}
+
+Test(gen_tools, sample_bad_input) {
+  char err[512] = "";
+  save_model("cnn", "cnn", path_in("cnn.safetensors"));
+  save_model("gan", "gan", path_in("gan.safetensors"));
+  save_model("vae", "autoencoder", path_in("liar.safetensors"));   /* a VAE's tensors, labelled autoencoder */
+  save_model("autoencoder", NULL, path_in("anon.safetensors")); /* no axon_model entry */
+  cr_expect_neq(sample(path_in("cnn.safetensors"), NULL, path_in("x.png"), false, err, sizeof err), 0);
+  cr_expect(strstr(err, "holds a 'cnn' model") && strstr(err, "generative"), "%s", err);
+  cr_expect_neq(sample(path_in("gan.safetensors"), "vae", path_in("x.png"), false, err, sizeof err), 0);
+  cr_expect(strstr(err, "holds a 'gan' model, not the --model vae"), "%s", err);
+  cr_expect_neq(sample(path_in("liar.safetensors"), NULL, path_in("x.png"), false, err, sizeof err), 0);
+  cr_expect(strstr(err, "is not a autoencoder") || strstr(err, "is not an autoencoder"), "%s", err);
+  cr_expect_neq(sample(path_in("anon.safetensors"), NULL, path_in("x.png"), false, err, sizeof err), 0);
+  cr_expect(strstr(err, "does not name its model"), "%s", err);
+  cr_expect_neq(sample(path_in("gan.safetensors"), NULL, path_in("x.png"), true, err, sizeof err), 0);
+  cr_expect(strstr(err, "no encoder"), "%s", err);
+  cr_expect_neq(sample(path_in("missing.safetensors"), NULL, path_in("x.png"), false, err, sizeof err), 0);
+  cr_expect(access(path_in("x.png"), F_OK) != 0, "no picture after an error");
+  /* the command line: an unknown model is a usage error (exit 2) */
+  char *argv[] = {"--weights", path_in("gan.safetensors"), "--out", path_in("x.png"), "--model", "vgg", NULL};
+  cr_expect_eq(ax_cmd_sample(6, argv), 2);
+  char *argv2[] = {"--out", path_in("x.png"), NULL};
+  cr_expect_eq(ax_cmd_sample(2, argv2), 2, "--weights is required");
+}

@@ -121,7 +121,7 @@ static ax_module *load_model(const ax_sample_config *c, const char **name, char 
   else if (c->model && in_file && strcmp(c->model, in_file))
     fail(err, errlen, "%s holds a '%s' model, not the --model %s asked for", c->weights, in_file, c->model);
   else if ((m = ax_model_create(*name, err, errlen)) && ax_module_load_state_dict(m, sd, true, e, sizeof e) != 0) {
-    fail(err, errlen, "%s is not a %s: %s", c->weights, *name, e);
+    fail(err, errlen, "%s is not %s %s: %s", c->weights, !strcmp(*name, "autoencoder") ? "an" : "a", *name, e);
     ax_module_free(m);
     m = NULL;
   }
