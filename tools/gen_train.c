@@ -401,6 +401,8 @@ int ax_gen_train(const ax_train_config *c, ax_train_report *report, char *err, s
   if (!ax_gen_is_model(c->model)) return fail(err, errlen, "'%s' is not a generative model", c->model);
   if (c->epochs < 1 || c->batch_size < 1) return fail(err, errlen, "--epochs and --batch-size must be at least 1");
   if (ax_comm_size(ax_comm_world()) > 1) return fail(err, errlen, "the generative models train in one process");
+  if (c->val_size > 0 || c->augment == 1 || c->sync_bn)
+    return fail(err, errlen, "--val-size, --augment and --sync-bn are for the classifiers, not the %s", c->model);
   gen_run r = {.c = c, .log = c->log ? c->log : stdout};
   r.kind = !strcmp(c->model, "autoencoder") ? M_AE : !strcmp(c->model, "vae") ? M_VAE : M_GAN;
   if (c->threads > 0) ax_set_num_threads(c->threads);
