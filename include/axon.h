@@ -19,4 +19,5 @@
 #include "axon/train.h"
 #include "axon/prune.h"
 #include "axon/quant.h"
+#include "axon/generative.h"
 #endif

@@ -76,7 +76,7 @@ Test(models, unknown_name_lists_the_choices) {
   cr_expect_null(ax_model_create("vgg", err, sizeof err));
   cr_expect(strstr(err, "'vgg'") && strstr(err, "mlp") && strstr(err, "cnn") && strstr(err, "resnet"), "%s", err);
   cr_expect_null(ax_model_create(NULL, err, sizeof err));
-  cr_expect_str_eq(ax_model_names(), "mlp, cnn, resnet");
+  cr_expect_str_eq(ax_model_names(), "mlp, cnn, resnet, autoencoder, vae, gan");
   ax_module *d = ax_model_create(AX_MODEL_DEFAULT, err, sizeof err);
   cr_expect_not_null(d);
   ax_module_free(d);

@@ -23,6 +23,7 @@ static const char *usage =
     "commands:\n"
     "  train     train a model from the zoo (default: the cnn on Fashion-MNIST; --model gpt: a GPT on text)\n"
     "  generate  stream text from a trained GPT (KV cache)\n"
+    "  sample    write an 8x8 grid of a generative model's pictures (autoencoder, vae, gan) to a PNG\n"
     "  eval      evaluate trained weights: accuracy, per-class table, confusion matrix\n"
     "  plot      draw training curves from metrics files into a PNG\n"
     "  prune     magnitude pruning of trained weights (fine-tune with train --init --keep-sparsity)\n"
@@ -96,7 +97,8 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (!strcmp(cmd, "info")) return cmd_info(argc - 2, argv + 2); /* shows bad settings, does not refuse them */
-  bool known = !strcmp(cmd, "train") || !strcmp(cmd, "eval") || !strcmp(cmd, "bench") || !strcmp(cmd, "generate");
+  bool known = !strcmp(cmd, "train") || !strcmp(cmd, "eval") || !strcmp(cmd, "bench") || !strcmp(cmd, "generate") ||
+               !strcmp(cmd, "sample");
   char bad[256];
   if (known && ax_settings_check(bad, sizeof bad) != 0) { /* a bad AXON_* variable is a usage error */
     fprintf(stderr, "axon %s: %s\n", cmd, bad);
@@ -107,6 +109,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "bench")) return ax_tool_bench(argc - 2, argv + 2);
   if (!strcmp(cmd, "generate")) return ax_cmd_generate(argc - 2, argv + 2);
   if (!strcmp(cmd, "tokenize")) return ax_cmd_tokenize(argc - 2, argv + 2);
+  if (!strcmp(cmd, "sample")) return ax_cmd_sample(argc - 2, argv + 2);
   if (!strcmp(cmd, "plot")) return ax_cmd_plot(argc - 2, argv + 2);
   if (!strcmp(cmd, "prune")) return ax_cmd_prune(argc - 2, argv + 2);
   if (!strcmp(cmd, "quantize")) return ax_cmd_quantize(argc - 2, argv + 2);

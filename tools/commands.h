@@ -8,6 +8,7 @@ int ax_tool_bench(int argc, char **argv); /* tools/bench.c */
 int ax_cmd_train_lm(int argc, char **argv); /* tools/train_lm_cmd.c: train --model gpt|char-lstm */
 int ax_cmd_generate(int argc, char **argv); /* tools/train_lm_cmd.c */
 int ax_cmd_tokenize(int argc, char **argv); /* tools/tokenize_cmd.c */
+int ax_cmd_sample(int argc, char **argv);   /* tools/gen_sample.c */
 int ax_cmd_plot(int argc, char **argv);     /* tools/plot_cmd.c */
 int ax_cmd_prune(int argc, char **argv); /* tools/prune_cmd.c */
 int ax_cmd_quantize(int argc, char **argv); /* tools/quantize_cmd.c */

@@ -8,6 +8,7 @@
 
 #include "tools/cli.h"
 #include "tools/commands.h"
+#include "tools/gen.h"
 #include "tools/trainer.h"
 
 int ax_cli_device(const char *cmd, const char *s, ax_device *d) {
@@ -32,7 +33,7 @@ int ax_cli_device(const char *cmd, const char *s, ax_device *d) {
   return ax_cli_fail(cmd, -1, "bad value '%s' for option '--device' (cpu, cuda or cuda:N)", s);
 }
 
-static const char *const models[] = {"mlp", "cnn", "resnet", NULL};
+static const char *const models[] = {"mlp", "cnn", "resnet", "autoencoder", "vae", "gan", NULL};
 static const char *const datasets[] = {"fashion-mnist", "mnist", NULL};
 static const char *const optimizers[] = {"sgd", "adam", "adamw", "rmsprop", NULL};
 static const char *const norm_stats[] = {"full", "subset", NULL};
@@ -41,7 +42,7 @@ static const char *const schedules[] = {"none", "step", "exponential", "cosine",
 #define BIG 1e9 /* counts of steps, images, epochs: beyond this a value is a typo */
 
 static const char *train_usage =
-    "usage: axon train [--model mlp|cnn|resnet] (gpt, char-lstm: see axon train --model gpt --help)\n"
+    "usage: axon train [--model mlp|cnn|resnet|autoencoder|vae|gan] (gpt, char-lstm: see axon train --model gpt --help)\n"
     "                  [--dataset fashion-mnist|mnist] [--data-dir DIR] [--epochs N] [--steps N]\n"
     "                  [--batch-size B] [--optimizer sgd|adam|adamw|rmsprop] [--lr X] [--weight-decay W]\n"
     "                  [--schedule none|step|exponential|cosine|onecycle] [--device cpu|cuda] [--seed S]\n"
@@ -112,6 +113,7 @@ static int train_finish_flags(ax_train_config *c, train_cli *o) {
   if (c->label_col && !c->data_csv) return ax_cli_fail("train", AX_EXIT_USAGE, "--label-col applies to --data-csv only");
   if (c->test_size > 0 && !c->data_csv && !c->data_npz)
     return ax_cli_fail("train", AX_EXIT_USAGE, "--test-size applies to --data-csv and --data-npz only");
+  if (ax_gen_is_model(c->model)) ax_gen_defaults(c, ax_cli_given);
   c->augment = o->aug_on ? 1 : o->aug_off ? 0 : -1;
   c->prefetch = !o->no_prefetch;
   if (o->plain) c->progress = 0;
@@ -207,6 +209,14 @@ int ax_cmd_train(int argc, char **argv) {
       {"dist-timeout", AX_FLAG_DOUBLE, &o.dist_timeout, "SECONDS",
        "data-parallel runs: end the job when a peer rank has not answered for this long (default 60; AXON_DIST_TIMEOUT)",
        0, 86400, AX_RULE_MIN_OPEN},
+      {"label-smoothing", AX_FLAG_DOUBLE, &c.label_smoothing, "S",
+       "gan: the discriminator's real labels are 1 - S (one-sided label smoothing; default 0)", 0, 0.5},
+      {"samples-every", AX_FLAG_INT, &c.samples_every, "N", "autoencoder, vae, gan: write a PNG grid every N epochs", 0, BIG},
+      {"samples-dir", AX_FLAG_STRING, &c.samples_dir, "DIR", "where --samples-every writes MODEL-epochN.png (default .)",
+       .rules = AX_RULE_OUT_DIR},
+      {"judge", AX_FLAG_STRING, &c.judge_path, "FILE",
+       "vae, gan: a trained classifier (cnn.safetensors) scores 10,000 samples per epoch", .rules = AX_RULE_IN_FILE},
+      {"score-samples", AX_FLAG_I64, &c.score_samples, "N", "samples the --judge reads (default 10000)", 1, BIG},
       {"stop-after-steps", AX_FLAG_I64, &c.stop_after_steps, "N", "checkpoint and stop after N steps (testing resume)", 1,
        1e12},
       {"init", AX_FLAG_STRING, &c.init_path, "FILE", "start from these weights (e.g. axon prune's output)",

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "tools/compress.h"
+#include "tools/gen.h"
 #include "tools/train_common.h"
 #include "tools/train_features.h"
 #include "tools/util.h"
@@ -372,6 +373,7 @@ static int clf_train(clf_run *r, char *err, size_t errlen) {
 
 int ax_train(const ax_train_config *c, ax_train_report *report, char *err, size_t errlen) {
   if (c->cv > 0) return ax_tool_train_cv(c, err, errlen); /* tools/cv.c */
+  if (ax_gen_is_model(c->model)) return ax_gen_train(c, report, err, errlen); /* tools/gen_train.c */
   ax_comm *comm = ax_comm_world();
   int world = ax_comm_size(comm);
   if (c->epochs < 1 || c->batch_size < 1) return fail(err, errlen, "--epochs and --batch-size must be at least 1");

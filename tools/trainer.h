@@ -57,6 +57,12 @@ typedef struct ax_train_config {
   const int64_t *split;       /* a fold: the training indices in order, fit ones then val_size validation ones */
   int fold;                   /* a fold's number (1-based) on its metrics lines (0: none) */
   bool no_test;               /* never evaluate the test set (cross-validation leaves it untouched) */
+  /* generative models (tools/gen.h, docs/generative.md) */
+  double label_smoothing;     /* the GAN: real labels 1 - this in the discriminator's loss */
+  int samples_every;          /* write a grid every N epochs (0: never) into samples_dir */
+  const char *samples_dir;    /* NULL: the current folder */
+  const char *judge_path;     /* a trained classifier's weights: the samples' score per epoch */
+  int64_t score_samples;      /* samples the judge reads (0: 10000) */
   FILE *log;                  /* progress and epoch lines (NULL: stdout) */
   int progress;               /* -1: a bar when log is a terminal; 0: plain lines; 1: bar */
   /* testing hooks */

@@ -147,3 +147,21 @@ int ax_checkpoint_meta_set_i64(ax_state_dict *sd, const char *key, int64_t v) {
   snprintf(buf, sizeof buf, "%" PRId64, v);
   return ax_state_dict_set_meta(sd, key, buf);
 }
+
+void ax__checkpoint_add_optimizer(ax_state_dict *sd, ax_optimizer *opt, const char *prefix) {
+  ax_state_dict *o = ax_state_dict_new();
+  ax_optimizer_state_dict(opt, o);
+  add_prefixed(sd, o, prefix);
+  ax_state_dict_free(o);
+}
+
+int ax__checkpoint_load_optimizer(const ax_state_dict *sd, ax_optimizer *opt, const char *prefix, const char *path,
+                                  char *err, size_t errlen) {
+  ax_state_dict *o = ax_state_dict_new();
+  split_prefixed(sd, prefix, o);
+  char e[512];
+  int rc = 0;
+  if (ax_optimizer_load_state_dict(opt, o, e, sizeof e) != 0) rc = ax__fail(err, errlen, "%s: %s%s", path, prefix, e);
+  ax_state_dict_free(o);
+  return rc;
+}

@@ -137,6 +137,11 @@ static int check_config(const ax_trainer_config *c, const ax_train_data *d, char
   if (c->resume && !c->checkpoint_dir) return fail(err, errlen, "--resume needs --checkpoint DIR");
   if (c->early_stop > 0 && !d->validate)
     return fail(err, errlen, "early stopping watches the validation set, and there is none (hold one out)");
+  if (c->opt2 && !d->step) return fail(err, errlen, "ax_trainer_new: a second optimizer (opt2) needs a data.step");
+  if (d->step && (c->grad_accum > 1 || c->precision != AX_PRECISION_FP32 || c->ddp || c->zero ||
+                  ax_comm_size(c->comm ? c->comm : ax_comm_world()) > 1))
+    return fail(err, errlen, "a model with its own training step (a GAN) runs without gradient accumulation, "
+                             "autocast, DDP or ZeRO");
   return 0;
 }
 
@@ -219,6 +224,7 @@ static void add_meta(ax_trainer *t, ax_state_dict *sd, const ax_trainer_state *s
 /* Every rank calls it (a ZeRO state is gathered); rank 0 writes st. */
 static int save_state(ax_trainer *t, const ax_trainer_state *st, char *err, size_t errlen) {
   ax_state_dict *sd = ax_checkpoint_collect(t->c.model, t->opt);
+  if (t->c.opt2) ax__checkpoint_add_optimizer(sd, t->c.opt2, "optimizer2.");
   if (t->rank != 0) {
     ax_state_dict_free(sd);
     return 0;
@@ -286,6 +292,8 @@ int ax_trainer_load_checkpoint(ax_trainer *t, char *err, size_t errlen) {
   else if (t->c.checkpoint_load && t->c.checkpoint_load(t->c.ud, sd, path, err, errlen) != 0)
     ;
   else if (ax_checkpoint_restore(sd, t->c.model, t->opt, path, err, errlen) != 0)
+    ;
+  else if (t->c.opt2 && ax__checkpoint_load_optimizer(sd, t->c.opt2, "optimizer2.", path, err, errlen) != 0)
     ;
   else if (t->scaler && ax_loss_scaler_load_state_dict(t->scaler, sd, "scaler.", e, sizeof e) != 0)
     fail(err, errlen, "%s: %s", path, e);
@@ -357,6 +365,19 @@ static int finish_step(ax_trainer *t, double sum, double lr, double *lv, char *e
   return 0;
 }
 
+/* A step of data.step's (a GAN's): the schedule sets both optimizers' rates, the hook does the rest. */
+static int custom_step(ax_trainer *t, ax_tensor *x, ax_tensor *y, double *lv, double *lr, char *err, size_t errlen) {
+  const ax_trainer_config *c = &t->c;
+  *lr = ax_lr_schedule_apply(t->sched, t->opt);
+  if (c->opt2) ax_lr_schedule_apply(t->sched, c->opt2);
+  t->samples_epoch += (double)x->shape[0];
+  double v = 0;
+  if (t->d.step(t->d.ud, c->model, ax_to(x, c->device), ax_to(y, c->device), &v, err, errlen) != 0) return -1;
+  if (!isfinite(v) && !c->allow_nonfinite) return diverged(t, v, *lr, err, errlen);
+  *lv = v;
+  return 0;
+}
+
 /* 1: a step done (*lv its loss, *lr its learning rate); 0: the epoch's data ended; -1: an error. */
 static int train_step(ax_trainer *t, double *lv, double *lr, char *err, size_t errlen) {
   double sum = 0;
@@ -371,7 +392,11 @@ static int train_step(ax_trainer *t, double *lv, double *lr, char *err, size_t e
     }
     if (got == 0) rc = fail(err, errlen, "the data ended inside the accumulation of step %" PRId64, t->st.step + 1);
     else if (got < 0) rc = -1;
-    else {
+    else if (t->d.step) {
+      rc = custom_step(t, x, y, lv, lr, err, errlen);
+      ax_scope_end();
+      return rc ? -1 : 1;
+    } else {
       if (k == 0) {
         *lr = ax_lr_schedule_apply(t->sched, t->opt);
         ax_optimizer_zero_grad(t->opt);
@@ -409,7 +434,8 @@ static int write_metrics(const ax_trainer *t, const ax_train_event *e, const cha
   fprintf(f, "{\"%s\": %" PRId64, kind, epoch ? (int64_t)e->epoch + 1 : e->step);
   if (!strcmp(kind, "step") && c->metrics_per_step) fprintf(f, ", \"epoch\": %d, \"loss\": %.6f", e->epoch + 1, e->loss);
   fprintf(f, ", \"train_loss\": %.6f", e->train_loss);
-  if (e->has_test) fprintf(f, ", \"test_loss\": %.6f, \"test_accuracy\": %.6f", e->test.loss, e->test.accuracy);
+  if (e->has_test) fprintf(f, ", \"test_loss\": %.6f", e->test.loss);
+  if (e->has_test && !isnan(e->test.accuracy)) fprintf(f, ", \"test_accuracy\": %.6f", e->test.accuracy); /* NAN: no accuracy */
   fprintf(f, ", \"seconds\": %.3f, \"%s\": %.1f, \"lr\": %.6g", secs,
           c->throughput_key ? c->throughput_key : "samples_per_sec", secs > 0 ? e->samples / secs : 0, e->lr);
   if (e->has_val) fprintf(f, ", \"val_loss\": %.6f", e->val.loss);

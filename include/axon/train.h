@@ -117,6 +117,13 @@ typedef struct ax_train_data {
    * validation set, and optionally the test set (reported, never watched). NULL: none. */
   int (*validate)(void *ud, ax_module *model, ax_eval_result *r);
   int (*test)(void *ud, ax_module *model, ax_eval_result *r);
+  /* A step of your own (a GAN's alternating discriminator and generator updates), in place
+   * of the engine's forward, backward and optimizer step: x and y on the device, inside a
+   * scope; it zeroes, backpropagates and steps its optimizers itself (give them to the
+   * engine as opt and opt2: it sets their learning rates from the schedule before the call
+   * and saves them in checkpoints) and puts the step's loss in *loss. 0, or -1 with a
+   * reason. NULL: the engine's step. Needs grad_accum 1, fp32 and no DDP. */
+  int (*step)(void *ud, ax_module *model, ax_tensor *x, ax_tensor *y, double *loss, char *err, size_t errlen);
   void *ud;
 } ax_train_data;
 
@@ -154,6 +161,8 @@ typedef struct ax_trainer_config {
   double tokens_per_sample;  /* throughput unit (0: 1; a language model's block size) */
   /* optimizer: yours (opt, not freed) or by name */
   ax_optimizer *opt;
+  ax_optimizer *opt2;        /* a second optimizer (yours, not freed; a GAN's generator): scheduled
+                              * like opt, saved in checkpoints as optimizer2.* (needs data.step) */
   const char *optimizer;     /* sgd | adam | adamw | rmsprop (NULL: adamw) */
   ax_optim_spec optim;
   bool zero;                 /* ZeRO-1: the named optimizer sharded across the ranks */

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "axon.h"
+#include "axon/generative.h"
 #include "core/fail.h"
 
 typedef struct zoo_entry {
@@ -10,9 +11,10 @@ typedef struct zoo_entry {
   ax_module *(*create)(void);
 } zoo_entry;
 
-static const zoo_entry zoo[] = {{"mlp", ax_model_mlp}, {"cnn", ax_model_cnn}, {"resnet", ax_model_resnet}};
+static const zoo_entry zoo[] = {{"mlp", ax_model_mlp}, {"cnn", ax_model_cnn}, {"resnet", ax_model_resnet},
+                                 {"autoencoder", ax_model_autoencoder}, {"vae", ax_model_vae}, {"gan", ax_model_gan}};
 
-const char *ax_model_names(void) { return "mlp, cnn, resnet"; }
+const char *ax_model_names(void) { return "mlp, cnn, resnet, autoencoder, vae, gan"; }
 
 ax_module *ax_model_create(const char *name, char *err, size_t errlen) {
   if (err && errlen) err[0] = '\0';
