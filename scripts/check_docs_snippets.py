@@ -143,7 +143,8 @@ def flags_for_build(build):
         if not os.path.exists(f):
             sys.exit(f"check_docs_snippets: {f} not found: build first (bash scripts/setup.sh) or pass --build DIR")
     private = ""
-    for line in open(pc):
+    link_pc = os.path.join(build, "axon-link.pc")  # the core's own link line (axon.pc requires it)
+    for line in open(link_pc if os.path.exists(link_pc) else pc):
         if line.startswith("Libs.private:"):
             private = line.split(":", 1)[1]
     extra = []

@@ -45,7 +45,7 @@ expect 2 "--calibrate" -- $q --calibrate 0 --out "$d/x.safetensors"
 expect 2 "--percentile needs --method percentile" -- $q --percentile 99 --out "$d/x.safetensors"
 expect 2 "--weights FILE and --out FILE are required" -- $q
 expect 1 "the fashion-mnist training set is empty" -- "$axon" quantize --weights "$d/cnn.safetensors" --data-dir "$d/empty" --out "$d/x.safetensors"
-expect 1 "holds int8 weights of a 'cnn' model, not 'resnet'" -- "$axon" eval --model resnet --weights "$d/q8.safetensors" --data-dir "$d/data"
+expect 1 "holds a 'cnn' model (its axon_model metadata), but --model is 'resnet'" -- "$axon" eval --model resnet --weights "$d/q8.safetensors" --data-dir "$d/data"
 expect 1 "already holds int8 weights" -- "$axon" quantize --weights "$d/q8.safetensors" --data-dir "$d/data" --out "$d/x.safetensors"
 head -c 2000 "$d/q8.safetensors" >"$d/trunc.safetensors"
 expect 1 "trunc.safetensors" -- "$axon" eval --weights "$d/trunc.safetensors" --data-dir "$d/data"
