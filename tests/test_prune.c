@@ -40,7 +40,7 @@ Test(prune, global_unstructured_reaches_the_exact_sparsity_and_cuts_the_smallest
   float max_cut = 0, min_kept = INFINITY;
   char err[256] = "";
   ax_tensor *before[3];
-  for (int i = 0; i < 3; i++) before[i] = ax_persist(ax_clone(ax_module_tensor(m, weights[i])));
+  for (int i = 0; i < 3; i++) before[i] = ax_clone(ax_module_tensor(m, weights[i])); /* no scope here: ours to free */
   ax_pruner *p = ax_prune_magnitude(m, &(ax_prune_spec){.sparsity = 0.8}, err, sizeof err);
   cr_assert_not_null(p, "%s", err);
   int64_t zeros = 0;
@@ -147,7 +147,7 @@ Test(prune, pruned_weights_stay_zero_through_adamw_steps) {
   cr_assert_not_null(p, "%s", err);
   int64_t z0[3];
   for (int i = 0; i < 3; i++) z0[i] = zeros_of(ax_module_tensor(m, weights[i]));
-  ax_tensor *w1 = ax_persist(ax_clone(ax_module_tensor(m, "3.weight")));
+  ax_tensor *w1 = ax_clone(ax_module_tensor(m, "3.weight")); /* no scope here: ours to free */
   adamw_steps(m, p, 6);
   for (int i = 0; i < 3; i++) cr_assert_eq(zeros_of(ax_module_tensor(m, weights[i])), z0[i], "layer %s", weights[i]);
   const float *a = ax_data_ptr(ax_module_tensor(m, "3.weight")), *b = ax_data_ptr(w1);

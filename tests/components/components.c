@@ -36,8 +36,10 @@ static int core_only(void) {
   ax_comm *c = ax_comm_world();
   bad += check(c != NULL && strstr(last, "libaxon_mpi") != NULL, "an MPI launch fails naming libaxon_mpi");
   if (last[0]) printf("      (%s)\n", last);
-  ax_tensor *x = ax_ones(AX_SHAPE(3), NULL);
-  bad += check(x && ax_item(ax_sum(x, AX_ALL, false)) == 3, "the CPU works");
+  ax_tensor *x = ax_ones(AX_SHAPE(3), NULL), *s = x ? ax_sum(x, AX_ALL, false) : NULL;
+  bad += check(s && ax_item(s) == 3, "the CPU works");
+  ax_free(s);
+  ax_free(x);
   return bad;
 }
 
