@@ -71,6 +71,17 @@ static const isa_table tables[] = {
 };
 enum { N_TABLES = sizeof tables / sizeof tables[0] };
 
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+#include <cpuid.h>
+/* The x86-64-v3 features clang's __builtin_cpu_supports does not name: F16C and MOVBE
+ * (CPUID 1, ECX bits 29 and 22) and LZCNT (CPUID 0x80000001, ECX bit 5). */
+static int v3_cpuid_extras(void) {
+  unsigned a, b, c, d;
+  if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 29)) || !(c & (1u << 22))) return 0;
+  return __get_cpuid(0x80000001u, &a, &b, &c, &d) && (c & (1u << 5));
+}
+#endif
+
 /* Whether this CPU (and its OS, which must save the wider registers) runs level isa. */
 int ax_cpu_isa_supported(ax_isa isa) {
   if (isa == AX_ISA_GENERIC) return 1;
@@ -78,9 +89,8 @@ int ax_cpu_isa_supported(ax_isa isa) {
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
   __builtin_cpu_init();
   /* the copies are built for x86-64-v3 / x86-64-v4: every feature of the level is checked */
-  int v3 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c") &&
-            __builtin_cpu_supports("bmi") && __builtin_cpu_supports("bmi2") && __builtin_cpu_supports("lzcnt") &&
-            __builtin_cpu_supports("movbe");
+  int v3 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("bmi") &&
+           __builtin_cpu_supports("bmi2") && v3_cpuid_extras();
   if (isa == AX_ISA_AVX2) return v3;
   if (isa == AX_ISA_AVX512)
     return v3 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
