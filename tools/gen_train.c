@@ -311,16 +311,8 @@ static ax_trainer_config gen_engine_config(gen_run *r, double lr) {
   ax_trainer_config e = ax_trainer_defaults();
   AX_TOOL_ENGINE_COMMON(e, c);
   e.model = r->model;
-  e.epochs = c->epochs;
-  e.optimizer = c->optimizer;
-  e.optim = (ax_optim_spec){.lr = lr, .weight_decay = c->weight_decay, .momentum = c->momentum};
+  AX_TOOL_ENGINE_EPOCHS(e, c, lr, r->steps_per_epoch);
   if (r->kind == M_GAN) e.optim.beta1 = 0.5, e.optim.weight_decay = 0, e.opt = r->opt_d, e.opt2 = r->opt_g;
-  e.schedule_name = c->schedule;
-  int64_t total = r->steps_per_epoch * c->epochs;
-  e.steps = c->max_steps;
-  e.sched = (ax_schedule_spec){.lr = lr, .total_steps = c->max_steps > 0 && c->max_steps < total ? c->max_steps : total,
-                               .steps_per_epoch = r->steps_per_epoch, .epochs = c->epochs,
-                               .warmup_steps = c->warmup_steps, .warmup_start = 0.01};
   e.checkpoint_format = CKPT_FORMAT;
   e.checkpoint_save = gen_ckpt_save;
   e.metrics_extra = gen_metrics_extra;

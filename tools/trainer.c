@@ -213,15 +213,7 @@ static ax_trainer_config clf_engine_config(clf_run *r, ax_module *model, double 
   ax_trainer_config e = ax_trainer_defaults();
   AX_TOOL_ENGINE_COMMON(e, c);
   e.model = model;
-  e.epochs = c->epochs;
-  e.optimizer = c->optimizer;
-  e.optim = (ax_optim_spec){.lr = lr, .weight_decay = c->weight_decay, .momentum = c->momentum};
-  e.schedule_name = c->schedule;
-  int64_t total = r->steps_per_epoch * c->epochs;
-  e.steps = c->max_steps;
-  e.sched = (ax_schedule_spec){.lr = lr, .total_steps = c->max_steps > 0 && c->max_steps < total ? c->max_steps : total,
-                               .steps_per_epoch = r->steps_per_epoch, .epochs = c->epochs,
-                               .warmup_steps = c->warmup_steps, .warmup_start = 0.01};
+  AX_TOOL_ENGINE_EPOCHS(e, c, lr, r->steps_per_epoch);
   e.comm = r->comm;
   e.early_stop = c->early_stop;
   e.metrics_per_step = c->log_every > 0;
