@@ -13,17 +13,17 @@
 /* An epoch run's length, optimizer and schedule from the flags c (the image classifiers
  * and the generative models): optimizer by name, the schedule over the run's steps (capped by
  * --steps), a 1% warm-up start. */
-#define AX_TOOL_ENGINE_EPOCHS(e, c, lr, steps_per_epoch)                                             \
+#define AX_TOOL_ENGINE_EPOCHS(e, c, lr_, spe_)                                             \
   do {                                                                                               \
-    int64_t total_ = (steps_per_epoch) * (c)->epochs;                                                \
+    int64_t total_ = (spe_) * (c)->epochs;                                                \
     (e).epochs = (c)->epochs;                                                                        \
     (e).optimizer = (c)->optimizer;                                                                  \
-    (e).optim = (ax_optim_spec){.lr = (lr), .weight_decay = (c)->weight_decay, .momentum = (c)->momentum}; \
+    (e).optim = (ax_optim_spec){.lr = (lr_), .weight_decay = (c)->weight_decay, .momentum = (c)->momentum}; \
     (e).schedule_name = (c)->schedule;                                                               \
     (e).steps = (c)->max_steps;                                                                      \
-    (e).sched = (ax_schedule_spec){.lr = (lr),                                                       \
+    (e).sched = (ax_schedule_spec){.lr = (lr_),                                                       \
                                    .total_steps = (c)->max_steps > 0 && (c)->max_steps < total_ ? (c)->max_steps : total_, \
-                                   .steps_per_epoch = (steps_per_epoch), .epochs = (c)->epochs,      \
+                                   .steps_per_epoch = (spe_), .epochs = (c)->epochs,      \
                                    .warmup_steps = (c)->warmup_steps, .warmup_start = 0.01};          \
   } while (0)
 
